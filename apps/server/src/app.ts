@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CoreDeps } from '@ccl/core';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { registerErrorHandling } from './errors.ts';
+import type { EventHub } from './event-hub.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { boardRoutes } from './routes/board.ts';
+import { eventRoutes } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
+import { runtimeRoutes } from './routes/runtime.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: CoreDeps;
+    hub: EventHub;
+    queuePing: () => Promise<void>;
+  }
+}
+
+export type AppInstance = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+export interface AppOptions {
+  deps: CoreDeps;
+  hub: EventHub;
+  queuePing: () => Promise<void>;
+  logger: FastifyBaseLogger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const UNSAFE_HTML = /[<>&]/;
+const UNSAFE_HTML_ALL = /[<>&]/g;
+const isJson = (type: unknown) => typeof type === 'string' && type.startsWith('application/json');
+
+/** Builds the HTTP app without listening, so tests drive it with inject() or a loopback port. */
+export async function buildApp(opts: AppOptions): Promise<AppInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.deps.config.BODY_LIMIT,
+    // Honour a caller's request id when it is sane; it is echoed in audit rows and error messages.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestTimeout: 120_000,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('deps', opts.deps);
+  app.decorate('hub', opts.hub);
+  app.decorate('queuePing', opts.queuePing);
+
+  // CoderClaw sends Content-Type: application/json on body-less POSTs; an empty body is "no body", not an error.
+  const jsonParser = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) {
+      done(null, undefined);
+      return;
+    }
+    jsonParser(request, body as string, done);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    // Strings are stored verbatim; on output <, > and & are JSON-escaped so no response can be sniffed as HTML.
+    if (typeof payload === 'string' && UNSAFE_HTML.test(payload) && isJson(reply.getHeader('content-type'))) {
+      return payload.replace(UNSAFE_HTML_ALL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+    }
+    return payload;
+  });
+
+  registerErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'CoderClawLink API',
+        description:
+          "Self-hosted execution portal for AI coding agents. The runtime routes speak CoderClaw's contract.",
+        version: '0.1.0',
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes);
+  await app.register(runtimeRoutes);
+  await app.register(boardRoutes);
+  await app.register(eventRoutes);
+  await app.register(auditRoutes);
+  return app;
+}

@@ -1,0 +1,95 @@
+import { createAgentCatalog } from '@ccl/agents';
+import { loadConfig } from '@ccl/config';
+import { loadSkills } from '@ccl/core';
+import { createExecutionQueue } from '@ccl/queue';
+import { createLogger } from './logger.ts';
+import { BUILTIN_SKILLS_DIR, openDatabase } from './runtime.ts';
+
+type Line = { ok: boolean; what: string; detail: string };
+
+/** `clawlink doctor`: every check in plain words, with what to do when it fails. */
+export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
+  const lines: Line[] = [];
+  const report = (ok: boolean, what: string, detail: string) => lines.push({ ok, what, detail });
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+    report(
+      true,
+      'config',
+      `listening on ${config.HOST}:${config.PORT}, default agent ${config.DEFAULT_AGENT}`,
+    );
+  } catch (err) {
+    report(false, 'config', `${(err as Error).message}; fix the variables named above (see .env.example)`);
+    return print(out, lines);
+  }
+
+  let dbUrl: string | null = null;
+  let stopDb = async () => {};
+  try {
+    const db = await openDatabase(config, createLogger({ LOG_LEVEL: 'warn' }));
+    dbUrl = db.url;
+    stopDb = db.stop;
+    report(
+      true,
+      'database',
+      db.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL reachable',
+    );
+  } catch (err) {
+    report(
+      false,
+      'database',
+      `cannot open: ${(err as Error).message}; check DATABASE_URL or the data directory`,
+    );
+  }
+
+  if (dbUrl) {
+    const queue = createExecutionQueue({
+      databaseUrl: dbUrl,
+      redisUrl: config.REDIS_URL,
+      queueName: config.QUEUE_NAME,
+      attempts: 1,
+    });
+    try {
+      await queue.ping();
+      report(
+        true,
+        'queue',
+        queue.backend === 'redis'
+          ? 'Redis reachable (REDIS_URL)'
+          : 'BullMQ Postgres backend (REDIS_URL unset)',
+      );
+    } catch (err) {
+      report(
+        false,
+        'queue',
+        `unreachable: ${(err as Error).message}; check REDIS_URL or unset it to use Postgres`,
+      );
+    } finally {
+      await queue.close().catch(() => undefined);
+    }
+  }
+  await stopDb();
+
+  for (const agent of createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT }).list()) {
+    report(
+      agent.available,
+      `agent ${agent.agentType}`,
+      agent.available ? 'available' : (agent.reason ?? 'unavailable'),
+    );
+  }
+  const skills = await loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR });
+  report(
+    skills.problems.length === 0,
+    'skills',
+    `${skills.list().length} loaded${skills.problems.length ? `; ${skills.problems.join('; ')}` : ''}`,
+  );
+  return print(out, lines);
+}
+
+function print(out: NodeJS.WritableStream, lines: Line[]): boolean {
+  for (const l of lines) out.write(`${l.ok ? ' ok ' : 'FAIL'}  ${l.what.padEnd(18)} ${l.detail}\n`);
+  // Unavailable agent runtimes are expected on a fresh machine; only config, database, queue and skills fail the check.
+  const essential = lines.filter((l) => !l.what.startsWith('agent '));
+  return essential.every((l) => l.ok);
+}

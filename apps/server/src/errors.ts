@@ -1,0 +1,66 @@
+import { DomainError } from '@ccl/core';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+const DOMAIN_STATUS: Record<DomainError['code'], number> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  invalid_state: 409,
+};
+
+const FASTIFY_CODES: Record<string, { error: string; message?: (e: FastifyError) => string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { error: 'payload_too_large', message: () => 'the request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    error: 'unsupported_media_type',
+    message: () => 'send the body as application/json',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    error: 'bad_request',
+    message: () => 'Content-Length does not match the body',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { error: 'invalid', message: () => 'a JSON body is required' },
+};
+
+/** One error map for HTTP: domain errors, validation, parser errors; never a stack trace to the client. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof DomainError) {
+      return reply.status(DOMAIN_STATUS[err.code]).send({ error: err.code, message: err.message });
+    }
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const where = err.validationContext ?? 'request';
+      const details = err.validation
+        .slice(0, 5)
+        .map((v) => {
+          const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+          return `${where}${path ? `.${path}` : ''}: ${v.message}`;
+        })
+        .join('; ');
+      return reply.status(400).send({ error: 'invalid', message: details });
+    }
+    if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return reply.status(400).send({ error: 'invalid_json', message: 'the body is not valid JSON' });
+    }
+    const known = err.code ? FASTIFY_CODES[err.code] : undefined;
+    const status = err.statusCode ?? 500;
+    if (known)
+      return reply.status(status).send({ error: known.error, message: known.message?.(err) ?? err.message });
+    if (status >= 400 && status < 500) {
+      return reply.status(status).send({ error: 'bad_request', message: err.message.slice(0, 300) });
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.status(500).send({
+      error: 'internal',
+      message: `internal error; the server log has the details (request ${request.id})`,
+    });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+}

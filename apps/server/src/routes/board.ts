@@ -1,0 +1,215 @@
+import {
+  approvalBodySchema,
+  cancelExecutionResponseSchema,
+  createProjectBodySchema,
+  createTaskBodySchema,
+  errorBodySchema,
+  executionSchema,
+  idParamSchema,
+  listTasksQuerySchema,
+  projectSchema,
+  startExecutionBodySchema,
+  taskPageSchema,
+  taskSchema,
+  updateTaskBodySchema,
+} from '@ccl/contracts';
+import {
+  cancelExecution,
+  createProject,
+  createTask,
+  decideApproval,
+  getExecution,
+  getTask,
+  listProjects,
+  listTaskExecutions,
+  listTasks,
+  startExecution,
+  toExecutionDto,
+  updateTask,
+} from '@ccl/core';
+import { z } from 'zod';
+import type { AppInstance } from '../app.ts';
+import { requestCtx } from '../auth.ts';
+
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  404: errorBodySchema,
+  409: errorBodySchema,
+};
+
+/** The board's REST API: projects, task cards and their executions. */
+export async function boardRoutes(app: AppInstance): Promise<void> {
+  const { deps } = app;
+  const ctxOf = (request: Parameters<typeof requestCtx>[1]) => requestCtx(deps, request);
+
+  app.get(
+    '/api/projects',
+    {
+      schema: {
+        operationId: 'listProjects',
+        tags: ['projects'],
+        response: { 200: z.array(projectSchema), ...errors },
+      },
+    },
+    async (request) => listProjects(deps, await ctxOf(request)),
+  );
+
+  app.post(
+    '/api/projects',
+    {
+      schema: {
+        operationId: 'createProject',
+        tags: ['projects'],
+        body: createProjectBodySchema,
+        response: { 201: projectSchema, ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await createProject(deps, await ctxOf(request), request.body)),
+  );
+
+  app.get(
+    '/api/tasks',
+    {
+      schema: {
+        operationId: 'listTasks',
+        tags: ['tasks'],
+        summary: 'Task cards, newest first, with their latest execution',
+        querystring: listTasksQuerySchema,
+        response: { 200: taskPageSchema, ...errors },
+      },
+    },
+    async (request) => listTasks(deps, await ctxOf(request), request.query),
+  );
+
+  app.post(
+    '/api/tasks',
+    {
+      schema: {
+        operationId: 'createTask',
+        tags: ['tasks'],
+        summary: 'Create a card; with prompt and agent_type it starts an execution',
+        body: createTaskBodySchema,
+        response: { 201: taskSchema, ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await createTask(deps, await ctxOf(request), request.body)),
+  );
+
+  app.get(
+    '/api/tasks/:id',
+    {
+      schema: {
+        operationId: 'getTask',
+        tags: ['tasks'],
+        params: idParamSchema,
+        response: { 200: taskSchema, ...errors },
+      },
+    },
+    async (request) => getTask(deps, await ctxOf(request), request.params.id),
+  );
+
+  app.patch(
+    '/api/tasks/:id',
+    {
+      schema: {
+        operationId: 'updateTask',
+        tags: ['tasks'],
+        summary: 'Rename, describe or move a card between columns',
+        params: idParamSchema,
+        body: updateTaskBodySchema,
+        response: { 200: taskSchema, ...errors },
+      },
+    },
+    async (request) => updateTask(deps, await ctxOf(request), request.params.id, request.body),
+  );
+
+  app.get(
+    '/api/tasks/:id/executions',
+    {
+      schema: {
+        operationId: 'listTaskExecutions',
+        tags: ['executions'],
+        params: idParamSchema,
+        response: { 200: z.array(executionSchema), ...errors },
+      },
+    },
+    async (request) => listTaskExecutions(deps, await ctxOf(request), request.params.id),
+  );
+
+  app.post(
+    '/api/tasks/:id/executions',
+    {
+      schema: {
+        operationId: 'startExecution',
+        tags: ['executions'],
+        summary: 'Run (or re-run) a task on an agent',
+        params: idParamSchema,
+        body: startExecutionBodySchema,
+        response: { 201: executionSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const execution = await startExecution(deps, await ctxOf(request), request.params.id, request.body);
+      return reply.status(201).send(toExecutionDto(execution));
+    },
+  );
+
+  app.get(
+    '/api/executions/:id',
+    {
+      schema: {
+        operationId: 'getExecution',
+        tags: ['executions'],
+        params: idParamSchema,
+        response: { 200: executionSchema, ...errors },
+      },
+    },
+    async (request) => getExecution(deps, await ctxOf(request), request.params.id),
+  );
+
+  app.post(
+    '/api/executions/:id/cancel',
+    {
+      schema: {
+        operationId: 'cancelExecution',
+        tags: ['executions'],
+        summary: 'Stop an execution; it turns cancelled once the agent has stopped',
+        params: idParamSchema,
+        response: { 200: cancelExecutionResponseSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const ctx = await ctxOf(request);
+      const success = await cancelExecution(deps, ctx, request.params.id);
+      return { success, execution: await getExecution(deps, ctx, request.params.id) };
+    },
+  );
+
+  for (const [verb, approved] of [
+    ['approve', true],
+    ['deny', false],
+  ] as const) {
+    app.post(
+      `/api/executions/:id/${verb}`,
+      {
+        schema: {
+          operationId: `${verb}Execution`,
+          tags: ['executions'],
+          summary: `${verb === 'approve' ? 'Approve' : 'Deny'} the request a WAITING execution is paused on`,
+          params: idParamSchema,
+          body: approvalBodySchema.nullish(),
+          response: { 200: executionSchema, ...errors },
+        },
+      },
+      async (request) =>
+        decideApproval(deps, await ctxOf(request), request.params.id, {
+          approved,
+          comment: request.body?.comment,
+        }),
+    );
+  }
+}

@@ -1,0 +1,97 @@
+import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
+import { listExecutionEvents } from '@ccl/core';
+import type { AppInstance } from '../app.ts';
+import { requestCtx } from '../auth.ts';
+
+const HEARTBEAT_MS = 15_000;
+const EVENT_PAGE = 500;
+
+function lastEventId(header: string | string[] | undefined): number | undefined {
+  const raw = Array.isArray(header) ? header[0] : header;
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  return Number(raw);
+}
+
+/**
+ * GET /api/executions/:id/events — Server-Sent Events. Sends the stored events
+ * after Last-Event-ID (or ?after=), then each new one as it is written; ends
+ * with `event: end` once the execution is terminal and everything was sent.
+ */
+export async function eventRoutes(app: AppInstance): Promise<void> {
+  const { deps, hub } = app;
+
+  app.get(
+    '/api/executions/:id/events',
+    {
+      schema: {
+        operationId: 'streamExecutionEvents',
+        tags: ['executions'],
+        summary: 'Live events as text/event-stream; resume with Last-Event-ID',
+        params: idParamSchema,
+        querystring: eventsQuerySchema,
+        response: { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const ctx = await requestCtx(deps, request);
+      const executionId = request.params.id;
+      let seq = lastEventId(request.headers['last-event-id']) ?? request.query.after ?? 0;
+      // Fail before the stream starts, so unknown ids and refusals are normal JSON errors.
+      const first = await listExecutionEvents(deps, ctx, executionId, seq, EVENT_PAGE);
+
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 2000\n\n');
+
+      let closed = false;
+      let pumping: Promise<void> = Promise.resolve();
+      let dirty = false;
+      const write = (batch: Awaited<ReturnType<typeof listExecutionEvents>>) => {
+        for (const ev of batch.events) {
+          res.write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+          seq = ev.seq;
+        }
+        // The execution row is read before its events, so a terminal state means every event is in this batch
+        // unless the batch was cut at the page size.
+        const done = TERMINAL_STATES.includes(batch.execution.state) && batch.events.length < EVENT_PAGE;
+        if (done) {
+          res.write(`event: end\ndata: ${JSON.stringify({ state: batch.execution.state })}\n\n`);
+          close();
+        }
+      };
+      // Coalesces bursts of notifications into one query at a time.
+      const pump = () => {
+        dirty = true;
+        pumping = pumping.then(async () => {
+          while (dirty && !closed) {
+            dirty = false;
+            try {
+              write(await listExecutionEvents(deps, ctx, executionId, seq, EVENT_PAGE));
+            } catch (err) {
+              request.log.warn({ err }, 'sse read failed');
+              close();
+            }
+          }
+        });
+      };
+      const off = hub.on(executionId, pump);
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      function close() {
+        if (closed) return;
+        closed = true;
+        off();
+        clearInterval(heartbeat);
+        res.end();
+      }
+      request.raw.on('close', close);
+      write(first);
+      if (!closed) pump();
+    },
+  );
+}

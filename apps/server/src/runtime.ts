@@ -1,0 +1,79 @@
+import { fileURLToPath } from 'node:url';
+import { createAgentCatalog } from '@ccl/agents';
+import type { Config } from '@ccl/config';
+import { type CoreDeps, ensureBuiltins, loadSkills } from '@ccl/core';
+import { createPrisma, migrateDatabase, type PrismaClient, startEmbeddedPostgres } from '@ccl/db';
+import { createExecutionQueue, createNotifier, type ExecutionQueue, type Notifier } from '@ccl/queue';
+import type { Logger } from 'pino';
+
+export const BUILTIN_SKILLS_DIR = fileURLToPath(new URL('../../../skills', import.meta.url));
+
+export interface Database {
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** DATABASE_URL when set, else the embedded PostgreSQL under DATA_DIR (shared with a running server). */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, stop: async () => {} };
+  const pg = await startEmbeddedPostgres({
+    dataDir: config.dataDir,
+    preferredPort: config.EMBEDDED_PG_PORT,
+    log: (msg: string) => log.debug(msg),
+  });
+  return { url: pg.url, embedded: true, stop: pg.stop };
+}
+
+/** Everything a role needs, built once; `close` releases it in reverse order. */
+export interface Runtime {
+  config: Config;
+  db: Database;
+  prisma: PrismaClient;
+  queue: ExecutionQueue;
+  notifier: Notifier;
+  deps: CoreDeps;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: Config, log: Logger, opts: { migrate: boolean }): Promise<Runtime> {
+  const db = await openDatabase(config, log);
+  try {
+    if (opts.migrate) {
+      const { applied } = await migrateDatabase(db.url, { log: (msg: string) => log.info(msg) });
+      if (applied.length) log.info({ applied }, 'migrations applied');
+    }
+    const prisma = createPrisma(db.url);
+    await ensureBuiltins(prisma);
+    const queue = createExecutionQueue({
+      databaseUrl: db.url,
+      redisUrl: config.REDIS_URL,
+      queueName: config.QUEUE_NAME,
+      attempts: config.EXECUTION_ATTEMPTS,
+    });
+    const notifier = createNotifier(db.url, {
+      onError: (err) => log.warn({ err }, 'notifier connection problem'),
+    });
+    const skills = await loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR });
+    for (const problem of skills.problems) log.warn({ problem }, 'skill not loaded');
+    const agents = createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT });
+    const deps: CoreDeps = { prisma, config, agents, skills, queue, bus: notifier, log };
+    return {
+      config,
+      db,
+      prisma,
+      queue,
+      notifier,
+      deps,
+      async close() {
+        await notifier.close().catch((err) => log.warn({ err }, 'notifier close failed'));
+        await queue.close().catch((err) => log.warn({ err }, 'queue close failed'));
+        await prisma.$disconnect();
+        await db.stop();
+      },
+    };
+  } catch (err) {
+    await db.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,83 @@
+import type { Config } from '@ccl/config';
+import { ensureFirstAdmin } from '@ccl/core';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { EventHub } from './event-hub.ts';
+import { openRuntime } from './runtime.ts';
+import { startWorkerRole, type WorkerRole } from './worker.ts';
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface Started {
+  url: string | null;
+  stop(): Promise<void>;
+}
+
+function printFirstAdmin(admin: { userId: string; token: string }, out: NodeJS.WritableStream) {
+  // Written straight to the terminal, never through the logger: it must appear once and nowhere else.
+  out.write(
+    [
+      '',
+      '  First administrator created. This token is shown once; store it now:',
+      `    user:  ${admin.userId}`,
+      `    token: ${admin.token}`,
+      '  Use it as "Authorization: Bearer <token>" (e.g. for /api/audit/events).',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** The composition root of `clawlink start`: config → database → queue → api and/or worker. */
+export async function startServer(
+  config: Config,
+  log: Logger,
+  role: Role,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<Started> {
+  const rt = await openRuntime(config, log, { migrate: role !== 'worker' });
+  const admin = await ensureFirstAdmin(rt.prisma);
+  if (admin) printFirstAdmin(admin, out);
+
+  let worker: WorkerRole | null = null;
+  let hub: EventHub | null = null;
+  let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let url: string | null = null;
+  try {
+    if (role !== 'worker') {
+      hub = new EventHub();
+      await hub.start(rt.notifier);
+      app = await buildApp({ deps: rt.deps, hub, queuePing: () => rt.queue.ping(), logger: log });
+      await app.listen({ host: config.HOST, port: config.PORT });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.PORT;
+      const host = config.boundToLoopback ? 'localhost' : config.HOST;
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    }
+    if (role !== 'api') worker = await startWorkerRole(rt, log);
+  } catch (err) {
+    await app?.close();
+    await hub?.stop();
+    await rt.close();
+    throw err;
+  }
+  log.info(
+    { role, url, database: rt.db.embedded ? 'embedded' : 'external', queue: rt.queue.backend },
+    'clawlink started',
+  );
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url,
+    stop: () => {
+      stopping ??= (async () => {
+        // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.
+        await app?.close();
+        await worker?.close();
+        await hub?.stop();
+        await rt.close();
+        log.info('clawlink stopped');
+      })();
+      return stopping;
+    },
+  };
+}

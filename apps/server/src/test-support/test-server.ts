@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { loadConfig } from '@ccl/config';
+import { addUser } from '@ccl/core';
+import { createPrisma, type PrismaClient } from '@ccl/db';
+import { createTestDatabase, testRedisUrl } from '@ccl/testing';
+import { createLogger } from '../logger.ts';
+import { type Role, startServer } from '../server.ts';
+
+export type Backend = 'redis' | 'postgres';
+export const BACKENDS: Backend[] = ['redis', 'postgres'];
+
+export interface TestServer {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  databaseUrl: string;
+  prisma: PrismaClient;
+  /** Text the server wrote to its terminal (first-admin notice…). */
+  output: () => string;
+  addUser(id: string, role: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A whole server (api + worker) on a fresh database and its own queue, as `npm start` builds it. */
+export async function startTestServer(
+  opts: { backend: Backend; env?: Record<string, string>; role?: Role } = { backend: 'postgres' },
+): Promise<TestServer> {
+  const db = await createTestDatabase();
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: opts.backend === 'redis' ? testRedisUrl() : '',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    QUEUE_NAME: `t-${randomBytes(6).toString('hex')}`,
+    ...opts.env,
+  });
+  let text = '';
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      text += String(chunk);
+      cb();
+    },
+  });
+  const server = await startServer(config, createLogger(config), opts.role ?? 'all', out);
+  const prisma = createPrisma(db.url, { max: 4 });
+  const port = server.url ? new URL(server.url).port : '0';
+  return {
+    url: `http://127.0.0.1:${port}`,
+    databaseUrl: db.url,
+    prisma,
+    output: () => text,
+    addUser: async (id, role) => {
+      await addUser(prisma, { id, role });
+    },
+    async stop() {
+      await server.stop();
+      await prisma.$disconnect();
+      await db.drop();
+    },
+  };
+}
+
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers and assert on their shape.
+export type Json = any;
+
+export async function readJson(res: Response): Promise<Json> {
+  return res.json();
+}

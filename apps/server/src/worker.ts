@@ -1,0 +1,41 @@
+import { CHANNELS, RetryLater, runExecution } from '@ccl/core';
+import type { ExecutionWorker } from '@ccl/queue';
+import type { Logger } from 'pino';
+import type { Runtime } from './runtime.ts';
+
+export interface WorkerRole {
+  worker: ExecutionWorker;
+  close(): Promise<void>;
+}
+
+/**
+ * Takes jobs (execution ids) and runs them; cancel requests for executions this
+ * worker holds arrive over pub/sub and abort the runner's signal.
+ */
+export async function startWorkerRole(rt: Runtime, log: Logger): Promise<WorkerRole> {
+  const worker = rt.queue.createWorker({
+    concurrency: rt.config.WORKER_CONCURRENCY,
+    handler: async (executionId, job) => {
+      try {
+        await runExecution(rt.deps, executionId, job);
+      } catch (err) {
+        if (err instanceof RetryLater) throw err;
+        log.error({ err, executionId }, 'execution handler crashed');
+        throw err;
+      }
+    },
+    onFailed: (executionId, err, willRetry) =>
+      log.warn({ executionId, err: err.message, willRetry }, 'job failed'),
+  });
+  const unsubscribe = await rt.notifier.subscribe(CHANNELS.cancel, (executionId) => {
+    if (worker.cancel(executionId)) log.info({ executionId }, 'cancel delivered to runner');
+  });
+  log.info({ concurrency: rt.config.WORKER_CONCURRENCY, backend: rt.queue.backend }, 'worker started');
+  return {
+    worker,
+    async close() {
+      await unsubscribe();
+      await worker.close();
+    },
+  };
+}

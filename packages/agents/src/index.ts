@@ -1,0 +1,3 @@
+export * from './catalog.ts';
+export * from './echo-runner.ts';
+export * from './runner.ts';

@@ -1,0 +1,78 @@
+/**
+ * The contract between the worker and an agent runtime. A runner is an async
+ * generator: it yields normalized events and returns one result. When it yields
+ * an `approval_request`, the worker moves the execution to WAITING and resumes
+ * the generator with the person's decision as the value of that `yield`.
+ */
+
+export type AgentEvent =
+  | { type: 'status'; phase: 'planning' | 'running'; message?: string }
+  | { type: 'message'; text: string }
+  | { type: 'progress'; step: number; total: number; message: string }
+  | { type: 'tool_call'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; id: string; output: string; isError?: boolean }
+  | { type: 'usage'; inputTokens: number; outputTokens: number; costUsd?: number; model?: string }
+  | {
+      type: 'approval_request';
+      id: string;
+      kind: string;
+      description: string;
+      details?: Record<string, unknown>;
+    }
+  | { type: 'artifact'; kind: 'diff' | 'file'; name: string; content: string }
+  | { type: 'error'; message: string };
+
+export interface ApprovalDecision {
+  approved: boolean;
+  comment?: string;
+  by?: string;
+}
+
+export interface RunResult {
+  success: boolean;
+  /** Final text (or a structured value) shown as the task's output. */
+  result: unknown;
+  error?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface RunInput {
+  executionId: string;
+  prompt: string;
+  context: Record<string, unknown>;
+  /** 1-based attempt number (retries after transient errors). */
+  attempt: number;
+  /** Aborted on cancel, timeout or shutdown; the runner must stop its remote work at once. */
+  signal: AbortSignal;
+}
+
+export type RunStream = AsyncGenerator<AgentEvent, RunResult, ApprovalDecision | undefined>;
+
+export interface AgentRunner {
+  readonly agentType: string;
+  run(input: RunInput): RunStream;
+}
+
+/** Thrown by a runner for errors worth retrying (provider 429/5xx, timeouts). */
+export class TransientRunnerError extends Error {
+  override name = 'TransientRunnerError';
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

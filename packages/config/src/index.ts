@@ -1,0 +1,76 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** The agent types a caller may name; `general-purpose` resolves to DEFAULT_AGENT. */
+export const RUNNER_AGENT_TYPES = ['echo', 'claude', 'openai', 'ollama', 'opendevin', 'goose'] as const;
+
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(z.url().optional())
+  .optional();
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(8000, 0, 65535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: an embedded PostgreSQL under DATA_DIR/postgres. */
+  DATABASE_URL: optionalUrl,
+  /** Unset: BullMQ's Postgres backend on the same database. */
+  REDIS_URL: optionalUrl,
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Port the embedded PostgreSQL tries first; falls back to a free one. */
+  EMBEDDED_PG_PORT: int(5488, 1, 65535),
+  QUEUE_NAME: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default('clawlink-executions'),
+  WORKER_CONCURRENCY: int(4, 1, 256),
+  EXECUTION_TIMEOUT_S: int(1800, 1, 7 * 24 * 3600),
+  /** Attempts per execution for transient runner errors (1 = no retry). */
+  EXECUTION_ATTEMPTS: int(3, 1, 20),
+  DEFAULT_AGENT: z.enum(RUNNER_AGENT_TYPES).default('echo'),
+  SKILLS_DIR: z.string().optional(),
+  /** Largest accepted request body, in bytes. */
+  BODY_LIMIT: int(1_048_576, 1024, 64 * 1_048_576),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: optionalUrl,
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: optionalUrl,
+  OLLAMA_HOST: optionalUrl,
+  OPENHANDS_URL: optionalUrl,
+  OPENHANDS_API_KEY: z.string().optional(),
+  GOOSE_BIN: z.string().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  /** Absolute path of DATA_DIR. */
+  dataDir: string;
+  /** True when the server only listens on a loopback address. */
+  boundToLoopback: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** Parse and validate the environment once, at boot. Throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const data = parsed.data;
+  return { ...data, dataDir: resolve(cwd, data.DATA_DIR), boundToLoopback: isLoopbackHost(data.HOST) };
+}

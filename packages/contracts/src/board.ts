@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { executionStateSchema, isoDate, jsonObject } from './common.ts';
+import { submitContextSchema } from './runtime.ts';
+
+export const BOARD_COLUMNS = ['backlog', 'todo', 'in_progress', 'review', 'done'] as const;
+export const boardColumnSchema = z.enum(BOARD_COLUMNS);
+
+export const projectSlugSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'slug must be letters, digits, dot, dash or underscore');
+
+export const projectSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  description: z.string(),
+  created_at: isoDate,
+  task_count: z.number().int(),
+});
+export type ProjectDto = z.infer<typeof projectSchema>;
+
+export const createProjectBodySchema = z.object({
+  slug: projectSlugSchema,
+  name: z.string().trim().min(1).max(200).optional(),
+  description: z.string().max(10_000).optional(),
+});
+
+export const executionSummarySchema = z.object({
+  id: z.string(),
+  agent_type: z.string(),
+  state: executionStateSchema,
+  created_at: isoDate,
+  finished_at: isoDate.nullable(),
+  cost_usd: z.number().nullable(),
+});
+
+export const taskSchema = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  project_slug: z.string(),
+  title: z.string(),
+  description: z.string(),
+  column: boardColumnSchema,
+  creator_id: z.string(),
+  created_at: isoDate,
+  updated_at: isoDate,
+  latest_execution: executionSummarySchema.nullable(),
+});
+export type TaskDto = z.infer<typeof taskSchema>;
+
+export const createTaskBodySchema = z.object({
+  project: projectSlugSchema.default('inbox'),
+  title: z.string().trim().min(1).max(500),
+  description: z.string().max(50_000).optional(),
+  column: boardColumnSchema.optional(),
+  /** With both prompt and agent_type the task starts an execution at once. */
+  prompt: z.string().min(1).max(200_000).optional(),
+  agent_type: z.string().trim().min(1).max(64).optional(),
+  context: submitContextSchema.optional(),
+});
+
+export const updateTaskBodySchema = z
+  .object({
+    title: z.string().trim().min(1).max(500).optional(),
+    description: z.string().max(50_000).optional(),
+    column: boardColumnSchema.optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of title, description, column');
+
+export const listTasksQuerySchema = z.object({
+  project: projectSlugSchema.optional(),
+  column: boardColumnSchema.optional(),
+  state: executionStateSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.uuid().optional(),
+});
+
+export const taskPageSchema = z.object({ items: z.array(taskSchema), next_cursor: z.string().nullable() });
+
+export const startExecutionBodySchema = z.object({
+  prompt: z.string().min(1).max(200_000),
+  agent_type: z.string().trim().min(1).max(64),
+  context: submitContextSchema.optional(),
+});
+
+export const executionSchema = z.object({
+  id: z.string(),
+  task_id: z.string(),
+  requested_agent: z.string(),
+  agent_type: z.string(),
+  skill: z.string().nullable(),
+  state: executionStateSchema,
+  prompt: z.string(),
+  context: jsonObject,
+  result: z.unknown(),
+  error: z.string().nullable(),
+  usage: jsonObject,
+  pending_approval: jsonObject.nullable(),
+  attempts: z.number().int(),
+  created_at: isoDate,
+  started_at: isoDate.nullable(),
+  finished_at: isoDate.nullable(),
+});
+export type ExecutionDto = z.infer<typeof executionSchema>;
+
+export const executionEventSchema = z.object({
+  seq: z.number().int(),
+  type: z.string(),
+  data: jsonObject,
+  created_at: isoDate,
+});
+export type ExecutionEventDto = z.infer<typeof executionEventSchema>;
+
+export const eventsQuerySchema = z.object({
+  after: z.coerce.number().int().min(0).optional().describe('resume after this seq (same as Last-Event-ID)'),
+});
+
+export const cancelExecutionResponseSchema = z.object({ success: z.boolean(), execution: executionSchema });
+export const approvalBodySchema = z.object({ comment: z.string().max(2000).optional() });

@@ -1,0 +1,4 @@
+export * from './audit.ts';
+export * from './board.ts';
+export * from './common.ts';
+export * from './runtime.ts';

@@ -1,0 +1,44 @@
+import { createMongoAbility, type MongoAbility } from '@casl/ability';
+import type { Permission } from './permissions.ts';
+
+/** Who is acting. Built once per request by `authenticate`. */
+export interface Actor {
+  userId: string;
+  roleName: string;
+  permissions: string[];
+  /** How the actor proved itself. */
+  via: 'session' | 'local' | 'token' | 'system';
+  sessionId?: string;
+  deviceId?: string | null;
+}
+
+export type Ability = MongoAbility<[string, string]>;
+
+export interface RequestCtx {
+  actor: Actor;
+  ability: Ability;
+  requestId?: string;
+}
+
+/** `task:submit` → can('submit', 'task'). Conditions (own/project scope) arrive with per-project membership. */
+export function abilityFor(permissions: readonly string[]): Ability {
+  const rules = permissions.flatMap((p) => {
+    const [subject, action] = p.split(':');
+    return subject && action ? [{ action, subject }] : [];
+  });
+  return createMongoAbility<[string, string]>(rules);
+}
+
+export function makeCtx(actor: Actor, requestId?: string): RequestCtx {
+  return { actor, ability: abilityFor(actor.permissions), ...(requestId ? { requestId } : {}) };
+}
+
+/** The worker and bootstrap act as the system. */
+export function systemCtx(requestId?: string): RequestCtx {
+  return makeCtx({ userId: 'system', roleName: 'SYSTEM', permissions: [], via: 'system' }, requestId);
+}
+
+export function has(ctx: RequestCtx, permission: Permission): boolean {
+  const [subject, action] = permission.split(':') as [string, string];
+  return ctx.ability.can(action, subject);
+}

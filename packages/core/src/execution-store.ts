@@ -1,0 +1,130 @@
+import type { ExecutionState, Prisma } from '@ccl/db';
+import { writeAudit } from './audit.ts';
+import type { RequestCtx } from './context.ts';
+import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
+import { InvalidState, NotFound } from './errors.ts';
+import { canTransition, isTerminal } from './state-machine.ts';
+
+export interface TransitionPatch {
+  result?: unknown;
+  error?: string | null;
+  pendingApproval?: Record<string, unknown> | null;
+  /** Extra data stored on the state event. */
+  eventData?: Record<string, unknown>;
+}
+
+interface LockedRow {
+  state: ExecutionState;
+  task_id: string;
+}
+
+async function lockExecution(tx: Tx, executionId: string): Promise<LockedRow> {
+  const rows = await tx.$queryRaw<LockedRow[]>`
+    SELECT state, task_id::text AS task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
+  const row = rows[0];
+  if (!row) throw new NotFound(`execution ${executionId} not found`);
+  return row;
+}
+
+/**
+ * Moves an execution to `to` if the state machine allows it, inside the caller's
+ * transaction: row update, state event and audit row commit together.
+ * Illegal moves throw InvalidState (HTTP 409).
+ */
+export async function transitionExecution(
+  tx: Tx,
+  ctx: RequestCtx,
+  executionId: string,
+  to: ExecutionState,
+  patch: TransitionPatch = {},
+): Promise<ExecutionChange> {
+  const { state: from, task_id: taskId } = await lockExecution(tx, executionId);
+  if (!canTransition(from, to)) {
+    throw new InvalidState(
+      `execution ${executionId} cannot go from ${from.toLowerCase()} to ${to.toLowerCase()}`,
+    );
+  }
+  const now = new Date();
+  const data: Prisma.ExecutionUpdateInput = { state: to, eventSeq: { increment: 1 } };
+  if (from === 'PENDING') data.startedAt = now;
+  if (isTerminal(to)) data.finishedAt = now;
+  if (patch.result !== undefined) data.result = patch.result as Prisma.InputJsonValue;
+  if (patch.error !== undefined) data.error = patch.error;
+  if (patch.pendingApproval !== undefined) {
+    data.pendingApproval = (patch.pendingApproval ?? null) as Prisma.InputJsonValue;
+  }
+  const updated = await tx.execution.update({ where: { id: executionId }, data, select: { eventSeq: true } });
+  await tx.executionEvent.create({
+    data: {
+      executionId,
+      seq: updated.eventSeq,
+      type: 'state',
+      data: {
+        from: from.toLowerCase(),
+        to: to.toLowerCase(),
+        ...(patch.eventData ?? {}),
+      } as Prisma.InputJsonValue,
+    },
+  });
+  await writeAudit(tx, ctx, {
+    action: 'execution.transition',
+    resourceType: 'execution',
+    resourceId: executionId,
+    outcome: 'ALLOWED',
+    detail: {
+      from: from.toLowerCase(),
+      to: to.toLowerCase(),
+      ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
+    },
+  });
+  return { executionId, taskId, seq: updated.eventSeq, state: to };
+}
+
+/** Appends a non-state event (message, progress, tool call…) and tells whether a cancel was requested meanwhile. */
+export async function appendEvent(
+  deps: CoreDeps,
+  executionId: string,
+  type: string,
+  data: Record<string, unknown>,
+  usage?: Record<string, unknown>,
+): Promise<ExecutionChange & { cancelRequested: boolean }> {
+  return deps.prisma.$transaction(async (tx) => {
+    const updated = await tx.execution.update({
+      where: { id: executionId },
+      data: { eventSeq: { increment: 1 }, ...(usage ? { usage: usage as Prisma.InputJsonValue } : {}) },
+      select: { eventSeq: true, taskId: true, state: true, cancelRequestedAt: true },
+    });
+    await tx.executionEvent.create({
+      data: { executionId, seq: updated.eventSeq, type, data: data as Prisma.InputJsonValue },
+    });
+    return {
+      executionId,
+      taskId: updated.taskId,
+      seq: updated.eventSeq,
+      state: updated.state,
+      cancelRequested: updated.cancelRequestedAt !== null,
+    };
+  });
+}
+
+/** Tells live listeners (SSE, caches) after the commit. A lost notification only delays them: the rows are the truth. */
+export async function publishChange(deps: CoreDeps, change: ExecutionChange): Promise<void> {
+  try {
+    await deps.bus.publish(CHANNELS.execution, JSON.stringify(change));
+  } catch (err) {
+    deps.log.warn({ err, executionId: change.executionId }, 'could not publish execution change');
+  }
+}
+
+/** Runs `fn` in a transaction that performs one transition, then publishes it. */
+export async function transitionAndPublish(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  to: ExecutionState,
+  patch?: TransitionPatch,
+): Promise<ExecutionChange> {
+  const change = await deps.prisma.$transaction((tx) => transitionExecution(tx, ctx, executionId, to, patch));
+  await publishChange(deps, change);
+  return change;
+}

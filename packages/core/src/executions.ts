@@ -1,0 +1,163 @@
+import type { TaskStateDto } from '@ccl/contracts';
+import { writeAudit } from './audit.ts';
+import { authorize } from './authorize.ts';
+import type { RequestCtx } from './context.ts';
+import { CHANNELS, type CoreDeps } from './deps.ts';
+import { toEventDto, toExecutionDto, toTaskState } from './dto.ts';
+import { InvalidState, NotFound } from './errors.ts';
+import { publishChange, transitionAndPublish, transitionExecution } from './execution-store.ts';
+import { isTerminal } from './state-machine.ts';
+
+async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
+  const task = await deps.prisma.task.findUnique({
+    where: { id: taskId },
+    include: { project: { select: { slug: true } }, executions: { orderBy: { createdAt: 'desc' }, take: 1 } },
+  });
+  const execution = task?.executions[0];
+  if (!task || !execution) throw new NotFound(`task ${taskId} not found`);
+  return { task, execution };
+}
+
+/** GET /api/runtime/tasks/:task_id/state — the task's latest execution. */
+export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  const { task, execution } = await latestExecutionOfTask(deps, taskId);
+  return toTaskState(execution, task);
+}
+
+/**
+ * Asks an execution to stop. A PENDING one whose job is still queued is removed
+ * and CANCELLED at once; a running one is told through pub/sub, and its worker
+ * marks it CANCELLED once the runner has stopped. Terminal ones answer false.
+ */
+export async function cancelExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+): Promise<boolean> {
+  await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: executionId });
+  const outcome = await deps.prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<Array<{ state: string }>>`
+      SELECT state FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
+    const state = rows[0]?.state as Parameters<typeof isTerminal>[0] | undefined;
+    if (!state) throw new NotFound(`execution ${executionId} not found`);
+    if (isTerminal(state)) {
+      await writeAudit(tx, ctx, {
+        action: 'execution.cancel',
+        resourceType: 'execution',
+        resourceId: executionId,
+        outcome: 'FAILED',
+        detail: { reason: `already ${state.toLowerCase()}` },
+      });
+      return 'terminal' as const;
+    }
+    await tx.execution.update({ where: { id: executionId }, data: { cancelRequestedAt: new Date() } });
+    await writeAudit(tx, ctx, {
+      action: 'execution.cancel',
+      resourceType: 'execution',
+      resourceId: executionId,
+      outcome: 'ALLOWED',
+      detail: { state: state.toLowerCase() },
+    });
+    return state === 'PENDING' ? ('pending' as const) : ('active' as const);
+  });
+  if (outcome === 'terminal') return false;
+  if (outcome === 'pending' && (await deps.queue.remove(executionId))) {
+    try {
+      await transitionAndPublish(deps, ctx, executionId, 'CANCELLED', {
+        eventData: { reason: 'cancelled before it started' },
+      });
+      return true;
+    } catch (err) {
+      // A worker took it between our lock and the removal; it sees cancel_requested_at and stops.
+      if (!(err instanceof InvalidState)) throw err;
+    }
+  }
+  await deps.bus.publish(CHANNELS.cancel, executionId);
+  return true;
+}
+
+/** POST /api/runtime/tasks/:task_id/cancel — cancels the task's latest execution. */
+export async function cancelTask(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
+  await authorize(deps, ctx, 'task:cancel', { resourceType: 'task', resourceId: taskId });
+  const { execution } = await latestExecutionOfTask(deps, taskId);
+  return { success: await cancelExecution(deps, ctx, execution.id), task_id: taskId };
+}
+
+async function findExecution(deps: CoreDeps, executionId: string) {
+  const execution = await deps.prisma.execution.findUnique({ where: { id: executionId } });
+  if (!execution) throw new NotFound(`execution ${executionId} not found`);
+  return execution;
+}
+
+export async function getExecution(deps: CoreDeps, ctx: RequestCtx, executionId: string) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
+  return toExecutionDto(await findExecution(deps, executionId));
+}
+
+export async function listTaskExecutions(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  if (!(await deps.prisma.task.findUnique({ where: { id: taskId }, select: { id: true } }))) {
+    throw new NotFound(`task ${taskId} not found`);
+  }
+  const rows = await deps.prisma.execution.findMany({ where: { taskId }, orderBy: { createdAt: 'desc' } });
+  return rows.map(toExecutionDto);
+}
+
+/** Events after `afterSeq`, oldest first; the SSE stream and its resume read through here. */
+export async function listExecutionEvents(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  afterSeq = 0,
+  limit = 500,
+) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
+  const execution = await findExecution(deps, executionId);
+  const events = await deps.prisma.executionEvent.findMany({
+    where: { executionId, seq: { gt: afterSeq } },
+    orderBy: { seq: 'asc' },
+    take: limit,
+  });
+  return { execution: toExecutionDto(execution), events: events.map(toEventDto) };
+}
+
+/** POST /api/executions/:id/approve|deny — answers the pending request and resumes the run. */
+export async function decideApproval(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  decision: { approved: boolean; comment?: string | undefined },
+) {
+  await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: executionId });
+  const change = await deps.prisma.$transaction(async (tx) => {
+    const execution = await tx.execution.findUnique({ where: { id: executionId } });
+    if (!execution) throw new NotFound(`execution ${executionId} not found`);
+    if (execution.state !== 'WAITING') {
+      throw new InvalidState(
+        `execution ${executionId} is ${execution.state.toLowerCase()}, not waiting for approval`,
+      );
+    }
+    const request = (execution.pendingApproval ?? {}) as Record<string, unknown>;
+    const data = {
+      request_id: request.id ?? null,
+      approved: decision.approved,
+      comment: decision.comment ?? null,
+      by: ctx.actor.userId,
+    };
+    const moved = await transitionExecution(tx, ctx, executionId, 'RUNNING', {
+      pendingApproval: null,
+      eventData: { decision: data },
+    });
+    await writeAudit(tx, ctx, {
+      action: decision.approved ? 'execution.approve' : 'execution.deny',
+      resourceType: 'execution',
+      resourceId: executionId,
+      outcome: 'ALLOWED',
+      detail: data,
+    });
+    return moved;
+  });
+  await publishChange(deps, change);
+  return toExecutionDto(await findExecution(deps, executionId));
+}

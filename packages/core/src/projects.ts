@@ -1,0 +1,70 @@
+import { writeAudit } from './audit.ts';
+import { authorize } from './authorize.ts';
+import type { RequestCtx } from './context.ts';
+import type { CoreDeps, Tx } from './deps.ts';
+import { toProjectDto } from './dto.ts';
+import { Conflict } from './errors.ts';
+
+export const INBOX = 'inbox';
+
+/** Finds or creates the project a task goes to (created on first use). */
+export async function ensureProject(tx: Tx, ctx: RequestCtx, slug: string) {
+  const existing = await tx.project.findUnique({ where: { slug } });
+  if (existing) return existing;
+  // Concurrent first submits to a new project race here; ON CONFLICT lets one create it and the others reuse it.
+  const inserted = await tx.$queryRaw<Array<{ id: string }>>`
+    INSERT INTO projects (id, slug, name, created_by)
+    VALUES (gen_random_uuid(), ${slug}, ${slug}, ${ctx.actor.userId})
+    ON CONFLICT (slug) DO NOTHING
+    RETURNING id::text AS id`;
+  const project = await tx.project.findUniqueOrThrow({ where: { slug } });
+  if (inserted.length) {
+    await writeAudit(tx, ctx, {
+      action: 'project.create',
+      resourceType: 'project',
+      resourceId: project.id,
+      outcome: 'ALLOWED',
+      detail: { slug, implicit: true },
+    });
+  }
+  return project;
+}
+
+export async function listProjects(deps: CoreDeps, ctx: RequestCtx) {
+  await authorize(deps, ctx, 'project:view', { resourceType: 'project' });
+  const rows = await deps.prisma.project.findMany({
+    orderBy: { createdAt: 'asc' },
+    include: { _count: { select: { tasks: true } } },
+  });
+  return rows.map(toProjectDto);
+}
+
+export async function createProject(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  input: { slug: string; name?: string | undefined; description?: string | undefined },
+) {
+  await authorize(deps, ctx, 'project:manage', { resourceType: 'project' });
+  return deps.prisma.$transaction(async (tx) => {
+    if (await tx.project.findUnique({ where: { slug: input.slug } })) {
+      throw new Conflict(`project '${input.slug}' already exists`);
+    }
+    const project = await tx.project.create({
+      data: {
+        slug: input.slug,
+        name: input.name ?? input.slug,
+        description: input.description ?? '',
+        createdBy: ctx.actor.userId,
+      },
+      include: { _count: { select: { tasks: true } } },
+    });
+    await writeAudit(tx, ctx, {
+      action: 'project.create',
+      resourceType: 'project',
+      resourceId: project.id,
+      outcome: 'ALLOWED',
+      detail: { slug: input.slug },
+    });
+    return toProjectDto(project);
+  });
+}

@@ -1,0 +1,250 @@
+import {
+  type AgentEvent,
+  type ApprovalDecision,
+  type RunResult,
+  sleep,
+  TransientRunnerError,
+} from '@ccl/agents';
+import type { Execution, ExecutionState } from '@ccl/db';
+import { type RequestCtx, systemCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { InvalidState } from './errors.ts';
+import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import { isTerminal } from './state-machine.ts';
+
+export interface JobContext {
+  signal: AbortSignal;
+  attempt: number;
+  isFinalAttempt: boolean;
+}
+
+/** Thrown so the queue retries the job (transient runner error with attempts left). */
+export class RetryLater extends Error {
+  override name = 'RetryLater';
+}
+
+interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  model?: string;
+}
+
+const WAIT_POLL_MS = 250;
+
+/** One job: drives the runner and records every step. Idempotent: a terminal execution is left alone. */
+export async function runExecution(deps: CoreDeps, executionId: string, job: JobContext): Promise<void> {
+  const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
+  const execution = await deps.prisma.execution.findUnique({ where: { id: executionId } });
+  if (!execution || isTerminal(execution.state)) return;
+  const run = new ExecutionRun(deps, ctx, execution, job);
+  await run.start();
+}
+
+class ExecutionRun {
+  private state: ExecutionState;
+  private usage: Usage;
+  private readonly timeout: AbortSignal;
+  private readonly signal: AbortSignal;
+  private readonly local = new AbortController();
+
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly ctx: RequestCtx,
+    private readonly execution: Execution,
+    private readonly job: JobContext,
+  ) {
+    this.state = execution.state;
+    const u = (execution.usage ?? {}) as Partial<Usage>;
+    this.usage = {
+      input_tokens: u.input_tokens ?? 0,
+      output_tokens: u.output_tokens ?? 0,
+      cost_usd: u.cost_usd ?? 0,
+    };
+    this.timeout = AbortSignal.timeout(deps.config.EXECUTION_TIMEOUT_S * 1000);
+    this.signal = AbortSignal.any([job.signal, this.timeout, this.local.signal]);
+  }
+
+  private get id() {
+    return this.execution.id;
+  }
+
+  private async move(to: ExecutionState, patch?: TransitionPatch) {
+    await transitionAndPublish(this.deps, this.ctx, this.id, to, patch);
+    this.state = to;
+  }
+
+  private async event(type: string, data: Record<string, unknown>, usage?: Usage) {
+    const change = await appendEvent(
+      this.deps,
+      this.id,
+      type,
+      data,
+      usage as Record<string, unknown> | undefined,
+    );
+    await publishChange(this.deps, change);
+    // Fallback for a missed cancel notification: the row says so, stop anyway.
+    if (change.cancelRequested) this.local.abort(new Error('cancelled'));
+  }
+
+  async start(): Promise<void> {
+    if (this.execution.cancelRequestedAt) {
+      await this.move('CANCELLED', { eventData: { reason: 'cancelled before it started' } });
+      return;
+    }
+    const agent = this.deps.agents.get(this.execution.agentType);
+    if (!agent?.runner) {
+      await this.fail(
+        `agent '${this.execution.agentType}' is not available on this worker: ${agent?.reason ?? 'unknown agent'}`,
+      );
+      return;
+    }
+    await this.deps.prisma.execution.update({ where: { id: this.id }, data: { attempts: this.job.attempt } });
+    if (this.state === 'PENDING') await this.move('PLANNING');
+    else await this.event('retry', { attempt: this.job.attempt });
+
+    const stream = agent.runner.run({
+      executionId: this.id,
+      prompt: this.execution.prompt,
+      context: (this.execution.context ?? {}) as Record<string, unknown>,
+      attempt: this.job.attempt,
+      signal: this.signal,
+    });
+    try {
+      let reply: ApprovalDecision | undefined;
+      for (;;) {
+        const step = await stream.next(reply);
+        reply = undefined;
+        if (step.done) {
+          await this.finish(step.value);
+          return;
+        }
+        reply = await this.handle(step.value);
+      }
+    } catch (err) {
+      await this.onError(err);
+    } finally {
+      // Make sure the runner's own cleanup (sockets, processes) has run before the job ends.
+      await stream.return({ success: false, result: null }).catch(() => undefined);
+    }
+  }
+
+  private async ensureRunning() {
+    if (this.state === 'PLANNING') await this.move('RUNNING');
+  }
+
+  /** Records one runner event; returns the approval decision when the event asked for one. */
+  private async handle(ev: AgentEvent): Promise<ApprovalDecision | undefined> {
+    switch (ev.type) {
+      case 'status':
+        if (ev.phase === 'running') await this.ensureRunning();
+        else await this.event('status', { phase: ev.phase, message: ev.message ?? null });
+        return undefined;
+      case 'usage':
+        this.usage = {
+          input_tokens: this.usage.input_tokens + ev.inputTokens,
+          output_tokens: this.usage.output_tokens + ev.outputTokens,
+          cost_usd: this.usage.cost_usd + (ev.costUsd ?? 0),
+          ...(ev.model ? { model: ev.model } : this.usage.model ? { model: this.usage.model } : {}),
+        };
+        await this.event('usage', { ...this.usage }, this.usage);
+        return undefined;
+      case 'approval_request':
+        return this.waitForApproval(ev);
+      default: {
+        const { type, ...data } = ev;
+        await this.event(type, data);
+        return undefined;
+      }
+    }
+  }
+
+  private async waitForApproval(
+    ev: Extract<AgentEvent, { type: 'approval_request' }>,
+  ): Promise<ApprovalDecision> {
+    await this.ensureRunning();
+    const request = {
+      id: ev.id,
+      kind: ev.kind,
+      description: ev.description,
+      details: ev.details ?? {},
+      requested_at: new Date().toISOString(),
+    };
+    await this.move('WAITING', { pendingApproval: request, eventData: { approval_request: request } });
+    // A person answers through the API (WAITING → RUNNING with the decision on the state event).
+    for (;;) {
+      await sleep(WAIT_POLL_MS, this.signal);
+      const row = await this.deps.prisma.execution.findUniqueOrThrow({
+        where: { id: this.id },
+        select: { state: true, cancelRequestedAt: true },
+      });
+      if (row.cancelRequestedAt) this.local.abort(new Error('cancelled'));
+      if (row.state === 'WAITING') continue;
+      this.state = row.state;
+      if (row.state !== 'RUNNING')
+        throw new InvalidState(`execution left WAITING for ${row.state.toLowerCase()}`);
+      const last = await this.deps.prisma.executionEvent.findFirst({
+        where: { executionId: this.id, type: 'state' },
+        orderBy: { seq: 'desc' },
+      });
+      const decision = (
+        (last?.data ?? {}) as { decision?: { approved?: boolean; comment?: string | null; by?: string } }
+      ).decision;
+      return {
+        approved: decision?.approved === true,
+        ...(decision?.comment ? { comment: decision.comment } : {}),
+        ...(decision?.by ? { by: decision.by } : {}),
+      };
+    }
+  }
+
+  private async finish(result: RunResult) {
+    if (this.signal.aborted) {
+      await this.onError(this.signal.reason);
+      return;
+    }
+    if (!result.success) {
+      await this.fail(result.error ?? 'the agent reported failure', result.result);
+      return;
+    }
+    await this.ensureRunning();
+    await this.move('COMPLETED', {
+      result: result.result ?? null,
+      error: null,
+      eventData: { metadata: result.metadata ?? {} },
+    });
+  }
+
+  private async fail(message: string, result?: unknown) {
+    if (this.state === 'COMPLETED' || this.state === 'FAILED' || this.state === 'CANCELLED') return;
+    await this.move('FAILED', { error: message.slice(0, 2000), ...(result !== undefined ? { result } : {}) });
+  }
+
+  private async onError(err: unknown) {
+    if (isTerminal(this.state)) return;
+    if (this.timeout.aborted) {
+      await this.fail(`timed out after ${this.deps.config.EXECUTION_TIMEOUT_S} s (EXECUTION_TIMEOUT_S)`);
+      return;
+    }
+    if (this.signal.aborted) {
+      // The runner has stopped (its stream threw or returned): only now is it CANCELLED.
+      await this.move('CANCELLED', { eventData: { reason: 'cancelled while running' } });
+      return;
+    }
+    if (err instanceof InvalidState) {
+      this.deps.log.warn({ executionId: this.id, err: err.message }, 'execution changed under the worker');
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof TransientRunnerError && !this.job.isFinalAttempt) {
+      await this.event('retry_scheduled', { attempt: this.job.attempt, error: message });
+      throw new RetryLater(message);
+    }
+    this.deps.log.error({ executionId: this.id, err }, 'runner failed');
+    await this.fail(
+      err instanceof TransientRunnerError
+        ? `${message} (gave up after ${this.job.attempt} attempts)`
+        : `runner failed: ${message}`,
+    );
+  }
+}

@@ -1,0 +1,126 @@
+import type { SessionDto } from '@ccl/contracts';
+import { writeAudit } from './audit.ts';
+import { type Actor, makeCtx, type RequestCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { Forbidden, NotFound, Unauthorized } from './errors.ts';
+import { hashToken, LOCAL_USER_ID } from './users.ts';
+
+/** How a request presented itself; `authenticate` is the one place that turns it into an actor. */
+export interface Credentials {
+  sessionId?: string | undefined;
+  bearerToken?: string | undefined;
+  /** The peer is loopback and the server listens on loopback only. */
+  localTrusted: boolean;
+  requestId?: string | undefined;
+}
+
+/** Sessions are touched at most this often, so polling does not write on every read. */
+const TOUCH_EVERY_MS = 30_000;
+
+async function loadUserActor(deps: CoreDeps, userId: string, via: Actor['via']): Promise<Actor | null> {
+  const user = await deps.prisma.user.findUnique({ where: { id: userId }, include: { role: true } });
+  if (!user || user.disabled) return null;
+  return { userId: user.id, roleName: user.roleName, permissions: user.role.permissions, via };
+}
+
+export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<RequestCtx> {
+  if (creds.sessionId) {
+    const session = await deps.prisma.runtimeSession.findUnique({
+      where: { id: creds.sessionId },
+      include: { user: { include: { role: true } } },
+    });
+    if (!session || session.revokedAt || session.user.disabled) {
+      throw new NotFound(`unknown session '${creds.sessionId}'; create one with POST /api/runtime/sessions`);
+    }
+    if (Date.now() - session.lastActivity.getTime() > TOUCH_EVERY_MS) {
+      await deps.prisma.runtimeSession.update({
+        where: { id: session.id },
+        data: { lastActivity: new Date() },
+      });
+    }
+    return makeCtx(
+      {
+        userId: session.userId,
+        roleName: session.user.roleName,
+        permissions: session.user.role.permissions,
+        via: 'session',
+        sessionId: session.id,
+        deviceId: session.deviceId,
+      },
+      creds.requestId,
+    );
+  }
+  if (creds.bearerToken) {
+    const user = await deps.prisma.user.findUnique({
+      where: { tokenHash: hashToken(creds.bearerToken) },
+      include: { role: true },
+    });
+    if (!user || user.disabled) throw new Unauthorized('the bearer token is not valid');
+    return makeCtx(
+      { userId: user.id, roleName: user.roleName, permissions: user.role.permissions, via: 'token' },
+      creds.requestId,
+    );
+  }
+  if (creds.localTrusted) {
+    const actor = await loadUserActor(deps, LOCAL_USER_ID, 'local');
+    if (actor) return makeCtx(actor, creds.requestId);
+  }
+  throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
+}
+
+/**
+ * POST /api/runtime/sessions. With a user_id the user must exist; without one,
+ * a trusted loopback caller gets the built-in local developer.
+ */
+export async function createRuntimeSession(
+  deps: CoreDeps,
+  input: {
+    userId?: string | undefined;
+    deviceId?: string | undefined;
+    localTrusted: boolean;
+    requestId?: string | undefined;
+  },
+): Promise<SessionDto> {
+  const userId = input.userId ?? (input.localTrusted ? LOCAL_USER_ID : undefined);
+  if (!userId) throw new Unauthorized('user_id is required for sessions from outside this machine');
+  const actor = await loadUserActor(deps, userId, 'session');
+  const ctx = makeCtx(
+    actor ?? { userId, roleName: 'NONE', permissions: [], via: 'session', deviceId: input.deviceId ?? null },
+    input.requestId,
+  );
+  if (!actor) {
+    await deps.prisma.$transaction((tx) =>
+      writeAudit(tx, ctx, {
+        action: 'session.create',
+        resourceType: 'session',
+        outcome: 'DENIED',
+        detail: { reason: 'unknown user', device_id: input.deviceId ?? null },
+      }),
+    );
+    throw new Forbidden(
+      `unknown user '${userId}'; an admin can add it with: npm run clawlink -- user add ${userId} --role DEVELOPER`,
+    );
+  }
+  const session = await deps.prisma.$transaction(async (tx) => {
+    const created = await tx.runtimeSession.create({ data: { userId, deviceId: input.deviceId ?? null } });
+    await writeAudit(
+      tx,
+      { ...ctx, actor: { ...ctx.actor, sessionId: created.id, deviceId: created.deviceId } },
+      {
+        action: 'session.create',
+        resourceType: 'session',
+        resourceId: created.id,
+        outcome: 'ALLOWED',
+        detail: { device_id: created.deviceId },
+      },
+    );
+    return created;
+  });
+  return {
+    session_id: session.id,
+    user_id: userId,
+    created_at: session.createdAt.toISOString(),
+    last_activity: session.lastActivity.toISOString(),
+    permissions: actor.permissions,
+  };
+}

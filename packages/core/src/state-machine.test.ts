@@ -1,0 +1,139 @@
+import { createAgentCatalog } from '@ccl/agents';
+import { loadConfig } from '@ccl/config';
+import { createPrisma, type ExecutionState, type PrismaClient } from '@ccl/db';
+import { createTestDatabase } from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { InvalidState } from './errors.ts';
+import { transitionExecution } from './execution-store.ts';
+import { canTransition, TRANSITIONS } from './state-machine.ts';
+import { ensureBuiltins } from './users.ts';
+
+const ALL: ExecutionState[] = [
+  'PENDING',
+  'PLANNING',
+  'RUNNING',
+  'WAITING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+];
+const LEGAL = new Set([
+  'PENDING>PLANNING',
+  'PENDING>FAILED',
+  'PENDING>CANCELLED',
+  'PLANNING>RUNNING',
+  'PLANNING>FAILED',
+  'PLANNING>CANCELLED',
+  'RUNNING>WAITING',
+  'RUNNING>COMPLETED',
+  'RUNNING>FAILED',
+  'RUNNING>CANCELLED',
+  'WAITING>RUNNING',
+  'WAITING>FAILED',
+  'WAITING>CANCELLED',
+]);
+
+describe('execution state machine', () => {
+  it('allows exactly the contract transitions; terminal states never change', () => {
+    for (const from of ALL) {
+      for (const to of ALL)
+        expect(canTransition(from, to), `${from} → ${to}`).toBe(LEGAL.has(`${from}>${to}`));
+    }
+    for (const t of ['COMPLETED', 'FAILED', 'CANCELLED'] as const) expect(TRANSITIONS[t]).toEqual([]);
+  });
+
+  describe('guarded in the database', () => {
+    let db: Awaited<ReturnType<typeof createTestDatabase>>;
+    let prisma: PrismaClient;
+    let deps: Pick<CoreDeps, 'prisma'>;
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      prisma = createPrisma(db.url, { max: 4 });
+      await ensureBuiltins(prisma);
+      deps = { prisma };
+    });
+    afterAll(async () => {
+      await prisma?.$disconnect();
+      await db?.drop();
+    });
+
+    async function executionIn(state: ExecutionState) {
+      const project = await prisma.project.upsert({
+        where: { slug: 'sm' },
+        create: { slug: 'sm', name: 'sm' },
+        update: {},
+      });
+      const task = await prisma.task.create({
+        data: { projectId: project.id, title: 't', creatorId: 'local' },
+      });
+      return prisma.execution.create({
+        data: {
+          taskId: task.id,
+          requestedAgent: 'echo',
+          agentType: 'echo',
+          prompt: 'p',
+          userId: 'local',
+          state,
+        },
+      });
+    }
+
+    it.each([...LEGAL].map((pair) => pair.split('>') as [ExecutionState, ExecutionState]))(
+      '%s → %s is stored with an event and an audit row',
+      async (from, to) => {
+        const exec = await executionIn(from);
+        const change = await deps.prisma.$transaction((tx) =>
+          transitionExecution(tx, systemCtx(), exec.id, to),
+        );
+        expect(change).toMatchObject({ executionId: exec.id, state: to, seq: 1 });
+        const row = await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } });
+        expect(row.state).toBe(to);
+        expect(await prisma.executionEvent.count({ where: { executionId: exec.id, type: 'state' } })).toBe(1);
+        expect(
+          await prisma.auditEvent.count({ where: { resourceId: exec.id, action: 'execution.transition' } }),
+        ).toBe(1);
+      },
+    );
+
+    it('refuses every illegal transition and writes nothing', async () => {
+      for (const from of ALL) {
+        for (const to of ALL) {
+          if (LEGAL.has(`${from}>${to}`)) continue;
+          const exec = await executionIn(from);
+          await expect(
+            prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, to)),
+          ).rejects.toBeInstanceOf(InvalidState);
+          expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).state).toBe(from);
+          expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(0);
+          expect(await prisma.auditEvent.count({ where: { resourceId: exec.id } })).toBe(0);
+        }
+      }
+    });
+
+    it('lets only one of two racing transitions from the same state win', async () => {
+      const exec = await executionIn('RUNNING');
+      const results = await Promise.allSettled([
+        prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, 'COMPLETED')),
+        prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, 'CANCELLED')),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    });
+  });
+});
+
+describe('agent catalog', () => {
+  it('routes general-purpose to DEFAULT_AGENT and lists the five runtimes as unavailable with a reason', () => {
+    const config = loadConfig({});
+    const catalog = createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT });
+    expect(catalog.resolve('general-purpose')?.agentType).toBe('echo');
+    expect(catalog.resolve('openhands')?.agentType).toBe('opendevin');
+    for (const t of ['claude', 'openai', 'ollama', 'opendevin', 'goose']) {
+      expect(catalog.get(t)?.available).toBe(false);
+      expect(catalog.get(t)?.reason).toEqual(expect.any(String));
+    }
+  });
+});

@@ -1,0 +1,287 @@
+import type { AgentDescriptor } from '@ccl/agents';
+import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
+import type { Prisma } from '@ccl/db';
+import { writeAudit } from './audit.ts';
+import { authorize } from './authorize.ts';
+import type { RequestCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { toTaskDto, toTaskState } from './dto.ts';
+import { Invalid, NotFound } from './errors.ts';
+import { transitionAndPublish } from './execution-store.ts';
+import { ensureProject, INBOX } from './projects.ts';
+
+type SubmitContext = SubmitTaskBody['context'];
+
+export function titleFor(prompt: string, context: SubmitContext): string {
+  const fromDescription = typeof context.description === 'string' ? context.description.trim() : '';
+  const firstLine = prompt.trim().split(/\r?\n/, 1)[0] ?? '';
+  const title = fromDescription || firstLine || 'Untitled task';
+  return title.length > 200 ? `${title.slice(0, 199)}…` : title;
+}
+
+/** Resolves `general-purpose` and aliases; refuses unknown or unavailable runtimes with what to do. */
+export function resolveAgent(deps: CoreDeps, agentType: string): AgentDescriptor {
+  const agent = deps.agents.resolve(agentType);
+  if (!agent) {
+    throw new Invalid(`unknown agent_type '${agentType}'; known: ${deps.agents.knownTypes().join(', ')}`);
+  }
+  if (!agent.available || !agent.runner) {
+    throw new Invalid(`agent '${agentType}' is not available: ${agent.reason ?? 'no runner'}`);
+  }
+  return agent;
+}
+
+function checkSkill(deps: CoreDeps, ctx: RequestCtx, skillId: unknown, agentType: string): string | null {
+  if (skillId === undefined || skillId === null || skillId === '') return null;
+  if (typeof skillId !== 'string') throw new Invalid('context.skill must be a skill id');
+  const skill = deps.skills.get(skillId);
+  if (!skill) {
+    const known = deps.skills.list().map((s) => s.id);
+    throw new Invalid(`unknown skill '${skillId}'; known: ${known.join(', ') || 'none'}`);
+  }
+  const missing = skill.requiredPermissions.filter((p) => !ctx.actor.permissions.includes(p));
+  if (missing.length)
+    throw new Invalid(
+      `skill '${skillId}' needs ${missing.join(', ')}, which user '${ctx.actor.userId}' lacks`,
+    );
+  if (skill.agents.length && !skill.agents.includes(agentType)) {
+    throw new Invalid(`skill '${skillId}' works with ${skill.agents.join(', ')}, not ${agentType}`);
+  }
+  return skill.id;
+}
+
+interface NewExecution {
+  agentType: string;
+  prompt: string;
+  context: SubmitContext;
+}
+
+async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
+  await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
+  const agent = resolveAgent(deps, input.agentType);
+  const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
+  return {
+    requestedAgent: input.agentType,
+    agentType: agent.agentType,
+    skill,
+    prompt: input.prompt,
+    context: input.context as Prisma.InputJsonValue,
+    userId: ctx.actor.userId,
+    sessionId: ctx.actor.sessionId ?? null,
+  };
+}
+
+/**
+ * Enqueues after the commit. If the queue refuses, the execution is failed with
+ * the reason, so nothing is left PENDING without a job.
+ */
+async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: string): Promise<void> {
+  try {
+    await deps.queue.enqueue(executionId);
+  } catch (err) {
+    deps.log.error({ err, executionId }, 'enqueue failed');
+    await transitionAndPublish(deps, ctx, executionId, 'FAILED', {
+      error: 'the queue is unreachable; try again',
+    });
+  }
+}
+
+/** POST /api/runtime/tasks/submit: a card in the project plus its first execution. */
+export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitTaskBody) {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
+  const exec = await prepareExecution(deps, ctx, {
+    agentType: input.agent_type,
+    prompt: input.prompt,
+    context: input.context,
+  });
+  const { task, execution } = await deps.prisma.$transaction(async (tx) => {
+    const project = await ensureProject(tx, ctx, input.context.project ?? INBOX);
+    const task = await tx.task.create({
+      data: {
+        projectId: project.id,
+        title: titleFor(input.prompt, input.context),
+        description: typeof input.context.description === 'string' ? input.context.description : '',
+        column: 'in_progress',
+        creatorId: ctx.actor.userId,
+      },
+      include: { project: true },
+    });
+    const execution = await tx.execution.create({ data: { ...exec, taskId: task.id } });
+    await writeAudit(tx, ctx, {
+      action: 'task.submit',
+      resourceType: 'task',
+      resourceId: task.id,
+      outcome: 'ALLOWED',
+      detail: {
+        execution_id: execution.id,
+        agent_type: exec.agentType,
+        requested_agent: exec.requestedAgent,
+        project: project.slug,
+      },
+    });
+    return { task, execution };
+  });
+  await enqueueOrFail(deps, ctx, execution.id);
+  const fresh = await deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+  return toTaskState(fresh, task);
+}
+
+const taskInclude = {
+  project: true,
+  executions: { orderBy: { createdAt: 'desc' }, take: 1 },
+} satisfies Prisma.TaskInclude;
+
+/** POST /api/tasks: a card, and an execution when prompt and agent_type are given. */
+export async function createTask(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  input: {
+    project: string;
+    title: string;
+    description?: string | undefined;
+    column?: TaskDto['column'] | undefined;
+    prompt?: string | undefined;
+    agent_type?: string | undefined;
+    context?: SubmitContext | undefined;
+  },
+): Promise<TaskDto> {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
+  if ((input.prompt === undefined) !== (input.agent_type === undefined)) {
+    throw new Invalid('give both prompt and agent_type to start an execution, or neither');
+  }
+  const context = { ...(input.context ?? {}), project: input.project };
+  const exec =
+    input.prompt && input.agent_type
+      ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
+      : null;
+  const created = await deps.prisma.$transaction(async (tx) => {
+    const project = await ensureProject(tx, ctx, input.project);
+    const task = await tx.task.create({
+      data: {
+        projectId: project.id,
+        title: input.title,
+        description: input.description ?? '',
+        column: input.column ?? (exec ? 'in_progress' : 'todo'),
+        creatorId: ctx.actor.userId,
+      },
+    });
+    const execution = exec ? await tx.execution.create({ data: { ...exec, taskId: task.id } }) : null;
+    await writeAudit(tx, ctx, {
+      action: 'task.create',
+      resourceType: 'task',
+      resourceId: task.id,
+      outcome: 'ALLOWED',
+      detail: { project: project.slug, execution_id: execution?.id ?? null },
+    });
+    return { task, execution };
+  });
+  if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id);
+  return getTask(deps, ctx, created.task.id);
+}
+
+/** POST /api/tasks/:id/executions: run (or re-run) a task. */
+export async function startExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  taskId: string,
+  input: { prompt: string; agent_type: string; context?: SubmitContext | undefined },
+) {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
+  const task = await findTask(deps, taskId);
+  const context = { ...(input.context ?? {}), project: task.project.slug };
+  const exec = await prepareExecution(deps, ctx, {
+    agentType: input.agent_type,
+    prompt: input.prompt,
+    context,
+  });
+  const execution = await deps.prisma.$transaction(async (tx) => {
+    const execution = await tx.execution.create({ data: { ...exec, taskId } });
+    await tx.task.update({ where: { id: taskId }, data: { column: 'in_progress' } });
+    await writeAudit(tx, ctx, {
+      action: 'execution.start',
+      resourceType: 'execution',
+      resourceId: execution.id,
+      outcome: 'ALLOWED',
+      detail: { task_id: taskId, agent_type: exec.agentType },
+    });
+    return execution;
+  });
+  await enqueueOrFail(deps, ctx, execution.id);
+  return deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+}
+
+async function findTask(deps: CoreDeps, taskId: string) {
+  const task = await deps.prisma.task.findUnique({ where: { id: taskId }, include: taskInclude });
+  if (!task) throw new NotFound(`task ${taskId} not found`);
+  return task;
+}
+
+export async function getTask(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  return toTaskDto(await findTask(deps, taskId));
+}
+
+export async function listTasks(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  q: {
+    project?: string | undefined;
+    column?: string | undefined;
+    state?: string | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  },
+) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
+  const where: Prisma.TaskWhereInput = {};
+  if (q.project) where.project = { slug: q.project };
+  if (q.column) where.column = q.column;
+  if (q.state) {
+    // The card's state is its latest execution's; filter on that, then verify below.
+    where.executions = {
+      some: { state: q.state.toUpperCase() as Prisma.EnumExecutionStateFilter['equals'] },
+    };
+  }
+  const rows = await deps.prisma.task.findMany({
+    where,
+    include: taskInclude,
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: q.limit + 1,
+    ...(q.cursor ? { cursor: { id: q.cursor }, skip: 1 } : {}),
+  });
+  const page = rows.slice(0, q.limit);
+  const items = page.map(toTaskDto).filter((t) => !q.state || t.latest_execution?.state === q.state);
+  return { items, next_cursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+}
+
+export async function updateTask(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  taskId: string,
+  input: {
+    title?: string | undefined;
+    description?: string | undefined;
+    column?: TaskDto['column'] | undefined;
+  },
+): Promise<TaskDto> {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
+  await findTask(deps, taskId);
+  await deps.prisma.$transaction(async (tx) => {
+    await tx.task.update({
+      where: { id: taskId },
+      data: {
+        ...(input.title !== undefined ? { title: input.title } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.column !== undefined ? { column: input.column } : {}),
+      },
+    });
+    await writeAudit(tx, ctx, {
+      action: 'task.update',
+      resourceType: 'task',
+      resourceId: taskId,
+      outcome: 'ALLOWED',
+      detail: { fields: Object.keys(input) },
+    });
+  });
+  return getTask(deps, ctx, taskId);
+}

@@ -1,0 +1,84 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { PrismaClient } from '@ccl/db';
+import { writeAudit } from './audit.ts';
+import { systemCtx } from './context.ts';
+import { Invalid } from './errors.ts';
+import { BUILTIN_ROLES, ROLE_NAMES } from './permissions.ts';
+
+/** The implicit developer that loopback requests act as when the server is bound to loopback. */
+export const LOCAL_USER_ID = 'local';
+export const FIRST_ADMIN_ID = 'admin';
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Creates or refreshes the built-in roles and the `local` user. Idempotent; safe at every start. */
+export async function ensureBuiltins(prisma: PrismaClient): Promise<void> {
+  for (const [name, role] of Object.entries(BUILTIN_ROLES)) {
+    await prisma.role.upsert({
+      where: { name },
+      create: { name, description: role.description, builtin: true, permissions: role.permissions },
+      update: { description: role.description, builtin: true, permissions: role.permissions },
+    });
+  }
+  await prisma.user.upsert({
+    where: { id: LOCAL_USER_ID },
+    create: { id: LOCAL_USER_ID, name: 'Local developer', roleName: 'DEVELOPER' },
+    update: {},
+  });
+}
+
+/**
+ * Creates the first admin once, with a random API token. Returns the token only
+ * on that first call so the caller can print it once; it is stored hashed.
+ */
+export async function ensureFirstAdmin(
+  prisma: PrismaClient,
+): Promise<{ userId: string; token: string } | null> {
+  const token = `ccl_${randomBytes(24).toString('base64url')}`;
+  return prisma.$transaction(async (tx) => {
+    const admins = await tx.user.count({ where: { roleName: 'ADMIN' } });
+    if (admins > 0) return null;
+    await tx.user.create({
+      data: { id: FIRST_ADMIN_ID, name: 'Administrator', roleName: 'ADMIN', tokenHash: hashToken(token) },
+    });
+    await writeAudit(tx, systemCtx(), {
+      action: 'user.create',
+      resourceType: 'user',
+      resourceId: FIRST_ADMIN_ID,
+      outcome: 'ALLOWED',
+      detail: { role: 'ADMIN', first_admin: true },
+    });
+    return { userId: FIRST_ADMIN_ID, token };
+  });
+}
+
+const userIdPattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+/** `clawlink user add`: the CLI runs as the machine's operator, audited as system. */
+export async function addUser(prisma: PrismaClient, input: { id: string; role: string; name?: string }) {
+  if (!userIdPattern.test(input.id)) {
+    throw new Invalid(`user id '${input.id}' must be 1-128 letters, digits, dot, dash, underscore or @`);
+  }
+  const role = input.role.toUpperCase();
+  const exists = await prisma.role.findUnique({ where: { name: role } });
+  if (!exists) throw new Invalid(`unknown role '${input.role}'; roles: ${ROLE_NAMES.join(', ')}`);
+  return prisma.$transaction(async (tx) => {
+    const user = await tx.user.upsert({
+      where: { id: input.id },
+      create: { id: input.id, roleName: role, name: input.name ?? null },
+      update: { roleName: role, ...(input.name ? { name: input.name } : {}) },
+    });
+    await writeAudit(tx, systemCtx(), {
+      action: 'user.upsert',
+      resourceType: 'user',
+      resourceId: input.id,
+      outcome: 'ALLOWED',
+      detail: { role, via: 'cli' },
+    });
+    return user;
+  });
+}
+
+export function listUsers(prisma: PrismaClient) {
+  return prisma.user.findMany({ orderBy: { createdAt: 'asc' }, include: { role: true } });
+}

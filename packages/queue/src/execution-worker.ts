@@ -1,0 +1,60 @@
+import type { BackendClasses, IQueueBackend } from 'bullmq';
+import type { ExecutionJobData, ExecutionJobName } from './execution-job.ts';
+import { handlerError, isUnrecoverable, toJobError } from './permanent-failure.ts';
+import type { QueueSettings } from './queue-settings.ts';
+import type { CreateWorkerOptions, ExecutionWorker } from './types.ts';
+
+/** Starts a BullMQ worker of either backend that feeds execution ids to `opts.handler`. */
+export function startExecutionWorker<B extends IQueueBackend, C>(
+  WorkerClass: BackendClasses<B, C>['Worker'],
+  connection: C,
+  settings: QueueSettings,
+  opts: CreateWorkerOptions,
+): ExecutionWorker {
+  const running = new Set<string>();
+  const worker = new WorkerClass<ExecutionJobData, void, ExecutionJobName>(
+    settings.queueName,
+    // BullMQ creates an AbortSignal (for cancelJob) only for processors declaring a third parameter.
+    async (job, _token, signal) => {
+      if (!signal) throw new Error('BullMQ passed no AbortSignal to the processor');
+      const { executionId } = job.data;
+      // attemptsMade counts finished attempts only, so a job recovered from a dead worker keeps its number.
+      const attempt = job.attemptsMade + 1;
+      running.add(executionId);
+      try {
+        await opts.handler(executionId, {
+          signal,
+          attempt,
+          isFinalAttempt: attempt >= (job.opts.attempts ?? 1),
+        });
+      } catch (err) {
+        throw toJobError(err, signal.aborted);
+      } finally {
+        running.delete(executionId);
+      }
+    },
+    {
+      connection,
+      prefix: settings.prefix,
+      concurrency: opts.concurrency,
+      lockDuration: settings.lockDurationMs,
+      stalledInterval: settings.stalledIntervalMs,
+    },
+  );
+  worker.on('error', settings.onError);
+  const { onFailed } = opts;
+  if (onFailed) {
+    // 'failed' fires after BullMQ stored the outcome, when attemptsMade already includes this attempt.
+    worker.on('failed', (job, err) => {
+      // No job: the stalled checker failed it and removeOnFail already dropped it; no handler ran.
+      if (!job) return;
+      const willRetry = !isUnrecoverable(err) && job.attemptsMade < (job.opts.attempts ?? 1);
+      onFailed(job.data.executionId, handlerError(err), willRetry);
+    });
+  }
+  return {
+    cancel: (executionId) => running.has(executionId) && worker.cancelJob(executionId),
+    running: () => [...running],
+    close: () => worker.close(),
+  };
+}

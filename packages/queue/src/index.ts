@@ -1,0 +1,14 @@
+export { createExecutionQueue } from './execution-queue.ts';
+export { createNotifier, type Notifier, type NotifierOptions } from './notifier.ts';
+export { PermanentFailure } from './permanent-failure.ts';
+export type {
+  CreateWorkerOptions,
+  ExecutionHandler,
+  ExecutionJobContext,
+  ExecutionJobCounts,
+  ExecutionJobState,
+  ExecutionQueue,
+  ExecutionQueueOptions,
+  ExecutionWorker,
+  QueueBackend,
+} from './types.ts';

@@ -1,0 +1,68 @@
+import pg from 'pg';
+import { ListenConnection } from './listen-connection.ts';
+
+export interface Notifier {
+  /** NOTIFY; the payload must be shorter than 8000 bytes (Postgres' limit). */
+  publish(channel: string, payload: string): Promise<void>;
+  /** Resolves once the channel is LISTENed; returns the unsubscribe function. */
+  subscribe(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface NotifierOptions {
+  /** Connection drops, failed reconnects and listener exceptions. Default: console.error. */
+  onError?: (err: Error) => void;
+}
+
+const MAX_PAYLOAD_BYTES = 8000;
+/** Channels are Postgres identifiers: NAMEDATALEN - 1 bytes. */
+const MAX_CHANNEL_BYTES = 63;
+
+/**
+ * Pub/sub over Postgres LISTEN/NOTIFY, for live events and for routing a cancel to the
+ * worker holding a job; Postgres is there with either queue backend.
+ */
+export function createNotifier(databaseUrl: string, opts: NotifierOptions = {}): Notifier {
+  const report = opts.onError ?? ((err) => console.error('[notifier]', err));
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  // An idle pooled connection can die (server restart); pg throws if nobody listens for that.
+  pool.on('error', report);
+  const listener = new ListenConnection(databaseUrl, report);
+  let closed: Promise<void> | undefined;
+
+  return {
+    async publish(channel, payload) {
+      assertChannel(channel);
+      const bytes = Buffer.byteLength(payload, 'utf8');
+      if (bytes >= MAX_PAYLOAD_BYTES) {
+        throw new Error(
+          `Notifier payload on channel "${channel}" is ${bytes} bytes; Postgres NOTIFY needs less than ${MAX_PAYLOAD_BYTES}`,
+        );
+      }
+      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
+    async subscribe(channel, fn) {
+      assertChannel(channel);
+      // A wrapper per subscription, so subscribing the same function twice gives two subscriptions.
+      const subscription = (payload: string) => fn(payload);
+      await listener.add(channel, subscription);
+      let subscribed = true;
+      return async () => {
+        if (!subscribed) return;
+        subscribed = false;
+        await listener.remove(channel, subscription);
+      };
+    },
+    close() {
+      closed ??= listener.close().then(() => pool.end());
+      return closed;
+    },
+  };
+}
+
+function assertChannel(channel: string): void {
+  const bytes = Buffer.byteLength(channel, 'utf8');
+  if (bytes === 0 || bytes > MAX_CHANNEL_BYTES) {
+    throw new Error(`Notifier channel must be 1 to ${MAX_CHANNEL_BYTES} bytes, got ${bytes}: "${channel}"`);
+  }
+}

@@ -1,0 +1,49 @@
+import type { DefaultJobOptions } from 'bullmq';
+import type { ExecutionQueueOptions } from './types.ts';
+
+export interface QueueSettings {
+  queueName: string;
+  /** Redis key prefix. */
+  prefix: string;
+  /** Postgres schema holding BullMQ's tables. */
+  schema: string;
+  jobOptions: DefaultJobOptions;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  onError: (err: Error) => void;
+}
+
+/**
+ * Finished jobs are only kept for inspection: Postgres holds the truth about executions,
+ * so the queue keeps the most recent ones and drops the rest.
+ */
+const KEEP_FINISHED_JOBS = 1000;
+
+export function resolveSettings(opts: ExecutionQueueOptions): QueueSettings {
+  if (!Number.isInteger(opts.attempts) || opts.attempts < 1) {
+    throw new Error(`attempts must be a positive integer, got ${opts.attempts}`);
+  }
+  const prefix = opts.prefix ?? 'clawlink';
+  return {
+    queueName: opts.queueName,
+    prefix,
+    schema: schemaFor(prefix),
+    jobOptions: {
+      attempts: opts.attempts,
+      backoff: { type: 'exponential', delay: opts.backoffMs ?? 1000 },
+      removeOnComplete: { count: KEEP_FINISHED_JOBS },
+      removeOnFail: { count: KEEP_FINISHED_JOBS },
+    },
+    // A dead worker's job returns after roughly lockDuration + stalledInterval (see README);
+    // the lock is renewed every lockDuration / 2, so a live worker never loses it.
+    lockDurationMs: opts.lockDurationMs ?? 30_000,
+    stalledIntervalMs: opts.stalledIntervalMs ?? 5_000,
+    onError: opts.onError ?? ((err) => console.error('[queue]', err)),
+  };
+}
+
+/** BullMQ accepts only plain identifiers of at most 63 characters as schema names. */
+function schemaFor(prefix: string): string {
+  const safe = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return `bullmq_${safe}`.slice(0, 63);
+}

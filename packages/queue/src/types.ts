@@ -1,0 +1,75 @@
+export type QueueBackend = 'redis' | 'postgres';
+
+export interface ExecutionQueueOptions {
+  /** Always given; the Postgres backend keeps its queue tables here. */
+  databaseUrl: string;
+  /** When set, the queue lives in Redis (through ioredis); otherwise in BullMQ's Postgres backend on `databaseUrl`. */
+  redisUrl?: string;
+  queueName: string;
+  /** Total attempts for transient failures, retried with exponential backoff. */
+  attempts: number;
+  /** Base backoff before the first retry; doubles on each further retry. Default 1000. */
+  backoffMs?: number;
+  /**
+   * Isolates one deployment (or test run) from another: the Redis key prefix, and for
+   * Postgres the schema `bullmq_<prefix>`. Default 'clawlink'.
+   */
+  prefix?: string;
+  /** How long a worker's claim on a job lasts without renewal. Default 30000. */
+  lockDurationMs?: number;
+  /** How often workers look for jobs whose lock expired (a dead worker). Default 5000. */
+  stalledIntervalMs?: number;
+  /** Receives background errors of the queue and its workers (lost locks, connection trouble). Default: console.error. */
+  onError?: (err: Error) => void;
+}
+
+export interface ExecutionJobContext {
+  signal: AbortSignal;
+  /** 1-based; a job recovered from a dead worker keeps the attempt number it had. */
+  attempt: number;
+  /** True when a failure of this attempt will not be retried. */
+  isFinalAttempt: boolean;
+}
+
+export type ExecutionHandler = (executionId: string, ctx: ExecutionJobContext) => Promise<void>;
+
+export interface CreateWorkerOptions {
+  concurrency: number;
+  handler: ExecutionHandler;
+  /** Called after BullMQ recorded a failed attempt; `willRetry` tells whether another attempt follows. */
+  onFailed?: (executionId: string, err: Error, willRetry: boolean) => void;
+}
+
+export interface ExecutionWorker {
+  /** Aborts the handler's signal if this worker holds that job; false otherwise. */
+  cancel(executionId: string): boolean;
+  /** Execution ids this worker is processing now. */
+  running(): string[];
+  /** Stops taking jobs and waits for running handlers to finish; nothing is lost. */
+  close(): Promise<void>;
+}
+
+export type ExecutionJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent';
+
+export interface ExecutionJobCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+}
+
+export interface ExecutionQueue {
+  readonly backend: QueueBackend;
+  /** jobId = executionId and the job carries only that id; enqueuing a pending id again is a no-op. */
+  enqueue(executionId: string): Promise<void>;
+  /** Removes a job no worker has taken yet; false if it is absent, active or finished. */
+  remove(executionId: string): Promise<boolean>;
+  state(executionId: string): Promise<ExecutionJobState>;
+  counts(): Promise<ExecutionJobCounts>;
+  /** Throws if the backend does not answer (used by /readyz). */
+  ping(): Promise<void>;
+  createWorker(opts: CreateWorkerOptions): ExecutionWorker;
+  /** Closes the workers created here (gracefully), then the queue. */
+  close(): Promise<void>;
+}
