@@ -50,6 +50,7 @@ export async function openRuntime(config: Config, log: Logger, opts: { migrate: 
       redisUrl: config.REDIS_URL,
       queueName: config.QUEUE_NAME,
       attempts: config.EXECUTION_ATTEMPTS,
+      onError: (err) => log.warn({ err: err.message }, 'queue background error'),
     });
     const notifier = createNotifier(db.url, {
       onError: (err) => log.warn({ err }, 'notifier connection problem'),

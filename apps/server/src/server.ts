@@ -1,5 +1,5 @@
 import type { Config } from '@ccl/config';
-import { ensureFirstAdmin } from '@ccl/core';
+import { ensureFirstAdmin, ReadCache } from '@ccl/core';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { EventHub } from './event-hub.ts';
@@ -46,7 +46,14 @@ export async function startServer(
     if (role !== 'worker') {
       hub = new EventHub();
       await hub.start(rt.notifier);
-      app = await buildApp({ deps: rt.deps, hub, queuePing: () => rt.queue.ping(), logger: log });
+      const cache = new ReadCache();
+      hub.on('*', (change) => cache.taskChanged(change.taskId));
+      app = await buildApp({
+        deps: { ...rt.deps, cache },
+        hub,
+        queuePing: () => rt.queue.ping(),
+        logger: log,
+      });
       await app.listen({ host: config.HOST, port: config.PORT });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;

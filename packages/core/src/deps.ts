@@ -1,6 +1,7 @@
 import type { AgentCatalog } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import type { PrismaClient } from '@ccl/db';
+import type { ReadCache } from './read-cache.ts';
 import type { SkillRegistry } from './skills.ts';
 
 /** A Prisma interactive-transaction client. */
@@ -31,6 +32,8 @@ export interface CoreDeps {
   queue: JobQueue;
   bus: Publisher;
   log: Logger;
+  /** Present in API processes, which hear change notifications and keep it fresh. */
+  cache?: ReadCache;
 }
 
 /** Pub/sub channels (Postgres NOTIFY). */

@@ -18,11 +18,15 @@ async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
   return { task, execution };
 }
 
-/** GET /api/runtime/tasks/:task_id/state — the task's latest execution. */
+/** GET /api/runtime/tasks/:task_id/state — the task's latest execution; the read CoderClaw polls. */
 export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
-  const { task, execution } = await latestExecutionOfTask(deps, taskId);
-  return toTaskState(execution, task);
+  const cached = deps.cache?.taskState(taskId);
+  if (cached) return toTaskState(cached.execution, cached.task);
+  const generation = deps.cache?.generation(taskId) ?? 0;
+  const fresh = await latestExecutionOfTask(deps, taskId);
+  deps.cache?.rememberTaskState(taskId, generation, fresh);
+  return toTaskState(fresh.execution, fresh.task);
 }
 
 /**

@@ -25,6 +25,8 @@ async function loadUserActor(deps: CoreDeps, userId: string, via: Actor['via']):
 
 export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<RequestCtx> {
   if (creds.sessionId) {
+    const cached = deps.cache?.session(creds.sessionId);
+    if (cached) return { ...cached, ...(creds.requestId ? { requestId: creds.requestId } : {}) };
     const session = await deps.prisma.runtimeSession.findUnique({
       where: { id: creds.sessionId },
       include: { user: { include: { role: true } } },
@@ -38,7 +40,7 @@ export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<
         data: { lastActivity: new Date() },
       });
     }
-    return makeCtx(
+    const ctx = makeCtx(
       {
         userId: session.userId,
         roleName: session.user.roleName,
@@ -49,6 +51,8 @@ export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<
       },
       creds.requestId,
     );
+    deps.cache?.rememberSession(session.id, { actor: ctx.actor, ability: ctx.ability });
+    return ctx;
   }
   if (creds.bearerToken) {
     const user = await deps.prisma.user.findUnique({

@@ -7,7 +7,7 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
-import { transitionAndPublish } from './execution-store.ts';
+import { publishChange, transitionAndPublish } from './execution-store.ts';
 import { ensureProject, INBOX } from './projects.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
@@ -72,10 +72,17 @@ async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecu
 }
 
 /**
- * Enqueues after the commit. If the queue refuses, the execution is failed with
- * the reason, so nothing is left PENDING without a job.
+ * After the commit: tells listeners (board, caches) and enqueues. If the queue
+ * refuses, the execution is failed with the reason, so nothing is left PENDING
+ * without a job.
  */
-async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: string): Promise<void> {
+async function enqueueOrFail(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  taskId: string,
+): Promise<void> {
+  await publishChange(deps, { executionId, taskId, seq: 0, state: 'PENDING' });
   try {
     await deps.queue.enqueue(executionId);
   } catch (err) {
@@ -121,7 +128,7 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     });
     return { task, execution };
   });
-  await enqueueOrFail(deps, ctx, execution.id);
+  await enqueueOrFail(deps, ctx, execution.id, task.id);
   const fresh = await deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
   return toTaskState(fresh, task);
 }
@@ -175,7 +182,7 @@ export async function createTask(
     });
     return { task, execution };
   });
-  if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id);
+  if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id, created.task.id);
   return getTask(deps, ctx, created.task.id);
 }
 
@@ -206,7 +213,7 @@ export async function startExecution(
     });
     return execution;
   });
-  await enqueueOrFail(deps, ctx, execution.id);
+  await enqueueOrFail(deps, ctx, execution.id, taskId);
   return deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
 }
 
