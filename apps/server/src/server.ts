@@ -1,5 +1,5 @@
 import type { Config } from '@ccl/config';
-import { ensureFirstAdmin, ReadCache } from '@ccl/core';
+import { type CoreDeps, ensureFirstAdmin, ReadCache } from '@ccl/core';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { EventHub } from './event-hub.ts';
@@ -10,6 +10,8 @@ export type Role = 'all' | 'api' | 'worker';
 
 export interface Started {
   url: string | null;
+  /** The domain dependencies this process runs with (tests drive use cases through them). */
+  deps: CoreDeps;
   stop(): Promise<void>;
 }
 
@@ -75,6 +77,7 @@ export async function startServer(
   let stopping: Promise<void> | null = null;
   return {
     url,
+    deps: rt.deps,
     stop: () => {
       stopping ??= (async () => {
         // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.

@@ -1,4 +1,4 @@
-import { CHANNELS, RetryLater, runExecution } from '@ccl/core';
+import { CHANNELS, RetryLater, reconcileExecutions, runExecution } from '@ccl/core';
 import type { ExecutionWorker } from '@ccl/queue';
 import type { Logger } from 'pino';
 import type { Runtime } from './runtime.ts';
@@ -30,10 +30,19 @@ export async function startWorkerRole(rt: Runtime, log: Logger): Promise<WorkerR
   const unsubscribe = await rt.notifier.subscribe(CHANNELS.cancel, (executionId) => {
     if (worker.cancel(executionId)) log.info({ executionId }, 'cancel delivered to runner');
   });
+  // Every worker reconciles; the checks are idempotent, so several workers doing it at once is harmless.
+  const reconcile = () =>
+    reconcileExecutions(rt.deps).catch((err) =>
+      log.warn({ err: (err as Error).message }, 'reconcile failed'),
+    );
+  const reconciler = setInterval(reconcile, rt.config.RECONCILE_INTERVAL_S * 1000);
+  reconciler.unref();
+  void reconcile();
   log.info({ concurrency: rt.config.WORKER_CONCURRENCY, backend: rt.queue.backend }, 'worker started');
   return {
     worker,
     async close() {
+      clearInterval(reconciler);
       await unsubscribe();
       await worker.close();
     },

@@ -33,6 +33,8 @@ export const envSchema = z.object({
   EXECUTION_TIMEOUT_S: int(1800, 1, 7 * 24 * 3600),
   /** Attempts per execution for transient runner errors (1 = no retry). */
   EXECUTION_ATTEMPTS: int(3, 1, 20),
+  /** How often workers compare executions with the queue and repair lost jobs. */
+  RECONCILE_INTERVAL_S: int(30, 1, 3600),
   DEFAULT_AGENT: z.enum(RUNNER_AGENT_TYPES).default('echo'),
   SKILLS_DIR: z.string().optional(),
   /** Largest accepted request body, in bytes. */

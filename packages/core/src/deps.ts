@@ -12,6 +12,7 @@ export interface JobQueue {
   enqueue(executionId: string): Promise<void>;
   /** Removes a job no worker has taken yet; false when absent or already running. */
   remove(executionId: string): Promise<boolean>;
+  state(executionId: string): Promise<'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent'>;
 }
 
 export interface Publisher {

@@ -11,6 +11,7 @@ export * from './executions.ts';
 export * from './permissions.ts';
 export * from './projects.ts';
 export * from './read-cache.ts';
+export * from './reconcile.ts';
 export * from './run-execution.ts';
 export * from './sessions.ts';
 export * from './skills.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig } from '@ccl/config';
-import { addUser } from '@ccl/core';
+import { addUser, type CoreDeps } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, testRedisUrl } from '@ccl/testing';
 import { createLogger } from '../logger.ts';
@@ -15,6 +15,7 @@ export interface TestServer {
   url: string;
   databaseUrl: string;
   prisma: PrismaClient;
+  deps: CoreDeps;
   /** Text the server wrote to its terminal (first-admin notice…). */
   output: () => string;
   addUser(id: string, role: string): Promise<void>;
@@ -49,6 +50,7 @@ export async function startTestServer(
     url: `http://127.0.0.1:${port}`,
     databaseUrl: db.url,
     prisma,
+    deps: server.deps,
     output: () => text,
     addUser: async (id, role) => {
       await addUser(prisma, { id, role });
