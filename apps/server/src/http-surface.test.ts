@@ -25,6 +25,9 @@ describe('health, docs and the audit log', () => {
     expect(ops.length).toBeGreaterThan(15);
     for (const op of ops) expect(op.operationId).toEqual(expect.any(String));
     expect(doc.paths['/api/runtime/tasks/submit'].post.requestBody).toBeDefined();
+    const root = await fetch(`${server.url}/`, { redirect: 'manual' });
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/docs');
     const ui = await fetch(`${server.url}/docs`);
     expect(ui.status).toBe(200);
   });
