@@ -1,4 +1,4 @@
-import { authenticate, type CoreDeps, type RequestCtx } from '@ccl/core';
+import { authenticate, type CoreDeps, type RequestCtx, sessionOfTask } from '@ccl/core';
 import type { FastifyRequest } from 'fastify';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
@@ -22,4 +22,15 @@ export function requestCtx(deps: CoreDeps, request: FastifyRequest, sessionId?: 
     localTrusted: isLocalTrusted(deps, request),
     requestId: request.id,
   });
+}
+
+/** For CoderClaw's state poll, which carries no session id: fall back to the session that submitted the task. */
+export async function taskReaderCtx(
+  deps: CoreDeps,
+  request: FastifyRequest,
+  taskId: string,
+  sessionId?: string,
+): Promise<RequestCtx> {
+  const anonymous = !sessionId && !bearerToken(request) && !isLocalTrusted(deps, request);
+  return requestCtx(deps, request, anonymous ? await sessionOfTask(deps, taskId) : sessionId);
 }

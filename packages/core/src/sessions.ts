@@ -128,3 +128,20 @@ export async function createRuntimeSession(
     permissions: actor.permissions,
   };
 }
+
+/**
+ * CoderClaw polls task state without a session id. The task id (a random UUID the
+ * submitter received) then stands for the session that submitted it, as long as
+ * that session is still valid; an unknown task has no session and answers 404.
+ */
+export async function sessionOfTask(deps: CoreDeps, taskId: string): Promise<string> {
+  const latest = await deps.prisma.execution.findFirst({
+    where: { taskId },
+    orderBy: { createdAt: 'desc' },
+    select: { sessionId: true },
+  });
+  if (!latest) throw new NotFound(`task ${taskId} not found`);
+  if (!latest.sessionId)
+    throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
+  return latest.sessionId;
+}

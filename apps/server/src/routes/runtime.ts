@@ -21,7 +21,7 @@ import {
 } from '@ccl/core';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { isLocalTrusted, requestCtx } from '../auth.ts';
+import { isLocalTrusted, requestCtx, taskReaderCtx } from '../auth.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const tags = ['runtime (CoderClaw)'];
@@ -78,7 +78,11 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) =>
-      getTaskState(deps, await requestCtx(deps, request, request.query.session_id), request.params.task_id),
+      getTaskState(
+        deps,
+        await taskReaderCtx(deps, request, request.params.task_id, request.query.session_id),
+        request.params.task_id,
+      ),
   );
 
   app.post(
