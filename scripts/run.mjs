@@ -65,9 +65,13 @@ ensureGenerated();
 
 const cli = join(root, 'apps', 'server', 'src', 'cli.ts');
 
-/** Runs a long-lived child, passing signals on and waiting for its own graceful shutdown. */
+/**
+ * Runs a long-lived child, passing signals on and waiting for its own graceful shutdown.
+ * Detached, so a terminal's Ctrl-C reaches it once, through us, and never reaches the
+ * embedded PostgreSQL it starts: that one must stop last, when the server says so.
+ */
 function serve(args) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', detached: true });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

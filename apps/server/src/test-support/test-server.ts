@@ -19,6 +19,8 @@ export interface TestServer {
   /** Text the server wrote to its terminal (first-admin notice…). */
   output: () => string;
   addUser(id: string, role: string): Promise<void>;
+  /** Stops the server as SIGTERM would, keeping the database for inspection; stop() still drops it. */
+  stopServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startTestServer(
     addUser: async (id, role) => {
       await addUser(prisma, { id, role });
     },
+    stopServer: () => server.stop(),
     async stop() {
       await server.stop();
       await prisma.$disconnect();
