@@ -1,6 +1,7 @@
 import { createAgentCatalog } from '@ccl/agents';
 import { loadConfig } from '@ccl/config';
 import { loadSkills } from '@ccl/core';
+import { pingDatabase } from '@ccl/db';
 import { createExecutionQueue } from '@ccl/queue';
 import { createLogger } from './logger.ts';
 import { BUILTIN_SKILLS_DIR, openDatabase } from './runtime.ts';
@@ -28,8 +29,10 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
   let stopDb = async () => {};
   try {
     const db = await openDatabase(config, createLogger({ LOG_LEVEL: 'warn' }));
-    dbUrl = db.url;
     stopDb = db.stop;
+    // An external DATABASE_URL is only a string until a connection proves it.
+    await pingDatabase(db.url);
+    dbUrl = db.url;
     report(
       true,
       'database',
@@ -71,7 +74,9 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
   }
   await stopDb();
 
-  for (const agent of createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT }).list()) {
+  const catalog = createAgentCatalog(config);
+  await catalog.refresh();
+  for (const agent of catalog.list()) {
     report(
       agent.available,
       `agent ${agent.agentType}`,

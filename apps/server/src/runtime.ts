@@ -57,7 +57,7 @@ export async function openRuntime(config: Config, log: Logger, opts: { migrate: 
     });
     const skills = await loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR });
     for (const problem of skills.problems) log.warn({ problem }, 'skill not loaded');
-    const agents = createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT });
+    const agents = createAgentCatalog(config);
     const deps: CoreDeps = { prisma, config, agents, skills, queue, bus: notifier, log };
     return {
       config,
@@ -67,10 +67,18 @@ export async function openRuntime(config: Config, log: Logger, opts: { migrate: 
       notifier,
       deps,
       async close() {
-        await notifier.close().catch((err) => log.warn({ err }, 'notifier close failed'));
-        await queue.close().catch((err) => log.warn({ err }, 'queue close failed'));
-        await prisma.$disconnect();
-        await db.stop();
+        // Every resource is released even when one of them fails to close; the database goes last.
+        const steps: Array<[string, () => Promise<unknown>]> = [
+          ['notifier', () => notifier.close()],
+          ['queue', () => queue.close()],
+          ['prisma', () => prisma.$disconnect()],
+          ['database', () => db.stop()],
+        ];
+        for (const [name, step] of steps) {
+          await step().catch((err: unknown) =>
+            log.warn({ step: name, err: (err as Error).message }, 'close failed'),
+          );
+        }
       },
     };
   } catch (err) {

@@ -81,10 +81,21 @@ export async function startServer(
     stop: () => {
       stopping ??= (async () => {
         // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.
-        await app?.close();
-        await worker?.close();
-        await hub?.stop();
-        await rt.close();
+        // Each step runs even if an earlier one failed: a database that is already going away (a
+        // terminal's Ctrl-C reaches embedded PostgreSQL too) must not keep the others open.
+        const steps: Array<[string, () => Promise<unknown> | undefined]> = [
+          ['http', () => app?.close()],
+          ['worker', () => worker?.close()],
+          ['events', () => hub?.stop()],
+          ['runtime', () => rt.close()],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ step: name, err: (err as Error).message }, 'shutdown step failed');
+          }
+        }
         log.info('clawlink stopped');
       })();
       return stopping;

@@ -19,4 +19,5 @@ export type {
 export { AuditOutcome, ExecutionState, Prisma, PrismaClient } from './generated/client.ts';
 export { type MigrateOptions, type MigrateResult, migrateDatabase } from './migrate.ts';
 export { DEFAULT_MIGRATIONS_DIR } from './migration-files.ts';
+export { pingDatabase } from './ping.ts';
 export { type CreatePrismaOptions, createPrisma } from './prisma.ts';
