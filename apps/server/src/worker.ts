@@ -1,4 +1,4 @@
-import { CHANNELS, RetryLater, reconcileExecutions, runExecution } from '@ccl/core';
+import { CHANNELS, RetryLater, reconcileExecutions, runExecution, sweepWorkspaces } from '@ccl/core';
 import type { ExecutionWorker } from '@ccl/queue';
 import type { Logger } from 'pino';
 import type { Runtime } from './runtime.ts';
@@ -31,10 +31,14 @@ export async function startWorkerRole(rt: Runtime, log: Logger): Promise<WorkerR
     if (worker.cancel(executionId)) log.info({ executionId }, 'cancel delivered to runner');
   });
   // Every worker reconciles; the checks are idempotent, so several workers doing it at once is harmless.
-  const reconcile = () =>
-    reconcileExecutions(rt.deps).catch((err) =>
+  const reconcile = async () => {
+    await reconcileExecutions(rt.deps).catch((err) =>
       log.warn({ err: (err as Error).message }, 'reconcile failed'),
     );
+    await sweepWorkspaces(rt.deps).catch((err) =>
+      log.warn({ err: (err as Error).message }, 'workspace sweep failed'),
+    );
+  };
   const reconciler = setInterval(reconcile, rt.config.RECONCILE_INTERVAL_S * 1000);
   reconciler.unref();
   void reconcile();

@@ -1,5 +1,17 @@
+import { join } from 'node:path';
+import type { Config } from '@ccl/config';
+import { createClaudeModel } from './claude/claude-model.ts';
 import { EchoRunner } from './echo-runner.ts';
+import { findGooseBinary, GooseRunner } from './goose/goose-runner.ts';
+import { DEFAULT_PRICES, priceOf } from './loop/pricing.ts';
+import { type LoopToolbox, ToolLoopRunner } from './loop/tool-loop-runner.ts';
+import type { ChatModel } from './loop/types.ts';
+import { createOllamaModel, listOllamaModels } from './ollama/ollama-model.ts';
+import { createOpenAIModel } from './openai/openai-model.ts';
+import { OpenHandsRunner, probeOpenHands } from './openhands/openhands-runner.ts';
 import type { AgentRunner } from './runner.ts';
+import { createToolbox } from './workspace/index.ts';
+import type { Workspace } from './workspace/types.ts';
 
 export interface AgentDescriptor {
   agentType: string;
@@ -14,43 +26,13 @@ export interface AgentDescriptor {
   runner?: AgentRunner;
 }
 
-const PENDING_RUNTIMES: Array<Omit<AgentDescriptor, 'available' | 'metadata'>> = [
-  {
-    agentType: 'claude',
-    name: 'Claude',
-    description: 'Anthropic Claude through the Messages API with tool use',
-    capabilities: ['tools', 'streaming', 'approval'],
-  },
-  {
-    agentType: 'openai',
-    name: 'OpenAI',
-    description: 'OpenAI (or any OpenAI-compatible server) chat completions with tool calls',
-    capabilities: ['tools', 'streaming', 'approval'],
-  },
-  {
-    agentType: 'ollama',
-    name: 'Ollama',
-    description: 'Local models through Ollama, no API key',
-    capabilities: ['tools', 'streaming', 'local', 'approval'],
-  },
-  {
-    agentType: 'opendevin',
-    name: 'OpenHands (OpenDevin)',
-    description: 'OpenHands agent-server conversations',
-    capabilities: ['tools', 'streaming'],
-  },
-  {
-    agentType: 'goose',
-    name: 'Goose',
-    description: 'Block Goose CLI run as a subprocess',
-    capabilities: ['tools', 'streaming', 'local'],
-  },
-];
-
 export const AGENT_ALIASES: Record<string, string> = { openhands: 'opendevin' };
 export const GENERAL_PURPOSE = 'general-purpose';
+export const DEFAULT_OLLAMA_HOST = 'http://127.0.0.1:11434';
 
 export interface AgentCatalog {
+  /** Probes hosts and binaries again when the last probe is older than the cache time. */
+  refresh(signal?: AbortSignal): Promise<void>;
   list(): AgentDescriptor[];
   get(agentType: string): AgentDescriptor | undefined;
   /** Resolves aliases and general-purpose; undefined for an unknown type. */
@@ -58,8 +40,63 @@ export interface AgentCatalog {
   knownTypes(): string[];
 }
 
-export function createAgentCatalog(opts: { defaultAgent: string }): AgentCatalog {
-  const echo: AgentDescriptor = {
+type CatalogConfig = Pick<
+  Config,
+  | 'DEFAULT_AGENT'
+  | 'ANTHROPIC_API_KEY'
+  | 'ANTHROPIC_BASE_URL'
+  | 'OPENAI_API_KEY'
+  | 'OPENAI_BASE_URL'
+  | 'OLLAMA_HOST'
+  | 'OPENHANDS_URL'
+  | 'OPENHANDS_API_KEY'
+  | 'OPENHANDS_MODEL'
+  | 'OPENHANDS_LLM_API_KEY'
+  | 'GOOSE_BIN'
+  | 'CLAUDE_MODEL'
+  | 'OPENAI_MODEL'
+  | 'OLLAMA_MODEL'
+  | 'MAX_TURNS'
+  | 'MAX_TOKENS'
+  | 'MAX_COST_USD'
+  | 'MAX_OUTPUT_TOKENS'
+  | 'COMMAND_TIMEOUT_S'
+  | 'MODEL_PRICES'
+>;
+
+const PROBE_TTL_MS = 15_000;
+const PROBE_TIMEOUT_MS = 2_000;
+
+function loopRunner(
+  config: CatalogConfig,
+  agentType: 'claude' | 'openai' | 'ollama',
+  defaultModel: string,
+  createModel: (m: string) => ChatModel,
+) {
+  const prices = { ...DEFAULT_PRICES, ...config.MODEL_PRICES };
+  return new ToolLoopRunner({
+    agentType,
+    defaultModel,
+    createModel,
+    priceOf: (model) => priceOf(prices, model),
+    limits: {
+      maxTurns: config.MAX_TURNS,
+      maxTokens: config.MAX_TOKENS,
+      maxCostUsd: config.MAX_COST_USD,
+      maxOutputTokens: config.MAX_OUTPUT_TOKENS,
+    },
+    createToolbox: (workspace: Workspace, approval): LoopToolbox =>
+      createToolbox({ workspace, approval, limits: { commandTimeoutMs: config.COMMAND_TIMEOUT_S * 1000 } }),
+  });
+}
+
+/** The runtimes this server knows, with their real availability here (keys set, hosts answering, binaries found). */
+export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
+  const byType = new Map<string, AgentDescriptor>();
+  const set = (d: AgentDescriptor) => byType.set(d.agentType, d);
+  const ollamaHost = config.OLLAMA_HOST ?? DEFAULT_OLLAMA_HOST;
+
+  set({
     agentType: 'echo',
     name: 'Echo',
     description:
@@ -68,31 +105,223 @@ export function createAgentCatalog(opts: { defaultAgent: string }): AgentCatalog
     available: true,
     metadata: { local: true },
     runner: new EchoRunner(),
-  };
-  const pending: AgentDescriptor[] = PENDING_RUNTIMES.map((d) => ({
-    ...d,
-    available: false,
-    reason: `the ${d.name} runtime is not part of this build yet`,
-    metadata: { reason: `the ${d.name} runtime is not part of this build yet` },
-  }));
-  const byType = new Map<string, AgentDescriptor>([echo, ...pending].map((d) => [d.agentType, d]));
+  });
+  set(
+    config.ANTHROPIC_API_KEY
+      ? {
+          agentType: 'claude',
+          name: 'Claude',
+          description: 'Anthropic Claude (Messages API) with a tool loop over the workspace',
+          capabilities: ['tools', 'streaming', 'approval', 'thinking'],
+          available: true,
+          metadata: { model: config.CLAUDE_MODEL },
+          runner: loopRunner(config, 'claude', config.CLAUDE_MODEL, (model) =>
+            createClaudeModel({
+              apiKey: config.ANTHROPIC_API_KEY as string,
+              model,
+              ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
+            }),
+          ),
+        }
+      : unavailable('claude', 'Claude', 'set ANTHROPIC_API_KEY to use Claude', [
+          'tools',
+          'streaming',
+          'approval',
+          'thinking',
+        ]),
+  );
+  set(
+    config.OPENAI_API_KEY
+      ? {
+          agentType: 'openai',
+          name: 'OpenAI',
+          description:
+            'OpenAI or any OpenAI-compatible server (chat completions) with a tool loop over the workspace',
+          capabilities: ['tools', 'streaming', 'approval'],
+          available: true,
+          metadata: {
+            model: config.OPENAI_MODEL,
+            base_url: config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+          },
+          runner: loopRunner(config, 'openai', config.OPENAI_MODEL, (model) =>
+            createOpenAIModel({
+              apiKey: config.OPENAI_API_KEY as string,
+              model,
+              ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
+            }),
+          ),
+        }
+      : unavailable(
+          'openai',
+          'OpenAI',
+          'set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) to use OpenAI',
+          ['tools', 'streaming', 'approval'],
+        ),
+  );
+  set(
+    unavailable('ollama', 'Ollama', `checking Ollama at ${ollamaHost}`, [
+      'tools',
+      'streaming',
+      'local',
+      'approval',
+    ]),
+  );
+  set(
+    unavailable('opendevin', 'OpenHands (OpenDevin)', 'set OPENHANDS_URL to an OpenHands agent-server', [
+      'tools',
+      'streaming',
+    ]),
+  );
+  set(unavailable('goose', 'Goose', 'checking for the goose binary', ['tools', 'streaming', 'local']));
 
+  async function probeOllama(signal: AbortSignal) {
+    try {
+      const models = await listOllamaModels(ollamaHost, signal);
+      set({
+        agentType: 'ollama',
+        name: 'Ollama',
+        description: 'Local models through Ollama (no key) with a tool loop over the workspace',
+        capabilities: ['tools', 'streaming', 'local', 'approval'],
+        available: true,
+        metadata: { host: ollamaHost, model: config.OLLAMA_MODEL, models },
+        runner: loopRunner(config, 'ollama', config.OLLAMA_MODEL, (model) =>
+          createOllamaModel({ host: ollamaHost, model }),
+        ),
+      });
+    } catch {
+      set(
+        unavailable(
+          'ollama',
+          'Ollama',
+          `Ollama at ${ollamaHost} does not answer; start it or set OLLAMA_HOST`,
+          ['tools', 'streaming', 'local', 'approval'],
+          { host: ollamaHost },
+        ),
+      );
+    }
+  }
+
+  async function probeOpenHandsServer(signal: AbortSignal) {
+    if (!config.OPENHANDS_URL) return;
+    if (!config.OPENHANDS_MODEL) {
+      // The agent-server refuses a conversation without an agent LLM.
+      set(
+        unavailable(
+          'opendevin',
+          'OpenHands (OpenDevin)',
+          'set OPENHANDS_MODEL (the LLM the OpenHands agent uses)',
+          ['tools', 'streaming'],
+          { url: config.OPENHANDS_URL },
+        ),
+      );
+      return;
+    }
+    const probe = await probeOpenHands(config.OPENHANDS_URL, config.OPENHANDS_API_KEY, signal);
+    set(
+      probe.ok
+        ? {
+            agentType: 'opendevin',
+            name: 'OpenHands (OpenDevin)',
+            description: 'OpenHands agent-server conversations',
+            capabilities: ['tools', 'streaming'],
+            available: true,
+            metadata: { url: config.OPENHANDS_URL },
+            runner: new OpenHandsRunner({
+              url: config.OPENHANDS_URL,
+              ...(config.OPENHANDS_API_KEY ? { apiKey: config.OPENHANDS_API_KEY } : {}),
+              llm: {
+                model: config.OPENHANDS_MODEL,
+                ...(config.OPENHANDS_LLM_API_KEY ? { apiKey: config.OPENHANDS_LLM_API_KEY } : {}),
+              },
+            }),
+          }
+        : unavailable(
+            'opendevin',
+            'OpenHands (OpenDevin)',
+            `the agent-server at OPENHANDS_URL does not answer: ${probe.reason ?? 'unknown'}`,
+            ['tools', 'streaming'],
+            { url: config.OPENHANDS_URL },
+          ),
+    );
+  }
+
+  async function probeGoose() {
+    const bin = await findGooseBinary(config.GOOSE_BIN);
+    set(
+      bin
+        ? {
+            agentType: 'goose',
+            name: 'Goose',
+            description: 'Block Goose CLI (goose run) as a subprocess in the workspace',
+            capabilities: ['tools', 'streaming', 'local'],
+            available: true,
+            metadata: { bin },
+            runner: new GooseRunner({ bin }),
+          }
+        : unavailable(
+            'goose',
+            'Goose',
+            `goose binary not found${config.GOOSE_BIN ? ` at ${config.GOOSE_BIN}` : ' on PATH'}; install Goose or set GOOSE_BIN`,
+            ['tools', 'streaming', 'local'],
+          ),
+    );
+  }
+
+  let probedAt = 0;
+  let probing: Promise<void> | null = null;
   const get = (agentType: string) => byType.get(AGENT_ALIASES[agentType] ?? agentType);
-  const target = get(opts.defaultAgent);
-  const general: AgentDescriptor = {
-    agentType: GENERAL_PURPOSE,
-    name: 'General purpose',
-    description: `Routes to the configured default agent (${opts.defaultAgent})`,
-    capabilities: target?.capabilities ?? [],
-    available: target?.available ?? false,
-    metadata: { routes_to: opts.defaultAgent, ...(target?.reason ? { reason: target.reason } : {}) },
-    ...(target?.reason ? { reason: target.reason } : {}),
+  const general = (): AgentDescriptor => {
+    const target = get(config.DEFAULT_AGENT);
+    return {
+      agentType: GENERAL_PURPOSE,
+      name: 'General purpose',
+      description: `Routes to the configured default agent (${config.DEFAULT_AGENT})`,
+      capabilities: target?.capabilities ?? [],
+      available: target?.available ?? false,
+      metadata: { routes_to: config.DEFAULT_AGENT, ...(target?.reason ? { reason: target.reason } : {}) },
+      ...(target?.reason ? { reason: target.reason } : {}),
+    };
   };
 
   return {
-    list: () => [general, ...byType.values()],
+    refresh(signal) {
+      if (Date.now() - probedAt < PROBE_TTL_MS) return Promise.resolve();
+      probing ??= (async () => {
+        const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+        const s = signal ? AbortSignal.any([signal, timeout]) : timeout;
+        await Promise.all([probeOllama(s), probeOpenHandsServer(s), probeGoose()]);
+        probedAt = Date.now();
+      })().finally(() => {
+        probing = null;
+      });
+      return probing;
+    },
+    list: () => [general(), ...byType.values()],
     get,
-    resolve: (agentType) => (agentType === GENERAL_PURPOSE ? target : get(agentType)),
+    resolve: (agentType) => (agentType === GENERAL_PURPOSE ? get(config.DEFAULT_AGENT) : get(agentType)),
     knownTypes: () => [GENERAL_PURPOSE, ...byType.keys(), ...Object.keys(AGENT_ALIASES)],
   };
+}
+
+function unavailable(
+  agentType: string,
+  name: string,
+  reason: string,
+  capabilities: string[],
+  metadata: Record<string, unknown> = {},
+): AgentDescriptor {
+  return {
+    agentType,
+    name,
+    description: `${name} runtime`,
+    capabilities,
+    available: false,
+    reason,
+    metadata: { ...metadata, reason },
+  };
+}
+
+/** Where workspaces live when WORKSPACES_DIR is unset. */
+export function defaultWorkspacesDir(dataDir: string): string {
+  return join(dataDir, 'workspaces');
 }

@@ -1,3 +1,5 @@
+import type { Workspace } from './workspace/types.ts';
+
 /**
  * The contract between the worker and an agent runtime. A runner is an async
  * generator: it yields normalized events and returns one result. When it yields
@@ -38,6 +40,8 @@ export interface RunResult {
 
 export interface RunInput {
   executionId: string;
+  /** The execution's own directory; runners work only inside it. */
+  workspace: Workspace;
   prompt: string;
   context: Record<string, unknown>;
   /** 1-based attempt number (retries after transient errors). */

@@ -39,6 +39,38 @@ export const envSchema = z.object({
   SKILLS_DIR: z.string().optional(),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT: int(1_048_576, 1024, 64 * 1_048_576),
+  /** Where per-execution workspaces live; default DATA_DIR/workspaces. */
+  WORKSPACES_DIR: z.string().optional(),
+  /** How long a finished execution's workspace is kept before it is swept. */
+  WORKSPACE_RETENTION_S: int(3600, 0, 30 * 24 * 3600),
+  /** Limits of the API runtimes' tool loop; a task may lower or raise them with context.max_turns/max_tokens/max_cost_usd. */
+  MAX_TURNS: int(40, 1, 500),
+  MAX_TOKENS: int(2_000_000, 1000, 100_000_000),
+  MAX_COST_USD: z.coerce.number().positive().max(10_000).default(5),
+  MAX_OUTPUT_TOKENS: int(8192, 256, 200_000),
+  /** A shell command in a workspace is killed after this long. */
+  COMMAND_TIMEOUT_S: int(120, 1, 3600),
+  /** JSON object of model → { input, output } USD per million tokens; extends the built-in table. */
+  MODEL_PRICES: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (!raw) return {};
+      try {
+        return z
+          .record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) }))
+          .parse(JSON.parse(raw));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON like {"my-model":{"input":1,"output":2}} (USD per million tokens)',
+        });
+        return z.NEVER;
+      }
+    }),
+  CLAUDE_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  OPENAI_MODEL: z.string().min(1).default('gpt-4.1'),
+  OLLAMA_MODEL: z.string().min(1).default('qwen2.5-coder:7b'),
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: optionalUrl,
   OPENAI_API_KEY: z.string().optional(),
@@ -46,6 +78,10 @@ export const envSchema = z.object({
   OLLAMA_HOST: optionalUrl,
   OPENHANDS_URL: optionalUrl,
   OPENHANDS_API_KEY: z.string().optional(),
+  /** The LLM the agent-server's agent uses (a LiteLLM model name, e.g. anthropic/claude-sonnet-4-5). */
+  OPENHANDS_MODEL: z.string().optional(),
+  /** Key for that LLM; unset, the agent-server uses its own provider keys. */
+  OPENHANDS_LLM_API_KEY: z.string().optional(),
   GOOSE_BIN: z.string().optional(),
 });
 

@@ -99,6 +99,8 @@ export const executionSchema = z.object({
   result: z.unknown(),
   error: z.string().nullable(),
   usage: jsonObject,
+  /** What the runner reported at the end: model, turns, changed files, diff, plan. */
+  meta: jsonObject,
   pending_approval: jsonObject.nullable(),
   attempts: z.number().int(),
   created_at: isoDate,

@@ -6,6 +6,7 @@ import { toSkillDto } from './skills.ts';
 
 export async function listAgents(deps: CoreDeps, ctx: RequestCtx): Promise<AgentInfoDto[]> {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent' });
+  await deps.agents.refresh();
   return deps.agents.list().map((a) => ({
     agent_type: a.agentType,
     name: a.name,

@@ -17,6 +17,7 @@ export function toTaskState(
 ): TaskStateDto {
   const state = exec.state.toLowerCase() as TaskStateDto['state'];
   const ctx = obj(exec.context);
+  const meta = obj(exec.meta);
   const end = exec.finishedAt ?? new Date();
   return {
     task_id: task.id,
@@ -27,9 +28,10 @@ export function toTaskState(
     error: exec.error,
     execution_time: exec.startedAt ? Math.max(0, (end.getTime() - exec.startedAt.getTime()) / 1000) : null,
     metadata: {
+      ...meta,
       agent_type: exec.agentType,
       requested_agent: exec.requestedAgent,
-      model: typeof ctx.model === 'string' ? ctx.model : null,
+      model: meta.model ?? (typeof ctx.model === 'string' ? ctx.model : null),
       project: task.project.slug,
       title: task.title,
       skill: exec.skill,
@@ -56,6 +58,7 @@ export function toExecutionDto(e: Execution): ExecutionDto {
     result: e.result ?? null,
     error: e.error,
     usage: obj(e.usage),
+    meta: obj(e.meta),
     pending_approval: e.pendingApproval ? obj(e.pendingApproval) : null,
     attempts: e.attempts,
     created_at: e.createdAt.toISOString(),

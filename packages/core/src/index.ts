@@ -18,3 +18,4 @@ export * from './skills.ts';
 export * from './state-machine.ts';
 export * from './tasks.ts';
 export * from './users.ts';
+export * from './workspace-sweep.ts';

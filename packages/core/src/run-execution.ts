@@ -1,11 +1,15 @@
+import { rm } from 'node:fs/promises';
 import {
   type AgentEvent,
   type ApprovalDecision,
+  createWorkspace,
+  defaultWorkspacesDir,
   type RunResult,
   sleep,
   TransientRunnerError,
+  type Workspace,
 } from '@ccl/agents';
-import type { Execution, ExecutionState } from '@ccl/db';
+import type { Execution, ExecutionState, Prisma } from '@ccl/db';
 import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
@@ -103,8 +107,18 @@ class ExecutionRun {
     if (this.state === 'PENDING') await this.move('PLANNING');
     else await this.event('retry', { attempt: this.job.attempt });
 
+    let workspace: Workspace;
+    try {
+      workspace = await this.prepareWorkspace();
+    } catch (err) {
+      await this.fail(`could not prepare the workspace: ${(err as Error).message}`);
+      return;
+    }
+    await this.event('workspace', { dir: workspace.dir });
+
     const stream = agent.runner.run({
       executionId: this.id,
+      workspace,
       prompt: this.execution.prompt,
       context: (this.execution.context ?? {}) as Record<string, unknown>,
       attempt: this.job.attempt,
@@ -127,6 +141,20 @@ class ExecutionRun {
       // Make sure the runner's own cleanup (sockets, processes) has run before the job ends.
       await stream.return({ success: false, result: null }).catch(() => undefined);
     }
+  }
+
+  /** A fresh checkout per attempt; it stays after the run for WORKSPACE_RETENTION_S, then the sweeper removes it. */
+  private async prepareWorkspace(): Promise<Workspace> {
+    const root = this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
+    await rm(`${root}/${this.id}`, { recursive: true, force: true });
+    const ctx = (this.execution.context ?? {}) as Record<string, unknown>;
+    return createWorkspace({
+      root,
+      executionId: this.id,
+      signal: this.signal,
+      ...(typeof ctx.repo === 'string' && ctx.repo ? { repoUrl: ctx.repo } : {}),
+      ...(typeof ctx.ref === 'string' && ctx.ref ? { ref: ctx.ref } : {}),
+    });
   }
 
   private async ensureRunning() {
@@ -203,16 +231,18 @@ class ExecutionRun {
       await this.onError(this.signal.reason);
       return;
     }
+    if (result.metadata) {
+      await this.deps.prisma.execution.update({
+        where: { id: this.id },
+        data: { meta: result.metadata as Prisma.InputJsonValue },
+      });
+    }
     if (!result.success) {
       await this.fail(result.error ?? 'the agent reported failure', result.result);
       return;
     }
     await this.ensureRunning();
-    await this.move('COMPLETED', {
-      result: result.result ?? null,
-      error: null,
-      eventData: { metadata: result.metadata ?? {} },
-    });
+    await this.move('COMPLETED', { result: result.result ?? null, error: null });
   }
 
   private async fail(message: string, result?: unknown) {

@@ -126,11 +126,12 @@ describe('execution state machine', () => {
 });
 
 describe('agent catalog', () => {
-  it('routes general-purpose to DEFAULT_AGENT and lists the five runtimes as unavailable with a reason', () => {
-    const config = loadConfig({});
-    const catalog = createAgentCatalog({ defaultAgent: config.DEFAULT_AGENT });
+  it('routes general-purpose to DEFAULT_AGENT and, with nothing configured, lists the five runtimes as unavailable with a reason', async () => {
+    const config = loadConfig({ OLLAMA_HOST: 'http://127.0.0.1:9', GOOSE_BIN: '/nonexistent/goose' });
+    const catalog = createAgentCatalog(config);
     expect(catalog.resolve('general-purpose')?.agentType).toBe('echo');
     expect(catalog.resolve('openhands')?.agentType).toBe('opendevin');
+    await catalog.refresh();
     for (const t of ['claude', 'openai', 'ollama', 'opendevin', 'goose']) {
       expect(catalog.get(t)?.available).toBe(false);
       expect(catalog.get(t)?.reason).toEqual(expect.any(String));

@@ -58,6 +58,7 @@ interface NewExecution {
 
 async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
+  await deps.agents.refresh();
   const agent = resolveAgent(deps, input.agentType);
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   return {

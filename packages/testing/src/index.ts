@@ -1,2 +1,39 @@
+export * from './fakes/anthropic.ts';
+export {
+  type FakeGooseRecord,
+  type FakeGooseScript,
+  type FakeGooseStep,
+  fakeGoosePath,
+  writeGooseScript,
+} from './fakes/goose.ts';
+export {
+  gooseComplete,
+  gooseError,
+  gooseLog,
+  gooseText,
+  gooseToolRequest,
+  gooseToolResponse,
+} from './fakes/goose-lines.ts';
+export * from './fakes/ollama.ts';
+export * from './fakes/openai.ts';
+export {
+  type FakeOpenHandsRequest,
+  type FakeOpenHandsScriptOptions,
+  FakeOpenHandsServer,
+  type FakeOpenHandsStep,
+  startFakeOpenHands,
+} from './fakes/openhands.ts';
+export {
+  ohAction,
+  ohAgentError,
+  ohAgentMessage,
+  ohConversationError,
+  ohFinish,
+  ohObservation,
+  ohStateUpdate,
+  ohStats,
+  ohStatus,
+  ohUserMessage,
+} from './fakes/openhands-events.ts';
 export { testRedisUrl, uniquePrefix } from './isolation.ts';
 export { createTestDatabase, type TestDatabase } from './test-database.ts';

@@ -1,0 +1,213 @@
+import { invalidToolArguments } from '../openai/tool-arguments.ts';
+import type { AgentRunner, RunInput, RunResult, RunStream } from '../runner.ts';
+import type { Workspace } from '../workspace/types.ts';
+import { costOf, type Price } from './pricing.ts';
+import { streamTurn } from './turn-stream.ts';
+import type { ChatModel, LoopMessage, ThinkingLevel, ToolCall, ToolOutcome, ToolSpec } from './types.ts';
+
+/** What the loop needs from the workspace tools (see workspace/toolbox). */
+export interface LoopToolbox {
+  specs: ToolSpec[];
+  needsApproval(call: ToolCall): boolean;
+  run(
+    call: ToolCall,
+    signal: AbortSignal,
+  ): Promise<{ output: string; isError: boolean; finished?: { summary: string } }>;
+}
+
+export interface LoopLimits {
+  maxTurns: number;
+  /** Input + output tokens over the whole run. */
+  maxTokens: number;
+  maxCostUsd: number;
+  /** Output tokens per model call. */
+  maxOutputTokens: number;
+}
+
+export interface ToolLoopOptions {
+  agentType: 'claude' | 'openai' | 'ollama';
+  defaultModel: string;
+  createModel(model: string): ChatModel;
+  priceOf(model: string): Price | undefined;
+  limits: LoopLimits;
+  createToolbox(workspace: Workspace, approval: 'none' | 'commands'): LoopToolbox;
+}
+
+const PLAN_SYSTEM =
+  'You are a coding agent working in a git repository. First, write a short numbered plan (at most 8 steps) ' +
+  'for the task. Do not do the work yet and do not call tools; answer with the plan only.';
+const RUN_SYSTEM =
+  'You are a coding agent working in a git repository (your working directory). Carry out the plan with the ' +
+  'tools: inspect files before changing them, keep changes small, run the project checks when there are any. ' +
+  'When the work is done, call the finish tool with a short summary of what you changed and why.';
+
+const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+const THINKING: readonly ThinkingLevel[] = ['off', 'low', 'medium', 'high'];
+
+/** Tracks tokens and dollars and says which limit, if any, a run has crossed. */
+class Budget {
+  inputTokens = 0;
+  outputTokens = 0;
+  costUsd = 0;
+  turns = 0;
+  constructor(
+    private readonly limits: LoopLimits,
+    private readonly price: Price | undefined,
+  ) {}
+
+  add(inputTokens: number, outputTokens: number) {
+    this.inputTokens += inputTokens;
+    this.outputTokens += outputTokens;
+    this.costUsd += costOf(this.price, inputTokens, outputTokens);
+  }
+
+  exceeded(): string | null {
+    const tokens = this.inputTokens + this.outputTokens;
+    if (tokens > this.limits.maxTokens)
+      return `token limit reached: ${tokens} > ${this.limits.maxTokens} tokens`;
+    if (this.costUsd > this.limits.maxCostUsd) {
+      return `cost limit reached: $${this.costUsd.toFixed(4)} > $${this.limits.maxCostUsd} (context.max_cost_usd)`;
+    }
+    return null;
+  }
+}
+
+/**
+ * The agent loop of the three API runtimes: a planning call, then model turns
+ * with workspace tools until the model calls `finish` (or stops calling tools),
+ * within turn, token and cost limits. Shell commands wait for approval in
+ * `approval: "commands"` mode.
+ */
+export class ToolLoopRunner implements AgentRunner {
+  readonly agentType: string;
+
+  constructor(private readonly opts: ToolLoopOptions) {
+    this.agentType = opts.agentType;
+  }
+
+  async *run(input: RunInput): RunStream {
+    const ctx = input.context;
+    const modelName = typeof ctx.model === 'string' && ctx.model ? ctx.model : this.opts.defaultModel;
+    const model = this.opts.createModel(modelName);
+    const limits: LoopLimits = {
+      ...this.opts.limits,
+      maxTurns: Math.min(num(ctx.max_turns) ?? this.opts.limits.maxTurns, 500),
+      maxCostUsd: num(ctx.max_cost_usd) ?? this.opts.limits.maxCostUsd,
+      maxTokens: num(ctx.max_tokens) ?? this.opts.limits.maxTokens,
+    };
+    const thinking = THINKING.find((t) => t === ctx.thinking);
+    const approval = ctx.approval === 'commands' ? 'commands' : 'none';
+    const toolbox = this.opts.createToolbox(input.workspace, approval);
+    const budget = new Budget(limits, this.opts.priceOf(modelName));
+    const base = {
+      maxTokens: limits.maxOutputTokens,
+      signal: input.signal,
+      ...(thinking ? { thinking } : {}),
+    };
+
+    yield { type: 'status', phase: 'planning' };
+    const planTurn = yield* streamTurn(model, {
+      ...base,
+      system: PLAN_SYSTEM,
+      messages: [{ role: 'user', text: input.prompt }],
+      tools: [],
+    });
+    budget.add(planTurn.usage.inputTokens, planTurn.usage.outputTokens);
+    yield this.usageEvent(planTurn.usage.inputTokens, planTurn.usage.outputTokens, modelName);
+    const plan = planTurn.text.trim();
+    yield { type: 'artifact', kind: 'file', name: 'plan.md', content: plan };
+    const overPlan = budget.exceeded();
+    if (overPlan) return this.fail(overPlan, budget, modelName);
+
+    yield { type: 'status', phase: 'running' };
+    const messages: LoopMessage[] = [
+      { role: 'user', text: `${input.prompt}\n\nYour plan:\n${plan || '(none)'}` },
+    ];
+    let summary: string | null = null;
+    while (summary === null) {
+      if (budget.turns >= limits.maxTurns)
+        return this.fail(`turn limit reached: ${limits.maxTurns} turns`, budget, modelName);
+      budget.turns += 1;
+      const turn = yield* streamTurn(model, { ...base, system: RUN_SYSTEM, messages, tools: toolbox.specs });
+      budget.add(turn.usage.inputTokens, turn.usage.outputTokens);
+      yield this.usageEvent(turn.usage.inputTokens, turn.usage.outputTokens, modelName);
+      const over = budget.exceeded();
+      if (over) return this.fail(over, budget, modelName);
+      messages.push({ role: 'assistant', text: turn.text, toolCalls: turn.toolCalls });
+      if (turn.toolCalls.length === 0) {
+        // A model that answers without tools is done; its text is the summary.
+        summary = turn.text.trim() || 'done';
+        break;
+      }
+      const results: ToolOutcome[] = [];
+      for (const call of turn.toolCalls) {
+        yield { type: 'tool_call', id: call.id, name: call.name, input: call.input };
+        let outcome: { output: string; isError: boolean; finished?: { summary: string } };
+        const malformed = invalidToolArguments(call.input);
+        if (malformed) {
+          // Answer the call (providers reject a turn with an unanswered call) and let the model retry.
+          outcome = { output: malformed, isError: true };
+        } else if (toolbox.needsApproval(call)) {
+          const decision = yield {
+            type: 'approval_request',
+            id: call.id,
+            kind: call.name === 'run_command' ? 'command' : 'write_outside_workspace',
+            description:
+              call.name === 'run_command'
+                ? `run: ${String(call.input.command)}`
+                : `write ${String(call.input.path)}`,
+            details: { tool: call.name, input: call.input },
+          };
+          outcome = decision?.approved
+            ? await toolbox.run(call, input.signal)
+            : {
+                output: `denied by ${decision?.by ?? 'a reviewer'}${decision?.comment ? `: ${decision.comment}` : ''}`,
+                isError: true,
+              };
+        } else {
+          outcome = await toolbox.run(call, input.signal);
+        }
+        yield { type: 'tool_result', id: call.id, output: outcome.output, isError: outcome.isError };
+        results.push({ callId: call.id, name: call.name, output: outcome.output, isError: outcome.isError });
+        if (outcome.finished) summary = outcome.finished.summary;
+      }
+      messages.push({ role: 'tool', results });
+    }
+
+    const diff = await input.workspace.diff();
+    if (diff.unified) yield { type: 'artifact', kind: 'diff', name: 'changes.diff', content: diff.unified };
+    return {
+      success: true,
+      result: summary,
+      metadata: { ...this.metadata(budget, modelName), plan, changed_files: diff.files, diff: diff.unified },
+    };
+  }
+
+  private usageEvent(inputTokens: number, outputTokens: number, model: string) {
+    const price = this.opts.priceOf(model);
+    return {
+      type: 'usage' as const,
+      inputTokens,
+      outputTokens,
+      costUsd: costOf(price, inputTokens, outputTokens),
+      model,
+    };
+  }
+
+  private metadata(budget: Budget, model: string) {
+    return {
+      agent: this.agentType,
+      model,
+      turns: budget.turns,
+      input_tokens: budget.inputTokens,
+      output_tokens: budget.outputTokens,
+      cost_usd: Number(budget.costUsd.toFixed(6)),
+      priced: this.opts.priceOf(model) !== undefined,
+    };
+  }
+
+  private fail(error: string, budget: Budget, model: string): RunResult {
+    return { success: false, result: null, error, metadata: this.metadata(budget, model) };
+  }
+}

@@ -1,0 +1,147 @@
+import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace } from './create-workspace.ts';
+import { gitSync, tempDir } from './test-helpers.ts';
+
+let origin: string;
+let root: string;
+let first: string;
+let second: string;
+let n = 0;
+const nextId = () => `exec-${++n}`;
+
+beforeAll(() => {
+  root = tempDir('ws-root');
+  origin = tempDir('origin');
+  gitSync(origin, 'init', '--quiet', '--initial-branch=main');
+  writeFileSync(join(origin, 'a.txt'), 'one\n');
+  writeFileSync(join(origin, 'keep.txt'), 'keep\n');
+  gitSync(origin, 'add', '-A');
+  gitSync(origin, 'commit', '--quiet', '-m', 'first');
+  first = gitSync(origin, 'rev-parse', 'HEAD');
+  gitSync(origin, 'tag', 'v1');
+  writeFileSync(join(origin, 'a.txt'), 'two\n');
+  gitSync(origin, 'commit', '--quiet', '-am', 'second');
+  second = gitSync(origin, 'rev-parse', 'HEAD');
+  gitSync(origin, 'checkout', '--quiet', '-b', 'feature');
+  writeFileSync(join(origin, 'b.txt'), 'feature\n');
+  gitSync(origin, 'add', '-A');
+  gitSync(origin, 'commit', '--quiet', '-m', 'feature');
+  gitSync(origin, 'checkout', '--quiet', 'main');
+});
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+  rmSync(origin, { recursive: true, force: true });
+});
+
+describe('createWorkspace', () => {
+  it('clones a local path at the default branch', async () => {
+    const ws = await createWorkspace({ root, executionId: nextId(), repoUrl: origin });
+    expect(ws.dir).toBe(join(root, `exec-${n}`));
+    expect(readFileSync(join(ws.dir, 'a.txt'), 'utf8')).toBe('two\n');
+    expect(ws.baseCommit).toBe(second);
+    expect(await ws.diff()).toEqual({ files: [], unified: '' });
+    await ws.dispose();
+    expect(existsSync(ws.dir)).toBe(false);
+  });
+
+  it('clones a file:// URL at a tag, shallow', async () => {
+    const ws = await createWorkspace({
+      root,
+      executionId: nextId(),
+      repoUrl: pathToFileURL(origin).href,
+      ref: 'v1',
+    });
+    expect(readFileSync(join(ws.dir, 'a.txt'), 'utf8')).toBe('one\n');
+    expect(gitSync(ws.dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
+    expect(ws.baseCommit).toBe(first);
+  });
+
+  it('clones at a branch', async () => {
+    const ws = await createWorkspace({ root, executionId: nextId(), repoUrl: origin, ref: 'feature' });
+    expect(readFileSync(join(ws.dir, 'b.txt'), 'utf8')).toBe('feature\n');
+  });
+
+  it('clones at a full commit id (file://) and at an abbreviated one (local path)', async () => {
+    const full = await createWorkspace({
+      root,
+      executionId: nextId(),
+      repoUrl: pathToFileURL(origin).href,
+      ref: first,
+    });
+    expect(full.baseCommit).toBe(first);
+    expect(gitSync(full.dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
+    expect(readFileSync(join(full.dir, 'a.txt'), 'utf8')).toBe('one\n');
+    const short = await createWorkspace({
+      root,
+      executionId: nextId(),
+      repoUrl: origin,
+      ref: first.slice(0, 8),
+    });
+    expect(short.baseCommit).toBe(first);
+  });
+
+  it('fails clearly on an unknown ref and leaves nothing behind', async () => {
+    const id = nextId();
+    await expect(
+      createWorkspace({ root, executionId: id, repoUrl: origin, ref: 'no-such-ref' }),
+    ).rejects.toThrow(/could not check out ref "no-such-ref"/);
+    expect(existsSync(join(root, id))).toBe(false);
+  });
+
+  it('fails clearly on a missing repository', async () => {
+    await expect(
+      createWorkspace({ root, executionId: nextId(), repoUrl: join(root, 'nope') }),
+    ).rejects.toThrow(/git clone .* failed/);
+  });
+
+  it('refuses an execution id that would leave the root, and a non-empty directory', async () => {
+    await expect(createWorkspace({ root, executionId: '../x' })).rejects.toThrow(/invalid execution id/);
+    const id = nextId();
+    await mkdir(join(root, id, 'junk'), { recursive: true });
+    await expect(createWorkspace({ root, executionId: id })).rejects.toThrow(/not empty/);
+  });
+
+  it('initialises an empty repo with one empty commit and a local identity', async () => {
+    const ws = await createWorkspace({ root: join(root, 'nested', 'root'), executionId: nextId() });
+    expect(gitSync(ws.dir, 'rev-list', '--count', 'HEAD')).toBe('1');
+    expect(gitSync(ws.dir, 'ls-files')).toBe('');
+    expect(gitSync(ws.dir, 'config', '--local', 'user.email')).toMatch(/@/);
+    expect(ws.baseCommit).toBe(gitSync(ws.dir, 'rev-parse', 'HEAD'));
+    expect(await ws.diff()).toEqual({ files: [], unified: '' });
+  });
+
+  it('diff() shows writes, edits, deletions and new untracked files, and leaves the index alone', async () => {
+    const ws = await createWorkspace({ root, executionId: nextId(), repoUrl: origin });
+    writeFileSync(join(ws.dir, 'a.txt'), 'two\nthree\n');
+    unlinkSync(join(ws.dir, 'keep.txt'));
+    await mkdir(join(ws.dir, 'src'));
+    writeFileSync(join(ws.dir, 'src', 'new file.ts'), 'export const x = 1;\n');
+    const before = gitSync(ws.dir, 'status', '--porcelain');
+
+    const { files, unified } = await ws.diff();
+    expect(files).toEqual(['a.txt', 'keep.txt', 'src/new file.ts']);
+    expect(unified).toContain('--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n two\n+three\n');
+    expect(unified).toContain('deleted file mode 100644');
+    expect(unified).toContain('-keep');
+    expect(unified).toContain('+++ b/src/new file.ts');
+    expect(unified).toContain('+export const x = 1;');
+    // The agent's own index is untouched: the new file is still untracked.
+    expect(gitSync(ws.dir, 'status', '--porcelain')).toBe(before);
+    expect(before).toContain('?? src/');
+  });
+
+  it('diff() is still against the starting commit after the agent commits', async () => {
+    const ws = await createWorkspace({ root, executionId: nextId() });
+    writeFileSync(join(ws.dir, 'hello.txt'), 'hi\n');
+    gitSync(ws.dir, 'add', '-A');
+    gitSync(ws.dir, 'commit', '--quiet', '-m', 'agent work');
+    const { files, unified } = await ws.diff();
+    expect(files).toEqual(['hello.txt']);
+    expect(unified).toContain('new file mode 100644');
+  });
+});

@@ -1,0 +1,154 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { diffAgainst } from './diff.ts';
+import { GitError, git, redactUrl } from './git.ts';
+import type { Workspace } from './types.ts';
+
+export interface CreateWorkspaceOptions {
+  /** The directory that holds all workspaces; the workspace is `<root>/<executionId>`. */
+  root: string;
+  executionId: string;
+  /** A URL git understands, a local path, or a file:// URL. Without it the workspace is a fresh, empty repo. */
+  repoUrl?: string;
+  /** Branch, tag or commit to check out; the remote's default branch when absent. */
+  ref?: string;
+  signal?: AbortSignal;
+}
+
+/** A workspace that also says which commit its diff is measured against. */
+export interface GitWorkspace extends Workspace {
+  readonly baseCommit: string;
+}
+
+// Commits made in the workspace (by us or by the agent's `git commit`) must work on
+// hosts without a global git identity, and must not try to sign with the host's key.
+const LOCAL_CONFIG: Array<[string, string]> = [
+  ['user.name', 'CoderClawLink agent'],
+  ['user.email', 'agent@coderclawlink.invalid'],
+  ['commit.gpgsign', 'false'],
+  ['tag.gpgsign', 'false'],
+];
+
+const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
+
+/**
+ * Creates `<root>/<executionId>` as a git checkout of `repoUrl` at `ref` (shallow
+ * when the ref allows it), or as an empty repo with one empty commit. The commit
+ * checked out at creation is the base of `diff()`. On failure nothing is left behind.
+ */
+export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<GitWorkspace> {
+  const id = opts.executionId;
+  // The id becomes a path segment; anything that could climb out of the root is refused.
+  if (!id || id === '.' || id === '..' || /[/\\\0]/.test(id)) {
+    throw new Error(`invalid execution id for a workspace directory: ${JSON.stringify(id)}`);
+  }
+  if (opts.ref?.startsWith('-')) throw new Error(`invalid git ref: ${JSON.stringify(opts.ref)}`);
+  const root = resolve(opts.root);
+  const dir = join(root, id);
+  await mkdir(dir, { recursive: true });
+  if ((await readdir(dir)).length > 0)
+    throw new Error(`workspace directory ${dir} already exists and is not empty`);
+  try {
+    if (opts.repoUrl) await cloneInto(dir, cloneSource(opts.repoUrl), opts.ref, opts.signal);
+    else await git(['init', '--quiet', '--initial-branch=main'], gitOpts(dir, opts.signal));
+    for (const [key, value] of LOCAL_CONFIG) await git(['config', '--local', key, value], gitOpts(dir));
+    let base = await headCommit(dir);
+    if (!base) {
+      // A fresh repo (or a clone of an empty one) has no commit to diff against yet.
+      await git(['commit', '--quiet', '--allow-empty', '-m', 'Initial commit'], gitOpts(dir, opts.signal));
+      base = await headCommit(dir);
+    }
+    if (!base) throw new Error('could not create the initial commit of the workspace');
+    return makeWorkspace(dir, base);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    throw err;
+  }
+}
+
+function makeWorkspace(dir: string, baseCommit: string): GitWorkspace {
+  return {
+    dir,
+    baseCommit,
+    diff: () => diffAgainst(dir, baseCommit),
+    dispose: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
+  };
+}
+
+function gitOpts(cwd: string, signal?: AbortSignal) {
+  return { cwd, ...(signal ? { signal } : {}) };
+}
+
+/** Local paths are made absolute (git runs elsewhere); anything else is handed to git as is. */
+function cloneSource(repoUrl: string): string {
+  // A leading dash would be read as an option by git.
+  if (repoUrl.startsWith('-')) throw new Error(`invalid repository URL: ${JSON.stringify(repoUrl)}`);
+  return isAbsolute(repoUrl) || repoUrl.startsWith('.') ? resolve(repoUrl) : repoUrl;
+}
+
+async function headCommit(dir: string): Promise<string | null> {
+  try {
+    return (await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: dir })).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Empties the directory between clone attempts; git refuses to clone into a non-empty one. */
+async function reset(dir: string) {
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  await mkdir(dir, { recursive: true });
+}
+
+/**
+ * Tries the cheapest checkout first: a depth-1 clone of a branch or tag; then a
+ * depth-1 fetch of a full commit id (servers that allow it, which includes GitHub
+ * and local repos); then a full clone, which can check out any reachable commit,
+ * abbreviated ids included.
+ */
+async function cloneInto(dir: string, url: string, ref: string | undefined, signal?: AbortSignal) {
+  const o = gitOpts(dir, signal);
+  // Clones run from the parent: git may delete the target directory when a clone fails.
+  const parent = gitOpts(dirname(dir), signal);
+  if (!ref) {
+    await git(['clone', '--quiet', '--depth', '1', '--', url, dir], parent);
+    await forgetCredentials(dir, url);
+    return;
+  }
+  const attempts: string[] = [];
+  const tries: Array<() => Promise<void>> = [
+    async () => {
+      await git(['clone', '--quiet', '--depth', '1', '--branch', ref, '--', url, dir], parent);
+    },
+    async () => {
+      if (!FULL_SHA.test(ref)) throw new GitError('not a full commit id', '');
+      await git(['init', '--quiet'], o);
+      await git(['remote', 'add', 'origin', url], o);
+      await git(['fetch', '--quiet', '--depth', '1', 'origin', ref], o);
+      await git(['checkout', '--quiet', '--detach', 'FETCH_HEAD'], o);
+    },
+    async () => {
+      await git(['clone', '--quiet', '--no-checkout', '--', url, dir], parent);
+      await git(['checkout', '--quiet', '--detach', `${ref}^{commit}`], o);
+    },
+  ];
+  for (const attempt of tries) {
+    try {
+      await attempt();
+      await forgetCredentials(dir, url);
+      return;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason ?? err;
+      attempts.push(err instanceof GitError ? err.stderr.trim() : String(err));
+      await reset(dir);
+    }
+  }
+  const why = attempts.filter(Boolean).at(-1) ?? 'unknown error';
+  throw new Error(`could not check out ref ${JSON.stringify(ref)} of ${redactUrl(url)}: ${why}`);
+}
+
+/** The agent can read `.git/config`, so a token embedded in an https URL must not stay there. */
+async function forgetCredentials(dir: string, url: string) {
+  const bare = url.replace(/^(https?:\/\/)[^/@]+@/i, '$1');
+  if (bare !== url) await git(['remote', 'set-url', 'origin', bare], { cwd: dir });
+}

@@ -1,0 +1,15 @@
+export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
+export { minimalEnv } from './env.ts';
+export { processGroupAlive } from './process-group.ts';
+export { TOOL } from './tool-specs.ts';
+export {
+  createToolbox,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_OUTPUT_CAP_BYTES,
+  DEFAULT_READ_CAP_BYTES,
+  type Toolbox,
+  type ToolboxOptions,
+  type ToolLimits,
+  type ToolResult,
+} from './toolbox.ts';
+export type { Workspace } from './types.ts';
