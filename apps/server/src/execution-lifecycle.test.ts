@@ -107,6 +107,22 @@ describe.each(BACKENDS)('execution lifecycle (%s queue)', (backend) => {
     expect(again.status).toBe(409);
   });
 
+  it('fails a WAITING execution nobody answers within APPROVAL_TIMEOUT_S', async () => {
+    const impatient = await startTestServer({ backend, env: { APPROVAL_TIMEOUT_S: '1' } });
+    try {
+      const c = new CoderClawClient({ baseUrl: impatient.url, pollIntervalMs: 50 });
+      await c.connect();
+      const { task_id } = await c.submit('echo', 'ask and wait', { echo: { steps: 2, delay_ms: 1, ask_approval: true } });
+      const final = await waitFor(async () => {
+        const s = await c.queryTaskState(String(task_id));
+        return s?.state === 'failed' ? s : null;
+      }, 5000);
+      expect(final.error).toBe('no decision on the approval request within 1 s (APPROVAL_TIMEOUT_S)');
+    } finally {
+      await impatient.stop();
+    }
+  });
+
   it('fails with the runner message, and retries transient errors', async () => {
     const failed = await client.submit('echo', 'x', {
       echo: { steps: 1, delay_ms: 1, fail: 'the build broke' },

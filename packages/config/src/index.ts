@@ -31,6 +31,8 @@ export const envSchema = z.object({
     .default('clawlink-executions'),
   WORKER_CONCURRENCY: int(4, 1, 256),
   EXECUTION_TIMEOUT_S: int(1800, 1, 7 * 24 * 3600),
+  /** A WAITING execution with no decision after this long fails. */
+  APPROVAL_TIMEOUT_S: int(3600, 1, 7 * 24 * 3600),
   /** Attempts per execution for transient runner errors (1 = no retry). */
   EXECUTION_ATTEMPTS: int(3, 1, 20),
   /** How often workers compare executions with the queue and repair lost jobs. */

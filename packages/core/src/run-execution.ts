@@ -22,6 +22,11 @@ export interface JobContext {
   isFinalAttempt: boolean;
 }
 
+/** Nobody answered an approval request in time. */
+class ApprovalTimeout extends Error {
+  override name = 'ApprovalTimeout';
+}
+
 /** Thrown so the queue retries the job (transient runner error with attempts left). */
 export class RetryLater extends Error {
   override name = 'RetryLater';
@@ -200,7 +205,12 @@ class ExecutionRun {
     };
     await this.move('WAITING', { pendingApproval: request, eventData: { approval_request: request } });
     // A person answers through the API (WAITING → RUNNING with the decision on the state event).
+    const timeoutS = this.deps.config.APPROVAL_TIMEOUT_S;
+    const deadline = Date.now() + timeoutS * 1000;
     for (;;) {
+      if (Date.now() > deadline) {
+        throw new ApprovalTimeout(`no decision on the approval request within ${timeoutS} s (APPROVAL_TIMEOUT_S)`);
+      }
       await sleep(WAIT_POLL_MS, this.signal);
       const row = await this.deps.prisma.execution.findUniqueOrThrow({
         where: { id: this.id },
@@ -266,6 +276,10 @@ class ExecutionRun {
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof ApprovalTimeout) {
+      await this.fail(message);
+      return;
+    }
     if (err instanceof TransientRunnerError && !this.job.isFinalAttempt) {
       await this.event('retry_scheduled', { attempt: this.job.attempt, error: message });
       throw new RetryLater(message);
