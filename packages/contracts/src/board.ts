@@ -12,11 +12,32 @@ export const projectSlugSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'slug must be letters, digits, dot, dash or underscore');
 
+/** Defaults a project gives its tasks' context; a task's own context wins. */
+export const projectSettingsSchema = z
+  .object({
+    repo: z
+      .string()
+      .trim()
+      .min(1)
+      .max(2000)
+      .optional()
+      .describe('git URL or path cloned into each workspace'),
+    ref: z.string().trim().min(1).max(200).optional(),
+    approval: z
+      .enum(['none', 'commands'])
+      .optional()
+      .describe('commands: every shell command waits for approval'),
+    max_cost_usd: z.number().positive().max(10_000).optional(),
+    model: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+
 export const projectSchema = z.object({
   id: z.string(),
   slug: z.string(),
   name: z.string(),
   description: z.string(),
+  settings: projectSettingsSchema,
   created_at: isoDate,
   task_count: z.number().int(),
 });
@@ -26,7 +47,19 @@ export const createProjectBodySchema = z.object({
   slug: projectSlugSchema,
   name: z.string().trim().min(1).max(200).optional(),
   description: z.string().max(10_000).optional(),
+  settings: projectSettingsSchema.optional(),
 });
+
+export const updateProjectBodySchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    description: z.string().max(10_000).optional(),
+    settings: projectSettingsSchema.optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, description, settings');
+
+export const projectSlugParamSchema = z.object({ slug: projectSlugSchema });
 
 export const executionSummarySchema = z.object({
   id: z.string(),

@@ -102,6 +102,7 @@ export function toProjectDto(p: Project & { _count: { tasks: number } }): Projec
     slug: p.slug,
     name: p.name,
     description: p.description,
+    settings: obj(p.settings),
     created_at: p.createdAt.toISOString(),
     task_count: p._count.tasks,
   };

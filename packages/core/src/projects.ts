@@ -1,9 +1,10 @@
+import type { Prisma } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toProjectDto } from './dto.ts';
-import { Conflict } from './errors.ts';
+import { Conflict, NotFound } from './errors.ts';
 
 export const INBOX = 'inbox';
 
@@ -39,10 +40,17 @@ export async function listProjects(deps: CoreDeps, ctx: RequestCtx) {
   return rows.map(toProjectDto);
 }
 
+type ProjectSettings = Record<string, unknown>;
+
 export async function createProject(
   deps: CoreDeps,
   ctx: RequestCtx,
-  input: { slug: string; name?: string | undefined; description?: string | undefined },
+  input: {
+    slug: string;
+    name?: string | undefined;
+    description?: string | undefined;
+    settings?: ProjectSettings | undefined;
+  },
 ) {
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project' });
   return deps.prisma.$transaction(async (tx) => {
@@ -54,6 +62,7 @@ export async function createProject(
         slug: input.slug,
         name: input.name ?? input.slug,
         description: input.description ?? '',
+        settings: (input.settings ?? {}) as Prisma.InputJsonValue,
         createdBy: ctx.actor.userId,
       },
       include: { _count: { select: { tasks: true } } },
@@ -67,4 +76,47 @@ export async function createProject(
     });
     return toProjectDto(project);
   });
+}
+
+export async function updateProject(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  slug: string,
+  input: {
+    name?: string | undefined;
+    description?: string | undefined;
+    settings?: ProjectSettings | undefined;
+  },
+) {
+  await authorize(deps, ctx, 'project:manage', { resourceType: 'project', resourceId: slug });
+  return deps.prisma.$transaction(async (tx) => {
+    const existing = await tx.project.findUnique({ where: { slug } });
+    if (!existing) throw new NotFound(`project '${slug}' not found`);
+    const project = await tx.project.update({
+      where: { slug },
+      data: {
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.settings !== undefined ? { settings: input.settings as Prisma.InputJsonValue } : {}),
+      },
+      include: { _count: { select: { tasks: true } } },
+    });
+    await writeAudit(tx, ctx, {
+      action: 'project.update',
+      resourceType: 'project',
+      resourceId: project.id,
+      outcome: 'ALLOWED',
+      detail: { slug, fields: Object.keys(input) },
+    });
+    return toProjectDto(project);
+  });
+}
+
+/** A task's context over its project's defaults: the task's own keys win. */
+export function withProjectDefaults(
+  settings: unknown,
+  context: Record<string, unknown>,
+): Record<string, unknown> {
+  const defaults = settings && typeof settings === 'object' && !Array.isArray(settings) ? settings : {};
+  return { ...(defaults as Record<string, unknown>), ...context };
 }

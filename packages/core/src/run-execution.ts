@@ -209,7 +209,9 @@ class ExecutionRun {
     const deadline = Date.now() + timeoutS * 1000;
     for (;;) {
       if (Date.now() > deadline) {
-        throw new ApprovalTimeout(`no decision on the approval request within ${timeoutS} s (APPROVAL_TIMEOUT_S)`);
+        throw new ApprovalTimeout(
+          `no decision on the approval request within ${timeoutS} s (APPROVAL_TIMEOUT_S)`,
+        );
       }
       await sleep(WAIT_POLL_MS, this.signal);
       const row = await this.deps.prisma.execution.findUniqueOrThrow({

@@ -8,7 +8,7 @@ import type { CoreDeps } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish } from './execution-store.ts';
-import { ensureProject, INBOX } from './projects.ts';
+import { ensureProject, INBOX, withProjectDefaults } from './projects.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
@@ -61,12 +61,14 @@ async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecu
   await deps.agents.refresh();
   const agent = resolveAgent(deps, input.agentType);
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
+  const slug = typeof input.context.project === 'string' ? input.context.project : INBOX;
+  const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
   return {
     requestedAgent: input.agentType,
     agentType: agent.agentType,
     skill,
     prompt: input.prompt,
-    context: input.context as Prisma.InputJsonValue,
+    context: withProjectDefaults(project?.settings, input.context) as Prisma.InputJsonValue,
     userId: ctx.actor.userId,
     sessionId: ctx.actor.sessionId ?? null,
   };

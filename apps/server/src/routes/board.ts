@@ -8,9 +8,11 @@ import {
   idParamSchema,
   listTasksQuerySchema,
   projectSchema,
+  projectSlugParamSchema,
   startExecutionBodySchema,
   taskPageSchema,
   taskSchema,
+  updateProjectBodySchema,
   updateTaskBodySchema,
 } from '@ccl/contracts';
 import {
@@ -25,6 +27,7 @@ import {
   listTasks,
   startExecution,
   toExecutionDto,
+  updateProject,
   updateTask,
 } from '@ccl/core';
 import { z } from 'zod';
@@ -68,6 +71,21 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) =>
       reply.status(201).send(await createProject(deps, await ctxOf(request), request.body)),
+  );
+
+  app.patch(
+    '/api/projects/:slug',
+    {
+      schema: {
+        operationId: 'updateProject',
+        tags: ['projects'],
+        summary: "Rename a project or set its tasks' defaults (repo, ref, approval, max_cost_usd, model)",
+        params: projectSlugParamSchema,
+        body: updateProjectBodySchema,
+        response: { 200: projectSchema, ...errors },
+      },
+    },
+    async (request) => updateProject(deps, await ctxOf(request), request.params.slug, request.body),
   );
 
   app.get(
