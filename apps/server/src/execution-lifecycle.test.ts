@@ -112,7 +112,9 @@ describe.each(BACKENDS)('execution lifecycle (%s queue)', (backend) => {
     try {
       const c = new CoderClawClient({ baseUrl: impatient.url, pollIntervalMs: 50 });
       await c.connect();
-      const { task_id } = await c.submit('echo', 'ask and wait', { echo: { steps: 2, delay_ms: 1, ask_approval: true } });
+      const { task_id } = await c.submit('echo', 'ask and wait', {
+        echo: { steps: 2, delay_ms: 1, ask_approval: true },
+      });
       const final = await waitFor(async () => {
         const s = await c.queryTaskState(String(task_id));
         return s?.state === 'failed' ? s : null;
