@@ -53,6 +53,8 @@ type CatalogConfig = Pick<
   | 'OPENHANDS_MODEL'
   | 'OPENHANDS_LLM_API_KEY'
   | 'GOOSE_BIN'
+  | 'GOOSE_PROVIDER'
+  | 'GOOSE_MODEL'
   | 'CLAUDE_MODEL'
   | 'OPENAI_MODEL'
   | 'OLLAMA_MODEL'
@@ -255,8 +257,8 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             description: 'Block Goose CLI (goose run) as a subprocess in the workspace',
             capabilities: ['tools', 'streaming', 'local'],
             available: true,
-            metadata: { bin },
-            runner: new GooseRunner({ bin }),
+            metadata: { bin, provider: config.GOOSE_PROVIDER ?? null, model: config.GOOSE_MODEL ?? null },
+            runner: new GooseRunner({ bin, env: gooseEnvFor(config) }),
           }
         : unavailable(
             'goose',
@@ -319,6 +321,21 @@ function unavailable(
     reason,
     metadata: { ...metadata, reason },
   };
+}
+
+/**
+ * Goose reads its provider, model and the provider's key from its environment; the runner passes
+ * only what is listed here, so the server's other secrets never reach it.
+ */
+function gooseEnvFor(config: CatalogConfig): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (config.GOOSE_PROVIDER) env.GOOSE_PROVIDER = config.GOOSE_PROVIDER;
+  if (config.GOOSE_MODEL) env.GOOSE_MODEL = config.GOOSE_MODEL;
+  const provider = config.GOOSE_PROVIDER ?? '';
+  if (provider === 'anthropic' && config.ANTHROPIC_API_KEY) env.ANTHROPIC_API_KEY = config.ANTHROPIC_API_KEY;
+  if (provider === 'openai' && config.OPENAI_API_KEY) env.OPENAI_API_KEY = config.OPENAI_API_KEY;
+  if (provider === 'ollama') env.OLLAMA_HOST = config.OLLAMA_HOST ?? DEFAULT_OLLAMA_HOST;
+  return env;
 }
 
 /** Where workspaces live when WORKSPACES_DIR is unset. */

@@ -85,6 +85,9 @@ export const envSchema = z.object({
   /** Key for that LLM; unset, the agent-server uses its own provider keys. */
   OPENHANDS_LLM_API_KEY: z.string().optional(),
   GOOSE_BIN: z.string().optional(),
+  /** Goose's provider and model (passed to goose as GOOSE_PROVIDER / GOOSE_MODEL); unset, goose's own config decides. */
+  GOOSE_PROVIDER: z.string().optional(),
+  GOOSE_MODEL: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -101,6 +101,8 @@ class ExecutionRun {
       await this.move('CANCELLED', { eventData: { reason: 'cancelled before it started' } });
       return;
     }
+    // A worker-only process has not probed hosts and binaries yet (the API's probes are not shared).
+    await this.deps.agents.refresh(this.signal);
     const agent = this.deps.agents.get(this.execution.agentType);
     if (!agent?.runner) {
       await this.fail(

@@ -26,9 +26,14 @@ export interface TestServer {
 
 /** A whole server (api + worker) on a fresh database and its own queue, as `npm start` builds it. */
 export async function startTestServer(
-  opts: { backend: Backend; env?: Record<string, string>; role?: Role } = { backend: 'postgres' },
+  opts: { backend: Backend; env?: Record<string, string>; role?: Role; shareDatabaseWith?: TestServer } = {
+    backend: 'postgres',
+  },
 ): Promise<TestServer> {
-  const db = await createTestDatabase();
+  // A second role of the same deployment shares the first one's database; only the owner drops it.
+  const db = opts.shareDatabaseWith
+    ? { url: opts.shareDatabaseWith.databaseUrl, drop: async () => {} }
+    : await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: db.url,
     REDIS_URL: opts.backend === 'redis' ? testRedisUrl() : '',

@@ -19,6 +19,8 @@ import { findGooseBinary, GooseRunner } from './goose-runner.ts';
 
 let dir: string;
 let workspace: Workspace;
+/** Script folders written by this file's tests, removed after each test. */
+const scriptDirs: string[] = [];
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'goose-ws-'));
@@ -26,6 +28,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
+  await Promise.all(scriptDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
 function input(prompt: string, signal = new AbortController().signal) {
@@ -43,6 +46,7 @@ async function drain(stream: RunStream): Promise<{ events: AgentEvent[]; result:
 
 async function runner(steps: FakeGooseStep[], env: Record<string, string> = {}) {
   const script = await writeGooseScript(steps);
+  scriptDirs.push(dirname(script.scriptPath));
   return { script, runner: new GooseRunner({ bin: fakeGoosePath(), env: { ...script.env, ...env } }) };
 }
 

@@ -1,0 +1,304 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { processGroupAlive } from '@ccl/agents';
+import {
+  type FakeGooseScript,
+  type FakeGooseStep,
+  fakeGoosePath,
+  gooseComplete,
+  gooseError,
+  gooseLog,
+  gooseText,
+  gooseToolRequest,
+  gooseToolResponse,
+  writeGooseScript,
+} from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoderClawClient } from './test-support/coderclaw-client.ts';
+import { createGitFixture } from './test-support/git-fixture.ts';
+import { type Json, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+
+const TERMINAL = ['completed', 'failed', 'cancelled'];
+
+/** Single-quotes a value for /bin/sh. */
+const sh = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * The catalog starts GooseRunner with only `{ bin }`, and the runner gives goose
+ * nothing of the server's environment but PATH and HOME. So the fake's script and
+ * record paths travel inside a tiny `goose` wrapper that exports them and execs the
+ * fake (exec keeps the pid, so the recorded pid is the process group the runner made).
+ */
+async function fakeGooseBin(script: FakeGooseScript): Promise<{ bin: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ccl-goose-bin-'));
+  const bin = join(dir, 'goose');
+  await writeFile(
+    bin,
+    [
+      '#!/bin/sh',
+      `export FAKE_GOOSE_SCRIPT=${sh(script.scriptPath)}`,
+      `export FAKE_GOOSE_RECORD=${sh(script.recordPath)}`,
+      `exec ${sh(process.execPath)} ${sh(fakeGoosePath())} "$@"`,
+      '',
+    ].join('\n'),
+  );
+  await chmod(bin, 0o755);
+  return { bin, dir };
+}
+
+/** Alive and not a zombie (an orphan killed with the group may wait a while for PID 1 to reap it). */
+async function pidLive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2)[0] ?? '');
+  } catch {
+    return false;
+  }
+}
+
+describe('goose runtime end to end', () => {
+  let server: TestServer;
+  let client: CoderClawClient;
+  let repo: Awaited<ReturnType<typeof createGitFixture>>;
+  let workspaces: string;
+  let script: FakeGooseScript;
+  let wrapper: { bin: string; dir: string };
+
+  beforeAll(async () => {
+    script = await writeGooseScript([]);
+    wrapper = await fakeGooseBin(script);
+    workspaces = await mkdtemp(join(tmpdir(), 'ccl-ws-'));
+    repo = await createGitFixture({ 'hello.txt': 'hello\n', 'README.md': '# demo\n' });
+    server = await startTestServer({
+      backend: 'postgres',
+      env: { GOOSE_BIN: wrapper.bin, WORKSPACES_DIR: workspaces },
+    });
+    client = new CoderClawClient({ baseUrl: server.url, pollIntervalMs: 50 });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await repo?.remove();
+    if (workspaces) await rm(workspaces, { recursive: true, force: true });
+    if (wrapper) await rm(wrapper.dir, { recursive: true, force: true });
+    if (script) await rm(dirname(script.scriptPath), { recursive: true, force: true });
+  });
+
+  /** What the fake plays on its next start (the wrapper always points at the same script file). */
+  async function play(steps: FakeGooseStep[]) {
+    await rm(script.recordPath, { force: true });
+    await writeFile(script.scriptPath, JSON.stringify(steps));
+  }
+
+  const finalState = (taskId: string, timeoutMs = 15_000) =>
+    waitFor(async () => {
+      const s = await client.queryTaskState(taskId);
+      return s && TERMINAL.includes(String(s.state)) ? (s as Json) : null;
+    }, timeoutMs);
+
+  const eventsOf = (executionId: string) =>
+    server.prisma.executionEvent.findMany({ where: { executionId }, orderBy: { seq: 'asc' } });
+
+  it('lists goose as available with the binary it found', async () => {
+    const agents = await client.listAgents();
+    const goose = agents.find((a) => a.agent_type === 'goose') as Json;
+    expect(goose).toMatchObject({ available: true, metadata: { bin: wrapper.bin } });
+    expect(goose.capabilities).toEqual(expect.arrayContaining(['tools', 'streaming', 'local']));
+  });
+
+  it('reads a file, edits it, runs a command and finishes with the diff and usage', async () => {
+    await play([
+      { line: gooseLog('developer', 'extension ready') },
+      { line: gooseText('Let me look at hello.txt.') },
+      { line: gooseToolRequest('call_1', 'developer__text_editor', { command: 'view', path: 'hello.txt' }) },
+      { line: gooseToolResponse('call_1', 'hello\n') },
+      {
+        line: gooseToolRequest('call_2', 'developer__text_editor', {
+          command: 'str_replace',
+          path: 'hello.txt',
+          old_str: 'hello',
+          new_str: 'hello world',
+        }),
+      },
+      { write_file: { path: 'hello.txt', content: 'hello world\n' } },
+      { line: gooseToolResponse('call_2', 'The file hello.txt has been edited.') },
+      { line: gooseToolRequest('call_3', 'developer__shell', { command: 'cat hello.txt' }) },
+      { line: gooseToolResponse('call_3', 'hello world\n') },
+      { line: gooseText('Extended ') },
+      { line: gooseText('the greeting.') },
+      { line: gooseComplete({ input: 1200, output: 340, costUsd: 0.0123 }) },
+    ]);
+    const { task_id, execution_uuid } = await client.submit('goose', 'Make hello.txt greet the world', {
+      repo: repo.dir,
+    });
+    const final = await finalState(String(task_id));
+    expect(final.error).toBeNull();
+    expect(final.state).toBe('completed');
+    expect(final.result).toBe('Extended the greeting.');
+    expect(final.metadata).toMatchObject({
+      agent: 'goose',
+      agent_type: 'goose',
+      turns: 3,
+      input_tokens: 1200,
+      output_tokens: 340,
+      total_tokens: 1540,
+      cost_usd: 0.0123,
+      exit_code: 0,
+      changed_files: ['hello.txt'],
+    });
+    expect(final.metadata.diff).toContain('-hello');
+    expect(final.metadata.diff).toContain('+hello world');
+    expect(final.metadata.usage).toMatchObject({ input_tokens: 1200, output_tokens: 340, cost_usd: 0.0123 });
+
+    const events = await eventsOf(String(execution_uuid));
+    const workspaceDir = (events.find((e) => e.type === 'workspace')?.data as { dir?: string } | undefined)
+      ?.dir;
+    expect(workspaceDir).toBe(join(workspaces, String(execution_uuid)));
+    const calls = events.filter((e) => e.type === 'tool_call').map((e) => e.data as Json);
+    expect(calls.map((c) => c.name)).toEqual([
+      'developer__text_editor',
+      'developer__text_editor',
+      'developer__shell',
+    ]);
+    expect(calls[2].input).toEqual({ command: 'cat hello.txt' });
+    const results = events.filter((e) => e.type === 'tool_result').map((e) => e.data as Json);
+    expect(results.map((r) => r.id)).toEqual(['call_1', 'call_2', 'call_3']);
+    expect(results[2].output).toContain('hello world');
+    expect(events.some((e) => e.type === 'artifact' && (e.data as Json).kind === 'diff')).toBe(true);
+    const states = events.filter((e) => e.type === 'state').map((e) => (e.data as { to: string }).to);
+    expect(states).toEqual(['planning', 'running', 'completed']);
+
+    // goose ran headless in the workspace with the documented flags and nothing of the server's environment.
+    const record = await script.readRecord();
+    expect(record?.cwd).toBe(workspaceDir);
+    expect(record?.argv).toEqual([
+      'run',
+      '-t',
+      'Make hello.txt greet the world',
+      '--output-format',
+      'stream-json',
+      '--no-session',
+      '-q',
+    ]);
+    expect(record?.env.GOOSE_MODE).toBe('auto');
+    expect(
+      Object.keys(record?.env ?? {}).filter((k) => /DATABASE|REDIS|SECRET|TOKEN|API_KEY/.test(k)),
+    ).toEqual([]);
+    expect(await processGroupAlive(record?.pid ?? 0)).toBe(false);
+  });
+
+  it('cancel mid-run kills the process group and ends CANCELLED within 3 s', async () => {
+    await play([
+      { line: gooseText('Working on it…') },
+      { spawn_child: true },
+      { line: gooseToolRequest('call_1', 'developer__shell', { command: 'sleep 60' }) },
+      { sleep_ms: 60_000 },
+      { line: gooseComplete() },
+    ]);
+    const { task_id, execution_uuid } = await client.submit('goose', 'Take your time', {});
+    await waitFor(async () => (await client.queryTaskState(String(task_id)))?.state === 'running');
+    // The tool call is on record: goose is mid-run, with a child of its own in its group.
+    await waitFor(async () => (await eventsOf(String(execution_uuid))).some((e) => e.type === 'tool_call'));
+    const record = await waitFor(async () => {
+      const r = await script.readRecord();
+      return r?.children.length ? r : null;
+    });
+    expect(await processGroupAlive(record.pid)).toBe(true);
+
+    const started = Date.now();
+    expect(await client.cancel(String(task_id))).toBe(true);
+    const final = await finalState(String(task_id), 3000);
+    expect(final.state).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(3000);
+    // CANCELLED is written only after the runner saw the group gone.
+    expect(await processGroupAlive(record.pid)).toBe(false);
+    expect(await pidLive(record.pid)).toBe(false);
+    for (const child of record.children) expect(await pidLive(child)).toBe(false);
+  });
+
+  it('cancel stops a goose that ignores SIGTERM (SIGKILL after the grace time) within 3 s', async () => {
+    await play([{ ignore_sigterm: true }, { line: gooseText('Not listening…') }, { sleep_ms: 60_000 }]);
+    const { task_id, execution_uuid } = await client.submit('goose', 'Ignore signals', {});
+    await waitFor(async () => (await eventsOf(String(execution_uuid))).some((e) => e.type === 'message'));
+    const record = await waitFor(() => script.readRecord());
+    const started = Date.now();
+    expect(await client.cancel(String(task_id))).toBe(true);
+    const final = await finalState(String(task_id), 3000);
+    expect(final.state).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await processGroupAlive(record.pid)).toBe(false);
+  });
+
+  it('a goose error line ends FAILED with its message', async () => {
+    await play([
+      { line: gooseText('Calling the model…') },
+      { line: gooseError('Request failed: Authentication failed (401): invalid x-api-key') },
+      { stderr: 'Error: provider error' },
+      { exit: 1 },
+    ]);
+    const { task_id } = await client.submit('goose', 'Fail please', {});
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('failed');
+    expect(final.error).toBe('goose: Request failed: Authentication failed (401): invalid x-api-key');
+    expect(final.metadata).toMatchObject({ agent: 'goose', exit_code: 1 });
+  });
+
+  it('goose exiting without completing ends FAILED with its exit code and stderr', async () => {
+    await play([{ line: gooseText('half way') }, { stderr: 'thread main panicked: boom' }, { exit: 3 }]);
+    const { task_id } = await client.submit('goose', 'Crash please', {});
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('failed');
+    expect(final.error).toBe('goose exited with code 3 without completing: thread main panicked: boom');
+  });
+});
+
+describe('goose runtime availability', () => {
+  let server: TestServer;
+  let client: CoderClawClient;
+  let workspaces: string;
+  const missing = join(tmpdir(), 'ccl-no-such-dir', 'goose');
+
+  beforeAll(async () => {
+    workspaces = await mkdtemp(join(tmpdir(), 'ccl-ws-'));
+    server = await startTestServer({
+      backend: 'postgres',
+      env: { GOOSE_BIN: missing, WORKSPACES_DIR: workspaces },
+    });
+    client = new CoderClawClient({ baseUrl: server.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (workspaces) await rm(workspaces, { recursive: true, force: true });
+  });
+
+  it('lists goose unavailable naming GOOSE_BIN, and submit answers 400 without starting a run', async () => {
+    const agents = await client.listAgents();
+    const goose = agents.find((a) => a.agent_type === 'goose') as Json;
+    expect(goose.available).toBe(false);
+    expect(goose.metadata.reason).toContain('GOOSE_BIN');
+    expect(goose.metadata.reason).toContain(missing);
+
+    const res = await fetch(`${server.url}/api/runtime/tasks/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        agent_type: 'goose',
+        prompt: 'hello',
+        context: {},
+        session_id: client.sessionId,
+      }),
+    });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toContain('GOOSE_BIN');
+    expect(text).toContain('goose binary not found');
+    expect(await server.prisma.execution.count({ where: { agentType: 'goose' } })).toBe(0);
+  });
+});
