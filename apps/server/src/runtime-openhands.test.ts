@@ -20,7 +20,7 @@ import { type Json, startTestServer, type TestServer, waitFor } from './test-sup
 const TERMINAL = ['completed', 'failed', 'cancelled'];
 const SESSION_KEY = 'oh-session-key';
 const LLM_KEY = 'sk-llm-secret';
-const MODEL = 'anthropic/claude-sonnet-4-5';
+const MODEL = 'anthropic/claude-sonnet-4-6';
 
 /** A port on 127.0.0.1 that nothing listens on (taken, then released). */
 async function closedPort(): Promise<number> {

@@ -70,7 +70,7 @@ export const envSchema = z.object({
         return z.NEVER;
       }
     }),
-  CLAUDE_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  CLAUDE_MODEL: z.string().min(1).default('claude-sonnet-4-6'),
   OPENAI_MODEL: z.string().min(1).default('gpt-4.1'),
   OLLAMA_MODEL: z.string().min(1).default('qwen2.5-coder:7b'),
   ANTHROPIC_API_KEY: z.string().optional(),
@@ -80,7 +80,7 @@ export const envSchema = z.object({
   OLLAMA_HOST: optionalUrl,
   OPENHANDS_URL: optionalUrl,
   OPENHANDS_API_KEY: z.string().optional(),
-  /** The LLM the agent-server's agent uses (a LiteLLM model name, e.g. anthropic/claude-sonnet-4-5). */
+  /** The LLM the agent-server's agent uses (a LiteLLM model name, e.g. anthropic/claude-sonnet-4-6). */
   OPENHANDS_MODEL: z.string().optional(),
   /** Key for that LLM; unset, the agent-server uses its own provider keys. */
   OPENHANDS_LLM_API_KEY: z.string().optional(),

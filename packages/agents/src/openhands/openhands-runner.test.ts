@@ -19,7 +19,7 @@ import { EventSocket } from './event-socket.ts';
 import { OpenHandsRunner, probeOpenHands } from './openhands-runner.ts';
 
 const KEY = 'oh-session-key';
-const LLM = { model: 'anthropic/claude-sonnet-4-5', apiKey: 'sk-llm' };
+const LLM = { model: 'anthropic/claude-sonnet-4-6', apiKey: 'sk-llm' };
 
 let dir: string;
 let workspace: Workspace;
