@@ -17,6 +17,7 @@ import { boardRoutes } from './routes/board.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
+import { registerWeb } from './static-web.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,6 +40,8 @@ export interface AppOptions {
   hub: EventHub;
   queuePing: () => Promise<void>;
   logger: FastifyBaseLogger;
+  /** The built board; default apps/web/dist. */
+  webDir?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -105,5 +108,11 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(boardRoutes);
   await app.register(eventRoutes);
   await app.register(auditRoutes);
+  // The board at the root; without a build of apps/web the root leads to the API docs instead.
+  if (!(await registerWeb(app, opts.webDir))) {
+    app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>
+      reply.redirect('/docs'),
+    );
+  }
   return app;
 }

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEB_DIST } from './static-web.ts';
 import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
 
 describe('health, docs and the audit log', () => {
@@ -25,9 +28,15 @@ describe('health, docs and the audit log', () => {
     expect(ops.length).toBeGreaterThan(15);
     for (const op of ops) expect(op.operationId).toEqual(expect.any(String));
     expect(doc.paths['/api/runtime/tasks/submit'].post.requestBody).toBeDefined();
+    // The root is the board when apps/web is built (board-static.test.ts), else a way to the docs.
     const root = await fetch(`${server.url}/`, { redirect: 'manual' });
-    expect(root.status).toBe(302);
-    expect(root.headers.get('location')).toBe('/docs');
+    if (existsSync(join(WEB_DIST, 'index.html'))) {
+      expect(root.status).toBe(200);
+      expect(root.headers.get('content-type')).toMatch(/^text\/html/);
+    } else {
+      expect(root.status).toBe(302);
+      expect(root.headers.get('location')).toBe('/docs');
+    }
     const ui = await fetch(`${server.url}/docs`);
     expect(ui.status).toBe(200);
   });

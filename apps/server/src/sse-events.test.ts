@@ -88,6 +88,29 @@ describe('execution events over SSE', () => {
     expect(rest.at(-1)?.event).toBe('end');
   });
 
+  it('streams every execution change to the board, new tasks included', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/api/board/events`, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const { task_id } = await client.submit('echo', 'board me', { echo: { steps: 1, delay_ms: 10 } });
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('"state":"COMPLETED"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    controller.abort();
+    const changes = text
+      .split('\n\n')
+      .filter((b) => b.startsWith('event: execution'))
+      .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)));
+    const mine = changes.filter((c) => c.taskId === task_id).map((c) => c.state);
+    expect(mine[0]).toBe('PENDING');
+    expect(mine).toEqual(expect.arrayContaining(['PLANNING', 'RUNNING', 'COMPLETED']));
+  });
+
   it('answers a plain JSON 404 for an unknown execution', async () => {
     const res = await fetch(`${server.url}/api/executions/00000000-0000-4000-8000-000000000000/events`);
     expect(res.status).toBe(404);

@@ -1,5 +1,5 @@
 import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
-import { listExecutionEvents } from '@ccl/core';
+import { authorize, listExecutionEvents } from '@ccl/core';
 import type { AppInstance } from '../app.ts';
 import { requestCtx } from '../auth.ts';
 
@@ -92,6 +92,45 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       request.raw.on('close', close);
       write(first);
       if (!closed) pump();
+    },
+  );
+
+  /**
+   * GET /api/board/events — every execution change (new runs, state moves, progress) as
+   * `event: execution` with { executionId, taskId, seq, state }, so a board refreshes the
+   * cards that moved. No replay: a reconnecting board reloads its lists.
+   */
+  app.get(
+    '/api/board/events',
+    {
+      schema: {
+        operationId: 'streamBoardEvents',
+        tags: ['tasks'],
+        summary: 'Live changes of every execution, as text/event-stream',
+        response: { 401: errorBodySchema, 403: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const ctx = await requestCtx(deps, request);
+      await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 2000\n\n');
+      const off = hub.on('*', (change) => {
+        res.write(`event: execution\ndata: ${JSON.stringify(change)}\n\n`);
+      });
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      request.raw.on('close', () => {
+        off();
+        clearInterval(heartbeat);
+        res.end();
+      });
     },
   );
 }

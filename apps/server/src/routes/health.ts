@@ -8,11 +8,6 @@ const readySchema = z.object({
 });
 
 export async function healthRoutes(app: AppInstance): Promise<void> {
-  // The Kanban board will live at the root; until it does, the root leads to the API docs.
-  app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>
-    reply.redirect('/docs'),
-  );
-
   app.get(
     '/healthz',
     {
