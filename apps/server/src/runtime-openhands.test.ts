@@ -241,6 +241,24 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     await waitFor(async () => fake.openSockets === 0, 1000);
   });
 
+  it('a cost over context.max_cost_usd stops the remote agent and ends FAILED naming the limit', async () => {
+    fake.script(
+      [
+        ohAgentMessage('Spending…'),
+        ohStats({ promptTokens: 1000, completionTokens: 100, costUsd: 0.5 }),
+        { sleep_ms: 60_000 },
+      ],
+      { finalStatus: null },
+    );
+    const deletedBefore = fake.deleted.length;
+    const { task_id } = await client.submit('opendevin', 'Spend a lot', { max_cost_usd: 0.1 });
+    const final = await finalState(String(task_id), 5000);
+    expect(final.state).toBe('failed');
+    expect(final.error).toBe('cost limit reached: $0.5000 > $0.1 (context.max_cost_usd)');
+    // The conversation was stopped remotely before the run ended.
+    expect(fake.deleted.length).toBe(deletedBefore + 1);
+  });
+
   it('a conversation error ends FAILED with its code and detail', async () => {
     fake.script(
       [

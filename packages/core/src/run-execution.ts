@@ -22,6 +22,11 @@ export interface JobContext {
   isFinalAttempt: boolean;
 }
 
+/** The execution went over its token or cost limit; carried as the abort reason. */
+class LimitExceeded extends Error {
+  override name = 'LimitExceeded';
+}
+
 /** Nobody answered an approval request in time. */
 class ApprovalTimeout extends Error {
   override name = 'ApprovalTimeout';
@@ -150,6 +155,27 @@ class ExecutionRun {
     }
   }
 
+  /**
+   * A backstop for every runtime: runners that do not enforce the token and cost limits
+   * themselves (Goose, OpenHands report usage but run their own loop) are stopped here.
+   */
+  private checkLimits() {
+    const ctx = (this.execution.context ?? {}) as Record<string, unknown>;
+    const positive = (v: unknown) => (typeof v === 'number' && v > 0 ? v : undefined);
+    const maxCost = positive(ctx.max_cost_usd) ?? this.deps.config.MAX_COST_USD;
+    const maxTokens = positive(ctx.max_tokens) ?? this.deps.config.MAX_TOKENS;
+    const tokens = this.usage.input_tokens + this.usage.output_tokens;
+    if (this.usage.cost_usd > maxCost) {
+      this.local.abort(
+        new LimitExceeded(
+          `cost limit reached: $${this.usage.cost_usd.toFixed(4)} > $${maxCost} (context.max_cost_usd)`,
+        ),
+      );
+    } else if (tokens > maxTokens) {
+      this.local.abort(new LimitExceeded(`token limit reached: ${tokens} > ${maxTokens} tokens`));
+    }
+  }
+
   /** A fresh checkout per attempt; it stays after the run for WORKSPACE_RETENTION_S, then the sweeper removes it. */
   private async prepareWorkspace(): Promise<Workspace> {
     const root = this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
@@ -183,6 +209,7 @@ class ExecutionRun {
           ...(ev.model ? { model: ev.model } : this.usage.model ? { model: this.usage.model } : {}),
         };
         await this.event('usage', { ...this.usage }, this.usage);
+        this.checkLimits();
         return undefined;
       case 'approval_request':
         return this.waitForApproval(ev);
@@ -268,6 +295,11 @@ class ExecutionRun {
     if (isTerminal(this.state)) return;
     if (this.timeout.aborted) {
       await this.fail(`timed out after ${this.deps.config.EXECUTION_TIMEOUT_S} s (EXECUTION_TIMEOUT_S)`);
+      return;
+    }
+    if (this.local.signal.reason instanceof LimitExceeded) {
+      // The runner has stopped its remote work; the run ends FAILED, naming the limit.
+      await this.fail(this.local.signal.reason.message);
       return;
     }
     if (this.signal.aborted) {
