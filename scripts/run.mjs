@@ -89,7 +89,8 @@ switch (command) {
     must(bin('vitest'), ['run', ...rest]);
     break;
   case 'bench':
-    process.exit(run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]));
+    must(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]);
+    process.exit(run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'runtimes.ts'), ...rest]));
     break;
   default:
     console.error(`clawlink: unknown command '${command}' (start, clawlink, test, bench)`);
