@@ -1,9 +1,24 @@
 import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
 import { authorize, listExecutionEvents } from '@ccl/core';
+import type { FastifyReply } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { requestCtx } from '../auth.ts';
 
 const HEARTBEAT_MS = 15_000;
+
+/** Takes the response over from Fastify and starts a text/event-stream (proxies told not to buffer it). */
+function openEventStream(reply: FastifyReply) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write('retry: 2000\n\n');
+  return res;
+}
 const EVENT_PAGE = 500;
 
 function lastEventId(header: string | string[] | undefined): number | undefined {
@@ -39,15 +54,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       // Fail before the stream starts, so unknown ids and refusals are normal JSON errors.
       const first = await listExecutionEvents(deps, ctx, executionId, seq, EVENT_PAGE);
 
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 2000\n\n');
+      const res = openEventStream(reply);
 
       let closed = false;
       let pumping: Promise<void> = Promise.resolve();
@@ -113,15 +120,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
     async (request, reply) => {
       const ctx = await requestCtx(deps, request);
       await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 2000\n\n');
+      const res = openEventStream(reply);
       const off = hub.on('*', (change) => {
         res.write(`event: execution\ndata: ${JSON.stringify(change)}\n\n`);
       });
