@@ -495,8 +495,11 @@ async function rerunSigns(server: TestServer, ids: string[]) {
     where: { id: { in: ids }, state: 'FAILED' },
     _count: true,
   });
+  // A job still active once its execution has ended is a runner nobody can stop any more.
+  const jobStates = await Promise.all(ids.map((id) => server.deps.queue.state(id)));
   return {
     ...Object.fromEntries(rows.map((r) => [r.type, r._count])),
+    jobs_still_active: jobStates.filter((st) => st === 'active').length,
     executions_run_more_than_once: workspaces.filter((w) => w._count > 1).length,
     attempts: Object.fromEntries(attempts.map((a) => [String(a.attempts), a._count])),
     failures: failures.map((f) => ({ error: f.error, count: f._count })),
@@ -875,6 +878,7 @@ const sessionId = String(session.session_id);
 let concurrent: Awaited<ReturnType<typeof concurrentExecutions>>;
 const cancel: Partial<Record<Runtime, CancelResult>> = {};
 let socketsAtEnd: ReturnType<typeof socketsToFakes>;
+let serverStopMs = 0;
 let fakeOpen: { anthropic_open_streams: number; openhands_open_sockets: number };
 try {
   progress(`2/4 ${CONCURRENT} concurrent ${CONCURRENT_RUNTIME} executions…`);
@@ -890,7 +894,9 @@ try {
   };
 } finally {
   await notifier.close();
+  const stopping = performance.now();
   await server.stop();
+  serverStopMs = Math.round(performance.now() - stopping);
 }
 
 progress('4/4 leaks…');
@@ -911,6 +917,8 @@ const leaks = {
   sockets_to_fakes_right_after: socketsAtEnd,
   sockets_to_fakes_after_keepalive: socketsAfterIdle,
   sockets_gone_after_ms: socketsGoneMs,
+  /** server.stop() waits for the worker's active jobs: a long stop means runners were left running. */
+  server_stop_ms: serverStopMs,
 };
 await fakes.claude.close();
 await fakes.openai.close();
@@ -1003,6 +1011,16 @@ console.log(
   `      of which: POST answered p50 ${h.cancel_all.request.p50_ms.toFixed(0)} ms, p99 ${h.cancel_all.request.p99_ms.toFixed(0)} ms; ` +
     `answer → CANCELLED p50 ${h.cancel_all.answer_to_cancelled.p50_ms.toFixed(0)} ms, p99 ${h.cancel_all.answer_to_cancelled.p99_ms.toFixed(0)} ms`,
 );
+const signs = (r: Awaited<ReturnType<typeof rerunSigns>>) =>
+  `${r.attempts['2'] ?? 0} second attempts, ${r.failures.reduce((n, f) => n + f.count, 0)} FAILED, ` +
+  `${r.executions_run_more_than_once} run twice, ${r.jobs_still_active} jobs still active after their execution ended`;
+console.log(`    consistency: run to the end: ${signs(c.rerun_signs)}`);
+console.log(
+  `                 held: ${signs(h.rerun_signs)}, ${h.fake_open_streams_after ?? '?'} provider streams left open`,
+);
+for (const failure of [...c.rerun_signs.failures, ...h.rerun_signs.failures].slice(0, 3)) {
+  console.log(`      FAILED ×${failure.count}: ${failure.error}`);
+}
 for (const runtime of ALL_RUNTIMES) {
   const r = cancel[runtime];
   if (!r) continue;
@@ -1019,6 +1037,9 @@ console.log(
   `  leaks: ${leaks.processes} processes, ${leaks.sockets_to_fakes_after_keepalive.total} sockets to the fakes after the keep-alive time ` +
     `(${leaks.sockets_to_fakes_right_after.total} right after the runs), fakes report ${fakeOpen.anthropic_open_streams} open streams ` +
     `and ${fakeOpen.openhands_open_sockets} open event sockets — ${ok(zeroLeaks)} (zero)`,
+);
+console.log(
+  `  server.stop() took ${(serverStopMs / 1000).toFixed(1)} s (it waits for the worker's active jobs)`,
 );
 console.log(`  figures: bench/results/runtimes-${runId}.json\n`);
 process.exit(0);
