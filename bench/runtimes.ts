@@ -8,7 +8,8 @@
 // Figures go to bench/results/runtimes-*.json; a summary is printed.
 //
 // Smaller runs: BENCH_RT_RUNS, BENCH_RT_TURNS (part 1), BENCH_RT_CONCURRENT, BENCH_RT_CONCURRENT_TURNS,
-// BENCH_RT_RUNTIME (part 2), BENCH_RT_CANCEL_SAMPLES (part 3), BENCH_RT_BACKEND (postgres | redis).
+// BENCH_RT_RUNTIME (part 2), BENCH_RT_CANCEL_SAMPLES (part 3), BENCH_RT_BACKEND (postgres | redis);
+// BENCH_RT_HOLD_MS holds part 2's held executions longer, BENCH_RT_LOG_LEVEL makes the server log.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
@@ -435,6 +436,11 @@ function scriptMany(fake: ApiFake, executions: number, turns: number) {
   ]);
 }
 
+/** When the execution ended; an execution still going after `timeoutMs` counts as ending then, as NOT_ENDED. */
+function endOf(tracker: StateTracker, id: string, timeoutMs: number) {
+  return tracker.when(id, TERMINAL, timeoutMs).catch(() => ({ state: 'NOT_ENDED', at: performance.now() }));
+}
+
 async function runMany(
   server: TestServer,
   tracker: StateTracker,
@@ -449,7 +455,7 @@ async function runMany(
     Array.from({ length: count }, () => submit(server, sessionId, CONCURRENT_RUNTIME, { repo: repoDir })),
   );
   const submittedMs = performance.now() - started;
-  const ends = await Promise.all(subs.map((s) => tracker.when(s.executionId, TERMINAL, 170_000)));
+  const ends = await Promise.all(subs.map((s) => endOf(tracker, s.executionId, 150_000)));
   const wallMs = Math.max(...ends.map((e) => e.at)) - started;
   const rows = await server.prisma.execution.groupBy({
     by: ['state'],
@@ -600,23 +606,39 @@ async function heldPass(
     served += fake.requests.length;
     fake.requests.length = 0;
   };
-  drain();
-  served = 0;
+  fake.requests.length = 0;
   const base = await liveMemory(gc);
   const subs = await Promise.all(
     Array.from({ length: CONCURRENT }, () =>
       submit(server, sessionId, CONCURRENT_RUNTIME, { repo: repoDir }),
     ),
   );
-  // Every execution asks until it gets a hanging stream: all tool turns, then one hang each.
-  await waitUntil(
+  // Every execution asks until it gets a hanging stream (all tool turns first, then one hang each)
+  // and streams its text; one that failed on the way is not waited for.
+  const ids = subs.map((s) => s.executionId);
+  let heldCount = 0;
+  const allHeld = await waitUntil(
     'all executions held',
     async () => {
       drain();
-      return served >= CONCURRENT * (CONCURRENT_TURNS + 2);
+      const holding = await server.prisma.executionEvent.findMany({
+        where: {
+          executionId: { in: ids },
+          type: 'message',
+          data: { path: ['text'], string_contains: 'hold' },
+        },
+        distinct: ['executionId'],
+        select: { executionId: true },
+      });
+      heldCount = holding.length;
+      const ended = ids.filter((id) => TERMINAL.some((st) => tracker.at(id, st) !== undefined)).length;
+      return heldCount + ended >= CONCURRENT;
     },
     120_000,
-    20,
+    100,
+  ).then(
+    () => true,
+    () => false,
   );
   await sleep(300 + HOLD_MS); // the last hanging streams deliver their text
   drain();
@@ -633,10 +655,9 @@ async function heldPass(
       ),
     ),
   );
-  const ends = await Promise.all(subs.map((s) => tracker.when(s.executionId, TERMINAL, 60_000)));
+  const ends = await Promise.all(subs.map((s) => endOf(tracker, s.executionId, 60_000)));
   const cancelled = ends.filter((e) => e.state === 'CANCELLED').length;
   await sleep(500);
-  const ids = subs.map((s) => s.executionId);
   const endStates = await server.prisma.execution.groupBy({
     by: ['state'],
     where: { id: { in: ids } },
@@ -644,6 +665,9 @@ async function heldPass(
   });
 
   return {
+    all_held_within_120_s: allHeld,
+    held_streams: heldCount,
+    fake_requests: served,
     running_when_measured: running,
     end_states: Object.fromEntries(endStates.map((r) => [r.state, r._count])),
     rerun_signs: await rerunSigns(server, ids),
@@ -867,6 +891,8 @@ const server = await startTestServer({
     GOOSE_BIN: goose.bin,
     WORKSPACES_DIR: workspacesDir,
     WORKER_CONCURRENCY: String(CONCURRENT),
+    // The server is silent unless asked (BENCH_RT_LOG_LEVEL=warn shows job failures and shutdown steps).
+    ...(process.env.BENCH_RT_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RT_LOG_LEVEL } : {}),
   },
 });
 const tracker = new StateTracker();
