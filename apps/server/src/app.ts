@@ -12,6 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
+import { registerHardening } from './hardening.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { boardRoutes } from './routes/board.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -101,7 +102,13 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // A team server on plain http must keep loading the docs' own assets.
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
+  await registerHardening(app, opts.deps.config);
 
   await app.register(healthRoutes);
   await app.register(runtimeRoutes);

@@ -46,6 +46,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     const known = err.code ? FASTIFY_CODES[err.code] : undefined;
     const status = err.statusCode ?? 500;
+    if (status === 429) return reply.status(429).send({ error: 'rate_limited', message: err.message });
     if (known)
       return reply.status(status).send({ error: known.error, message: known.message?.(err) ?? err.message });
     if (status >= 400 && status < 500) {

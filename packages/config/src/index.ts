@@ -11,6 +11,16 @@ const optionalUrl = z
   .pipe(z.url().optional())
   .optional();
 
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 export const envSchema = z.object({
@@ -88,6 +98,16 @@ export const envSchema = z.object({
   /** Goose's provider and model (passed to goose as GOOSE_PROVIDER / GOOSE_MODEL); unset, goose's own config decides. */
   GOOSE_PROVIDER: z.string().optional(),
   GOOSE_MODEL: z.string().optional(),
+  /** Local paths and file:// URLs as task repositories; unset, allowed only when bound to loopback. */
+  ALLOW_LOCAL_REPOS: z.enum(['true', 'false']).optional(),
+  /** Comma-separated hosts, IPs or CIDRs that task repository URLs may reach although loopback or private. */
+  ALLOWED_PRIVATE_HOSTS: list,
+  /** Comma-separated browser origins allowed to call the API cross-origin; unset, none (CORS off). */
+  CORS_ORIGINS: list,
+  /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
+  RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
+  /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */
+  RATE_LIMIT_SUBMIT_PER_MINUTE: int(120, 0, 1_000_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -97,6 +117,8 @@ export interface Config extends Env {
   dataDir: string;
   /** True when the server only listens on a loopback address. */
   boundToLoopback: boolean;
+  /** What task repository URLs may point at (SSRF guard). */
+  repoPolicy: { allowLocal: boolean; allowPrivate: string[] };
 }
 
 export class ConfigError extends Error {
@@ -115,5 +137,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const data = parsed.data;
-  return { ...data, dataDir: resolve(cwd, data.DATA_DIR), boundToLoopback: isLoopbackHost(data.HOST) };
+  const boundToLoopback = isLoopbackHost(data.HOST);
+  return {
+    ...data,
+    dataDir: resolve(cwd, data.DATA_DIR),
+    boundToLoopback,
+    repoPolicy: {
+      allowLocal: data.ALLOW_LOCAL_REPOS ? data.ALLOW_LOCAL_REPOS === 'true' : boundToLoopback,
+      allowPrivate: data.ALLOWED_PRIVATE_HOSTS,
+    },
+  };
 }

@@ -5,6 +5,7 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toProjectDto } from './dto.ts';
 import { Conflict, NotFound } from './errors.ts';
+import { checkRepo } from './repo-check.ts';
 
 export const INBOX = 'inbox';
 
@@ -53,6 +54,7 @@ export async function createProject(
   },
 ) {
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project' });
+  if (typeof input.settings?.repo === 'string') await checkRepo(deps, input.settings.repo, 'settings.repo');
   return deps.prisma.$transaction(async (tx) => {
     if (await tx.project.findUnique({ where: { slug: input.slug } })) {
       throw new Conflict(`project '${input.slug}' already exists`);
@@ -89,6 +91,7 @@ export async function updateProject(
   },
 ) {
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project', resourceId: slug });
+  if (typeof input.settings?.repo === 'string') await checkRepo(deps, input.settings.repo, 'settings.repo');
   return deps.prisma.$transaction(async (tx) => {
     const existing = await tx.project.findUnique({ where: { slug } });
     if (!existing) throw new NotFound(`project '${slug}' not found`);

@@ -185,6 +185,7 @@ class ExecutionRun {
       root,
       executionId: this.id,
       signal: this.signal,
+      policy: this.deps.config.repoPolicy,
       ...(typeof ctx.repo === 'string' && ctx.repo ? { repoUrl: ctx.repo } : {}),
       ...(typeof ctx.ref === 'string' && ctx.ref ? { ref: ctx.ref } : {}),
     });

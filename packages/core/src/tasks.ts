@@ -9,6 +9,7 @@ import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish } from './execution-store.ts';
 import { ensureProject, INBOX, withProjectDefaults } from './projects.ts';
+import { checkRepo } from './repo-check.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
@@ -63,12 +64,14 @@ async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecu
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   const slug = typeof input.context.project === 'string' ? input.context.project : INBOX;
   const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
+  const context = withProjectDefaults(project?.settings, input.context);
+  if (typeof context.repo === 'string') await checkRepo(deps, context.repo, 'context.repo');
   return {
     requestedAgent: input.agentType,
     agentType: agent.agentType,
     skill,
     prompt: input.prompt,
-    context: withProjectDefaults(project?.settings, input.context) as Prisma.InputJsonValue,
+    context: context as Prisma.InputJsonValue,
     userId: ctx.actor.userId,
     sessionId: ctx.actor.sessionId ?? null,
   };

@@ -41,6 +41,9 @@ export async function startTestServer(
     PORT: '0',
     LOG_LEVEL: 'silent',
     QUEUE_NAME: `t-${randomBytes(6).toString('hex')}`,
+    // Tests fire requests far faster than any client; the limits have their own test.
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_SUBMIT_PER_MINUTE: '0',
     ...opts.env,
   });
   let text = '';

@@ -39,6 +39,26 @@ afterAll(() => {
 });
 
 describe('createWorkspace', () => {
+  it('holds git to the repository policy', async () => {
+    const refused = nextId();
+    await expect(
+      createWorkspace({
+        root,
+        executionId: refused,
+        repoUrl: origin,
+        policy: { allowLocal: false, allowPrivate: [] },
+      }),
+    ).rejects.toThrow(/local repository paths are not allowed/);
+    expect(existsSync(join(root, refused))).toBe(false);
+    // Allowed, the guard's git settings still let each checkout strategy work (branch, full id, any id).
+    const policy = { allowLocal: true, allowPrivate: [] };
+    for (const ref of ['v1', first, first.slice(0, 8)]) {
+      const ws = await createWorkspace({ root, executionId: nextId(), repoUrl: origin, ref, policy });
+      expect(readFileSync(join(ws.dir, 'a.txt'), 'utf8')).toBe('one\n');
+      await ws.dispose();
+    }
+  });
+
   it('clones a local path at the default branch', async () => {
     const ws = await createWorkspace({ root, executionId: nextId(), repoUrl: origin });
     expect(ws.dir).toBe(join(root, `exec-${n}`));

@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { diffAgainst } from './diff.ts';
 import { GitError, git, redactUrl } from './git.ts';
+import { checkRepoUrl, gitGuardConfig, type RepoPolicy } from './repo-guard.ts';
 import type { Workspace } from './types.ts';
 
 export interface CreateWorkspaceOptions {
@@ -13,6 +14,8 @@ export interface CreateWorkspaceOptions {
   /** Branch, tag or commit to check out; the remote's default branch when absent. */
   ref?: string;
   signal?: AbortSignal;
+  /** Checked before cloning and enforced on git (SSRF guard); without it any URL git understands is cloned. */
+  policy?: RepoPolicy;
 }
 
 /** A workspace that also says which commit its diff is measured against. */
@@ -49,8 +52,12 @@ export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<Git
   if ((await readdir(dir)).length > 0)
     throw new Error(`workspace directory ${dir} already exists and is not empty`);
   try {
-    if (opts.repoUrl) await cloneInto(dir, cloneSource(opts.repoUrl), opts.ref, opts.signal);
-    else await git(['init', '--quiet', '--initial-branch=main'], gitOpts(dir, opts.signal));
+    if (opts.repoUrl) {
+      const guard = opts.policy
+        ? gitGuardConfig(await checkRepoUrl(opts.repoUrl, opts.policy), opts.policy)
+        : [];
+      await cloneInto(dir, cloneSource(opts.repoUrl), opts.ref, guard, opts.signal);
+    } else await git(['init', '--quiet', '--initial-branch=main'], gitOpts(dir, opts.signal));
     for (const [key, value] of LOCAL_CONFIG) await git(['config', '--local', key, value], gitOpts(dir));
     let base = await headCommit(dir);
     if (!base) {
@@ -106,29 +113,35 @@ async function reset(dir: string) {
  * and local repos); then a full clone, which can check out any reachable commit,
  * abbreviated ids included.
  */
-async function cloneInto(dir: string, url: string, ref: string | undefined, signal?: AbortSignal) {
+async function cloneInto(
+  dir: string,
+  url: string,
+  ref: string | undefined,
+  guard: string[],
+  signal?: AbortSignal,
+) {
   const o = gitOpts(dir, signal);
   // Clones run from the parent: git may delete the target directory when a clone fails.
   const parent = gitOpts(dirname(dir), signal);
   if (!ref) {
-    await git(['clone', '--quiet', '--depth', '1', '--', url, dir], parent);
+    await git([...guard, 'clone', '--quiet', '--depth', '1', '--', url, dir], parent);
     await forgetCredentials(dir, url);
     return;
   }
   const attempts: string[] = [];
   const tries: Array<() => Promise<void>> = [
     async () => {
-      await git(['clone', '--quiet', '--depth', '1', '--branch', ref, '--', url, dir], parent);
+      await git([...guard, 'clone', '--quiet', '--depth', '1', '--branch', ref, '--', url, dir], parent);
     },
     async () => {
       if (!FULL_SHA.test(ref)) throw new GitError('not a full commit id', '');
       await git(['init', '--quiet'], o);
       await git(['remote', 'add', 'origin', url], o);
-      await git(['fetch', '--quiet', '--depth', '1', 'origin', ref], o);
+      await git([...guard, 'fetch', '--quiet', '--depth', '1', 'origin', ref], o);
       await git(['checkout', '--quiet', '--detach', 'FETCH_HEAD'], o);
     },
     async () => {
-      await git(['clone', '--quiet', '--no-checkout', '--', url, dir], parent);
+      await git([...guard, 'clone', '--quiet', '--no-checkout', '--', url, dir], parent);
       await git(['checkout', '--quiet', '--detach', `${ref}^{commit}`], o);
     },
   ];

@@ -1,6 +1,13 @@
 export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
 export { processGroupAlive } from './process-group.ts';
+export {
+  checkRepoUrl,
+  isPublicAddress,
+  type RepoPolicy,
+  RepoRefused,
+  type RepoTarget,
+} from './repo-guard.ts';
 export { TOOL } from './tool-specs.ts';
 export {
   createToolbox,

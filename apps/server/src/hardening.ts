@@ -1,0 +1,64 @@
+import type { Config } from '@ccl/config';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+
+/** Routes that create work: they get the tighter RATE_LIMIT_SUBMIT_PER_MINUTE. */
+const SUBMIT_OPERATIONS = new Set(['submitRuntimeTask', 'createTask', 'startExecution']);
+/** Probes from orchestrators and load balancers are never limited. */
+const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz']);
+
+export class RateLimited extends Error {
+  override name = 'RateLimited';
+  readonly statusCode = 429;
+}
+
+/**
+ * Security headers, CORS and rate limits, registered before the routes so every
+ * route gets them. Runs after swagger-ui so its CSP hashes can be allowed.
+ */
+export async function registerHardening(app: FastifyInstance, config: Config): Promise<void> {
+  const swaggerCsp = (app as FastifyInstance & { swaggerCSP?: { script: string[]; style: string[] } })
+    .swaggerCSP ?? { script: [], style: [] };
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", ...swaggerCsp.script],
+        styleSrc: ["'self'", "'unsafe-inline'", ...swaggerCsp.style],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        // A team server on plain http (an internal address) must keep loading its own assets.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+
+  if (config.CORS_ORIGINS.length > 0) {
+    await app.register(cors, { origin: config.CORS_ORIGINS, credentials: true });
+  }
+
+  const perMinute = config.RATE_LIMIT_PER_MINUTE;
+  const submitPerMinute = config.RATE_LIMIT_SUBMIT_PER_MINUTE;
+  if (perMinute === 0 && submitPerMinute === 0) return;
+  // Must be added before the plugin's own onRoute hook, which reads route.config.rateLimit.
+  app.addHook('onRoute', (route) => {
+    const op = (route.schema as { operationId?: string } | undefined)?.operationId ?? '';
+    let limit: { max: number; timeWindow: number } | false | undefined;
+    if (UNLIMITED_OPERATIONS.has(op)) limit = false;
+    else if (SUBMIT_OPERATIONS.has(op) && submitPerMinute > 0)
+      limit = { max: submitPerMinute, timeWindow: 60_000 };
+    else if (perMinute === 0) limit = false;
+    if (limit !== undefined) route.config = { ...(route.config ?? {}), rateLimit: limit };
+  });
+  await app.register(rateLimit, {
+    global: true,
+    max: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_request, context) =>
+      new RateLimited(
+        `too many requests: at most ${context.max} per minute from one address; retry in ${Math.max(1, Math.ceil(context.ttl / 1000))} s`,
+      ),
+  });
+}
