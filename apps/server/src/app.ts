@@ -13,6 +13,7 @@ import {
 import { registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
+import { enforceRouteMatrix, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { boardRoutes } from './routes/board.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -25,6 +26,8 @@ declare module 'fastify' {
     deps: CoreDeps;
     hub: EventHub;
     queuePing: () => Promise<void>;
+    /** Every registered route, as the permission matrix saw it. */
+    routeTable: RouteEntry[];
   }
 }
 
@@ -68,6 +71,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   app.decorate('deps', opts.deps);
   app.decorate('hub', opts.hub);
   app.decorate('queuePing', opts.queuePing);
+  app.decorate('routeTable', enforceRouteMatrix(app));
 
   // CoderClaw sends Content-Type: application/json on body-less POSTs; an empty body is "no body", not an error.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

@@ -3,6 +3,7 @@ import { type CoreDeps, ensureFirstAdmin, ReadCache } from '@ccl/core';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { EventHub } from './event-hub.ts';
+import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
 import { startWorkerRole, type WorkerRole } from './worker.ts';
 
@@ -12,6 +13,8 @@ export interface Started {
   url: string | null;
   /** The domain dependencies this process runs with (tests drive use cases through them). */
   deps: CoreDeps;
+  /** The HTTP routes this process serves (empty for a worker). */
+  routes: RouteEntry[];
   stop(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function startServer(
   return {
     url,
     deps: rt.deps,
+    routes: app?.routeTable ?? [],
     stop: () => {
       stopping ??= (async () => {
         // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.

@@ -26,7 +26,9 @@ export function abilityFor(permissions: readonly string[]): Ability {
     const [subject, action] = p.split(':');
     return subject && action ? [{ action, subject }] : [];
   });
-  return createMongoAbility<[string, string]>(rules);
+  // CASL reads the action `manage` as "any action"; here project:manage is one permission and does
+  // not include project:view, so the wildcard is moved to a name no permission uses.
+  return createMongoAbility<[string, string]>(rules, { anyAction: '*', anySubjectType: '*' });
 }
 
 export function makeCtx(actor: Actor, requestId?: string): RequestCtx {

@@ -5,6 +5,7 @@ import { addUser, type CoreDeps } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, testRedisUrl } from '@ccl/testing';
 import { createLogger } from '../logger.ts';
+import type { RouteEntry } from '../permission-matrix.ts';
 import { type Role, startServer } from '../server.ts';
 
 export type Backend = 'redis' | 'postgres';
@@ -16,6 +17,7 @@ export interface TestServer {
   databaseUrl: string;
   prisma: PrismaClient;
   deps: CoreDeps;
+  routes: RouteEntry[];
   /** Text the server wrote to its terminal (first-admin notice…). */
   output: () => string;
   addUser(id: string, role: string): Promise<void>;
@@ -61,6 +63,7 @@ export async function startTestServer(
     databaseUrl: db.url,
     prisma,
     deps: server.deps,
+    routes: server.routes,
     output: () => text,
     addUser: async (id, role) => {
       await addUser(prisma, { id, role });

@@ -1,0 +1,99 @@
+import type { Permission } from '@ccl/core';
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Who may call each HTTP route (and, when the Telegram bot lands, each bot command).
+ * The check itself lives in the domain (each use case authorizes on its first line);
+ * this table is the reviewed list of what that check is, route by route. The server
+ * refuses to start with a route that is not listed here, and
+ * `permission-matrix.test.ts` calls every listed route as a user with the permission
+ * (not 403) and one without (403, or 404 for objects out of reach).
+ */
+export type Access =
+  /** Needs this permission (checked by the use case the route calls). */
+  | { permission: Permission }
+  /** Open to anyone who can reach the server; `why` says what makes that safe. */
+  | { open: string };
+
+const open = (why: string): Access => ({ open: why });
+const needs = (permission: Permission): Access => ({ permission });
+
+/** `METHOD /path` as Fastify registers it; a trailing `*` matches the rest of the path. HEAD follows GET. */
+export const ROUTE_ACCESS: Record<string, Access> = {
+  'GET /healthz': open('liveness probe; says only "ok"'),
+  'GET /readyz': open('readiness probe; says whether the database and queue answer'),
+  'GET /docs*': open('the OpenAPI document and its viewer; no data'),
+  'GET /': open('the board application shell; its data comes from the API'),
+  'GET /assets/*': open('the board’s static, content-hashed assets'),
+  'OPTIONS *': open('CORS preflight, registered only when CORS_ORIGINS is set'),
+
+  'POST /api/runtime/sessions': open(
+    'creates a runtime session: a loopback caller gets the local developer, others must name a known user',
+  ),
+  'GET /api/runtime/agents': needs('agent:execute'),
+  'GET /api/runtime/skills': needs('agent:execute'),
+  'POST /api/runtime/tasks/submit': needs('task:submit'),
+  'GET /api/runtime/tasks/:task_id/state': needs('task:view'),
+  'POST /api/runtime/tasks/:task_id/cancel': needs('task:cancel'),
+
+  'GET /api/projects': needs('project:view'),
+  'POST /api/projects': needs('project:manage'),
+  'PATCH /api/projects/:slug': needs('project:manage'),
+
+  'GET /api/tasks': needs('task:view'),
+  'POST /api/tasks': needs('task:submit'),
+  'GET /api/tasks/:id': needs('task:view'),
+  'PATCH /api/tasks/:id': needs('task:submit'),
+  'GET /api/tasks/:id/executions': needs('task:view'),
+  'POST /api/tasks/:id/executions': needs('task:submit'),
+
+  'GET /api/executions/:id': needs('task:view'),
+  'GET /api/executions/:id/events': needs('task:view'),
+  'POST /api/executions/:id/cancel': needs('task:cancel'),
+  'POST /api/executions/:id/approve': needs('task:approve'),
+  'POST /api/executions/:id/deny': needs('task:approve'),
+  'GET /api/board/events': needs('task:view'),
+
+  'GET /api/audit/events': needs('audit:view'),
+};
+
+/** Telegram bot commands, once the bot lands: `/command` → access. */
+export const BOT_COMMAND_ACCESS: Record<string, Access> = {};
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+/** The matrix entry for a route, or undefined when it is not listed. */
+export function accessOf(route: RouteEntry): Access | undefined {
+  const method = route.method === 'HEAD' ? 'GET' : route.method;
+  const key = `${method} ${route.url}`;
+  const exact = ROUTE_ACCESS[key];
+  if (exact) return exact;
+  for (const [pattern, access] of Object.entries(ROUTE_ACCESS)) {
+    if (pattern.endsWith('*') && key.startsWith(pattern.slice(0, -1))) return access;
+  }
+  return undefined;
+}
+
+/**
+ * Records every route as it is registered and refuses to start when one is not in
+ * the matrix, so a new route cannot ship without a reviewed permission.
+ */
+export function enforceRouteMatrix(app: FastifyInstance): RouteEntry[] {
+  const routes: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) routes.push({ method, url: route.url });
+  });
+  app.addHook('onReady', async () => {
+    const missing = routes.filter((r) => !accessOf(r)).map((r) => `${r.method} ${r.url}`);
+    if (missing.length) {
+      throw new Error(
+        `routes missing from apps/server/src/permission-matrix.ts: ${missing.join(', ')}; list each with the permission it needs`,
+      );
+    }
+  });
+  return routes;
+}
