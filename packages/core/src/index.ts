@@ -1,5 +1,6 @@
 export * from './audit.ts';
 export * from './audit-query.ts';
+export * from './auth/authenticate.ts';
 export * from './authorize.ts';
 export * from './catalog.ts';
 export * from './context.ts';

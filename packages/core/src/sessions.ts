@@ -3,73 +3,55 @@ import { writeAudit } from './audit.ts';
 import { type Actor, makeCtx, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { Forbidden, NotFound, Unauthorized } from './errors.ts';
-import { hashToken, LOCAL_USER_ID } from './users.ts';
-
-/** How a request presented itself; `authenticate` is the one place that turns it into an actor. */
-export interface Credentials {
-  sessionId?: string | undefined;
-  bearerToken?: string | undefined;
-  /** The peer is loopback and the server listens on loopback only. */
-  localTrusted: boolean;
-  requestId?: string | undefined;
-}
+import { LOCAL_USER_ID } from './users.ts';
 
 /** Sessions are touched at most this often, so polling does not write on every read. */
 const TOUCH_EVERY_MS = 30_000;
 
-async function loadUserActor(deps: CoreDeps, userId: string, via: Actor['via']): Promise<Actor | null> {
+export async function loadUserActor(
+  deps: CoreDeps,
+  userId: string,
+  via: Actor['via'],
+): Promise<Actor | null> {
   const user = await deps.prisma.user.findUnique({ where: { id: userId }, include: { role: true } });
   if (!user || user.disabled) return null;
   return { userId: user.id, roleName: user.roleName, permissions: user.role.permissions, via };
 }
 
-export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<RequestCtx> {
-  if (creds.sessionId) {
-    const cached = deps.cache?.session(creds.sessionId);
-    if (cached) return { ...cached, ...(creds.requestId ? { requestId: creds.requestId } : {}) };
-    const session = await deps.prisma.runtimeSession.findUnique({
-      where: { id: creds.sessionId },
-      include: { user: { include: { role: true } } },
+/** The actor behind a runtime session id (CoderClaw's session_id); NotFound when it is not a live session. */
+export async function runtimeSessionCtx(
+  deps: CoreDeps,
+  sessionId: string,
+  requestId?: string,
+): Promise<RequestCtx> {
+  const cached = deps.cache?.session(sessionId);
+  if (cached) return { ...cached, ...(requestId ? { requestId } : {}) };
+  const session = await deps.prisma.runtimeSession.findUnique({
+    where: { id: sessionId },
+    include: { user: { include: { role: true } } },
+  });
+  if (!session || session.revokedAt || session.user.disabled) {
+    throw new NotFound(`unknown session '${sessionId}'; create one with POST /api/runtime/sessions`);
+  }
+  if (Date.now() - session.lastActivity.getTime() > TOUCH_EVERY_MS) {
+    await deps.prisma.runtimeSession.update({
+      where: { id: session.id },
+      data: { lastActivity: new Date() },
     });
-    if (!session || session.revokedAt || session.user.disabled) {
-      throw new NotFound(`unknown session '${creds.sessionId}'; create one with POST /api/runtime/sessions`);
-    }
-    if (Date.now() - session.lastActivity.getTime() > TOUCH_EVERY_MS) {
-      await deps.prisma.runtimeSession.update({
-        where: { id: session.id },
-        data: { lastActivity: new Date() },
-      });
-    }
-    const ctx = makeCtx(
-      {
-        userId: session.userId,
-        roleName: session.user.roleName,
-        permissions: session.user.role.permissions,
-        via: 'session',
-        sessionId: session.id,
-        deviceId: session.deviceId,
-      },
-      creds.requestId,
-    );
-    deps.cache?.rememberSession(session.id, { actor: ctx.actor, ability: ctx.ability });
-    return ctx;
   }
-  if (creds.bearerToken) {
-    const user = await deps.prisma.user.findUnique({
-      where: { tokenHash: hashToken(creds.bearerToken) },
-      include: { role: true },
-    });
-    if (!user || user.disabled) throw new Unauthorized('the bearer token is not valid');
-    return makeCtx(
-      { userId: user.id, roleName: user.roleName, permissions: user.role.permissions, via: 'token' },
-      creds.requestId,
-    );
-  }
-  if (creds.localTrusted) {
-    const actor = await loadUserActor(deps, LOCAL_USER_ID, 'local');
-    if (actor) return makeCtx(actor, creds.requestId);
-  }
-  throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
+  const ctx = makeCtx(
+    {
+      userId: session.userId,
+      roleName: session.user.roleName,
+      permissions: session.user.role.permissions,
+      via: 'session',
+      sessionId: session.id,
+      deviceId: session.deviceId,
+    },
+    requestId,
+  );
+  deps.cache?.rememberSession(session.id, { actor: ctx.actor, ability: ctx.ability });
+  return ctx;
 }
 
 /**
