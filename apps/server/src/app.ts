@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreDeps } from '@ccl/core';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
@@ -15,6 +16,7 @@ import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
 import { enforceRouteMatrix, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { authRoutes } from './routes/auth.ts';
 import { boardRoutes } from './routes/board.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -113,12 +115,14 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
   });
   await registerHardening(app, opts.deps.config);
+  await app.register(cookie);
 
   await app.register(healthRoutes);
   await app.register(runtimeRoutes);
   await app.register(boardRoutes);
   await app.register(eventRoutes);
   await app.register(auditRoutes);
+  await app.register(authRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
   if (!(await registerWeb(app, opts.webDir))) {
     app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>

@@ -1,11 +1,70 @@
-import { authenticate, type CoreDeps, type RequestCtx, sessionOfTask } from '@ccl/core';
+import {
+  authenticate,
+  type CoreDeps,
+  csrfTokenOf,
+  Forbidden,
+  type RequestCtx,
+  SESSION_COOKIE,
+  sessionOfTask,
+  writeAudit,
+} from '@ccl/core';
 import type { FastifyRequest } from 'fastify';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-/** True when the peer is this machine and the server only listens on loopback: the `local` developer applies. */
+/** True when AUTH_MODE is local and the peer is this machine: the `local` developer applies. */
 export function isLocalTrusted(deps: CoreDeps, request: FastifyRequest): boolean {
-  return deps.config.boundToLoopback && LOOPBACK.has(request.socket.remoteAddress ?? '');
+  return deps.config.authMode === 'local' && LOOPBACK.has(request.socket.remoteAddress ?? '');
+}
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function sessionCookie(request: FastifyRequest): string | undefined {
+  return request.cookies?.[SESSION_COOKIE] || undefined;
+}
+
+/** A browser sent this request on behalf of another site (Fetch Metadata, else Origin against Host). */
+function crossSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site === 'cross-site' || site === 'same-site';
+  const origin = request.headers.origin;
+  if (!origin) return false;
+  try {
+    return new URL(origin).host !== request.headers.host;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Ambient credentials (the sign-in cookie, the loopback rule) ride along on any request a
+ * browser makes, also one another site triggers. A change made with them needs proof it
+ * came from our own page: the CSRF token for the cookie, same-origin for loopback.
+ */
+async function checkAmbient(deps: CoreDeps, request: FastifyRequest, ctx: RequestCtx): Promise<void> {
+  if (!UNSAFE_METHODS.has(request.method)) return;
+  let reason: string | null = null;
+  if (ctx.actor.via === 'cookie') {
+    const cookie = sessionCookie(request);
+    const sent = request.headers['x-csrf-token'];
+    if (crossSite(request)) reason = 'a cross-site request cannot use the sign-in cookie';
+    else if (!cookie || typeof sent !== 'string' || sent !== csrfTokenOf(cookie)) {
+      reason = 'missing or wrong X-CSRF-Token header; reload the board and try again';
+    }
+  } else if (ctx.actor.via === 'local' && crossSite(request)) {
+    reason = 'a cross-site request cannot act as the local developer';
+  }
+  if (!reason) return;
+  await deps.prisma.$transaction((tx) =>
+    writeAudit(tx, ctx, {
+      action: 'request.csrf',
+      resourceType: 'http',
+      resourceId: `${request.method} ${request.routeOptions.url ?? ''}`,
+      outcome: 'DENIED',
+      detail: { reason },
+    }),
+  );
+  throw new Forbidden(reason);
 }
 
 function bearerToken(request: FastifyRequest): string | undefined {
@@ -14,14 +73,21 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return header.slice('Bearer '.length).trim() || undefined;
 }
 
-/** The one place a request becomes an actor; the security work grows it (cookies, keys, devices). */
-export function requestCtx(deps: CoreDeps, request: FastifyRequest, sessionId?: string): Promise<RequestCtx> {
-  return authenticate(deps, {
+/** The one place a request becomes an actor. */
+export async function requestCtx(
+  deps: CoreDeps,
+  request: FastifyRequest,
+  sessionId?: string,
+): Promise<RequestCtx> {
+  const ctx = await authenticate(deps, {
     sessionId,
     bearerToken: bearerToken(request),
+    cookieToken: sessionCookie(request),
     localTrusted: isLocalTrusted(deps, request),
     requestId: request.id,
   });
+  await checkAmbient(deps, request, ctx);
+  return ctx;
 }
 
 /** For CoderClaw's state poll, which carries no session id: fall back to the session that submitted the task. */
@@ -31,6 +97,7 @@ export async function taskReaderCtx(
   taskId: string,
   sessionId?: string,
 ): Promise<RequestCtx> {
-  const anonymous = !sessionId && !bearerToken(request) && !isLocalTrusted(deps, request);
+  const anonymous =
+    !sessionId && !bearerToken(request) && !sessionCookie(request) && !isLocalTrusted(deps, request);
   return requestCtx(deps, request, anonymous ? await sessionOfTask(deps, taskId) : sessionId);
 }

@@ -1,7 +1,18 @@
 import { ConfigError, loadConfig } from '@ccl/config';
-import { addUser, DomainError, ensureBuiltins, listUsers, ROLE_NAMES } from '@ccl/core';
+import {
+  addUser,
+  createApiKey,
+  DomainError,
+  ensureBuiltins,
+  listApiKeys,
+  listUsers,
+  ROLE_NAMES,
+  revokeApiKey,
+  setPassword,
+} from '@ccl/core';
 import { createPrisma, migrateDatabase } from '@ccl/db';
 import { Command, Option } from 'commander';
+import { operatorCtx, readSecretLine } from './cli-support.ts';
 import { runDoctor } from './doctor.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
@@ -100,6 +111,64 @@ user
     const users = await withPrisma(listUsers);
     for (const u of users)
       process.stdout.write(`${u.id.padEnd(24)} ${u.roleName.padEnd(10)} ${u.name ?? ''}\n`);
+  });
+
+user
+  .command('passwd <id>')
+  .description(
+    "set a user's password for signing in to the board (read from stdin); signs them out elsewhere",
+  )
+  .action(async (id: string) => {
+    const password = await readSecretLine(`new password for ${id}: `);
+    await withPrisma((prisma) => setPassword({ prisma }, { userId: id, password }));
+    process.stdout.write(`password of '${id}' set\n`);
+  });
+
+const key = program.command('key').description('manage personal API keys (Authorization: Bearer ccl_…)');
+key
+  .command('create <user>')
+  .description('create an API key for a user; the key is printed once')
+  .requiredOption('--name <name>', 'what the key is for')
+  .option('--permissions <list>', "comma-separated subset of the user's permissions (default: all of them)")
+  .option('--expires-in-days <n>', 'days until the key stops working')
+  .action(async (userId: string, opts: { name: string; permissions?: string; expiresInDays?: string }) => {
+    const days = opts.expiresInDays ? Number(opts.expiresInDays) : undefined;
+    if (days !== undefined && !(days > 0)) throw new Error('--expires-in-days must be a positive number');
+    const created = await withPrisma((prisma) =>
+      createApiKey({ prisma }, operatorCtx(), {
+        userId,
+        name: opts.name,
+        permissions: opts.permissions
+          ?.split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+        expiresAt: days ? new Date(Date.now() + days * 86_400_000) : undefined,
+      }),
+    );
+    process.stdout.write(`key ${created.id} for '${userId}' (shown once; store it now):\n  ${created.key}\n`);
+  });
+key
+  .command('list [user]')
+  .description("list API keys (all users' when no user is given) with their last use")
+  .action(async (userId?: string) => {
+    const keys = await withPrisma((prisma) => listApiKeys({ prisma }, operatorCtx(), { all: true }));
+    for (const k of keys.filter((k) => !userId || k.user_id === userId)) {
+      const state = k.revoked_at
+        ? 'revoked'
+        : k.expires_at && k.expires_at < new Date().toISOString()
+          ? 'expired'
+          : 'active';
+      process.stdout.write(
+        `${k.id}  ${k.prefix}…  ${k.user_id.padEnd(16)} ${state.padEnd(8)} last used ${k.last_used_at ?? 'never'}  ${k.name}\n`,
+      );
+    }
+  });
+key
+  .command('revoke <id>')
+  .description('revoke an API key at once')
+  .action(async (id: string) => {
+    await withPrisma((prisma) => revokeApiKey({ prisma }, operatorCtx(), id));
+    process.stdout.write(`key ${id} revoked\n`);
   });
 
 program

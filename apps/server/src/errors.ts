@@ -9,6 +9,7 @@ const DOMAIN_STATUS: Record<DomainError['code'], number> = {
   not_found: 404,
   conflict: 409,
   invalid_state: 409,
+  rate_limited: 429,
 };
 
 const FASTIFY_CODES: Record<string, { error: string; message?: (e: FastifyError) => string }> = {

@@ -13,10 +13,13 @@ export type Access =
   /** Needs this permission (checked by the use case the route calls). */
   | { permission: Permission }
   /** Open to anyone who can reach the server; `why` says what makes that safe. */
-  | { open: string };
+  | { open: string }
+  /** Any authenticated caller; the use case limits it to the caller's own objects (`why`). */
+  | { signedIn: string };
 
 const open = (why: string): Access => ({ open: why });
 const needs = (permission: Permission): Access => ({ permission });
+const signedIn = (why: string): Access => ({ signedIn: why });
 
 /** `METHOD /path` as Fastify registers it; a trailing `*` matches the rest of the path. HEAD follows GET. */
 export const ROUTE_ACCESS: Record<string, Access> = {
@@ -55,6 +58,16 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/board/events': needs('task:view'),
 
   'GET /api/audit/events': needs('audit:view'),
+
+  'POST /api/auth/login': open('sign-in itself; failures are audited and limited per account and address'),
+  'POST /api/auth/logout': signedIn('ends the caller’s own browser session'),
+  'GET /api/auth/me': signedIn('the caller’s own identity and permissions'),
+  'POST /api/auth/password': signedIn('changes the caller’s own password, given the current one'),
+  'GET /api/auth/sessions': signedIn('own sessions; another user’s need user:manage'),
+  'POST /api/auth/sessions/:id/revoke': signedIn('own sessions; another user’s need user:manage'),
+  'GET /api/keys': signedIn('own keys; everyone’s (?all=true) need apikey:manage'),
+  'POST /api/keys': signedIn('own keys, within the caller’s permissions; another user’s need apikey:manage'),
+  'POST /api/keys/:id/revoke': signedIn('own keys; another user’s need apikey:manage'),
 };
 
 /** Telegram bot commands, once the bot lands: `/command` → access. */

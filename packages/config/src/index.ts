@@ -98,6 +98,12 @@ export const envSchema = z.object({
   /** Goose's provider and model (passed to goose as GOOSE_PROVIDER / GOOSE_MODEL); unset, goose's own config decides. */
   GOOSE_PROVIDER: z.string().optional(),
   GOOSE_MODEL: z.string().optional(),
+  /** local: loopback callers act as the local developer; team: everyone needs credentials. Unset: local on loopback. */
+  AUTH_MODE: z.enum(['local', 'team']).optional(),
+  /** A browser sign-in lasts at most this long. */
+  WEB_SESSION_TTL_S: int(7 * 24 * 3600, 60, 365 * 24 * 3600),
+  /** A browser sign-in unused for this long ends. */
+  WEB_SESSION_IDLE_S: int(24 * 3600, 60, 365 * 24 * 3600),
   /** Local paths and file:// URLs as task repositories; unset, allowed only when bound to loopback. */
   ALLOW_LOCAL_REPOS: z.enum(['true', 'false']).optional(),
   /** Comma-separated hosts, IPs or CIDRs that task repository URLs may reach although loopback or private. */
@@ -117,6 +123,8 @@ export interface Config extends Env {
   dataDir: string;
   /** True when the server only listens on a loopback address. */
   boundToLoopback: boolean;
+  /** AUTH_MODE, defaulted from HOST. */
+  authMode: 'local' | 'team';
   /** What task repository URLs may point at (SSRF guard). */
   repoPolicy: { allowLocal: boolean; allowPrivate: string[] };
 }
@@ -142,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     ...data,
     dataDir: resolve(cwd, data.DATA_DIR),
     boundToLoopback,
+    authMode: data.AUTH_MODE ?? (boundToLoopback ? 'local' : 'team'),
     repoPolicy: {
       allowLocal: data.ALLOW_LOCAL_REPOS ? data.ALLOW_LOCAL_REPOS === 'true' : boundToLoopback,
       allowPrivate: data.ALLOWED_PRIVATE_HOSTS,

@@ -10,7 +10,7 @@ import type { Permission } from './permissions.ts';
  * with a message naming the missing permission.
  */
 export async function authorize(
-  deps: CoreDeps,
+  deps: Pick<CoreDeps, 'prisma'>,
   ctx: RequestCtx,
   permission: Permission,
   resource: { resourceType: string; resourceId?: string | null },

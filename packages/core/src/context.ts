@@ -7,7 +7,11 @@ export interface Actor {
   roleName: string;
   permissions: string[];
   /** How the actor proved itself. */
-  via: 'session' | 'local' | 'token' | 'system';
+  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'system';
+  /** The API key used, when via is apikey. */
+  apiKeyId?: string;
+  /** The browser sign-in used, when via is cookie. */
+  webSessionId?: string;
   sessionId?: string;
   deviceId?: string | null;
 }

@@ -1,7 +1,14 @@
 /** Domain errors; each transport maps them in one place (HTTP codes, bot replies). */
 export class DomainError extends Error {
   constructor(
-    readonly code: 'not_found' | 'forbidden' | 'unauthorized' | 'conflict' | 'invalid_state' | 'invalid',
+    readonly code:
+      | 'not_found'
+      | 'forbidden'
+      | 'unauthorized'
+      | 'conflict'
+      | 'invalid_state'
+      | 'invalid'
+      | 'rate_limited',
     message: string,
   ) {
     super(message);
@@ -37,5 +44,11 @@ export class InvalidState extends DomainError {
 export class Invalid extends DomainError {
   constructor(message: string) {
     super('invalid', message);
+  }
+}
+
+export class RateLimited extends DomainError {
+  constructor(message: string) {
+    super('rate_limited', message);
   }
 }

@@ -9,6 +9,9 @@ export const PERMISSIONS = [
   'project:manage',
   'audit:view',
   'user:manage',
+  /** Everyone's API keys; anyone signed in manages their own. */
+  'apikey:manage',
+  'secret:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -42,13 +42,15 @@ export class CliProcess {
   constructor(
     readonly args: string[],
     env: NodeJS.ProcessEnv,
+    input?: string,
   ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       cwd: REPO_ROOT,
       env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (input !== undefined) this.child.stdin?.end(input);
     running.add(this);
     this.exited = new Promise((resolve) => {
       this.child.on('error', (err) => {
@@ -128,8 +130,13 @@ export interface CliResult extends CliExit {
 }
 
 /** Runs `clawlink <args>` to completion; kills it (and its group) after `timeoutMs`. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 45_000): Promise<CliResult> {
-  const p = new CliProcess(args, env);
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 45_000,
+  input?: string,
+): Promise<CliResult> {
+  const p = new CliProcess(args, env, input);
   const exit = await p.waitForExit(timeoutMs);
   if (!exit) {
     p.signalGroup('SIGKILL');

@@ -1,0 +1,250 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { writeAudit } from '../audit.ts';
+import { authorize } from '../authorize.ts';
+import { has, makeCtx, type RequestCtx, systemCtx } from '../context.ts';
+import type { CoreDeps } from '../deps.ts';
+import { Invalid, NotFound, RateLimited, Unauthorized } from '../errors.ts';
+import { hashToken } from '../users.ts';
+import { decoyHash, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './password.ts';
+
+/** Failed sign-ins counted per account and per address over this window. */
+const FAILURE_WINDOW_MS = 15 * 60_000;
+const MAX_FAILURES_PER_ACCOUNT = 5;
+const MAX_FAILURES_PER_ADDRESS = 20;
+/** lastSeenAt is written at most this often. */
+const TOUCH_EVERY_MS = 60_000;
+
+export const SESSION_COOKIE = 'ccl_session';
+
+/** The CSRF token of a browser session: derived from its secret, so it needs no storage. */
+export const csrfTokenOf = (sessionToken: string) =>
+  createHash('sha256').update(`csrf:${sessionToken}`).digest('base64url');
+
+export interface SignInInput {
+  userId: string;
+  password: string;
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+  requestId?: string | undefined;
+}
+
+async function recentFailures(deps: CoreDeps, userId: string, ip: string | undefined) {
+  const since = new Date(Date.now() - FAILURE_WINDOW_MS);
+  const base = { action: 'auth.signin', outcome: 'DENIED' as const, at: { gte: since } };
+  const [account, address] = await Promise.all([
+    deps.prisma.auditEvent.count({ where: { ...base, resourceId: userId } }),
+    ip ? deps.prisma.auditEvent.count({ where: { ...base, detail: { path: ['ip'], equals: ip } } }) : 0,
+  ]);
+  return { account, address };
+}
+
+/**
+ * Checks a password and opens a browser session. Failures are audited (that is also
+ * the counter the limits read, so they hold across API processes) and all look the
+ * same to the caller, whether the account exists or not.
+ */
+export async function signIn(deps: CoreDeps, input: SignInInput) {
+  const ctx = makeCtx(
+    { userId: input.userId, roleName: 'NONE', permissions: [], via: 'cookie' },
+    input.requestId,
+  );
+  const failures = await recentFailures(deps, input.userId, input.ip);
+  if (failures.account >= MAX_FAILURES_PER_ACCOUNT || failures.address >= MAX_FAILURES_PER_ADDRESS) {
+    const which = failures.account >= MAX_FAILURES_PER_ACCOUNT ? 'this account' : 'this address';
+    throw new RateLimited(
+      `too many failed sign-ins for ${which}; wait ${FAILURE_WINDOW_MS / 60_000} minutes or ask an admin to set a new password`,
+    );
+  }
+  const user = await deps.prisma.user.findUnique({ where: { id: input.userId }, include: { role: true } });
+  const stored = user?.passwordHash ?? (await decoyHash());
+  const ok = (await verifyPassword(input.password, stored)) && !!user?.passwordHash && !user.disabled;
+  if (!ok || !user) {
+    await deps.prisma.$transaction((tx) =>
+      writeAudit(tx, ctx, {
+        action: 'auth.signin',
+        resourceType: 'user',
+        resourceId: input.userId,
+        outcome: 'DENIED',
+        detail: { ip: input.ip ?? null, reason: !user ? 'unknown user' : 'bad password or disabled' },
+      }),
+    );
+    throw new Unauthorized('wrong user id or password');
+  }
+  const token = randomBytes(32).toString('base64url');
+  const now = Date.now();
+  const session = await deps.prisma.$transaction(async (tx) => {
+    const created = await tx.webSession.create({
+      data: {
+        tokenHash: hashToken(token),
+        userId: user.id,
+        expiresAt: new Date(now + deps.config.WEB_SESSION_TTL_S * 1000),
+        ip: input.ip ?? null,
+        userAgent: input.userAgent?.slice(0, 300) ?? null,
+      },
+    });
+    await writeAudit(
+      tx,
+      { ...ctx, actor: { ...ctx.actor, roleName: user.roleName, webSessionId: created.id } },
+      {
+        action: 'auth.signin',
+        resourceType: 'user',
+        resourceId: user.id,
+        outcome: 'ALLOWED',
+        detail: { ip: input.ip ?? null, web_session: created.id },
+      },
+    );
+    return created;
+  });
+  return { token, csrfToken: csrfTokenOf(token), expiresAt: session.expiresAt, userId: user.id };
+}
+
+/** The actor behind a session cookie, or null when the cookie names no live session. */
+export async function webSessionCtx(
+  deps: CoreDeps,
+  token: string,
+  requestId?: string,
+): Promise<RequestCtx | null> {
+  const session = await deps.prisma.webSession.findUnique({
+    where: { tokenHash: hashToken(token) },
+    include: { user: { include: { role: true } } },
+  });
+  const now = Date.now();
+  if (
+    !session ||
+    session.revokedAt ||
+    session.user.disabled ||
+    session.expiresAt.getTime() <= now ||
+    now - session.lastSeenAt.getTime() > deps.config.WEB_SESSION_IDLE_S * 1000
+  ) {
+    return null;
+  }
+  if (now - session.lastSeenAt.getTime() > TOUCH_EVERY_MS) {
+    await deps.prisma.webSession.update({ where: { id: session.id }, data: { lastSeenAt: new Date(now) } });
+  }
+  return makeCtx(
+    {
+      userId: session.userId,
+      roleName: session.user.roleName,
+      permissions: session.user.role.permissions,
+      via: 'cookie',
+      webSessionId: session.id,
+    },
+    requestId,
+  );
+}
+
+export async function signOut(deps: CoreDeps, ctx: RequestCtx): Promise<void> {
+  if (!ctx.actor.webSessionId) throw new Invalid('not signed in with a browser session');
+  await revokeWebSession(deps, ctx, ctx.actor.webSessionId);
+}
+
+/** Own sessions, or everyone's with user:manage. */
+export async function listWebSessions(deps: CoreDeps, ctx: RequestCtx, userId?: string) {
+  const target = userId ?? ctx.actor.userId;
+  if (target !== ctx.actor.userId)
+    await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: target });
+  const rows = await deps.prisma.webSession.findMany({
+    where: { userId: target, revokedAt: null, expiresAt: { gt: new Date() } },
+    orderBy: { createdAt: 'desc' },
+  });
+  return rows.map((s) => ({
+    id: s.id,
+    user_id: s.userId,
+    created_at: s.createdAt.toISOString(),
+    last_seen_at: s.lastSeenAt.toISOString(),
+    expires_at: s.expiresAt.toISOString(),
+    ip: s.ip,
+    user_agent: s.userAgent,
+    current: s.id === ctx.actor.webSessionId,
+  }));
+}
+
+/** Revokes at once: the next request with that cookie is anonymous. */
+export async function revokeWebSession(deps: CoreDeps, ctx: RequestCtx, id: string): Promise<void> {
+  const session = await deps.prisma.webSession.findUnique({ where: { id } });
+  if (!session || (session.userId !== ctx.actor.userId && !has(ctx, 'user:manage'))) {
+    throw new NotFound(`session ${id} not found`);
+  }
+  await deps.prisma.$transaction(async (tx) => {
+    await tx.webSession.update({ where: { id }, data: { revokedAt: session.revokedAt ?? new Date() } });
+    await writeAudit(tx, ctx, {
+      action: 'auth.session.revoke',
+      resourceType: 'web_session',
+      resourceId: id,
+      outcome: 'ALLOWED',
+      detail: { user_id: session.userId },
+    });
+  });
+}
+
+function checkPasswordStrength(password: string, userId: string) {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new Invalid(`the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (password.toLowerCase().includes(userId.toLowerCase())) {
+    throw new Invalid('the password must not contain the user id');
+  }
+}
+
+/**
+ * Sets a password and signs the user out everywhere else. From the CLI (operator) no
+ * current password is needed; a user changing their own gives the current one.
+ */
+export async function setPassword(
+  deps: Pick<CoreDeps, 'prisma'>,
+  input: { userId: string; password: string; ctx?: RequestCtx; keepWebSessionId?: string },
+): Promise<void> {
+  checkPasswordStrength(input.password, input.userId);
+  const user = await deps.prisma.user.findUnique({ where: { id: input.userId } });
+  if (!user) throw new NotFound(`user '${input.userId}' not found`);
+  const passwordHash = await hashPassword(input.password);
+  await deps.prisma.$transaction(async (tx) => {
+    await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
+    await tx.webSession.updateMany({
+      where: {
+        userId: user.id,
+        revokedAt: null,
+        ...(input.keepWebSessionId ? { id: { not: input.keepWebSessionId } } : {}),
+      },
+      data: { revokedAt: new Date() },
+    });
+    await writeAudit(tx, input.ctx ?? systemCtx(), {
+      action: 'user.password',
+      resourceType: 'user',
+      resourceId: user.id,
+      outcome: 'ALLOWED',
+      detail: { via: input.ctx ? 'api' : 'cli' },
+    });
+  });
+}
+
+export async function changeOwnPassword(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  input: { currentPassword: string; newPassword: string },
+): Promise<void> {
+  const user = await deps.prisma.user.findUnique({ where: { id: ctx.actor.userId } });
+  if (!user?.passwordHash || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
+    throw new Invalid('the current password is wrong');
+  }
+  await setPassword(deps, {
+    userId: user.id,
+    password: input.newPassword,
+    ctx,
+    ...(ctx.actor.webSessionId ? { keepWebSessionId: ctx.actor.webSessionId } : {}),
+  });
+}
+
+/** GET /api/auth/me: who the caller is and what they may do. */
+export async function whoAmI(deps: CoreDeps, ctx: RequestCtx, cookieToken?: string) {
+  const user = await deps.prisma.user.findUnique({ where: { id: ctx.actor.userId } });
+  return {
+    user_id: ctx.actor.userId,
+    name: user?.name ?? null,
+    role: ctx.actor.roleName,
+    permissions: ctx.actor.permissions,
+    via: ctx.actor.via,
+    csrf_token: ctx.actor.via === 'cookie' && cookieToken ? csrfTokenOf(cookieToken) : null,
+    auth_mode: deps.config.authMode,
+  };
+}
