@@ -9,7 +9,8 @@
 //
 // Smaller runs: BENCH_RT_RUNS, BENCH_RT_TURNS (part 1), BENCH_RT_CONCURRENT, BENCH_RT_CONCURRENT_TURNS,
 // BENCH_RT_RUNTIME (part 2), BENCH_RT_CANCEL_SAMPLES (part 3), BENCH_RT_BACKEND (postgres | redis);
-// BENCH_RT_HOLD_MS holds part 2's held executions longer, BENCH_RT_LOG_LEVEL makes the server log.
+// BENCH_RT_HOLD_MS holds part 2's held executions longer, BENCH_RT_LOG_LEVEL makes the server log,
+// BENCH_RT_POOL_SIZE sets the server's DATABASE_POOL_SIZE (unset: the role's default).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
@@ -893,6 +894,7 @@ const server = await startTestServer({
     WORKER_CONCURRENCY: String(CONCURRENT),
     // The server is silent unless asked (BENCH_RT_LOG_LEVEL=warn shows job failures and shutdown steps).
     ...(process.env.BENCH_RT_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RT_LOG_LEVEL } : {}),
+    ...(process.env.BENCH_RT_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_RT_POOL_SIZE } : {}),
   },
 });
 const tracker = new StateTracker();

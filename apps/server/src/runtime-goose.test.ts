@@ -109,7 +109,7 @@ describe('goose runtime end to end', () => {
     const agents = await client.listAgents();
     const goose = agents.find((a) => a.agent_type === 'goose') as Json;
     expect(goose).toMatchObject({ available: true, metadata: { bin: wrapper.bin } });
-    expect(goose.capabilities).toEqual(expect.arrayContaining(['tools', 'streaming', 'local']));
+    expect(goose.capabilities).toEqual(expect.arrayContaining(['tools', 'streaming', 'local', 'approval']));
   });
 
   it('reads a file, edits it, runs a command and finishes with the diff and usage', async () => {
@@ -185,6 +185,8 @@ describe('goose runtime end to end', () => {
       'stream-json',
       '--no-session',
       '-q',
+      '--max-turns',
+      '40',
     ]);
     expect(record?.env.GOOSE_MODE).toBe('auto');
     expect(
@@ -233,6 +235,136 @@ describe('goose runtime end to end', () => {
     expect(final.state).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(3000);
     expect(await processGroupAlive(record.pid)).toBe(false);
+  });
+
+  it('context.max_turns becomes goose --max-turns; hitting it ends FAILED naming the limit, the group gone', async () => {
+    await play([
+      { spawn_child: true },
+      { line: gooseToolRequest('call_1', 'developer__shell', { command: 'ls' }) },
+      { line: gooseToolResponse('call_1', 'hello.txt\n') },
+      { line: gooseToolRequest('call_2', 'developer__shell', { command: 'cat hello.txt' }) },
+      { line: gooseToolResponse('call_2', 'hello\n') },
+      { line: gooseToolRequest('call_3', 'developer__shell', { command: 'ls -la' }) },
+      { line: gooseToolResponse('call_3', 'total 8\n') },
+      { line: gooseText('Done.') },
+      { line: gooseComplete({ input: 900, output: 120 }) },
+    ]);
+    const { task_id } = await client.submit('goose', 'Look around forever', { max_turns: 2 });
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('failed');
+    expect(final.error).toBe('turn limit reached: 2 turns (goose --max-turns)');
+    const record = await script.readRecord();
+    if (!record) throw new Error('fake goose did not start');
+    expect(record.argv).toEqual(expect.arrayContaining(['--max-turns', '2']));
+    // Goose stopped before its third model call; its usage so far is still on record.
+    expect(final.metadata).toMatchObject({ agent: 'goose', turns: 2, input_tokens: 900, exit_code: 0 });
+    // Goose exited by itself, and what it left running in its group was stopped with it.
+    expect(await processGroupAlive(record.pid)).toBe(false);
+    for (const child of record.children) expect(await pidLive(child)).toBe(false);
+  });
+
+  it('without context.max_turns goose gets MAX_TURNS', async () => {
+    await play([{ line: gooseText('Hi.') }, { line: gooseComplete() }]);
+    const { task_id } = await client.submit('goose', 'Say hi', {});
+    expect((await finalState(String(task_id))).state).toBe('completed');
+    expect((await script.readRecord())?.argv).toEqual(expect.arrayContaining(['--max-turns', '40']));
+  });
+
+  /** Views a file (nobody asked), then runs a command that writes ran.txt; the agent's last words depend on the answer. */
+  const approvalScript: FakeGooseStep[] = [
+    { spawn_child: true },
+    { line: gooseToolRequest('call_view', 'developer__text_editor', { command: 'view', path: 'hello.txt' }) },
+    { line: gooseToolResponse('call_view', 'hello\n') },
+    { line: gooseToolRequest('call_run', 'developer__shell', { command: 'echo ran > ran.txt' }) },
+    { write_file: { path: 'ran.txt', content: 'ran\n' } },
+    { line: gooseToolResponse('call_run', '') },
+    {
+      after_permission: {
+        allowed: [{ line: gooseText('Wrote ran.txt.') }],
+        declined: [{ line: gooseText('The command was declined; I changed nothing.') }],
+      },
+    },
+    { line: gooseComplete() },
+  ];
+
+  const waitingState = (taskId: string) =>
+    waitFor(async () => {
+      const s = await client.queryTaskState(taskId);
+      return s?.state === 'waiting' ? (s as Json) : null;
+    });
+
+  const decide = (executionId: string, verb: 'approve' | 'deny', comment?: string) =>
+    fetch(`${server.url}/api/executions/${executionId}/${verb}`, {
+      method: 'POST',
+      ...(comment
+        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comment }) }
+        : {}),
+    });
+
+  it('approval mode: goose acp asks before the shell command; WAITING → approve → it runs → COMPLETED', async () => {
+    await play(approvalScript);
+    const { task_id, execution_uuid } = await client.submit('goose', 'Write ran.txt', {
+      repo: repo.dir,
+      approval: 'commands',
+    });
+    const waiting = await waitingState(String(task_id));
+    expect(waiting.metadata.pending_approval).toMatchObject({
+      kind: 'command',
+      description: 'run: echo ran > ran.txt',
+      details: { tool: 'Developer: Shell', input: { command: 'echo ran > ran.txt' } },
+    });
+    const record = await script.readRecord();
+    if (!record) throw new Error('fake goose did not start');
+    expect(record.argv).toEqual(['acp']);
+    expect(record.env).toMatchObject({ GOOSE_MODE: 'approve', GOOSE_MAX_TURNS: '40' });
+    // Goose is held at its permission request, alive, and the command has not run.
+    expect(await processGroupAlive(record.pid)).toBe(true);
+    const dir = join(workspaces, String(execution_uuid));
+    await expect(readFile(join(dir, 'ran.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
+
+    expect((await decide(String(execution_uuid), 'approve')).status).toBe(200);
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('completed');
+    expect(final.result).toBe('Wrote ran.txt.');
+    expect(final.metadata).toMatchObject({ protocol: 'acp', changed_files: ['ran.txt'] });
+    expect(await readFile(join(dir, 'ran.txt'), 'utf8')).toBe('ran\n');
+    expect(await processGroupAlive(record.pid)).toBe(false);
+    for (const child of record.children) expect(await pidLive(child)).toBe(false);
+  });
+
+  it('approval mode: deny → the command never runs, goose reports the decline, the agent decides the end', async () => {
+    await play(approvalScript);
+    const { task_id, execution_uuid } = await client.submit('goose', 'Write ran.txt', {
+      repo: repo.dir,
+      approval: 'commands',
+    });
+    await waitingState(String(task_id));
+    expect((await decide(String(execution_uuid), 'deny', 'not today')).status).toBe(200);
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('completed');
+    expect(final.result).toBe('The command was declined; I changed nothing.');
+    expect(final.metadata.changed_files).toEqual([]);
+    await expect(readFile(join(workspaces, String(execution_uuid), 'ran.txt'), 'utf8')).rejects.toThrow(
+      /ENOENT/,
+    );
+    const results = (await eventsOf(String(execution_uuid)))
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => e.data as Json);
+    expect(results).toContainEqual(
+      expect.objectContaining({ id: 'call_run', isError: true, output: expect.stringContaining('declined') }),
+    );
+  });
+
+  it('approval mode: cancel while WAITING kills goose acp and its group, ends CANCELLED', async () => {
+    await play(approvalScript);
+    const { task_id } = await client.submit('goose', 'Write ran.txt', { approval: 'commands' });
+    await waitingState(String(task_id));
+    const record = await script.readRecord();
+    if (!record) throw new Error('fake goose did not start');
+    expect(await client.cancel(String(task_id))).toBe(true);
+    expect((await finalState(String(task_id), 3000)).state).toBe('cancelled');
+    expect(await processGroupAlive(record.pid)).toBe(false);
+    for (const child of record.children) expect(await pidLive(child)).toBe(false);
   });
 
   it('a goose error line ends FAILED with its message', async () => {

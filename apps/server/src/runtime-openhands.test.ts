@@ -259,6 +259,135 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     expect(fake.deleted.length).toBe(deletedBefore + 1);
   });
 
+  /** The agent wants to run a command that writes ran.txt; what it does next depends on the answer. */
+  function scriptCommandNeedingApproval() {
+    const cmd = ohAction({
+      toolName: 'terminal',
+      action: {
+        kind: 'TerminalAction',
+        command: 'echo ran > ran.txt',
+        is_input: false,
+        timeout: null,
+        reset: false,
+      },
+    });
+    fake.script([
+      cmd,
+      {
+        after_confirmation: {
+          accepted: [
+            { write_file: { path: 'ran.txt', content: 'ran\n' } },
+            ohObservation(cmd, ''),
+            ohFinish('Ran the command.'),
+          ],
+          rejected: [
+            ohAgentMessage('The reviewer said no; leaving the tree as it is.'),
+            ohFinish('Skipped the command.'),
+          ],
+        },
+      },
+    ]);
+  }
+
+  const waitingState = (taskId: string) =>
+    waitFor(async () => {
+      const s = await client.queryTaskState(taskId);
+      return s?.state === 'waiting' ? (s as Json) : null;
+    });
+
+  const decide = (executionId: string, verb: 'approve' | 'deny', comment?: string) =>
+    fetch(`${server.url}/api/executions/${executionId}/${verb}`, {
+      method: 'POST',
+      ...(comment
+        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comment }) }
+        : {}),
+    });
+
+  it('approval mode: WAITING with the pending command, approve → the command runs → COMPLETED', async () => {
+    scriptCommandNeedingApproval();
+    const { task_id, execution_uuid } = await client.submit('opendevin', 'Write ran.txt', {
+      repo: repo.dir,
+      approval: 'commands',
+    });
+    const waiting = await waitingState(String(task_id));
+    expect(waiting.metadata.pending_approval).toMatchObject({
+      kind: 'command',
+      description: 'run: echo ran > ran.txt',
+      details: { tool: 'terminal', input: { command: 'echo ran > ran.txt' } },
+    });
+    const id = String(waiting.metadata.pending_approval.details.conversation_id);
+    // The remote agent is held, not running ahead of the decision.
+    expect(fake.conversation(id)?.status).toBe('waiting_for_confirmation');
+    expect(createRequestFor(String(await workspaceOf(String(execution_uuid))))?.body).toMatchObject({
+      confirmation_policy: { kind: 'AlwaysConfirm' },
+    });
+
+    expect((await decide(String(execution_uuid), 'approve')).status).toBe(200);
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('completed');
+    expect(final.result).toBe('Ran the command.');
+    expect(final.metadata.changed_files).toEqual(['ran.txt']);
+    const respond = fake.requests.filter(
+      (r) => r.path === `/api/conversations/${id}/events/respond_to_confirmation`,
+    );
+    expect(respond.map((r) => r.body)).toEqual([{ accept: true }]);
+    const states = (await eventsOf(String(execution_uuid)))
+      .filter((e) => e.type === 'state')
+      .map((e) => (e.data as { to: string }).to);
+    expect(states).toEqual(['planning', 'running', 'waiting', 'running', 'completed']);
+  });
+
+  it('approval mode: deny → the agent reads the rejection, the command never runs, the run ends as the agent decides', async () => {
+    scriptCommandNeedingApproval();
+    const { task_id, execution_uuid } = await client.submit('opendevin', 'Write ran.txt', {
+      repo: repo.dir,
+      approval: 'commands',
+    });
+    const waiting = await waitingState(String(task_id));
+    const id = String(waiting.metadata.pending_approval.details.conversation_id);
+    expect((await decide(String(execution_uuid), 'deny', 'not on this repo')).status).toBe(200);
+
+    const final = await finalState(String(task_id));
+    expect(final.state).toBe('completed');
+    expect(final.result).toBe('Skipped the command.');
+    expect(final.metadata.changed_files).toEqual([]);
+    const dir = String(await workspaceOf(String(execution_uuid)));
+    await expect(readFile(join(dir, 'ran.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
+    // The agent-server got the reviewer's reason, recorded the rejection, and was run again to react.
+    const respond = fake.requests.filter(
+      (r) => r.path === `/api/conversations/${id}/events/respond_to_confirmation`,
+    );
+    expect(respond.map((r) => r.body)).toEqual([
+      { accept: false, reason: expect.stringMatching(/^denied by .+: not on this repo$/) },
+    ]);
+    expect(fake.conversation(id)?.events).toContainEqual(
+      expect.objectContaining({
+        kind: 'UserRejectObservation',
+        rejection_reason: expect.stringContaining('not on this repo'),
+      }),
+    );
+    expect(fake.conversation(id)?.runs).toBe(2);
+    const events = await eventsOf(String(execution_uuid));
+    expect(events.map((e) => e.data as Json)).toContainEqual(
+      expect.objectContaining({ isError: true, output: expect.stringContaining('rejected: denied by') }),
+    );
+  });
+
+  it('approval mode: cancel while WAITING pauses and deletes the held conversation, ends CANCELLED', async () => {
+    scriptCommandNeedingApproval();
+    const { task_id } = await client.submit('opendevin', 'Write ran.txt', { approval: 'commands' });
+    const waiting = await waitingState(String(task_id));
+    const id = String(waiting.metadata.pending_approval.details.conversation_id);
+    expect(await client.cancel(String(task_id))).toBe(true);
+    expect((await finalState(String(task_id), 3000)).state).toBe('cancelled');
+    expect(fake.paused).toContain(id);
+    expect(fake.deleted).toContain(id);
+    // Nothing was answered on the reviewer's behalf.
+    expect(
+      fake.requests.some((r) => r.path === `/api/conversations/${id}/events/respond_to_confirmation`),
+    ).toBe(false);
+  });
+
   it('a conversation error ends FAILED with its code and detail', async () => {
     fake.script(
       [

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { Config } from '@ccl/config';
 import { createClaudeModel } from './claude/claude-model.ts';
 import { EchoRunner } from './echo-runner.ts';
-import { findGooseBinary, GooseRunner } from './goose/goose-runner.ts';
+import { findGooseBinary } from './goose/goose-binary.ts';
+import { GooseRunner } from './goose/goose-runner.ts';
 import { DEFAULT_PRICES, priceOf } from './loop/pricing.ts';
 import { type LoopToolbox, ToolLoopRunner } from './loop/tool-loop-runner.ts';
 import type { ChatModel } from './loop/types.ts';
@@ -22,8 +23,10 @@ export interface AgentDescriptor {
   /** Why it is unavailable, in plain words (what to set, install or start). */
   reason?: string;
   metadata: Record<string, unknown>;
-  /** Present only when the runtime can run here. */
+  /** Present when the runtime can run here, or could once a project supplies `keySecret`. */
   runner?: AgentRunner;
+  /** The project secret that stands in for the server's missing key (e.g. ANTHROPIC_API_KEY). */
+  keySecret?: string;
 }
 
 export const AGENT_ALIASES: Record<string, string> = { openhands: 'opendevin' };
@@ -67,13 +70,17 @@ type CatalogConfig = Pick<
 >;
 
 const PROBE_TTL_MS = 15_000;
+/** approval: the agent-server's confirmation mode (openhands/confirmation.ts). */
+const OPENHANDS_CAPABILITIES = ['tools', 'streaming', 'approval'];
+/** approval: `goose acp` in approve mode (goose/acp.ts). */
+const GOOSE_CAPABILITIES = ['tools', 'streaming', 'local', 'approval'];
 const PROBE_TIMEOUT_MS = 2_000;
 
 function loopRunner(
   config: CatalogConfig,
   agentType: 'claude' | 'openai' | 'ollama',
   defaultModel: string,
-  createModel: (m: string) => ChatModel,
+  createModel: (m: string, secrets: Readonly<Record<string, string>>) => ChatModel,
 ) {
   const prices = { ...DEFAULT_PRICES, ...config.MODEL_PRICES };
   return new ToolLoopRunner({
@@ -108,6 +115,15 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
     metadata: { local: true },
     runner: new EchoRunner(),
   });
+  // A project can bring its own provider key (a project secret), so the runners exist even
+  // when the server has no key: the runtime is then available only to such projects.
+  const claudeRunner = loopRunner(config, 'claude', config.CLAUDE_MODEL, (model, secrets) =>
+    createClaudeModel({
+      apiKey: secrets.ANTHROPIC_API_KEY ?? config.ANTHROPIC_API_KEY ?? '',
+      model,
+      ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
+    }),
+  );
   set(
     config.ANTHROPIC_API_KEY
       ? {
@@ -117,21 +133,31 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
           capabilities: ['tools', 'streaming', 'approval', 'thinking'],
           available: true,
           metadata: { model: config.CLAUDE_MODEL },
-          runner: loopRunner(config, 'claude', config.CLAUDE_MODEL, (model) =>
-            createClaudeModel({
-              apiKey: config.ANTHROPIC_API_KEY as string,
-              model,
-              ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
-            }),
-          ),
+          runner: claudeRunner,
         }
-      : unavailable('claude', 'Claude', 'set ANTHROPIC_API_KEY to use Claude', [
-          'tools',
-          'streaming',
-          'approval',
-          'thinking',
-        ]),
+      : {
+          ...unavailable(
+            'claude',
+            'Claude',
+            'set ANTHROPIC_API_KEY, or store it as a project secret, to use Claude',
+            ['tools', 'streaming', 'approval', 'thinking'],
+            { model: config.CLAUDE_MODEL },
+          ),
+          keySecret: 'ANTHROPIC_API_KEY',
+          runner: claudeRunner,
+        },
   );
+  const openaiRunner = loopRunner(config, 'openai', config.OPENAI_MODEL, (model, secrets) =>
+    createOpenAIModel({
+      apiKey: secrets.OPENAI_API_KEY ?? config.OPENAI_API_KEY ?? '',
+      model,
+      ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
+    }),
+  );
+  const openaiMeta = {
+    model: config.OPENAI_MODEL,
+    base_url: config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+  };
   set(
     config.OPENAI_API_KEY
       ? {
@@ -141,24 +167,20 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             'OpenAI or any OpenAI-compatible server (chat completions) with a tool loop over the workspace',
           capabilities: ['tools', 'streaming', 'approval'],
           available: true,
-          metadata: {
-            model: config.OPENAI_MODEL,
-            base_url: config.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-          },
-          runner: loopRunner(config, 'openai', config.OPENAI_MODEL, (model) =>
-            createOpenAIModel({
-              apiKey: config.OPENAI_API_KEY as string,
-              model,
-              ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
-            }),
-          ),
+          metadata: openaiMeta,
+          runner: openaiRunner,
         }
-      : unavailable(
-          'openai',
-          'OpenAI',
-          'set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) to use OpenAI',
-          ['tools', 'streaming', 'approval'],
-        ),
+      : {
+          ...unavailable(
+            'openai',
+            'OpenAI',
+            'set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server), or store the key as a project secret, to use OpenAI',
+            ['tools', 'streaming', 'approval'],
+            openaiMeta,
+          ),
+          keySecret: 'OPENAI_API_KEY',
+          runner: openaiRunner,
+        },
   );
   set(
     unavailable('ollama', 'Ollama', `checking Ollama at ${ollamaHost}`, [
@@ -169,12 +191,14 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
     ]),
   );
   set(
-    unavailable('opendevin', 'OpenHands (OpenDevin)', 'set OPENHANDS_URL to an OpenHands agent-server', [
-      'tools',
-      'streaming',
-    ]),
+    unavailable(
+      'opendevin',
+      'OpenHands (OpenDevin)',
+      'set OPENHANDS_URL to an OpenHands agent-server',
+      OPENHANDS_CAPABILITIES,
+    ),
   );
-  set(unavailable('goose', 'Goose', 'checking for the goose binary', ['tools', 'streaming', 'local']));
+  set(unavailable('goose', 'Goose', 'checking for the goose binary', GOOSE_CAPABILITIES));
 
   async function probeOllama(signal: AbortSignal) {
     try {
@@ -212,7 +236,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
           'opendevin',
           'OpenHands (OpenDevin)',
           'set OPENHANDS_MODEL (the LLM the OpenHands agent uses)',
-          ['tools', 'streaming'],
+          OPENHANDS_CAPABILITIES,
           { url: config.OPENHANDS_URL },
         ),
       );
@@ -225,7 +249,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             agentType: 'opendevin',
             name: 'OpenHands (OpenDevin)',
             description: 'OpenHands agent-server conversations',
-            capabilities: ['tools', 'streaming'],
+            capabilities: OPENHANDS_CAPABILITIES,
             available: true,
             metadata: { url: config.OPENHANDS_URL },
             runner: new OpenHandsRunner({
@@ -241,7 +265,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             'opendevin',
             'OpenHands (OpenDevin)',
             `the agent-server at OPENHANDS_URL does not answer: ${probe.reason ?? 'unknown'}`,
-            ['tools', 'streaming'],
+            OPENHANDS_CAPABILITIES,
             { url: config.OPENHANDS_URL },
           ),
     );
@@ -255,16 +279,16 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             agentType: 'goose',
             name: 'Goose',
             description: 'Block Goose CLI (goose run) as a subprocess in the workspace',
-            capabilities: ['tools', 'streaming', 'local'],
+            capabilities: GOOSE_CAPABILITIES,
             available: true,
             metadata: { bin, provider: config.GOOSE_PROVIDER ?? null, model: config.GOOSE_MODEL ?? null },
-            runner: new GooseRunner({ bin, env: gooseEnvFor(config) }),
+            runner: new GooseRunner({ bin, env: gooseEnvFor(config), maxTurns: config.MAX_TURNS }),
           }
         : unavailable(
             'goose',
             'Goose',
             `goose binary not found${config.GOOSE_BIN ? ` at ${config.GOOSE_BIN}` : ' on PATH'}; install Goose or set GOOSE_BIN`,
-            ['tools', 'streaming', 'local'],
+            GOOSE_CAPABILITIES,
           ),
     );
   }

@@ -48,6 +48,8 @@ export interface RunInput {
   attempt: number;
   /** Aborted on cancel, timeout or shutdown; the runner must stop its remote work at once. */
   signal: AbortSignal;
+  /** The project's secrets (e.g. ANTHROPIC_API_KEY), decrypted for this run only; they override the server's. */
+  secrets?: Readonly<Record<string, string>>;
 }
 
 export type RunStream = AsyncGenerator<AgentEvent, RunResult, ApprovalDecision | undefined>;

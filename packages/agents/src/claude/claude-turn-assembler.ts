@@ -3,8 +3,8 @@ import type {
   RawMessageStreamEvent,
   StopReason,
 } from '@anthropic-ai/sdk/resources/messages';
+import { parseToolArguments } from '../loop/tool-arguments.ts';
 import type { ModelTurn, ToolCall, TurnUsage } from '../loop/types.ts';
-import { parseToolArguments } from '../openai/tool-arguments.ts';
 
 type Block =
   | { kind: 'text'; text: string }

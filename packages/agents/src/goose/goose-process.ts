@@ -19,6 +19,7 @@ export class GooseProcess {
   private waiter: ((item: GooseOutput) => void) | undefined;
   private readonly stderr: string[] = [];
   private exitedFlag = false;
+  private readonly stdin: NodeJS.WritableStream | null;
   /** Resolves when the goose process itself has exited. */
   readonly exited: Promise<void>;
 
@@ -31,6 +32,9 @@ export class GooseProcess {
       markExited = resolve;
     });
     if (!child.stdout || !child.stderr) throw new Error('goose was spawned without pipes');
+    this.stdin = child.stdin;
+    // A goose that exits while we write gives EPIPE; its exit is what the runner acts on.
+    child.stdin?.on('error', () => {});
     createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
       this.push({ kind: 'line', line }),
     );
@@ -65,14 +69,14 @@ export class GooseProcess {
   static start(
     bin: string,
     args: string[],
-    opts: { cwd: string; env: Record<string, string> },
+    opts: { cwd: string; env: Record<string, string>; stdin?: boolean },
   ): Promise<GooseProcess> {
     return new Promise((resolve, reject) => {
       const child = spawn(bin, args, {
         cwd: opts.cwd,
         env: opts.env,
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       });
       const onError = (err: Error) => reject(err);
       child.once('error', onError);
@@ -96,6 +100,17 @@ export class GooseProcess {
   /** The last lines goose wrote to stderr (its log), for error messages. */
   stderrTail(count = 5): string[] {
     return this.stderr.slice(-count);
+  }
+
+  /** Writes one line to goose's stdin (started with `stdin: true`). */
+  writeLine(line: string): void {
+    if (!this.stdin) throw new Error('goose was started without stdin');
+    this.stdin.write(`${line}\n`);
+  }
+
+  /** Closes goose's stdin: an ACP agent takes that as the end of the connection. */
+  endInput(): void {
+    this.stdin?.end();
   }
 
   next(): Promise<GooseOutput> {

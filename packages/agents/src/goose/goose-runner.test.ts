@@ -15,7 +15,8 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, RunResult, RunStream } from '../runner.ts';
 import type { Workspace } from '../workspace/types.ts';
-import { findGooseBinary, GooseRunner } from './goose-runner.ts';
+import { findGooseBinary } from './goose-binary.ts';
+import { GooseRunner } from './goose-runner.ts';
 
 let dir: string;
 let workspace: Workspace;

@@ -1,10 +1,9 @@
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import type { AgentRunner, RunInput, RunResult, RunStream } from '../runner.ts';
-import { GooseProcess } from './goose-process.ts';
-import { processGroupAlive, terminateProcessGroup } from './process-group.ts';
-import { GooseEventMapper } from './stream-json.ts';
+import { stat } from 'node:fs/promises';
+import type { AgentEvent, AgentRunner, ApprovalDecision, RunInput, RunResult, RunStream } from '../runner.ts';
+import { processGroupAlive, terminateProcessGroup } from '../workspace/process-group.ts';
+import { AcpEventMapper, runAcpTurn } from './acp.ts';
+import { type GooseOutput, GooseProcess } from './goose-process.ts';
+import { GooseEventMapper, type GooseUsage } from './stream-json.ts';
 
 export interface GooseRunnerOptions {
   /** Path of the goose executable (GOOSE_BIN, or what findGooseBinary found). */
@@ -15,14 +14,34 @@ export interface GooseRunnerOptions {
   extraArgs?: string[];
   /** How long goose gets to exit after SIGTERM before the group is SIGKILLed. */
   killGraceMs?: number;
+  /** goose's --max-turns (MAX_TURNS); a task's context.max_turns overrides it. Unset: goose's own 1000. */
+  maxTurns?: number;
 }
 
+/**
+ * What goose says instead of calling the model again once --max-turns is used up; the run then
+ * completes normally (crates/goose/src/agents/agent.rs), so this text is how we know.
+ */
+export const GOOSE_MAX_TURNS_TEXT = "I've reached the maximum number of actions I can do without user input";
+
 const DEFAULT_KILL_GRACE_MS = 2_000;
+
+/** How a goose run ended, whichever protocol it spoke. */
+interface GooseOutcome {
+  error?: string;
+  summary: string;
+  turns: number;
+  usage?: GooseUsage | undefined;
+  exitCode: number | null;
+}
+
+type NextOutput = () => Promise<GooseOutput | undefined>;
+type OutcomeStream = AsyncGenerator<AgentEvent, GooseOutcome | undefined, ApprovalDecision | undefined>;
 
 /**
  * `goose run` arguments. Flags as documented for the goose CLI (goose-cli-commands.md,
  * crates/goose-cli/src/cli.rs): -t/--text, --output-format text|json|stream-json,
- * --no-session, -q/--quiet.
+ * --no-session, -q/--quiet, --max-turns <NUMBER>.
  */
 export function gooseArgs(prompt: string, extraArgs: string[] = []): string[] {
   // clap reads a separate value that starts with "-" as a flag; the attached form takes any text.
@@ -36,44 +55,18 @@ export function gooseArgs(prompt: string, extraArgs: string[] = []): string[] {
  * of the server's environment (database URL, tokens, other providers' keys)
  * reaches the agent or the commands it runs.
  */
-export function gooseEnv(extra: Record<string, string> = {}): Record<string, string> {
+export function gooseEnv(
+  extra: Record<string, string> = {},
+  mode: 'auto' | 'approve' = 'auto',
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of ['PATH', 'HOME'] as const) {
     const value = process.env[key];
     if (value) env[key] = value;
   }
-  // Approve/SmartApprove modes refuse to run without a terminal to ask on.
-  env.GOOSE_MODE = 'auto';
+  // `goose run` has no one to ask in approve mode; `goose acp` asks us (see acp.ts).
+  env.GOOSE_MODE = mode;
   return { ...env, ...extra };
-}
-
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Where goose is: `bin` as a path (absolute, or relative to the cwd) when it has a
- * slash, else `bin` (default "goose") looked up on PATH. Null when there is no
- * executable file there.
- */
-export async function findGooseBinary(bin?: string): Promise<string | null> {
-  const name = bin?.trim() || 'goose';
-  if (isAbsolute(name) || name.includes('/')) {
-    const path = resolve(name);
-    return (await isExecutableFile(path)) ? path : null;
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (await isExecutableFile(candidate)) return candidate;
-  }
-  return null;
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -95,6 +88,16 @@ export class GooseRunner implements AgentRunner {
     const { bin } = this.opts;
     signal.throwIfAborted();
     const model = this.opts.env?.GOOSE_MODEL;
+    const asked = input.context.max_turns;
+    const maxTurns =
+      typeof asked === 'number' && Number.isFinite(asked) && asked > 0
+        ? Math.floor(asked)
+        : this.opts.maxTurns;
+    const args = [...(this.opts.extraArgs ?? []), ...(maxTurns ? ['--max-turns', String(maxTurns)] : [])];
+    // Approval mode speaks ACP, where goose asks before each tool call; GOOSE_MAX_TURNS is the
+    // config key behind --max-turns.
+    const approval = input.context.approval === 'commands';
+    const acpEnv: Record<string, string> = maxTurns ? { GOOSE_MAX_TURNS: String(maxTurns) } : {};
     const fail = (error: string, extra: Record<string, unknown> = {}): RunResult => ({
       success: false,
       result: null,
@@ -109,10 +112,16 @@ export class GooseRunner implements AgentRunner {
 
     let proc: GooseProcess;
     try {
-      proc = await GooseProcess.start(bin, gooseArgs(input.prompt, this.opts.extraArgs), {
-        cwd: workspace.dir,
-        env: gooseEnv(this.opts.env),
-      });
+      proc = approval
+        ? await GooseProcess.start(bin, ['acp'], {
+            cwd: workspace.dir,
+            env: gooseEnv({ ...this.opts.env, ...acpEnv }, 'approve'),
+            stdin: true,
+          })
+        : await GooseProcess.start(bin, gooseArgs(input.prompt, args), {
+            cwd: workspace.dir,
+            env: gooseEnv(this.opts.env),
+          });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return fail(`goose binary not found at ${bin}; install Goose or set GOOSE_BIN`);
@@ -139,49 +148,113 @@ export class GooseRunner implements AgentRunner {
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
 
-    const mapper = new GooseEventMapper(model);
-    let exit: { code: number | null; signal: NodeJS.Signals | null };
+    const next: NextOutput = async () => {
+      const out = await Promise.race([proc.next(), aborted.then(() => undefined)]);
+      return signal.aborted ? undefined : out;
+    };
+    let outcome: GooseOutcome | undefined;
     try {
       yield { type: 'status', phase: 'running', message: `goose started (pid ${proc.pid})` };
-      for (;;) {
-        const out = await Promise.race([proc.next(), aborted.then(() => undefined)]);
-        if (signal.aborted || !out) {
-          // The caller learns of the abort only once goose and its children are gone.
-          await stop();
-          await proc.exited;
-          throw signal.reason;
-        }
-        if (out.kind === 'exit') {
-          exit = out;
-          break;
-        }
-        for (const ev of mapper.map(out.line)) yield ev;
+      outcome = approval
+        ? yield* this.acpTurn(proc, next, input.prompt, workspace.dir, maxTurns)
+        : yield* this.streamJson(proc, next, model, maxTurns);
+      if (!outcome) {
+        // The caller learns of the abort only once goose and its children are gone.
+        await stop();
+        await proc.exited;
+        throw signal.reason;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      // Covers an early return() by the consumer, and tools goose left running in its group.
+      // Covers an early return() by the consumer, the ACP agent we are done with, and tools
+      // goose left running in its group.
       if (!proc.hasExited || stopping || (await processGroupAlive(proc.pid))) await stop();
     }
 
     const diff = await workspace.diff();
     if (diff.unified) yield { type: 'artifact', kind: 'diff', name: 'changes.diff', content: diff.unified };
+    const usage = outcome.usage;
     const metadata = {
       agent: this.agentType,
       ...(model ? { model } : {}),
-      turns: mapper.toolCalls,
-      input_tokens: mapper.usage?.inputTokens ?? 0,
-      output_tokens: mapper.usage?.outputTokens ?? 0,
-      ...(mapper.usage?.totalTokens !== undefined ? { total_tokens: mapper.usage.totalTokens } : {}),
-      cost_usd: mapper.usage?.costUsd ?? 0,
-      exit_code: exit.code,
+      ...(approval ? { protocol: 'acp' } : {}),
+      turns: outcome.turns,
+      input_tokens: usage?.inputTokens ?? 0,
+      output_tokens: usage?.outputTokens ?? 0,
+      ...(usage?.totalTokens !== undefined ? { total_tokens: usage.totalTokens } : {}),
+      cost_usd: usage?.costUsd ?? 0,
+      exit_code: outcome.exitCode,
       changed_files: diff.files,
       diff: diff.unified,
     };
+    if (outcome.error) return fail(outcome.error, metadata);
+    return { success: true, result: outcome.summary || 'goose finished without a final message', metadata };
+  }
 
-    if (mapper.completed && !mapper.error && exit.code === 0) {
-      return { success: true, result: mapper.summary || 'goose finished without a final message', metadata };
+  /** `goose run --output-format stream-json`: read lines until goose exits. */
+  private async *streamJson(
+    proc: GooseProcess,
+    next: NextOutput,
+    model: string | undefined,
+    maxTurns: number | undefined,
+  ): OutcomeStream {
+    const mapper = new GooseEventMapper(model);
+    let exit: { code: number | null; signal: NodeJS.Signals | null };
+    for (;;) {
+      const out = await next();
+      if (!out) return undefined;
+      if (out.kind === 'exit') {
+        exit = out;
+        break;
+      }
+      for (const ev of mapper.map(out.line)) yield ev;
     }
-    return fail(this.failureMessage(mapper, exit, proc.stderrTail()), metadata);
+    const base = {
+      summary: mapper.summary,
+      turns: mapper.toolCalls,
+      usage: mapper.usage,
+      exitCode: exit.code,
+    };
+    if (mapper.summary.includes(GOOSE_MAX_TURNS_TEXT)) {
+      return { ...base, error: `turn limit reached: ${maxTurns ?? 1000} turns (goose --max-turns)` };
+    }
+    if (mapper.completed && !mapper.error && exit.code === 0) return base;
+    return { ...base, error: this.failureMessage(mapper, exit, proc.stderrTail()) };
+  }
+
+  /** `goose acp` in approve mode: one prompt turn, shell commands approved by a person (acp.ts). */
+  private async *acpTurn(
+    proc: GooseProcess,
+    next: NextOutput,
+    prompt: string,
+    cwd: string,
+    maxTurns: number | undefined,
+  ): OutcomeStream {
+    const mapper = new AcpEventMapper();
+    const io = { send: (m: Record<string, unknown>) => proc.writeLine(JSON.stringify(m)), next };
+    const end = yield* runAcpTurn(io, mapper, { cwd, prompt });
+    proc.endInput();
+    if (end.kind === 'aborted') return undefined;
+    // ACP reports no token usage; the worker's token and cost backstop cannot see goose's here.
+    const base = {
+      summary: mapper.summary,
+      turns: mapper.toolCalls,
+      exitCode: end.kind === 'exit' ? end.code : null,
+    };
+    if (end.kind === 'exit') {
+      const how = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`;
+      const stderr = proc.stderrTail();
+      return {
+        ...base,
+        error: `goose acp ${how} before the turn ended${stderr.length ? `: ${stderr.join('\n')}` : ''}`,
+      };
+    }
+    if (end.kind === 'error') return { ...base, error: `goose: ${end.message}` };
+    if (end.stopReason === 'max_turn_requests' || mapper.summary.includes(GOOSE_MAX_TURNS_TEXT)) {
+      return { ...base, error: `turn limit reached: ${maxTurns ?? 1000} turns (GOOSE_MAX_TURNS)` };
+    }
+    if (end.stopReason !== 'end_turn') return { ...base, error: `goose ended the turn: ${end.stopReason}` };
+    return base;
   }
 
   private failureMessage(

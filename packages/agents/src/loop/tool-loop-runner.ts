@@ -1,7 +1,7 @@
-import { invalidToolArguments } from '../openai/tool-arguments.ts';
 import type { AgentRunner, RunInput, RunResult, RunStream } from '../runner.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { costOf, type Price } from './pricing.ts';
+import { invalidToolArguments } from './tool-arguments.ts';
 import { streamTurn } from './turn-stream.ts';
 import type { ChatModel, LoopMessage, ThinkingLevel, ToolCall, ToolOutcome, ToolSpec } from './types.ts';
 
@@ -27,7 +27,8 @@ export interface LoopLimits {
 export interface ToolLoopOptions {
   agentType: 'claude' | 'openai' | 'ollama';
   defaultModel: string;
-  createModel(model: string): ChatModel;
+  /** `secrets` are the project's: a provider key there wins over the server's. */
+  createModel(model: string, secrets: Readonly<Record<string, string>>): ChatModel;
   priceOf(model: string): Price | undefined;
   limits: LoopLimits;
   createToolbox(workspace: Workspace, approval: 'none' | 'commands'): LoopToolbox;
@@ -89,7 +90,7 @@ export class ToolLoopRunner implements AgentRunner {
   async *run(input: RunInput): RunStream {
     const ctx = input.context;
     const modelName = typeof ctx.model === 'string' && ctx.model ? ctx.model : this.opts.defaultModel;
-    const model = this.opts.createModel(modelName);
+    const model = this.opts.createModel(modelName, input.secrets ?? {});
     const limits: LoopLimits = {
       ...this.opts.limits,
       maxTurns: Math.min(num(ctx.max_turns) ?? this.opts.limits.maxTurns, 500),

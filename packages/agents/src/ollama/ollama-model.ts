@@ -1,6 +1,6 @@
 import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama';
+import { parseToolArguments } from '../loop/tool-arguments.ts';
 import type { ChatModel, ModelTurn, ToolCall, TurnRequest } from '../loop/types.ts';
-import { parseToolArguments } from '../openai/tool-arguments.ts';
 import { displayHost, ollamaClient } from './ollama-client.ts';
 import { mapOllamaError } from './ollama-errors.ts';
 import { toOllamaMessages, toOllamaTools } from './ollama-messages.ts';

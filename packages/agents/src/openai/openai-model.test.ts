@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeOpenAI, startFakeOpenAI } from '../../../testing/src/fakes/openai.ts';
+import { INVALID_TOOL_ARGUMENTS } from '../loop/tool-arguments.ts';
 import { ProviderAuthError, type ToolSpec, type TurnRequest } from '../loop/types.ts';
 import { TransientRunnerError } from '../runner.ts';
 import { createOpenAIModel } from './openai-model.ts';
-import { INVALID_TOOL_ARGUMENTS } from './tool-arguments.ts';
 
 const KEY = 'sk-test-secret-0123456789';
 const TOOLS: ToolSpec[] = [

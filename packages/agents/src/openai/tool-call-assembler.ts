@@ -1,5 +1,5 @@
+import { parseToolArguments } from '../loop/tool-arguments.ts';
 import type { ToolCall } from '../loop/types.ts';
-import { parseToolArguments } from './tool-arguments.ts';
 
 /** One streamed `delta.tool_calls[]` entry, as chat-completions chunks carry it. */
 export interface ToolCallDelta {

@@ -22,6 +22,15 @@ import type { AgentEvent } from '../runner.ts';
 
 type Json = Record<string, unknown>;
 
+/** An ActionEvent that has no observation, rejection or error yet: what a confirmation decides on. */
+export interface PendingAction {
+  /** The ActionEvent's own id. */
+  eventId: string;
+  toolCallId: string;
+  tool: string;
+  input: Record<string, unknown>;
+}
+
 export type TerminalStatus = 'finished' | 'error' | 'stuck';
 const TERMINAL = new Set(['finished', 'error', 'stuck']);
 const MAX_TOOL_OUTPUT_CHARS = 100_000;
@@ -81,9 +90,24 @@ export class OpenHandsEventMapper {
   costUsd = 0;
   model: string | undefined;
   private readonly seen = new Set<string>();
+  /** Unanswered actions by ActionEvent id, in the order the agent made them. */
+  private readonly pending = new Map<string, PendingAction>();
+  /** Set when the status turns waiting_for_confirmation; cleared by takeConfirmationWait(). */
+  private confirmationWait = false;
 
   get terminal(): TerminalStatus | undefined {
     return isTerminalStatus(this.status) ? this.status : undefined;
+  }
+
+  /** True once per entry into waiting_for_confirmation. */
+  takeConfirmationWait(): boolean {
+    const wait = this.confirmationWait;
+    this.confirmationWait = false;
+    return wait;
+  }
+
+  pendingActions(): PendingAction[] {
+    return [...this.pending.values()];
   }
 
   map(ev: Json): AgentEvent[] {
@@ -92,6 +116,7 @@ export class OpenHandsEventMapper {
       if (this.seen.has(ev.id)) return [];
       this.seen.add(ev.id);
     }
+    if (ev.kind !== 'ActionEvent') this.answered(ev);
     switch (ev.kind) {
       case 'MessageEvent':
         return this.message(ev);
@@ -145,8 +170,25 @@ export class OpenHandsEventMapper {
 
   /** Applies a ConversationInfo from GET /api/conversations/{id} (when the socket is gone). */
   applyInfo(info: Json): AgentEvent[] {
-    this.status = typeof info.execution_status === 'string' ? info.execution_status : this.status;
+    if (typeof info.execution_status === 'string') this.setStatus(info.execution_status);
     return this.stats(info.stats);
+  }
+
+  private setStatus(status: string) {
+    if (status === 'waiting_for_confirmation' && this.status !== status) this.confirmationWait = true;
+    this.status = status;
+  }
+
+  /** An observation, rejection or error answers the action it names (by action id, else tool call id). */
+  private answered(ev: Json) {
+    if (typeof ev.action_id === 'string' && this.pending.delete(ev.action_id)) return;
+    if (typeof ev.tool_call_id !== 'string') return;
+    for (const [id, action] of this.pending) {
+      if (action.toolCallId === ev.tool_call_id) {
+        this.pending.delete(id);
+        return;
+      }
+    }
   }
 
   private message(ev: Json): AgentEvent[] {
@@ -168,19 +210,16 @@ export class OpenHandsEventMapper {
     );
     const input = actionInput(ev);
     if (name === 'finish' && typeof input.message === 'string') this.finishMessage = input.message;
-    out.push({
-      type: 'tool_call',
-      id: String(ev.tool_call_id ?? ev.id ?? `action-${this.actions}`),
-      name,
-      input,
-    });
+    const toolCallId = String(ev.tool_call_id ?? ev.id ?? `action-${this.actions}`);
+    if (typeof ev.id === 'string') this.pending.set(ev.id, { eventId: ev.id, toolCallId, tool: name, input });
+    out.push({ type: 'tool_call', id: toolCallId, name, input });
     return out;
   }
 
   private stateUpdate(ev: Json): AgentEvent[] {
     this.sawState = true;
     if (ev.key === 'execution_status' && typeof ev.value === 'string') {
-      this.status = ev.value;
+      this.setStatus(ev.value);
       return [];
     }
     if (ev.key === 'stats') return this.stats(ev.value);

@@ -6,6 +6,7 @@ import {
   TransientRunnerError,
 } from '../runner.ts';
 import { AgentServerClient, AUTH_REJECTED, HttpStatusError } from './agent-server-client.ts';
+import { ALWAYS_CONFIRM, confirmPending, startRun } from './confirmation.ts';
 import { OpenHandsEventMapper } from './event-mapper.ts';
 import { EventSocket, type SocketItem } from './event-socket.ts';
 
@@ -90,12 +91,16 @@ export class OpenHandsRunner implements AgentRunner {
     // in as the initial message with run=false: the run starts only after our socket
     // is subscribed, so no event is missed.
     const maxTurns = input.context.max_turns;
+    // Approval mode (context.approval, or the project's setting merged into it): the server
+    // stops before each action batch and we decide, asking a person when a command is in it.
+    const confirm = input.context.approval === 'commands';
     const conversation = await client.request<Record<string, unknown>>('POST', '/api/conversations', signal, {
       ...agentSource,
       workspace: { working_dir: workspace.dir },
       initial_message: { role: 'user', content: [{ type: 'text', text: input.prompt }], run: false },
       ...(typeof maxTurns === 'number' && maxTurns > 0 ? { max_iterations: Math.floor(maxTurns) } : {}),
       stuck_detection: true,
+      ...(confirm ? { confirmation_policy: ALWAYS_CONFIRM } : {}),
     });
     const id = String(conversation?.id ?? conversation?.conversation_id ?? '');
     if (!id) throw new Error('the OpenHands agent-server created a conversation without an id');
@@ -138,12 +143,7 @@ export class OpenHandsRunner implements AgentRunner {
         if (item.kind === 'closed') throw this.socketClosed(item);
         for (const ev of mapper.map(item.event)) yield ev;
       }
-      try {
-        await client.request('POST', `${path}/run`, signal);
-      } catch (err) {
-        // 409: already running, which is what we asked for.
-        if (!(err instanceof HttpStatusError && err.status === 409)) throw err;
-      }
+      await startRun(client, path, signal);
 
       while (!mapper.terminal) {
         const item = await nextItem();
@@ -158,6 +158,7 @@ export class OpenHandsRunner implements AgentRunner {
           break;
         }
         for (const ev of mapper.map(item.event)) yield ev;
+        if (mapper.takeConfirmationWait()) yield* confirmPending(client, path, id, mapper, signal);
       }
     } finally {
       signal.removeEventListener('abort', wakeOnAbort);

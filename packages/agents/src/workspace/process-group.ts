@@ -1,69 +1,81 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 
-export const KILL_GRACE_MS = 2000;
-const POLL_MS = 25;
+/*
+ * Process groups of the commands the tool loop runs (run_command) and of goose: both are
+ * spawned detached, so the group id is the child's pid, and stopping the group also stops
+ * the shells and tools they started.
+ */
 
-/** Sends a signal to every process of the group; false when the group is already gone. */
-export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+export const KILL_GRACE_MS = 2000;
+const POLL_MS = 20;
+
+/** Sends `signal` to every process of the group; false when the group is already gone. */
+export function signalProcessGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pgid, signal);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
   }
 }
 
 /**
- * True while some process of the group still runs. `kill(-pgid, 0)` alone also
- * counts zombies: killed grandchildren are re-parented to PID 1, and in some
- * containers PID 1 never reaps them, so on Linux we look at /proc to ignore
- * processes that are already dead and only wait to be reaped.
+ * True while a live process is in group `pgid`.
+ *
+ * `kill(-pgid, 0)` alone also counts zombies: members orphaned by the kill are
+ * reparented to PID 1, and in containers PID 1 may reap them late or never. A zombie
+ * runs nothing, so on Linux the group counts as gone once only zombies are left in it.
  */
-export function processGroupAlive(pgid: number): boolean {
+export async function processGroupAlive(pgid: number): Promise<boolean> {
   try {
     process.kill(-pgid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return hasLiveMember(pgid) ?? true;
+  if (process.platform !== 'linux') return true;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return true;
+  }
+  const states = await Promise.all(
+    entries
+      .filter((name) => /^\d+$/.test(name))
+      .map(async (name) => {
+        try {
+          const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+          // "pid (comm) state ppid pgrp …" — comm may contain spaces and parentheses.
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return Number(fields[2]) === pgid ? fields[0] : undefined;
+        } catch {
+          return undefined; // exited while we looked
+        }
+      }),
+  );
+  return states.some((state) => state !== undefined && state !== 'Z' && state !== 'X');
 }
 
-function hasLiveMember(pgid: number): boolean | undefined {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
-    return undefined;
+async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await processGroupAlive(pgid))) return true;
+    if (Date.now() >= deadline) return false;
+    await delay(POLL_MS);
   }
-  for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we looked
-    }
-    // "pid (comm) state ppid pgrp …" — comm may contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = fields[0];
-    if (Number(fields[2]) === pgid && state !== 'Z' && state !== 'X') return true;
-  }
-  return false;
 }
 
 /**
- * SIGTERM to the whole group (plus SIGCONT so stopped processes get it), then
- * SIGKILL to whatever is left after `graceMs`; resolves once nothing of the group runs.
+ * Stops a whole process group: SIGTERM (plus SIGCONT, so stopped members get it) so tools
+ * can clean up, SIGKILL for whatever still runs after `graceMs`. Resolves once no live
+ * member is left (or, if even SIGKILL could not end it, one second later).
  */
-export async function killGroup(pgid: number, graceMs = KILL_GRACE_MS): Promise<void> {
-  if (!signalGroup(pgid, 'SIGTERM')) return;
-  signalGroup(pgid, 'SIGCONT');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!processGroupAlive(pgid)) return;
-    await delay(POLL_MS);
-  }
-  signalGroup(pgid, 'SIGKILL');
-  // SIGKILL cannot be ignored; this only waits for the kernel to finish the job.
-  for (let i = 0; i < 40 && processGroupAlive(pgid); i++) await delay(POLL_MS);
+export async function terminateProcessGroup(pgid: number, graceMs = KILL_GRACE_MS): Promise<void> {
+  if (!signalProcessGroup(pgid, 'SIGTERM')) return;
+  signalProcessGroup(pgid, 'SIGCONT');
+  if (await waitGroupGone(pgid, graceMs)) return;
+  signalProcessGroup(pgid, 'SIGKILL');
+  await waitGroupGone(pgid, 1000);
 }

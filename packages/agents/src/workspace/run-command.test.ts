@@ -22,9 +22,9 @@ const pidIn = (file: string) => Number(readFileSync(join(dir, file), 'utf8').tri
  * host whose PID 1 reaps orphans; processGroupAlive also ignores zombies left by
  * PID 1s that do not (as in some containers).
  */
-function expectGroupGone(pgid: number) {
+async function expectGroupGone(pgid: number) {
   expect(pgid).toBeGreaterThan(1);
-  expect(processGroupAlive(pgid)).toBe(false);
+  expect(await processGroupAlive(pgid)).toBe(false);
 }
 
 describe('run_command', () => {
@@ -88,8 +88,8 @@ describe('run_command', () => {
     );
     expect(took).toBeGreaterThanOrEqual(950);
     expect(took).toBeLessThan(3000);
-    expectGroupGone(pidIn('pgid'));
-    expect(processGroupAlive(pidIn('bg'))).toBe(false);
+    await expectGroupGone(pidIn('pgid'));
+    expect(await processGroupAlive(pidIn('bg'))).toBe(false);
   });
 
   it('never lets timeout_s exceed the configured limit', async () => {
@@ -110,7 +110,7 @@ describe('run_command', () => {
     expect(r.output).toMatch(/timed out/);
     expect(took).toBeGreaterThanOrEqual(2400);
     expect(took).toBeLessThan(4500);
-    expectGroupGone(pidIn('pgid'));
+    await expectGroupGone(pidIn('pgid'));
   });
 
   it('kills the group within 1 s of an abort, and rejects', async () => {
@@ -121,7 +121,7 @@ describe('run_command', () => {
     ac.abort(new Error('cancelled by user'));
     await expect(running).rejects.toThrow('cancelled by user');
     expect(Date.now() - abortedAt).toBeLessThan(1000);
-    expectGroupGone(pidIn('pgid'));
+    await expectGroupGone(pidIn('pgid'));
   });
 
   it('stops background processes left behind by a finished command', async () => {
@@ -129,7 +129,7 @@ describe('run_command', () => {
       command: 'sleep 30 > /dev/null 2>&1 & echo $! > bg; echo started',
     });
     expect(r.output).toBe('started\n[exit code: 0]');
-    expect(processGroupAlive(pidIn('bg'))).toBe(false);
+    expect(await processGroupAlive(pidIn('bg'))).toBe(false);
   });
 
   it('reports bad input as an error', async () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CappedOutput } from './output-cap.ts';
-import { killGroup } from './process-group.ts';
+import { terminateProcessGroup } from './process-group.ts';
 
 export interface RunCommandOptions {
   command: string;
@@ -51,7 +51,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<{ output: str
   let killing: Promise<void> | null = null;
   const stop = (why: 'timeout' | 'abort') => {
     stopReason ??= why;
-    if (child.pid !== undefined) killing ??= killGroup(child.pid);
+    if (child.pid !== undefined) killing ??= terminateProcessGroup(child.pid);
   };
   const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
   const onAbort = () => stop('abort');
@@ -66,7 +66,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<{ output: str
     }
     clearTimeout(timer);
     // Background leftovers of a normal exit, or the rest of a group being stopped.
-    if (child.pid !== undefined) killing ??= killGroup(child.pid);
+    if (child.pid !== undefined) killing ??= terminateProcessGroup(child.pid);
     await killing;
     // A process that left the group (setsid) may still hold the pipe; do not wait for it forever.
     const drained = new AbortController();

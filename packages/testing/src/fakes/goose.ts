@@ -12,7 +12,9 @@ export type FakeGooseStep =
   | { write_file: { path: string; content: string } }
   | { spawn_child: true }
   | { ignore_sigterm: true }
-  | { exit: number };
+  | { exit: number }
+  /** After a tool's response: the agent's next steps when the call was allowed or declined (goose acp, approve mode). */
+  | { after_permission: { allowed: FakeGooseStep[]; declined: FakeGooseStep[] } };
 
 /** What fake-goose saw when it started. */
 export interface FakeGooseRecord {

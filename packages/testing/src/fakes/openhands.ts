@@ -15,10 +15,18 @@ import { ohStateUpdate, ohStatus } from './openhands-events.ts';
  *   POST /api/conversations/{id}/run                     409 when already running
  *   POST /api/conversations/{id}/pause, DELETE /api/conversations/{id}   → {"success": true}
  *   POST /api/conversations/{id}/events                  SendMessageRequest
- *   GET  /api/conversations/{id}/events/search
+ *   POST /api/conversations/{id}/events/respond_to_confirmation   {accept, reason}
+ *   GET  /api/conversations/{id}/events/search            limit, sort_order TIMESTAMP | TIMESTAMP_DESC
  *   WS   /sockets/events/{id}                            full_state on subscribe, then live events
  * /api routes check X-Session-API-Key (401 otherwise); the socket takes the key
  * as header, `session_api_key` query or a first {"type":"auth"} frame.
+ *
+ * Confirmation mode as the SDK implements it (agent.py, security/confirmation_policy.py,
+ * local_conversation.py): under AlwaysConfirm (or ConfirmRisky for HIGH/UNKNOWN risk)
+ * the agent stops after emitting an action batch (one LLM response) with status
+ * waiting_for_confirmation; a lone FinishAction never waits. Accepting (or POST /run)
+ * carries on; rejecting emits a UserRejectObservation per pending action and leaves the
+ * conversation idle until it is run again.
  */
 
 type Json = Record<string, unknown>;
@@ -28,7 +36,13 @@ export type FakeOpenHandsStep =
   | Json
   | { sleep_ms: number }
   /** Writes a file in the conversation's working_dir, as the agent's tools would. */
-  | { write_file: { path: string; content: string } };
+  | { write_file: { path: string; content: string } }
+  /**
+   * Right after an action that waits for confirmation: what the agent does next when the
+   * action is accepted (run it: observation, side effects) or rejected (the agent's
+   * reaction to the UserRejectObservation, once the conversation runs again).
+   */
+  | { after_confirmation: { accepted: FakeOpenHandsStep[]; rejected: FakeOpenHandsStep[] } };
 
 export interface FakeOpenHandsScriptOptions {
   /** Status after the last step; null leaves the conversation running until paused or deleted. */
@@ -52,9 +66,17 @@ interface Conversation {
   events: Json[];
   sockets: Set<WebSocket>;
   steps: FakeOpenHandsStep[];
+  /** The next step to play. */
+  cursor: number;
   opts: FakeOpenHandsScriptOptions;
   playing: boolean;
   createdAt: string;
+  confirmationPolicy: Json;
+  /** ActionEvents waiting for confirmation, and the script's branches for the answer. */
+  pending: Json[];
+  branch: { accepted: FakeOpenHandsStep[]; rejected: FakeOpenHandsStep[] } | undefined;
+  /** How many times the agent loop was started (POST /run, accepted confirmations, run messages). */
+  runs: number;
 }
 
 const DEFAULT_SCRIPT: FakeOpenHandsStep[] = [];
@@ -106,9 +128,19 @@ export class FakeOpenHandsServer {
     return this.wss.clients.size;
   }
 
-  conversation(id: string): { status: string; events: Json[]; request: Json } | undefined {
+  conversation(
+    id: string,
+  ): { status: string; events: Json[]; request: Json; runs: number; pending: Json[] } | undefined {
     const c = this.conversations.get(id);
-    return c && { status: c.status, events: [...c.events], request: c.request };
+    return (
+      c && {
+        status: c.status,
+        events: [...c.events],
+        request: c.request,
+        runs: c.runs,
+        pending: [...c.pending],
+      }
+    );
   }
 
   get conversationIds(): string[] {
@@ -202,7 +234,9 @@ export class FakeOpenHandsServer {
         return this.send(res, 409, {
           detail: 'Conversation already running. Wait for completion or pause first.',
         });
-      this.play(c);
+      // Running a conversation that waits for confirmation accepts the pending actions.
+      if (c.status === 'waiting_for_confirmation') this.resumeAfterConfirmation(c, true);
+      else this.play(c);
       return this.send(res, 200, { success: true });
     }
     if (sub === '/pause' && method === 'POST') {
@@ -229,8 +263,14 @@ export class FakeOpenHandsServer {
       if (msg.run === true && c.status !== 'running') this.play(c);
       return this.send(res, 200, { success: true });
     }
+    if (sub === '/events/respond_to_confirmation' && method === 'POST') {
+      return this.respondToConfirmation(res, c, body);
+    }
     if (sub === '/events/search' && method === 'GET') {
-      return this.send(res, 200, { items: c.events, next_page_id: null });
+      const limit = Math.min(100, Number(url.searchParams.get('limit') ?? 100) || 100);
+      const sorted =
+        url.searchParams.get('sort_order') === 'TIMESTAMP_DESC' ? [...c.events].reverse() : c.events;
+      return this.send(res, 200, { items: sorted.slice(0, limit), next_page_id: null });
     }
     return this.send(res, 404, { detail: 'Not Found' });
   }
@@ -276,6 +316,21 @@ export class FakeOpenHandsServer {
     }
     await mkdir(workspace.working_dir, { recursive: true });
     const script = this.scripts.shift() ?? { steps: DEFAULT_SCRIPT, opts: {} };
+    const policy = req.confirmation_policy as Json | undefined;
+    if (
+      policy !== undefined &&
+      !['NeverConfirm', 'AlwaysConfirm', 'ConfirmRisky'].includes(String(policy?.kind))
+    ) {
+      return this.send(res, 422, {
+        detail: [
+          {
+            type: 'union_tag_invalid',
+            loc: ['body', 'confirmation_policy'],
+            msg: 'Input tag does not match',
+          },
+        ],
+      });
+    }
     const c: Conversation = {
       id: typeof req.conversation_id === 'string' ? req.conversation_id : randomUUID(),
       request: req,
@@ -283,10 +338,15 @@ export class FakeOpenHandsServer {
       status: 'idle',
       events: [],
       sockets: new Set(),
-      steps: script.steps,
+      steps: [...script.steps],
+      cursor: 0,
       opts: script.opts,
       playing: false,
       createdAt: new Date().toISOString(),
+      confirmationPolicy: policy ?? { kind: 'NeverConfirm' },
+      pending: [],
+      branch: undefined,
+      runs: 0,
     };
     this.conversations.set(c.id, c);
     if (initial) {
@@ -320,7 +380,7 @@ export class FakeOpenHandsServer {
       max_iterations: c.request.max_iterations ?? 500,
       stuck_detection: c.request.stuck_detection ?? true,
       execution_status: c.status,
-      confirmation_policy: { kind: 'NeverConfirm' },
+      confirmation_policy: c.confirmationPolicy,
       security_analyzer: null,
       activated_knowledge_skills: [],
       stats: this.stats(c),
@@ -350,13 +410,15 @@ export class FakeOpenHandsServer {
 
   private play(c: Conversation) {
     c.playing = true;
+    c.runs++;
     this.setStatus(c, 'running');
     const delayMs = c.opts.delayMs ?? 2;
     const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
     void (async () => {
-      for (const step of c.steps as Json[]) {
+      while (c.cursor < c.steps.length) {
         await sleep(delayMs);
         if (!c.playing) return;
+        const step = c.steps[c.cursor++] as Json;
         if (typeof step.sleep_ms === 'number') {
           // In slices, so that a pause or delete ends the wait (and no timer outlives the test).
           const until = Date.now() + step.sleep_ms;
@@ -366,6 +428,12 @@ export class FakeOpenHandsServer {
           const target = resolve(c.workingDir, file.path);
           await mkdir(dirname(target), { recursive: true });
           await writeFile(target, file.content);
+        } else if (step.after_confirmation) {
+          // A branch that no confirmation asked for: the action ran, so the accepted branch follows.
+          const branch = step.after_confirmation as { accepted: FakeOpenHandsStep[] };
+          c.steps.splice(c.cursor, 0, ...branch.accepted);
+        } else if (step.kind === 'ActionEvent') {
+          if (this.emitActionBatch(c, step)) return;
         } else {
           this.emit(c, step);
         }
@@ -377,6 +445,83 @@ export class FakeOpenHandsServer {
         this.setStatus(c, final);
       }
     })();
+  }
+
+  /**
+   * Emits the actions of one LLM response (consecutive ActionEvents sharing llm_response_id);
+   * returns true when the conversation now waits for confirmation.
+   */
+  private emitActionBatch(c: Conversation, first: Json): boolean {
+    const batch = [first];
+    for (;;) {
+      const next = c.steps[c.cursor] as Json | undefined;
+      if (next?.kind !== 'ActionEvent' || next.llm_response_id !== first.llm_response_id) break;
+      batch.push(next);
+      c.cursor++;
+    }
+    for (const action of batch) this.emit(c, action);
+    if (!this.mustConfirm(c, batch)) return false;
+    c.pending = batch;
+    const next = c.steps[c.cursor] as Json | undefined;
+    c.branch = next?.after_confirmation as Conversation['branch'];
+    if (c.branch) c.cursor++;
+    c.playing = false;
+    this.setStatus(c, 'waiting_for_confirmation');
+    return true;
+  }
+
+  /** agent.py _requires_user_confirmation plus the policy's should_confirm(risk). */
+  private mustConfirm(c: Conversation, batch: Json[]): boolean {
+    const isFinish = (a: Json) => (a.action as Json | undefined)?.kind === 'FinishAction';
+    if (batch.length === 1 && batch[0] && isFinish(batch[0])) return false;
+    const policy = c.confirmationPolicy;
+    if (policy.kind === 'AlwaysConfirm') return true;
+    if (policy.kind !== 'ConfirmRisky') return false;
+    const levels = ['LOW', 'MEDIUM', 'HIGH'];
+    const threshold = levels.indexOf(String(policy.threshold ?? 'HIGH'));
+    return batch.some((a) => {
+      const risk = String(a.security_risk ?? 'UNKNOWN');
+      return risk === 'UNKNOWN' ? policy.confirm_unknown !== false : levels.indexOf(risk) >= threshold;
+    });
+  }
+
+  /** ConfirmationResponseRequest {accept, reason = "User rejected the action."}. */
+  private respondToConfirmation(res: ServerResponse, c: Conversation, body: unknown) {
+    const req = (typeof body === 'object' && body !== null ? body : {}) as Json;
+    if (typeof req.accept !== 'boolean') {
+      return this.send(res, 422, {
+        detail: [{ type: 'missing', loc: ['body', 'accept'], msg: 'Field required' }],
+      });
+    }
+    const reason = typeof req.reason === 'string' ? req.reason : 'User rejected the action.';
+    if (req.accept) {
+      // EventService.respond_to_confirmation: accept = run(); already running is a no-op.
+      if (c.status !== 'running') this.resumeAfterConfirmation(c, true);
+      return this.send(res, 200, { success: true });
+    }
+    for (const action of c.pending) {
+      this.emit(c, {
+        kind: 'UserRejectObservation',
+        source: 'user',
+        action_id: action.id,
+        tool_name: action.tool_name,
+        tool_call_id: action.tool_call_id,
+        rejection_reason: reason,
+      });
+    }
+    this.resumeAfterConfirmation(c, false);
+    return this.send(res, 200, { success: true });
+  }
+
+  /** Accepted: the agent runs the pending actions at once. Rejected: idle until run again. */
+  private resumeAfterConfirmation(c: Conversation, accepted: boolean) {
+    const branch = c.branch;
+    const wasWaiting = c.status === 'waiting_for_confirmation';
+    c.pending = [];
+    c.branch = undefined;
+    if (branch) c.steps.splice(c.cursor, 0, ...(accepted ? branch.accepted : branch.rejected));
+    if (accepted) this.play(c);
+    else if (wasWaiting) this.setStatus(c, 'idle');
   }
 
   // ---- WebSocket ----

@@ -1,0 +1,112 @@
+import type { AgentEvent, ApprovalDecision } from '../runner.ts';
+import { type AgentServerClient, HttpStatusError } from './agent-server-client.ts';
+import type { OpenHandsEventMapper, PendingAction } from './event-mapper.ts';
+
+/*
+ * Confirmation mode of the agent-server (openhands-sdk security/confirmation_policy.py,
+ * agent_server event_router.py). A conversation started with
+ * `confirmation_policy: {kind: "AlwaysConfirm"}` stops after the agent's ActionEvents
+ * with execution_status "waiting_for_confirmation" (a lone FinishAction never waits).
+ * POST /api/conversations/{id}/events/respond_to_confirmation {accept, reason} answers:
+ * accept runs the pending actions and goes on; reject adds a UserRejectObservation per
+ * pending action and leaves the conversation idle, so the agent sees the rejection only
+ * when the conversation is run again.
+ */
+
+export const ALWAYS_CONFIRM = { kind: 'AlwaysConfirm' } as const;
+
+/** Tools whose actions run shell commands (the SDK's terminal tool, and its older name). */
+const COMMAND_TOOLS = new Set(['terminal', 'execute_bash', 'bash']);
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export const isCommand = (action: PendingAction): boolean => COMMAND_TOOLS.has(action.tool);
+
+/**
+ * Our approval mode is "commands": a person decides on shell commands only. The server's
+ * AlwaysConfirm stops on every action, so batches without a command are accepted at once.
+ */
+export function needsPerson(actions: PendingAction[]): boolean {
+  return actions.some(isCommand);
+}
+
+function describe(action: PendingAction): string {
+  if (isCommand(action) && typeof action.input.command === 'string') return `run: ${action.input.command}`;
+  const path = typeof action.input.path === 'string' ? ` ${action.input.path}` : '';
+  const command = typeof action.input.command === 'string' ? ` ${action.input.command}` : '';
+  return `${action.tool}:${command}${path}`;
+}
+
+/** One approval request for the whole batch: the agent-server accepts or rejects pending actions together. */
+export function approvalRequestFor(
+  actions: PendingAction[],
+  conversationId: string,
+): Extract<AgentEvent, { type: 'approval_request' }> {
+  const first = actions.find(isCommand) ?? actions[0];
+  const single = actions.length === 1 && first;
+  return {
+    type: 'approval_request',
+    id: first?.toolCallId ?? conversationId,
+    kind: 'command',
+    description: single ? describe(first) : actions.map(describe).join('; '),
+    details: {
+      conversation_id: conversationId,
+      ...(single ? { tool: first.tool, input: first.input } : {}),
+      actions: actions.map((a) => ({ tool: a.tool, tool_call_id: a.toolCallId, input: a.input })),
+    },
+  };
+}
+
+/** The ConfirmationResponseRequest for a person's decision. */
+export function confirmationResponse(decision: ApprovalDecision | undefined): {
+  accept: boolean;
+  reason?: string;
+} {
+  if (decision?.approved) return { accept: true };
+  const by = decision?.by ?? 'a reviewer';
+  return {
+    accept: false,
+    reason: `denied by ${by}${decision?.comment ? `: ${decision.comment}` : ''}`,
+  };
+}
+
+/** POST …/run; 409 (already running) is what we asked for. */
+export async function startRun(client: AgentServerClient, path: string, signal: AbortSignal): Promise<void> {
+  try {
+    await client.request('POST', `${path}/run`, signal);
+  } catch (err) {
+    if (!(err instanceof HttpStatusError && err.status === 409)) throw err;
+  }
+}
+
+/**
+ * The conversation waits for confirmation of its pending actions: ask a person when a
+ * command is among them (the worker holds the execution in WAITING meanwhile), then answer
+ * the agent-server. After a rejection the conversation is idle; running it again lets
+ * the agent read the rejection and decide what to do.
+ */
+export async function* confirmPending(
+  client: AgentServerClient,
+  path: string,
+  conversationId: string,
+  mapper: OpenHandsEventMapper,
+  signal: AbortSignal,
+): AsyncGenerator<AgentEvent, void, ApprovalDecision | undefined> {
+  if (mapper.pendingActions().length === 0) {
+    // The status update can overtake the action events on the socket: read them back.
+    const page = await client.request<{ items?: unknown[] }>(
+      'GET',
+      `${path}/events/search?limit=100&sort_order=TIMESTAMP_DESC`,
+      signal,
+    );
+    const items = (Array.isArray(page?.items) ? page.items : []).filter(isObject).reverse();
+    for (const event of items) for (const ev of mapper.map(event)) yield ev;
+  }
+  const pending = mapper.pendingActions();
+  const response = needsPerson(pending)
+    ? confirmationResponse(yield approvalRequestFor(pending, conversationId))
+    : { accept: true };
+  await client.request('POST', `${path}/events/respond_to_confirmation`, signal, response);
+  if (!response.accept) await startRun(client, path, signal);
+}
