@@ -10,6 +10,7 @@ const config = loadConfig({
   PORT: '0',
   LOG_LEVEL: 'silent',
   QUEUE_NAME: process.argv[4] ?? 'bench',
+  AUDIT_HMAC_KEY: 'bench-audit-hmac-key-0123456789abcdef',
   // The limiter runs on every request as in production, with a ceiling the load never reaches.
   RATE_LIMIT_PER_MINUTE: '1000000',
 });

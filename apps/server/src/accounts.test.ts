@@ -48,8 +48,11 @@ describe('accounts in team mode: passwords, cookies, CSRF, API keys', () => {
       ['mallory', 'DEVELOPER'],
       ['vic', 'VIEWER'],
     ] as const) {
-      await addUser(server.prisma, { id, role });
-      await setPassword({ prisma: server.prisma }, { userId: id, password: `${PASSWORD} ${id.length}` });
+      await addUser({ prisma: server.prisma, audit: server.deps.audit }, { id, role });
+      await setPassword(
+        { prisma: server.prisma, audit: server.deps.audit },
+        { userId: id, password: `${PASSWORD} ${id.length}` },
+      );
     }
   });
   afterAll(async () => server?.stop());

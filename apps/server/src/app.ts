@@ -11,17 +11,24 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { registerErrorHandling } from './errors.ts';
+import { frameworkErrors, registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
+import { stripPathKey } from './path-key.ts';
 import { enforceRouteMatrix, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { boardRoutes } from './routes/board.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
+import { memberRoutes } from './routes/members.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { userRoutes } from './routes/users.ts';
 import { registerWeb } from './static-web.ts';
+import { registerStorableInput } from './storable-input.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,6 +73,9 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     requestTimeout: 120_000,
+    frameworkErrors,
+    // `/k/<key>/…` base URLs: the key becomes the bearer credential and leaves the URL before routing and logging.
+    rewriteUrl: stripPathKey,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -95,6 +105,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   });
 
   registerErrorHandling(app);
+  registerStorableInput(app);
 
   await app.register(swagger, {
     openapi: {
@@ -122,7 +133,12 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(boardRoutes);
   await app.register(eventRoutes);
   await app.register(auditRoutes);
+  await app.register(statsRoutes);
   await app.register(authRoutes);
+  await app.register(deviceRoutes);
+  await app.register(secretRoutes);
+  await app.register(userRoutes);
+  await app.register(memberRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
   if (!(await registerWeb(app, opts.webDir))) {
     app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>

@@ -5,10 +5,11 @@ import {
   Forbidden,
   type RequestCtx,
   SESSION_COOKIE,
-  sessionOfTask,
+  taskSessionCtx,
   writeAudit,
 } from '@ccl/core';
 import type { FastifyRequest } from 'fastify';
+import { pathKeyOf } from './path-key.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -56,7 +57,7 @@ async function checkAmbient(deps: CoreDeps, request: FastifyRequest, ctx: Reques
   }
   if (!reason) return;
   await deps.prisma.$transaction((tx) =>
-    writeAudit(tx, ctx, {
+    writeAudit(deps, tx, ctx, {
       action: 'request.csrf',
       resourceType: 'http',
       resourceId: `${request.method} ${request.routeOptions.url ?? ''}`,
@@ -67,10 +68,21 @@ async function checkAmbient(deps: CoreDeps, request: FastifyRequest, ctx: Reques
   throw new Forbidden(reason);
 }
 
+/** The Authorization: Bearer header, else the key of a `/k/<key>` base URL. */
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (!header?.startsWith('Bearer ')) return undefined;
+  if (!header?.startsWith('Bearer ')) return pathKeyOf(request.raw);
   return header.slice('Bearer '.length).trim() || undefined;
+}
+
+/**
+ * The actor a `/k/<key>` base URL proves, for opening a runtime session; undefined without
+ * one. A key that does not authenticate answers 401 rather than falling back to pairing.
+ */
+export async function pathKeyCtx(deps: CoreDeps, request: FastifyRequest): Promise<RequestCtx | undefined> {
+  const key = pathKeyOf(request.raw);
+  if (!key) return undefined;
+  return authenticate(deps, { bearerToken: key, localTrusted: false, requestId: request.id });
 }
 
 /** The one place a request becomes an actor. */
@@ -80,7 +92,8 @@ export async function requestCtx(
   sessionId?: string,
 ): Promise<RequestCtx> {
   const ctx = await authenticate(deps, {
-    sessionId,
+    // Behind a `/k/<key>` base URL the key authenticates; the session id it was given is bound to it, not stored.
+    sessionId: pathKeyOf(request.raw) ? undefined : sessionId,
     bearerToken: bearerToken(request),
     cookieToken: sessionCookie(request),
     localTrusted: isLocalTrusted(deps, request),
@@ -99,5 +112,6 @@ export async function taskReaderCtx(
 ): Promise<RequestCtx> {
   const anonymous =
     !sessionId && !bearerToken(request) && !sessionCookie(request) && !isLocalTrusted(deps, request);
-  return requestCtx(deps, request, anonymous ? await sessionOfTask(deps, taskId) : sessionId);
+  if (anonymous) return taskSessionCtx(deps, taskId, request.id);
+  return requestCtx(deps, request, sessionId);
 }

@@ -1,8 +1,17 @@
-import { verifyPassword } from '@ccl/core';
+import { randomBytes } from 'node:crypto';
+import {
+  type CoreDeps,
+  makeAuditSigner,
+  makeCtx,
+  makeKeyring,
+  PERMISSIONS,
+  putProjectSecret,
+  verifyPassword,
+} from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, type TestDatabase, uniquePrefix } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, killAllCli, runCli } from './test-support/run-cli.ts';
+import { cliEnv, killAllCli, runCli, TEST_AUDIT_HMAC_KEY } from './test-support/run-cli.ts';
 
 describe('clawlink user passwd and key create/list/revoke', () => {
   let db: TestDatabase;
@@ -31,6 +40,34 @@ describe('clawlink user passwd and key create/list/revoke', () => {
     const user = await prisma.user.findUniqueOrThrow({ where: { id: 'dana' } });
     expect(user.passwordHash).toMatch(/^scrypt\$/);
     expect(await verifyPassword('a long enough secret', user.passwordHash ?? '')).toBe(true);
+  });
+
+  it('secrets rotate re-encrypts under the new key', async () => {
+    const oldKey = randomBytes(32);
+    await prisma.project.create({ data: { slug: 'rot', name: 'rot' } });
+    const deps = {
+      prisma,
+      audit: makeAuditSigner(TEST_AUDIT_HMAC_KEY),
+      secrets: makeKeyring({ id: 'k1', key: oldKey }),
+    } as unknown as CoreDeps;
+    const ctx = makeCtx({
+      userId: 'system',
+      roleName: 'SYSTEM',
+      permissions: [...PERMISSIONS],
+      via: 'system',
+    });
+    await putProjectSecret(deps, ctx, { slug: 'rot', name: 'GITHUB_TOKEN', value: 'ghp_rotate_me' });
+    const res = await runCli(['secrets', 'rotate'], {
+      ...env,
+      SECRETS_KEY: randomBytes(32).toString('base64'),
+      SECRETS_KEY_ID: 'k2',
+      SECRETS_OLD_KEYS: `k1:${oldKey.toString('base64')}`,
+    });
+    expect(res.code, res.text).toBe(0);
+    expect(res.stdout).toBe("1 secret(s) re-encrypted under key 'k2'\n");
+    expect((await prisma.projectSecret.findFirstOrThrow({ where: { name: 'GITHUB_TOKEN' } })).keyId).toBe(
+      'k2',
+    );
   });
 
   it('creates a key printed once, lists it without the secret, and revokes it', async () => {

@@ -1,5 +1,5 @@
 import { DomainError } from '@ccl/core';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 const DOMAIN_STATUS: Record<DomainError['code'], number> = {
@@ -24,6 +24,25 @@ const FASTIFY_CODES: Record<string, { error: string; message?: (e: FastifyError)
   },
   FST_ERR_CTP_EMPTY_JSON_BODY: { error: 'invalid', message: () => 'a JSON body is required' },
 };
+
+const ROUTER_ERRORS: Record<string, { status: number; error: string; message: string }> = {
+  FST_ERR_BAD_URL: { status: 400, error: 'bad_request', message: 'the URL is not validly percent-encoded' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, error: 'uri_too_long', message: 'a path parameter is too long' },
+};
+
+/**
+ * Errors the router raises before any route runs never reach setErrorHandler; Fastify's
+ * own answer to them echoes the whole path back (a megabyte in, a megabyte out).
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const known = err.code ? ROUTER_ERRORS[err.code] : undefined;
+  if (known) {
+    reply.status(known.status).send({ error: known.error, message: known.message });
+    return;
+  }
+  request.log.error({ err }, 'request failed before routing');
+  reply.status(500).send({ error: 'internal', message: `internal error (request ${request.id})` });
+}
 
 /** One error map for HTTP: domain errors, validation, parser errors; never a stack trace to the client. */
 export function registerErrorHandling(app: FastifyInstance): void {

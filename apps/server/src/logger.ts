@@ -1,9 +1,9 @@
 import type { Config } from '@ccl/config';
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 /** Secrets never reach the log: headers and known secret fields are redacted wherever they appear. */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
+  const options = {
     level: config.LOG_LEVEL,
     redact: {
       paths: [
@@ -18,5 +18,6 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

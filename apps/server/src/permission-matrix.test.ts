@@ -36,6 +36,15 @@ const SAMPLES: Record<string, Sample> = {
     body: { slug: `p-${randomBytes(3).toString('hex')}` },
   }),
   'PATCH /api/projects/:slug': () => ({ path: '/api/projects/inbox', body: { description: 'x' } }),
+  'GET /api/projects/:slug/members': () => ({ path: '/api/projects/inbox/members' }),
+  'PUT /api/projects/:slug/members/:user_id': () => ({ path: '/api/projects/matrixp/members/local' }),
+  'DELETE /api/projects/:slug/members/:user_id': () => ({ path: '/api/projects/matrixp/members/local' }),
+  'GET /api/projects/:slug/secrets': () => ({ path: '/api/projects/inbox/secrets' }),
+  'PUT /api/projects/:slug/secrets/:name': () => ({
+    path: '/api/projects/inbox/secrets/GITHUB_TOKEN',
+    body: { value: 'matrix-secret' },
+  }),
+  'DELETE /api/projects/:slug/secrets/:name': () => ({ path: '/api/projects/inbox/secrets/GITHUB_TOKEN' }),
   'GET /api/tasks': () => ({ path: '/api/tasks' }),
   'POST /api/tasks': () => ({ path: '/api/tasks', body: { project: 'inbox', title: 'a card' } }),
   'GET /api/tasks/:id': (f) => ({ path: `/api/tasks/${f.taskId}` }),
@@ -52,7 +61,66 @@ const SAMPLES: Record<string, Sample> = {
   'POST /api/executions/:id/deny': (f) => ({ path: `/api/executions/${f.executionId}/deny`, body: {} }),
   'GET /api/board/events': () => ({ path: '/api/board/events' }),
   'GET /api/audit/events': () => ({ path: '/api/audit/events' }),
+  // A cutoff older than every row: allowed, it archives and removes nothing.
+  'POST /api/audit/prune': () => ({ path: '/api/audit/prune', body: { before: '2000-01-01T00:00:00Z' } }),
+  'GET /api/users': () => ({ path: '/api/users' }),
+  'POST /api/users': () => ({
+    path: '/api/users',
+    body: { id: `u-${randomBytes(3).toString('hex')}`, role: 'VIEWER' },
+  }),
+  'PATCH /api/users/:id': () => ({ path: '/api/users/local', body: { name: 'Local developer' } }),
+  'GET /api/roles': () => ({ path: '/api/roles' }),
+  'PUT /api/roles/:name': () => ({ path: '/api/roles/AUDITOR', body: { permissions: ['audit:view'] } }),
+  'DELETE /api/roles/:name': () => ({ path: '/api/roles/AUDITOR' }),
+  'GET /api/agents/stats': () => ({ path: '/api/agents/stats' }),
+  'GET /api/queue/stats': () => ({ path: '/api/queue/stats' }),
 };
+
+const SOME_ID = '00000000-0000-4000-8000-000000000000';
+
+/** A well-formed request for every signedIn route, so only the missing credentials can refuse it. */
+const SIGNED_IN_SAMPLES: Record<string, { path: string; body?: unknown }> = {
+  'POST /api/auth/logout': { path: '/api/auth/logout' },
+  'GET /api/auth/me': { path: '/api/auth/me' },
+  'POST /api/auth/password': {
+    path: '/api/auth/password',
+    body: { current_password: 'x', new_password: 'a long new password' },
+  },
+  'GET /api/auth/sessions': { path: '/api/auth/sessions' },
+  'POST /api/auth/sessions/:id/revoke': { path: `/api/auth/sessions/${SOME_ID}/revoke` },
+  'GET /api/keys': { path: '/api/keys' },
+  'POST /api/keys': { path: '/api/keys', body: { name: 'matrix' } },
+  'POST /api/keys/:id/revoke': { path: `/api/keys/${SOME_ID}/revoke` },
+  'GET /api/devices': { path: '/api/devices' },
+  'POST /api/devices/:id/approve': { path: `/api/devices/${SOME_ID}/approve` },
+  'POST /api/devices/:id/revoke': { path: `/api/devices/${SOME_ID}/revoke` },
+};
+
+// On loopback in AUTH_MODE local the local developer is implicit, so this asks a team server.
+describe('signedIn routes', () => {
+  let team: TestServer;
+  beforeAll(async () => {
+    team = await startTestServer({ backend: 'postgres', env: { AUTH_MODE: 'team' } });
+  });
+  afterAll(async () => team?.stop());
+
+  const signedIn = Object.entries(ROUTE_ACCESS).flatMap(([key, a]) => ('signedIn' in a ? [key] : []));
+  it('has a sample request for every signedIn route', () => {
+    expect(signedIn.filter((k) => !SIGNED_IN_SAMPLES[k])).toEqual([]);
+  });
+  it.each(signedIn)('%s: 401 without credentials', async (key) => {
+    const [method = 'GET'] = key.split(' ');
+    const sample = SIGNED_IN_SAMPLES[key];
+    if (!sample) throw new Error(`no sample request for ${key}`);
+    const res = await fetch(`${team.url}${sample.path}`, {
+      method,
+      ...(sample.body !== undefined
+        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(sample.body) }
+        : {}),
+    });
+    expect(res.status, `${key}: ${await res.text()}`).toBe(401);
+  });
+});
 
 describe('permission matrix', () => {
   let server: TestServer;

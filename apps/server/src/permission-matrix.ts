@@ -31,7 +31,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'OPTIONS *': open('CORS preflight, registered only when CORS_ORIGINS is set'),
 
   'POST /api/runtime/sessions': open(
-    'creates a runtime session: a loopback caller gets the local developer, others must name a known user',
+    'creates a runtime session: a trusted loopback caller gets one at once, others need a paired device of a known user or a /k/<key> base URL',
   ),
   'GET /api/runtime/agents': needs('agent:execute'),
   'GET /api/runtime/skills': needs('agent:execute'),
@@ -42,6 +42,12 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/projects': needs('project:view'),
   'POST /api/projects': needs('project:manage'),
   'PATCH /api/projects/:slug': needs('project:manage'),
+  'GET /api/projects/:slug/members': needs('project:manage'),
+  'PUT /api/projects/:slug/members/:user_id': needs('project:manage'),
+  'DELETE /api/projects/:slug/members/:user_id': needs('project:manage'),
+  'GET /api/projects/:slug/secrets': needs('secret:manage'),
+  'PUT /api/projects/:slug/secrets/:name': needs('secret:manage'),
+  'DELETE /api/projects/:slug/secrets/:name': needs('secret:manage'),
 
   'GET /api/tasks': needs('task:view'),
   'POST /api/tasks': needs('task:submit'),
@@ -56,8 +62,18 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'POST /api/executions/:id/approve': needs('task:approve'),
   'POST /api/executions/:id/deny': needs('task:approve'),
   'GET /api/board/events': needs('task:view'),
+  'GET /api/agents/stats': needs('task:view'),
+  'GET /api/queue/stats': needs('task:view'),
 
   'GET /api/audit/events': needs('audit:view'),
+  'POST /api/audit/prune': needs('audit:manage'),
+
+  'GET /api/users': needs('user:manage'),
+  'POST /api/users': needs('user:manage'),
+  'PATCH /api/users/:id': needs('user:manage'),
+  'GET /api/roles': needs('user:manage'),
+  'PUT /api/roles/:name': needs('user:manage'),
+  'DELETE /api/roles/:name': needs('user:manage'),
 
   'POST /api/auth/login': open('sign-in itself; failures are audited and limited per account and address'),
   'POST /api/auth/logout': signedIn('ends the caller’s own browser session'),
@@ -68,6 +84,11 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/keys': signedIn('own keys; everyone’s (?all=true) need apikey:manage'),
   'POST /api/keys': signedIn('own keys, within the caller’s permissions; another user’s need apikey:manage'),
   'POST /api/keys/:id/revoke': signedIn('own keys; another user’s need apikey:manage'),
+  'GET /api/devices': signedIn('own CoderClaw devices; everyone’s need device:approve'),
+  'POST /api/devices/:id/approve': signedIn(
+    'own devices (not from a runtime session or a narrowed key); another user’s need device:approve',
+  ),
+  'POST /api/devices/:id/revoke': signedIn('own devices; another user’s need device:approve'),
 };
 
 /** Telegram bot commands, once the bot lands: `/command` → access. */

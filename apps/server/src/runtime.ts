@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { createAgentCatalog } from '@ccl/agents';
 import type { Config } from '@ccl/config';
-import { type CoreDeps, ensureBuiltins, loadSkills } from '@ccl/core';
+import { type CoreDeps, ensureBuiltins, loadSkills, sealAuditChain } from '@ccl/core';
 import { createPrisma, migrateDatabase, type PrismaClient, startEmbeddedPostgres } from '@ccl/db';
 import { createExecutionQueue, createNotifier, type ExecutionQueue, type Notifier } from '@ccl/queue';
 import type { Logger } from 'pino';
+import { loadAuditSigner } from './audit-key.ts';
+import { loadSecretsKeyring } from './secrets-key.ts';
 
 export const BUILTIN_SKILLS_DIR = fileURLToPath(new URL('../../../skills', import.meta.url));
 
@@ -36,14 +38,18 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, log: Logger, opts: { migrate: boolean }): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  log: Logger,
+  opts: { migrate: boolean; poolSize?: number },
+): Promise<Runtime> {
   const db = await openDatabase(config, log);
   try {
     if (opts.migrate) {
       const { applied } = await migrateDatabase(db.url, { log: (msg: string) => log.info(msg) });
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
-    const prisma = createPrisma(db.url);
+    const prisma = createPrisma(db.url, opts.poolSize ? { max: opts.poolSize } : {});
     await ensureBuiltins(prisma);
     const queue = createExecutionQueue({
       databaseUrl: db.url,
@@ -58,7 +64,19 @@ export async function openRuntime(config: Config, log: Logger, opts: { migrate: 
     const skills = await loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR });
     for (const problem of skills.problems) log.warn({ problem }, 'skill not loaded');
     const agents = createAgentCatalog(config);
-    const deps: CoreDeps = { prisma, config, agents, skills, queue, bus: notifier, log };
+    const secrets = await loadSecretsKeyring(config, db.embedded);
+    const deps: CoreDeps = {
+      prisma,
+      config,
+      audit: await loadAuditSigner(config, db.embedded),
+      agents,
+      skills,
+      queue,
+      bus: notifier,
+      log,
+      ...(secrets ? { secrets } : {}),
+    };
+    await sealAuditChain(deps);
     return {
       config,
       db,

@@ -1,5 +1,6 @@
-import type { Config } from '@ccl/config';
-import { type CoreDeps, ensureFirstAdmin, ReadCache } from '@ccl/core';
+import { type Config, databasePoolSize } from '@ccl/config';
+import { CHANNELS, type CoreDeps, ensureFirstAdmin, ReadCache } from '@ccl/core';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { EventHub } from './event-hub.ts';
@@ -15,6 +16,8 @@ export interface Started {
   deps: CoreDeps;
   /** The HTTP routes this process serves (empty for a worker). */
   routes: RouteEntry[];
+  /** Sends a request straight into the HTTP app, without a socket (tests); null for a worker. */
+  inject: ((opts: InjectOptions) => Promise<LightMyRequestResponse>) | null;
   stop(): Promise<void>;
 }
 
@@ -39,8 +42,11 @@ export async function startServer(
   role: Role,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<Started> {
-  const rt = await openRuntime(config, log, { migrate: role !== 'worker' });
-  const admin = await ensureFirstAdmin(rt.prisma);
+  const rt = await openRuntime(config, log, {
+    migrate: role !== 'worker',
+    poolSize: databasePoolSize(config, role),
+  });
+  const admin = await ensureFirstAdmin(rt.deps);
   if (admin) printFirstAdmin(admin, out);
 
   let worker: WorkerRole | null = null;
@@ -53,6 +59,8 @@ export async function startServer(
       await hub.start(rt.notifier);
       const cache = new ReadCache();
       hub.on('*', (change) => cache.taskChanged(change.taskId));
+      // A device revoked in any process (the CLI too) ends its sessions here at once.
+      await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
       app = await buildApp({
         deps: { ...rt.deps, cache },
         hub,
@@ -78,10 +86,12 @@ export async function startServer(
   );
 
   let stopping: Promise<void> | null = null;
+  const http = app;
   return {
     url,
     deps: rt.deps,
     routes: app?.routeTable ?? [],
+    inject: http ? (opts) => http.inject(opts) : null,
     stop: () => {
       stopping ??= (async () => {
         // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.

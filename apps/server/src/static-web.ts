@@ -19,6 +19,8 @@ export async function registerWeb(app: AppInstance, distDir = WEB_DIST): Promise
     root: distDir,
     // Only reply.sendFile: the routes below decide what is served (and what falls back).
     serve: false,
+    // Our own header below; send's default (public, max-age=0) would replace it.
+    cacheControl: false,
     setHeaders: (res, path) => {
       res.setHeader(
         'cache-control',
@@ -38,14 +40,20 @@ export async function registerWeb(app: AppInstance, distDir = WEB_DIST): Promise
     const file = (request.params as { '*': string })['*'];
     return reply.sendFile(`assets/${file}`);
   });
-  app.setNotFoundHandler((request, reply) => {
+  // errors.ts owns the not-found handler (JSON 404); unmatched page loads outside the server's
+  // own paths get the SPA shell instead, before that handler runs.
+  app.addHook('onRequest', (request, reply, done) => {
     const accepts = request.headers.accept ?? '';
-    if (request.method === 'GET' && !SERVER_PATHS.test(request.url) && accepts.includes('text/html')) {
-      return sendIndex(reply);
+    if (
+      request.is404 &&
+      request.method === 'GET' &&
+      !SERVER_PATHS.test(request.url) &&
+      accepts.includes('text/html')
+    ) {
+      sendIndex(reply);
+      return;
     }
-    return reply
-      .status(404)
-      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    done();
   });
   return true;
 }

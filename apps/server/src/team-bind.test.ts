@@ -22,6 +22,14 @@ describe('a server listening on all interfaces', () => {
 
   it("serves CoderClaw's state polls, which carry no session id, through the submitting session", async () => {
     const client = new CoderClawClient({ baseUrl: server.url, userId: 'bob', pollIntervalMs: 100 });
+    // Beyond loopback a device pairs first (device-pairing.test.ts has the whole flow).
+    await expect(client.connect()).rejects.toThrow(
+      /403 .*device 'default' of user 'bob' is waiting for approval/,
+    );
+    await server.prisma.device.update({
+      where: { userId_deviceId: { userId: 'bob', deviceId: 'default' } },
+      data: { state: 'APPROVED' },
+    });
     await client.connect();
     const { task_id } = await client.submit('echo', 'remote', { echo: { steps: 1, delay_ms: 10 } });
     const states: unknown[] = [];

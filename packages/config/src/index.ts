@@ -40,6 +40,11 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9-]+$/)
     .default('clawlink-executions'),
   WORKER_CONCURRENCY: int(4, 1, 256),
+  /** Connections in one process's database pool; unset, derived from the role (see databasePoolSize). */
+  DATABASE_POOL_SIZE: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number().int().min(1).max(1000).optional(),
+  ),
   EXECUTION_TIMEOUT_S: int(1800, 1, 7 * 24 * 3600),
   /** A WAITING execution with no decision after this long fails. */
   APPROVAL_TIMEOUT_S: int(3600, 1, 7 * 24 * 3600),
@@ -104,6 +109,26 @@ export const envSchema = z.object({
   WEB_SESSION_TTL_S: int(7 * 24 * 3600, 60, 365 * 24 * 3600),
   /** A browser sign-in unused for this long ends. */
   WEB_SESSION_IDLE_S: int(24 * 3600, 60, 365 * 24 * 3600),
+  /** A CoderClaw runtime session unused for this long ends (its next call answers 404 unknown session). */
+  RUNTIME_SESSION_IDLE_S: int(7 * 24 * 3600, 60, 365 * 24 * 3600),
+  /**
+   * Key of the audit log's hash chain (HMAC-SHA256), at least 32 characters, never stored in the
+   * database. Required with DATABASE_URL; unset on the embedded setup, one is generated into DATA_DIR.
+   */
+  AUDIT_HMAC_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional()),
+  /** 32-byte key (base64 or hex) that encrypts project secrets; unset with DATABASE_URL, secrets cannot be stored. */
+  SECRETS_KEY: z.string().optional(),
+  /** Name of SECRETS_KEY, stored with each secret so rotation knows what to re-encrypt. */
+  SECRETS_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,40}$/)
+    .default('k1'),
+  /** Earlier keys still needed to decrypt, as id:key pairs, comma-separated. */
+  SECRETS_OLD_KEYS: list,
   /** Local paths and file:// URLs as task repositories; unset, allowed only when bound to loopback. */
   ALLOW_LOCAL_REPOS: z.enum(['true', 'false']).optional(),
   /** Comma-separated hosts, IPs or CIDRs that task repository URLs may reach although loopback or private. */
@@ -137,6 +162,22 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/**
+ * The database pool of one process: DATABASE_POOL_SIZE when set. Otherwise the api role keeps pg's
+ * 10, and a process with a worker gets max(10, ceil(WORKER_CONCURRENCY / 4) + 5): each execution
+ * holds a connection only for its short writes, so a quarter of the concurrency plus room for the
+ * api, reconciler and sweeper keeps planning from queueing for a connection, while staying under
+ * PostgreSQL's default max_connections (100) for one worker at the largest concurrency (256 → 69).
+ */
+export function databasePoolSize(
+  config: Pick<Config, 'DATABASE_POOL_SIZE' | 'WORKER_CONCURRENCY'>,
+  role: 'all' | 'api' | 'worker',
+): number {
+  if (config.DATABASE_POOL_SIZE) return config.DATABASE_POOL_SIZE;
+  if (role === 'api') return 10;
+  return Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 4) + 5);
+}
+
 /** Parse and validate the environment once, at boot. Throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const parsed = envSchema.safeParse(env);
@@ -145,6 +186,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const data = parsed.data;
+  if (data.DATABASE_URL && !data.AUDIT_HMAC_KEY) {
+    throw new ConfigError(
+      'invalid configuration:\n  AUDIT_HMAC_KEY: required when DATABASE_URL is set (the key of the audit ' +
+        "log's hash chain, kept outside the database; e.g. openssl rand -base64 32)",
+    );
+  }
   const boundToLoopback = isLoopbackHost(data.HOST);
   return {
     ...data,

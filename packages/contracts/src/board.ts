@@ -68,6 +68,8 @@ export const executionSummarySchema = z.object({
   created_at: isoDate,
   finished_at: isoDate.nullable(),
   cost_usd: z.number().nullable(),
+  /** The pull request opened for this run's changes (meta.pr_url), when there is one. */
+  pr_url: z.string().nullable(),
 });
 
 export const taskSchema = z.object({

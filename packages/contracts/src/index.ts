@@ -2,4 +2,8 @@ export * from './audit.ts';
 export * from './auth.ts';
 export * from './board.ts';
 export * from './common.ts';
+export * from './devices.ts';
 export * from './runtime.ts';
+export * from './secrets.ts';
+export * from './stats.ts';
+export * from './users.ts';

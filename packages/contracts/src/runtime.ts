@@ -19,9 +19,12 @@ export const sessionSchema = z.object({
 });
 export type SessionDto = z.infer<typeof sessionSchema>;
 
-export const sessionIdSchema = z.uuid({
-  message: 'session_id must be a session id returned by POST /api/runtime/sessions',
-});
+/** 128 random bits written like a UUID (8-4-4-4-12 hex), without a UUID's version bits. */
+export const sessionIdSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, {
+    message: 'session_id must be a session id returned by POST /api/runtime/sessions',
+  });
 
 /** `context` carries description/model/thinking/parentTaskId plus the caller's metadata. */
 export const submitContextSchema = z

@@ -1,7 +1,6 @@
-import type { AuditQuery } from '@ccl/contracts';
-import type { Prisma } from '@ccl/db';
+import { headMac, lockChainHead, rowHash, storedDetail } from './audit-chain.ts';
 import type { RequestCtx } from './context.ts';
-import type { Tx } from './deps.ts';
+import type { CoreDeps, Tx } from './deps.ts';
 
 export interface AuditEntry {
   action: string;
@@ -11,26 +10,48 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
-/** Writes one audit row inside the caller's transaction, so it commits or rolls back with the change. */
-export async function writeAudit(tx: Tx, ctx: RequestCtx, entry: AuditEntry): Promise<void> {
+/** What writing audit rows needs: the key of the hash chain. */
+export type AuditDeps = Pick<CoreDeps, 'audit'>;
+
+/**
+ * Writes one audit row inside the caller's transaction, so it commits or rolls back with the
+ * change. The row continues the hash chain: it locks the chain head until the transaction ends
+ * (concurrent writers queue here), hashes its content with the previous row's hash, and inserts
+ * the row and moves the head in one statement. Call it last in a transaction where possible: the
+ * head stays locked until commit.
+ */
+export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry: AuditEntry): Promise<void> {
   const { actor } = ctx;
-  await tx.auditEvent.create({
-    data: {
-      actorUserId: actor.userId,
-      actorSession: actor.sessionId ?? null,
-      actorDevice: actor.deviceId ?? null,
-      action: entry.action,
-      resourceType: entry.resourceType,
-      resourceId: entry.resourceId ?? null,
-      outcome: entry.outcome,
-      requestId: ctx.requestId ?? null,
-      detail: (entry.detail ?? {}) as Prisma.InputJsonValue,
-    },
-  });
+  const prev = await lockChainHead(deps.audit, tx);
+  const row = {
+    seq: prev.seq + 1n,
+    at: new Date(),
+    actorUserId: actor.userId,
+    actorSession: actor.sessionId ?? null,
+    actorDevice: actor.deviceId ?? null,
+    action: entry.action,
+    resourceType: entry.resourceType,
+    resourceId: entry.resourceId ?? null,
+    outcome: entry.outcome,
+    requestId: ctx.requestId ?? null,
+    detail: storedDetail(entry.detail),
+  };
+  const hash = rowHash(deps.audit, row, prev.hash);
+  await tx.$executeRaw`
+    WITH added AS (
+      INSERT INTO audit_events (seq, at, actor_user_id, actor_session, actor_device, action, resource_type,
+                                resource_id, outcome, request_id, detail, hash)
+      VALUES (${row.seq}, ${row.at.toISOString()}::timestamptz AT TIME ZONE 'UTC', ${row.actorUserId},
+              ${row.actorSession}, ${row.actorDevice}, ${row.action}, ${row.resourceType}, ${row.resourceId},
+              ${row.outcome}::"AuditOutcome", ${row.requestId}, ${JSON.stringify(row.detail)}::jsonb, ${hash})
+      RETURNING seq)
+    UPDATE audit_chain_head SET seq = ${row.seq}, hash = ${hash}, mac = ${headMac(deps.audit, row.seq, hash)}
+    WHERE id = 1`;
 }
 
 export function toAuditDto(row: {
   id: bigint;
+  seq: bigint;
   at: Date;
   actorUserId: string | null;
   actorSession: string | null;
@@ -41,9 +62,11 @@ export function toAuditDto(row: {
   outcome: string;
   requestId: string | null;
   detail: unknown;
+  hash: string | null;
 }) {
   return {
     id: row.id.toString(),
+    seq: row.seq.toString(),
     at: row.at.toISOString(),
     actor_user_id: row.actorUserId,
     actor_session: row.actorSession,
@@ -54,23 +77,6 @@ export function toAuditDto(row: {
     outcome: row.outcome.toLowerCase() as 'allowed' | 'denied' | 'failed',
     request_id: row.requestId,
     detail: (row.detail ?? {}) as Record<string, unknown>,
+    hash: row.hash,
   };
-}
-
-export function auditWhere(q: AuditQuery): Prisma.AuditEventWhereInput {
-  const where: Prisma.AuditEventWhereInput = {};
-  if (q.actor) where.actorUserId = q.actor;
-  if (q.action) where.action = q.action;
-  if (q.resource) {
-    const [type, ...rest] = q.resource.split(':');
-    where.resourceType = type;
-    if (rest.length) where.resourceId = rest.join(':');
-  }
-  if (q.since || q.until)
-    where.at = {
-      ...(q.since ? { gte: new Date(q.since) } : {}),
-      ...(q.until ? { lte: new Date(q.until) } : {}),
-    };
-  if (q.cursor) where.id = { lt: BigInt(q.cursor) };
-  return where;
 }

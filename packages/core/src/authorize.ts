@@ -10,14 +10,14 @@ import type { Permission } from './permissions.ts';
  * with a message naming the missing permission.
  */
 export async function authorize(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
   ctx: RequestCtx,
   permission: Permission,
   resource: { resourceType: string; resourceId?: string | null },
 ): Promise<void> {
   if (has(ctx, permission)) return;
   await deps.prisma.$transaction((tx) =>
-    writeAudit(tx, ctx, {
+    writeAudit(deps, tx, ctx, {
       action: permission,
       resourceType: resource.resourceType,
       resourceId: resource.resourceId ?? null,

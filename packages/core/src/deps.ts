@@ -1,7 +1,9 @@
 import type { AgentCatalog } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import type { PrismaClient } from '@ccl/db';
+import type { AuditSigner } from './audit-chain.ts';
 import type { ReadCache } from './read-cache.ts';
+import type { Keyring } from './secrets/keyring.ts';
 import type { SkillRegistry } from './skills.ts';
 
 /** A Prisma interactive-transaction client. */
@@ -13,6 +15,9 @@ export interface JobQueue {
   /** Removes a job no worker has taken yet; false when absent or already running. */
   remove(executionId: string): Promise<boolean>;
   state(executionId: string): Promise<'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent'>;
+  /** Jobs per BullMQ state, for the read-only queue view. */
+  counts?(): Promise<{ waiting: number; active: number; delayed: number; failed: number; completed: number }>;
+  readonly backend?: string;
 }
 
 export interface Publisher {
@@ -35,6 +40,10 @@ export interface CoreDeps {
   log: Logger;
   /** Present in API processes, which hear change notifications and keep it fresh. */
   cache?: ReadCache;
+  /** Keys the audit log's hash chain (AUDIT_HMAC_KEY, or the embedded setup's generated key). */
+  audit: AuditSigner;
+  /** Encrypts project secrets; absent when no SECRETS_KEY is configured (secrets cannot be stored). */
+  secrets?: Keyring;
 }
 
 /** Pub/sub channels (Postgres NOTIFY). */
@@ -43,6 +52,8 @@ export const CHANNELS = {
   execution: 'ccl_execution',
   /** payload: execution id — ask the worker that holds it to abort. */
   cancel: 'ccl_cancel',
+  /** payload: empty — runtime sessions were revoked; API processes drop their cached sessions. */
+  sessions: 'ccl_sessions',
 } as const;
 
 export interface ExecutionChange {

@@ -11,6 +11,12 @@ export function costOf(usage: unknown): number | null {
   return typeof cost === 'number' ? cost : null;
 }
 
+/** The runner's or the PR automation's pull request link, if the run has one. */
+export function prUrlOf(meta: unknown): string | null {
+  const url = obj(meta).pr_url;
+  return typeof url === 'string' && /^https?:\/\//.test(url) ? url : null;
+}
+
 export function toTaskState(
   exec: Execution,
   task: Pick<Task, 'id' | 'title'> & { project: Pick<Project, 'slug'> },
@@ -91,6 +97,7 @@ export function toTaskDto(t: Task & { project: Project; executions: Execution[] 
           created_at: latest.createdAt.toISOString(),
           finished_at: iso(latest.finishedAt),
           cost_usd: costOf(latest.usage),
+          pr_url: prUrlOf(latest.meta),
         }
       : null,
   };

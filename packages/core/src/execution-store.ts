@@ -1,9 +1,10 @@
 import type { ExecutionState, Prisma } from '@ccl/db';
-import { writeAudit } from './audit.ts';
+import { type AuditDeps, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
 import { canTransition, isTerminal } from './state-machine.ts';
+import { storableJson } from './storable.ts';
 
 export interface TransitionPatch {
   result?: unknown;
@@ -32,12 +33,14 @@ async function lockExecution(tx: Tx, executionId: string): Promise<LockedRow> {
  * Illegal moves throw InvalidState (HTTP 409).
  */
 export async function transitionExecution(
+  deps: AuditDeps,
   tx: Tx,
   ctx: RequestCtx,
   executionId: string,
   to: ExecutionState,
-  patch: TransitionPatch = {},
+  rawPatch: TransitionPatch = {},
 ): Promise<ExecutionChange> {
+  const patch: TransitionPatch = storableJson({ ...rawPatch });
   const { state: from, task_id: taskId } = await lockExecution(tx, executionId);
   if (!canTransition(from, to)) {
     throw new InvalidState(
@@ -66,7 +69,7 @@ export async function transitionExecution(
       } as Prisma.InputJsonValue,
     },
   });
-  await writeAudit(tx, ctx, {
+  await writeAudit(deps, tx, ctx, {
     action: 'execution.transition',
     resourceType: 'execution',
     resourceId: executionId,
@@ -85,9 +88,10 @@ export async function appendEvent(
   deps: CoreDeps,
   executionId: string,
   type: string,
-  data: Record<string, unknown>,
+  rawData: Record<string, unknown>,
   usage?: Record<string, unknown>,
 ): Promise<ExecutionChange & { cancelRequested: boolean }> {
+  const data = storableJson(rawData);
   return deps.prisma.$transaction(async (tx) => {
     const updated = await tx.execution.update({
       where: { id: executionId },
@@ -124,7 +128,9 @@ export async function transitionAndPublish(
   to: ExecutionState,
   patch?: TransitionPatch,
 ): Promise<ExecutionChange> {
-  const change = await deps.prisma.$transaction((tx) => transitionExecution(tx, ctx, executionId, to, patch));
+  const change = await deps.prisma.$transaction((tx) =>
+    transitionExecution(deps, tx, ctx, executionId, to, patch),
+  );
   await publishChange(deps, change);
   return change;
 }

@@ -6,6 +6,7 @@ import { CHANNELS, type CoreDeps } from './deps.ts';
 import { toEventDto, toExecutionDto, toTaskState } from './dto.ts';
 import { InvalidState, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish, transitionExecution } from './execution-store.ts';
+import { assertExecutionInReach, assertTaskInReach } from './project-scope.ts';
 import { isTerminal } from './state-machine.ts';
 
 async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
@@ -22,11 +23,12 @@ async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
 export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
   const cached = deps.cache?.taskState(taskId);
-  if (cached) return toTaskState(cached.execution, cached.task);
   const generation = deps.cache?.generation(taskId) ?? 0;
-  const fresh = await latestExecutionOfTask(deps, taskId);
-  deps.cache?.rememberTaskState(taskId, generation, fresh);
-  return toTaskState(fresh.execution, fresh.task);
+  const state = cached ?? (await latestExecutionOfTask(deps, taskId));
+  // The submitter polling its own task (CoderClaw's hot path) needs no membership lookup.
+  if (state.execution.userId !== ctx.actor.userId) await assertTaskInReach(deps, ctx, taskId);
+  if (!cached) deps.cache?.rememberTaskState(taskId, generation, state);
+  return toTaskState(state.execution, state.task);
 }
 
 /**
@@ -40,13 +42,14 @@ export async function cancelExecution(
   executionId: string,
 ): Promise<boolean> {
   await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: executionId });
+  await assertExecutionInReach(deps, ctx, executionId);
   const outcome = await deps.prisma.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<Array<{ state: string }>>`
       SELECT state FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
     const state = rows[0]?.state as Parameters<typeof isTerminal>[0] | undefined;
     if (!state) throw new NotFound(`execution ${executionId} not found`);
     if (isTerminal(state)) {
-      await writeAudit(tx, ctx, {
+      await writeAudit(deps, tx, ctx, {
         action: 'execution.cancel',
         resourceType: 'execution',
         resourceId: executionId,
@@ -56,7 +59,7 @@ export async function cancelExecution(
       return 'terminal' as const;
     }
     await tx.execution.update({ where: { id: executionId }, data: { cancelRequestedAt: new Date() } });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'execution.cancel',
       resourceType: 'execution',
       resourceId: executionId,
@@ -84,6 +87,7 @@ export async function cancelExecution(
 /** POST /api/runtime/tasks/:task_id/cancel — cancels the task's latest execution. */
 export async function cancelTask(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
   await authorize(deps, ctx, 'task:cancel', { resourceType: 'task', resourceId: taskId });
+  await assertTaskInReach(deps, ctx, taskId);
   const { execution } = await latestExecutionOfTask(deps, taskId);
   return { success: await cancelExecution(deps, ctx, execution.id), task_id: taskId };
 }
@@ -96,11 +100,13 @@ async function findExecution(deps: CoreDeps, executionId: string) {
 
 export async function getExecution(deps: CoreDeps, ctx: RequestCtx, executionId: string) {
   await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
+  await assertExecutionInReach(deps, ctx, executionId);
   return toExecutionDto(await findExecution(deps, executionId));
 }
 
 export async function listTaskExecutions(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  await assertTaskInReach(deps, ctx, taskId);
   if (!(await deps.prisma.task.findUnique({ where: { id: taskId }, select: { id: true } }))) {
     throw new NotFound(`task ${taskId} not found`);
   }
@@ -117,6 +123,7 @@ export async function listExecutionEvents(
   limit = 500,
 ) {
   await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
+  await assertExecutionInReach(deps, ctx, executionId);
   const execution = await findExecution(deps, executionId);
   const events = await deps.prisma.executionEvent.findMany({
     where: { executionId, seq: { gt: afterSeq } },
@@ -134,6 +141,7 @@ export async function decideApproval(
   decision: { approved: boolean; comment?: string | undefined },
 ) {
   await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: executionId });
+  await assertExecutionInReach(deps, ctx, executionId);
   const change = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.findUnique({ where: { id: executionId } });
     if (!execution) throw new NotFound(`execution ${executionId} not found`);
@@ -149,11 +157,11 @@ export async function decideApproval(
       comment: decision.comment ?? null,
       by: ctx.actor.userId,
     };
-    const moved = await transitionExecution(tx, ctx, executionId, 'RUNNING', {
+    const moved = await transitionExecution(deps, tx, ctx, executionId, 'RUNNING', {
       pendingApproval: null,
       eventData: { decision: data },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: decision.approved ? 'execution.approve' : 'execution.deny',
       resourceType: 'execution',
       resourceId: executionId,

@@ -8,10 +8,14 @@ export const PERMISSIONS = [
   'project:view',
   'project:manage',
   'audit:view',
+  /** Retention: archive and remove old audit rows. */
+  'audit:manage',
   'user:manage',
   /** Everyone's API keys; anyone signed in manages their own. */
   'apikey:manage',
   'secret:manage',
+  /** Everyone's CoderClaw devices; a user approves and revokes their own without it. */
+  'device:approve',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -28,7 +32,7 @@ export const BUILTIN_ROLES: Record<string, { description: string; permissions: P
   ADMIN: { description: 'Everything, including users and the audit log', permissions: [...PERMISSIONS] },
   MANAGER: {
     description: 'Runs and steers work, manages projects, reads the audit log',
-    permissions: [...DEVELOPER, 'project:manage', 'audit:view'],
+    permissions: [...DEVELOPER, 'project:manage', 'audit:view', 'device:approve'],
   },
   DEVELOPER: { description: 'Submits, follows, approves and cancels tasks', permissions: DEVELOPER },
   VIEWER: { description: 'Reads projects and tasks', permissions: ['task:view', 'project:view'] },

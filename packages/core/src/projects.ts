@@ -1,16 +1,17 @@
 import type { Prisma } from '@ccl/db';
-import { writeAudit } from './audit.ts';
+import { type AuditDeps, writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toProjectDto } from './dto.ts';
 import { Conflict, NotFound } from './errors.ts';
+import { projectsInReach } from './project-scope.ts';
 import { checkRepo } from './repo-check.ts';
 
 export const INBOX = 'inbox';
 
 /** Finds or creates the project a task goes to (created on first use). */
-export async function ensureProject(tx: Tx, ctx: RequestCtx, slug: string) {
+export async function ensureProject(deps: AuditDeps, tx: Tx, ctx: RequestCtx, slug: string) {
   const existing = await tx.project.findUnique({ where: { slug } });
   if (existing) return existing;
   // Concurrent first submits to a new project race here; ON CONFLICT lets one create it and the others reuse it.
@@ -21,7 +22,7 @@ export async function ensureProject(tx: Tx, ctx: RequestCtx, slug: string) {
     RETURNING id::text AS id`;
   const project = await tx.project.findUniqueOrThrow({ where: { slug } });
   if (inserted.length) {
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'project.create',
       resourceType: 'project',
       resourceId: project.id,
@@ -34,7 +35,9 @@ export async function ensureProject(tx: Tx, ctx: RequestCtx, slug: string) {
 
 export async function listProjects(deps: CoreDeps, ctx: RequestCtx) {
   await authorize(deps, ctx, 'project:view', { resourceType: 'project' });
+  const reach = projectsInReach(ctx);
   const rows = await deps.prisma.project.findMany({
+    ...(reach ? { where: reach } : {}),
     orderBy: { createdAt: 'asc' },
     include: { _count: { select: { tasks: true } } },
   });
@@ -69,7 +72,7 @@ export async function createProject(
       },
       include: { _count: { select: { tasks: true } } },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'project.create',
       resourceType: 'project',
       resourceId: project.id,
@@ -104,7 +107,7 @@ export async function updateProject(
       },
       include: { _count: { select: { tasks: true } } },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'project.update',
       resourceType: 'project',
       resourceId: project.id,

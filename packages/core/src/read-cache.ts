@@ -35,6 +35,10 @@ class TtlMap<V> {
   delete(key: string): void {
     this.map.delete(key);
   }
+
+  clear(): void {
+    this.map.clear();
+  }
 }
 
 export type CachedTaskState = {
@@ -59,16 +63,22 @@ export class ReadCache {
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
   }
 
-  session(id: string) {
-    return this.sessions.get(id);
+  /** Sessions are keyed by the sha256 of their id, as the database keeps them. */
+  session(tokenHash: string) {
+    return this.sessions.get(tokenHash);
   }
 
-  rememberSession(id: string, ctx: Omit<RequestCtx, 'requestId'>) {
-    this.sessions.set(id, ctx);
+  rememberSession(tokenHash: string, ctx: Omit<RequestCtx, 'requestId'>) {
+    this.sessions.set(tokenHash, ctx);
   }
 
-  forgetSession(id: string) {
-    this.sessions.delete(id);
+  forgetSession(tokenHash: string) {
+    this.sessions.delete(tokenHash);
+  }
+
+  /** On a revocation heard from any process (CHANNELS.sessions): every session is read afresh. */
+  forgetAllSessions() {
+    this.sessions.clear();
   }
 
   taskState(taskId: string) {

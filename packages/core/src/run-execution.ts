@@ -14,7 +14,10 @@ import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
 import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import { INBOX } from './projects.ts';
+import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
+import { storableJson } from './storable.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -128,13 +131,25 @@ class ExecutionRun {
     }
     await this.event('workspace', { dir: workspace.dir });
 
+    const context = (this.execution.context ?? {}) as Record<string, unknown>;
+    let secrets: Record<string, string>;
+    try {
+      secrets = await openProjectSecrets(
+        this.deps,
+        typeof context.project === 'string' ? context.project : INBOX,
+      );
+    } catch (err) {
+      await this.fail(`could not open the project's secrets: ${(err as Error).message}`);
+      return;
+    }
     const stream = agent.runner.run({
       executionId: this.id,
       workspace,
       prompt: this.execution.prompt,
-      context: (this.execution.context ?? {}) as Record<string, unknown>,
+      context,
       attempt: this.job.attempt,
       signal: this.signal,
+      secrets,
     });
     try {
       let reply: ApprovalDecision | undefined;
@@ -276,7 +291,7 @@ class ExecutionRun {
     if (result.metadata) {
       await this.deps.prisma.execution.update({
         where: { id: this.id },
-        data: { meta: result.metadata as Prisma.InputJsonValue },
+        data: { meta: storableJson(result.metadata) as Prisma.InputJsonValue },
       });
     }
     if (!result.success) {

@@ -1,12 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import type { SessionDto } from '@ccl/contracts';
 import { writeAudit } from './audit.ts';
 import { type Actor, makeCtx, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
+import { requireApprovedDevice } from './devices.ts';
 import { Forbidden, NotFound, Unauthorized } from './errors.ts';
-import { LOCAL_USER_ID } from './users.ts';
+import { hashToken, LOCAL_USER_ID } from './users.ts';
 
 /** Sessions are touched at most this often, so polling does not write on every read. */
 const TOUCH_EVERY_MS = 30_000;
+
+/** 128 random bits, written like a UUID (8-4-4-4-12 hex) so CoderClaw and our schemas take it as an id. */
+export function newSessionToken(): string {
+  const hex = randomBytes(16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** What the database keeps of a session id: its sha256 (the id is case-insensitive hex). */
+export const sessionTokenHash = (token: string) => hashToken(token.toLowerCase());
 
 export async function loadUserActor(
   deps: CoreDeps,
@@ -18,25 +29,49 @@ export async function loadUserActor(
   return { userId: user.id, roleName: user.roleName, permissions: user.role.permissions, via };
 }
 
+const unknownSession = (shown: string) =>
+  new NotFound(`unknown session '${shown}'; create one with POST /api/runtime/sessions`);
+
 /** The actor behind a runtime session id (CoderClaw's session_id); NotFound when it is not a live session. */
 export async function runtimeSessionCtx(
   deps: CoreDeps,
   sessionId: string,
   requestId?: string,
 ): Promise<RequestCtx> {
-  const cached = deps.cache?.session(sessionId);
+  const ctx = await sessionCtxByHash(deps, sessionTokenHash(sessionId), requestId);
+  if (!ctx) throw unknownSession(sessionId);
+  return ctx;
+}
+
+/**
+ * A session is live while it is not revoked, its user is enabled, and it was used within
+ * RUNTIME_SESSION_IDLE_S. Rows from before ids were hashed have no token_hash and never match.
+ */
+async function sessionCtxByHash(
+  deps: CoreDeps,
+  tokenHash: string,
+  requestId?: string,
+): Promise<RequestCtx | null> {
+  const cached = deps.cache?.session(tokenHash);
   if (cached) return { ...cached, ...(requestId ? { requestId } : {}) };
   const session = await deps.prisma.runtimeSession.findUnique({
-    where: { id: sessionId },
+    where: { tokenHash },
     include: { user: { include: { role: true } } },
   });
-  if (!session || session.revokedAt || session.user.disabled) {
-    throw new NotFound(`unknown session '${sessionId}'; create one with POST /api/runtime/sessions`);
+  const now = Date.now();
+  const idle = session ? now - session.lastActivity.getTime() : 0;
+  if (
+    !session ||
+    session.revokedAt ||
+    session.user.disabled ||
+    idle > deps.config.RUNTIME_SESSION_IDLE_S * 1000
+  ) {
+    return null;
   }
-  if (Date.now() - session.lastActivity.getTime() > TOUCH_EVERY_MS) {
+  if (idle > TOUCH_EVERY_MS) {
     await deps.prisma.runtimeSession.update({
       where: { id: session.id },
-      data: { lastActivity: new Date() },
+      data: { lastActivity: new Date(now) },
     });
   }
   const ctx = makeCtx(
@@ -50,33 +85,41 @@ export async function runtimeSessionCtx(
     },
     requestId,
   );
-  deps.cache?.rememberSession(session.id, { actor: ctx.actor, ability: ctx.ability });
+  deps.cache?.rememberSession(tokenHash, { actor: ctx.actor, ability: ctx.ability });
   return ctx;
 }
 
+export interface CreateSessionInput {
+  userId?: string | undefined;
+  deviceId?: string | undefined;
+  /** AUTH_MODE local and a loopback peer: sessions need no pairing, and no user_id means `local`. */
+  localTrusted: boolean;
+  /** The actor an API key in the base URL (`/k/<key>`) proved; the key then stands in for pairing. */
+  credential?: RequestCtx | undefined;
+  /** The board's page where devices are approved, named in the pairing answer. */
+  devicesUrl: string;
+  requestIp?: string | undefined;
+  requestId?: string | undefined;
+}
+
 /**
- * POST /api/runtime/sessions. With a user_id the user must exist; without one,
- * a trusted loopback caller gets the built-in local developer.
+ * POST /api/runtime/sessions. A trusted loopback caller gets a session at once (the built-in
+ * local developer without a user_id). Anyone else names a user whose device must be paired
+ * (see devices.ts), unless an API key in the base URL proves who they are.
  */
-export async function createRuntimeSession(
-  deps: CoreDeps,
-  input: {
-    userId?: string | undefined;
-    deviceId?: string | undefined;
-    localTrusted: boolean;
-    requestId?: string | undefined;
-  },
-): Promise<SessionDto> {
+export async function createRuntimeSession(deps: CoreDeps, input: CreateSessionInput): Promise<SessionDto> {
+  if (input.credential) return keyBoundSession(deps, input.credential, input);
   const userId = input.userId ?? (input.localTrusted ? LOCAL_USER_ID : undefined);
   if (!userId) throw new Unauthorized('user_id is required for sessions from outside this machine');
   const actor = await loadUserActor(deps, userId, 'session');
+  const deviceId = input.deviceId ?? null;
   const ctx = makeCtx(
-    actor ?? { userId, roleName: 'NONE', permissions: [], via: 'session', deviceId: input.deviceId ?? null },
+    actor ? { ...actor, deviceId } : { userId, roleName: 'NONE', permissions: [], via: 'session', deviceId },
     input.requestId,
   );
   if (!actor) {
     await deps.prisma.$transaction((tx) =>
-      writeAudit(tx, ctx, {
+      writeAudit(deps, tx, ctx, {
         action: 'session.create',
         resourceType: 'session',
         outcome: 'DENIED',
@@ -87,9 +130,21 @@ export async function createRuntimeSession(
       `unknown user '${userId}'; an admin can add it with: npm run clawlink -- user add ${userId} --role DEVELOPER`,
     );
   }
+  if (!input.localTrusted) {
+    await requireApprovedDevice(deps, ctx, {
+      userId,
+      deviceId: input.deviceId,
+      requestIp: input.requestIp,
+      devicesUrl: input.devicesUrl,
+    });
+  }
+  const token = newSessionToken();
   const session = await deps.prisma.$transaction(async (tx) => {
-    const created = await tx.runtimeSession.create({ data: { userId, deviceId: input.deviceId ?? null } });
+    const created = await tx.runtimeSession.create({
+      data: { userId, deviceId: input.deviceId ?? null, tokenHash: sessionTokenHash(token) },
+    });
     await writeAudit(
+      deps,
       tx,
       { ...ctx, actor: { ...ctx.actor, sessionId: created.id, deviceId: created.deviceId } },
       {
@@ -103,7 +158,7 @@ export async function createRuntimeSession(
     return created;
   });
   return {
-    session_id: session.id,
+    session_id: token,
     user_id: userId,
     created_at: session.createdAt.toISOString(),
     last_activity: session.lastActivity.toISOString(),
@@ -112,18 +167,75 @@ export async function createRuntimeSession(
 }
 
 /**
+ * With a key in the base URL every later request carries the key too, and the key is what
+ * authenticates them (with its own, possibly narrower, permissions). The session id handed out
+ * is therefore not stored: alone, without the key, it opens nothing.
+ */
+async function keyBoundSession(
+  deps: CoreDeps,
+  credential: RequestCtx,
+  input: CreateSessionInput,
+): Promise<SessionDto> {
+  const ctx = {
+    ...credential,
+    actor: { ...credential.actor, deviceId: input.deviceId ?? null },
+    ...(input.requestId ? { requestId: input.requestId } : {}),
+  };
+  const owner = credential.actor.userId;
+  if (input.userId && input.userId !== owner) {
+    await deps.prisma.$transaction((tx) =>
+      writeAudit(deps, tx, ctx, {
+        action: 'session.create',
+        resourceType: 'session',
+        outcome: 'DENIED',
+        detail: { reason: 'key of another user', user_id: input.userId, device_id: input.deviceId ?? null },
+      }),
+    );
+    throw new Forbidden(`the key in the URL belongs to '${owner}', not to '${input.userId}'`);
+  }
+  await deps.prisma.$transaction((tx) =>
+    writeAudit(deps, tx, ctx, {
+      action: 'session.create',
+      resourceType: 'session',
+      outcome: 'ALLOWED',
+      detail: { via: credential.actor.via, device_id: input.deviceId ?? null, bound_to_key: true },
+    }),
+  );
+  const now = new Date().toISOString();
+  return {
+    session_id: newSessionToken(),
+    user_id: owner,
+    created_at: now,
+    last_activity: now,
+    permissions: credential.actor.permissions,
+  };
+}
+
+/**
  * CoderClaw polls task state without a session id. The task id (a random UUID the
  * submitter received) then stands for the session that submitted it, as long as
- * that session is still valid; an unknown task has no session and answers 404.
+ * that session is still live; an unknown task has no session and answers 404.
  */
-export async function sessionOfTask(deps: CoreDeps, taskId: string): Promise<string> {
+export async function taskSessionCtx(
+  deps: CoreDeps,
+  taskId: string,
+  requestId?: string,
+): Promise<RequestCtx> {
   const latest = await deps.prisma.execution.findFirst({
     where: { taskId },
     orderBy: { createdAt: 'desc' },
-    select: { sessionId: true },
+    select: { session: { select: { tokenHash: true } } },
   });
   if (!latest) throw new NotFound(`task ${taskId} not found`);
-  if (!latest.sessionId)
+  if (!latest.session)
     throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
-  return latest.sessionId;
+  const ctx = latest.session.tokenHash
+    ? await sessionCtxByHash(deps, latest.session.tokenHash, requestId)
+    : null;
+  if (!ctx) {
+    throw new NotFound(
+      `the session that submitted task ${taskId} has ended (revoked or idle); create one with POST /api/runtime/sessions`,
+    );
+  }
+  return ctx;
 }

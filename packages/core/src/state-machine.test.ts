@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { createAgentCatalog } from '@ccl/agents';
 import { loadConfig } from '@ccl/config';
 import { createPrisma, type ExecutionState, type PrismaClient } from '@ccl/db';
 import { createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAuditSigner } from './audit-chain.ts';
 import { systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
@@ -47,13 +49,13 @@ describe('execution state machine', () => {
   describe('guarded in the database', () => {
     let db: Awaited<ReturnType<typeof createTestDatabase>>;
     let prisma: PrismaClient;
-    let deps: Pick<CoreDeps, 'prisma'>;
+    let deps: Pick<CoreDeps, 'prisma' | 'audit'>;
 
     beforeAll(async () => {
       db = await createTestDatabase();
       prisma = createPrisma(db.url, { max: 4 });
       await ensureBuiltins(prisma);
-      deps = { prisma };
+      deps = { prisma, audit: makeAuditSigner(randomBytes(32)) };
     });
     afterAll(async () => {
       await prisma?.$disconnect();
@@ -86,7 +88,7 @@ describe('execution state machine', () => {
       async (from, to) => {
         const exec = await executionIn(from);
         const change = await deps.prisma.$transaction((tx) =>
-          transitionExecution(tx, systemCtx(), exec.id, to),
+          transitionExecution(deps, tx, systemCtx(), exec.id, to),
         );
         expect(change).toMatchObject({ executionId: exec.id, state: to, seq: 1 });
         const row = await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } });
@@ -104,7 +106,7 @@ describe('execution state machine', () => {
           if (LEGAL.has(`${from}>${to}`)) continue;
           const exec = await executionIn(from);
           await expect(
-            prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, to)),
+            prisma.$transaction((tx) => transitionExecution(deps, tx, systemCtx(), exec.id, to)),
           ).rejects.toBeInstanceOf(InvalidState);
           expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).state).toBe(from);
           expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(0);
@@ -116,8 +118,8 @@ describe('execution state machine', () => {
     it('lets only one of two racing transitions from the same state win', async () => {
       const exec = await executionIn('RUNNING');
       const results = await Promise.allSettled([
-        prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, 'COMPLETED')),
-        prisma.$transaction((tx) => transitionExecution(tx, systemCtx(), exec.id, 'CANCELLED')),
+        prisma.$transaction((tx) => transitionExecution(deps, tx, systemCtx(), exec.id, 'COMPLETED')),
+        prisma.$transaction((tx) => transitionExecution(deps, tx, systemCtx(), exec.id, 'CANCELLED')),
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);

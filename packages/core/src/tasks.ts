@@ -8,8 +8,10 @@ import type { CoreDeps } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish } from './execution-store.ts';
+import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
 import { ensureProject, INBOX, withProjectDefaults } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
+import { projectSecretNames } from './secrets/project-secrets.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
@@ -21,12 +23,17 @@ export function titleFor(prompt: string, context: SubmitContext): string {
 }
 
 /** Resolves `general-purpose` and aliases; refuses unknown or unavailable runtimes with what to do. */
-export function resolveAgent(deps: CoreDeps, agentType: string): AgentDescriptor {
+export function resolveAgent(
+  deps: CoreDeps,
+  agentType: string,
+  projectSecrets: readonly string[] = [],
+): AgentDescriptor {
   const agent = deps.agents.resolve(agentType);
   if (!agent) {
     throw new Invalid(`unknown agent_type '${agentType}'; known: ${deps.agents.knownTypes().join(', ')}`);
   }
-  if (!agent.available || !agent.runner) {
+  const keyFromProject = !!agent.keySecret && projectSecrets.includes(agent.keySecret);
+  if (!(agent.available || keyFromProject) || !agent.runner) {
     throw new Invalid(`agent '${agentType}' is not available: ${agent.reason ?? 'no runner'}`);
   }
   return agent;
@@ -60,9 +67,10 @@ interface NewExecution {
 async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
   await deps.agents.refresh();
-  const agent = resolveAgent(deps, input.agentType);
-  const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   const slug = typeof input.context.project === 'string' ? input.context.project : INBOX;
+  await assertProjectInReach(deps, ctx, slug);
+  const agent = resolveAgent(deps, input.agentType, await projectSecretNames(deps, slug));
+  const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
   const context = withProjectDefaults(project?.settings, input.context);
   if (typeof context.repo === 'string') await checkRepo(deps, context.repo, 'context.repo');
@@ -108,7 +116,7 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     context: input.context,
   });
   const { task, execution } = await deps.prisma.$transaction(async (tx) => {
-    const project = await ensureProject(tx, ctx, input.context.project ?? INBOX);
+    const project = await ensureProject(deps, tx, ctx, input.context.project ?? INBOX);
     const task = await tx.task.create({
       data: {
         projectId: project.id,
@@ -120,7 +128,7 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
       include: { project: true },
     });
     const execution = await tx.execution.create({ data: { ...exec, taskId: task.id } });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'task.submit',
       resourceType: 'task',
       resourceId: task.id,
@@ -159,6 +167,7 @@ export async function createTask(
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
+  await assertProjectInReach(deps, ctx, input.project);
   if ((input.prompt === undefined) !== (input.agent_type === undefined)) {
     throw new Invalid('give both prompt and agent_type to start an execution, or neither');
   }
@@ -168,7 +177,7 @@ export async function createTask(
       ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
       : null;
   const created = await deps.prisma.$transaction(async (tx) => {
-    const project = await ensureProject(tx, ctx, input.project);
+    const project = await ensureProject(deps, tx, ctx, input.project);
     const task = await tx.task.create({
       data: {
         projectId: project.id,
@@ -179,7 +188,7 @@ export async function createTask(
       },
     });
     const execution = exec ? await tx.execution.create({ data: { ...exec, taskId: task.id } }) : null;
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'task.create',
       resourceType: 'task',
       resourceId: task.id,
@@ -200,6 +209,7 @@ export async function startExecution(
   input: { prompt: string; agent_type: string; context?: SubmitContext | undefined },
 ) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
+  await assertTaskInReach(deps, ctx, taskId);
   const task = await findTask(deps, taskId);
   const context = { ...(input.context ?? {}), project: task.project.slug };
   const exec = await prepareExecution(deps, ctx, {
@@ -210,7 +220,7 @@ export async function startExecution(
   const execution = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.create({ data: { ...exec, taskId } });
     await tx.task.update({ where: { id: taskId }, data: { column: 'in_progress' } });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'execution.start',
       resourceType: 'execution',
       resourceId: execution.id,
@@ -231,6 +241,7 @@ async function findTask(deps: CoreDeps, taskId: string) {
 
 export async function getTask(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  await assertTaskInReach(deps, ctx, taskId);
   return toTaskDto(await findTask(deps, taskId));
 }
 
@@ -246,8 +257,8 @@ export async function listTasks(
   },
 ) {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
-  const where: Prisma.TaskWhereInput = {};
-  if (q.project) where.project = { slug: q.project };
+  const where: Prisma.TaskWhereInput = { ...tasksInReach(ctx) };
+  if (q.project) where.AND = [{ project: { slug: q.project } }];
   if (q.column) where.column = q.column;
   if (q.state) {
     // The card's state is its latest execution's; filter on that, then verify below.
@@ -278,6 +289,7 @@ export async function updateTask(
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
+  await assertTaskInReach(deps, ctx, taskId);
   await findTask(deps, taskId);
   await deps.prisma.$transaction(async (tx) => {
     await tx.task.update({
@@ -288,7 +300,7 @@ export async function updateTask(
         ...(input.column !== undefined ? { column: input.column } : {}),
       },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'task.update',
       resourceType: 'task',
       resourceId: taskId,

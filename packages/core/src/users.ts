@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { systemCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
 import { Invalid } from './errors.ts';
 import { BUILTIN_ROLES, ROLE_NAMES } from './permissions.ts';
 
@@ -32,8 +33,9 @@ export async function ensureBuiltins(prisma: PrismaClient): Promise<void> {
  * on that first call so the caller can print it once; it is stored hashed.
  */
 export async function ensureFirstAdmin(
-  prisma: PrismaClient,
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
 ): Promise<{ userId: string; token: string } | null> {
+  const { prisma } = deps;
   const token = `ccl_${randomBytes(24).toString('base64url')}`;
   return prisma.$transaction(async (tx) => {
     const admins = await tx.user.count({ where: { roleName: 'ADMIN' } });
@@ -41,7 +43,7 @@ export async function ensureFirstAdmin(
     await tx.user.create({
       data: { id: FIRST_ADMIN_ID, name: 'Administrator', roleName: 'ADMIN', tokenHash: hashToken(token) },
     });
-    await writeAudit(tx, systemCtx(), {
+    await writeAudit(deps, tx, systemCtx(), {
       action: 'user.create',
       resourceType: 'user',
       resourceId: FIRST_ADMIN_ID,
@@ -55,7 +57,11 @@ export async function ensureFirstAdmin(
 const userIdPattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 /** `clawlink user add`: the CLI runs as the machine's operator, audited as system. */
-export async function addUser(prisma: PrismaClient, input: { id: string; role: string; name?: string }) {
+export async function addUser(
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
+  input: { id: string; role: string; name?: string },
+) {
+  const { prisma } = deps;
   if (!userIdPattern.test(input.id)) {
     throw new Invalid(`user id '${input.id}' must be 1-128 letters, digits, dot, dash, underscore or @`);
   }
@@ -68,7 +74,7 @@ export async function addUser(prisma: PrismaClient, input: { id: string; role: s
       create: { id: input.id, roleName: role, name: input.name ?? null },
       update: { roleName: role, ...(input.name ? { name: input.name } : {}) },
     });
-    await writeAudit(tx, systemCtx(), {
+    await writeAudit(deps, tx, systemCtx(), {
       action: 'user.upsert',
       resourceType: 'user',
       resourceId: input.id,

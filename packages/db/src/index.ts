@@ -8,6 +8,8 @@ export {
 } from './embedded-postgres.ts';
 export type {
   AuditEvent,
+  Device,
+  DeviceState,
   Execution,
   ExecutionEvent,
   Project,

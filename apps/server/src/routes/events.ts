@@ -1,5 +1,5 @@
 import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
-import { authorize, listExecutionEvents } from '@ccl/core';
+import { authorize, listExecutionEvents, projectsInReach } from '@ccl/core';
 import type { FastifyReply } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { requestCtx } from '../auth.ts';
@@ -121,8 +121,27 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       const ctx = await requestCtx(deps, request);
       await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
       const res = openEventStream(reply);
+      // Changes of tasks in projects out of the caller's reach are not sent (one lookup per task).
+      const reach = projectsInReach(ctx);
+      const inReach = new Map<string, Promise<boolean>>();
+      const visible = (taskId: string) => {
+        if (!reach) return Promise.resolve(true);
+        let known = inReach.get(taskId);
+        if (!known) {
+          known = deps.prisma.task.count({ where: { id: taskId, project: reach } }).then((n) => n > 0);
+          inReach.set(taskId, known);
+        }
+        return known;
+      };
+      let queue = Promise.resolve();
       const off = hub.on('*', (change) => {
-        res.write(`event: execution\ndata: ${JSON.stringify(change)}\n\n`);
+        // Chained, so changes keep their order while lookups are in flight.
+        queue = queue
+          .then(async () => {
+            if (await visible(change.taskId))
+              res.write(`event: execution\ndata: ${JSON.stringify(change)}\n\n`);
+          })
+          .catch(() => undefined);
       });
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
       request.raw.on('close', () => {

@@ -19,12 +19,21 @@ import {
   listSkills,
   submitTask,
 } from '@ccl/core';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { isLocalTrusted, requestCtx, taskReaderCtx } from '../auth.ts';
+import { isLocalTrusted, pathKeyCtx, requestCtx, taskReaderCtx } from '../auth.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const tags = ['runtime (CoderClaw)'];
+
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** The board's devices page, on the host the caller reached (a malformed Host gets a relative path). */
+function devicesUrl(request: FastifyRequest): string {
+  const host = request.host;
+  return HOST.test(host) ? `${request.protocol}://${host}/admin/devices` : '/admin/devices';
+}
 
 /** CoderClaw's runtime contract, field for field (shared/coderclaw-contract.md). */
 export async function runtimeRoutes(app: AppInstance): Promise<void> {
@@ -46,6 +55,9 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         userId: request.query.user_id,
         deviceId: request.query.device_id,
         localTrusted: isLocalTrusted(deps, request),
+        credential: await pathKeyCtx(deps, request),
+        devicesUrl: devicesUrl(request),
+        requestIp: request.ip,
         requestId: request.id,
       }),
   );

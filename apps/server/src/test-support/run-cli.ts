@@ -12,6 +12,9 @@ import { envSchema } from '@ccl/config';
 export const REPO_ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 export const CLI = join(REPO_ROOT, 'apps', 'server', 'src', 'cli.ts');
 
+/** The audit chain's key in tests (DATABASE_URL requires one); servers, CLI runs and checks share it. */
+export const TEST_AUDIT_HMAC_KEY = 'test-audit-hmac-key-0123456789abcdef';
+
 /** A line of a Node.js stack trace, e.g. "    at parse (/x/y.ts:3:9)". */
 export const STACK_LINE = /^\s+at \S/m;
 
@@ -23,7 +26,9 @@ export function cliEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(envSchema.shape)) delete env[name];
   delete env.NODE_OPTIONS;
-  return { ...env, NODE_ENV: 'test', ...vars };
+  // DATABASE_URL needs the audit chain's key; the embedded setup generates its own.
+  const audit = vars.DATABASE_URL ? { AUDIT_HMAC_KEY: TEST_AUDIT_HMAC_KEY } : {};
+  return { ...env, NODE_ENV: 'test', ...audit, ...vars };
 }
 
 export interface CliExit {

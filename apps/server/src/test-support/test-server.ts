@@ -4,9 +4,13 @@ import { loadConfig } from '@ccl/config';
 import { addUser, type CoreDeps } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, testRedisUrl } from '@ccl/testing';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createLogger } from '../logger.ts';
 import type { RouteEntry } from '../permission-matrix.ts';
 import { type Role, startServer } from '../server.ts';
+import { TEST_AUDIT_HMAC_KEY } from './run-cli.ts';
+
+export { TEST_AUDIT_HMAC_KEY };
 
 export type Backend = 'redis' | 'postgres';
 export const BACKENDS: Backend[] = ['redis', 'postgres'];
@@ -18,8 +22,12 @@ export interface TestServer {
   prisma: PrismaClient;
   deps: CoreDeps;
   routes: RouteEntry[];
+  /** Fastify's inject() into the running app (no socket; the peer looks like loopback). */
+  inject(opts: InjectOptions): Promise<LightMyRequestResponse>;
   /** Text the server wrote to its terminal (first-admin notice…). */
   output: () => string;
+  /** The server's log lines (JSON), at the LOG_LEVEL the test asked for (silent by default). */
+  logs: () => string;
   addUser(id: string, role: string): Promise<void>;
   /** Stops the server as SIGTERM would, keeping the database for inspection; stop() still drops it. */
   stopServer(): Promise<void>;
@@ -46,6 +54,7 @@ export async function startTestServer(
     // Tests fire requests far faster than any client; the limits have their own test.
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_SUBMIT_PER_MINUTE: '0',
+    AUDIT_HMAC_KEY: TEST_AUDIT_HMAC_KEY,
     ...opts.env,
   });
   let text = '';
@@ -55,7 +64,14 @@ export async function startTestServer(
       cb();
     },
   });
-  const server = await startServer(config, createLogger(config), opts.role ?? 'all', out);
+  let logText = '';
+  const logSink = new Writable({
+    write(chunk, _enc, cb) {
+      logText += String(chunk);
+      cb();
+    },
+  });
+  const server = await startServer(config, createLogger(config, logSink), opts.role ?? 'all', out);
   const prisma = createPrisma(db.url, { max: 4 });
   const port = server.url ? new URL(server.url).port : '0';
   return {
@@ -64,9 +80,14 @@ export async function startTestServer(
     prisma,
     deps: server.deps,
     routes: server.routes,
+    inject: (injectOpts) => {
+      if (!server.inject) throw new Error('a worker-only server has no HTTP app to inject into');
+      return server.inject(injectOpts);
+    },
     output: () => text,
+    logs: () => logText,
     addUser: async (id, role) => {
-      await addUser(prisma, { id, role });
+      await addUser({ prisma, audit: server.deps.audit }, { id, role });
     },
     stopServer: () => server.stop(),
     async stop() {

@@ -7,7 +7,7 @@ import { Invalid, NotFound } from '../errors.ts';
 import { hashToken } from '../users.ts';
 
 /** The CLI manages keys with the database alone. */
-type KeyDeps = Pick<CoreDeps, 'prisma'>;
+type KeyDeps = Pick<CoreDeps, 'prisma' | 'audit'>;
 
 /** lastUsedAt is written at most this often. */
 const TOUCH_EVERY_MS = 60_000;
@@ -80,7 +80,7 @@ export async function createApiKey(deps: KeyDeps, ctx: RequestCtx, input: Create
         expiresAt: input.expiresAt ?? null,
       },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'apikey.create',
       resourceType: 'api_key',
       resourceId: created.id,
@@ -112,7 +112,7 @@ export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
       where: { id },
       data: { revokedAt: row.revokedAt ?? new Date() },
     });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'apikey.revoke',
       resourceType: 'api_key',
       resourceId: id,

@@ -60,7 +60,7 @@ export async function signIn(deps: CoreDeps, input: SignInInput) {
   const ok = (await verifyPassword(input.password, stored)) && !!user?.passwordHash && !user.disabled;
   if (!ok || !user) {
     await deps.prisma.$transaction((tx) =>
-      writeAudit(tx, ctx, {
+      writeAudit(deps, tx, ctx, {
         action: 'auth.signin',
         resourceType: 'user',
         resourceId: input.userId,
@@ -83,6 +83,7 @@ export async function signIn(deps: CoreDeps, input: SignInInput) {
       },
     });
     await writeAudit(
+      deps,
       tx,
       { ...ctx, actor: { ...ctx.actor, roleName: user.roleName, webSessionId: created.id } },
       {
@@ -167,7 +168,7 @@ export async function revokeWebSession(deps: CoreDeps, ctx: RequestCtx, id: stri
   }
   await deps.prisma.$transaction(async (tx) => {
     await tx.webSession.update({ where: { id }, data: { revokedAt: session.revokedAt ?? new Date() } });
-    await writeAudit(tx, ctx, {
+    await writeAudit(deps, tx, ctx, {
       action: 'auth.session.revoke',
       resourceType: 'web_session',
       resourceId: id,
@@ -177,7 +178,7 @@ export async function revokeWebSession(deps: CoreDeps, ctx: RequestCtx, id: stri
   });
 }
 
-function checkPasswordStrength(password: string, userId: string) {
+export function checkPasswordStrength(password: string, userId: string) {
   if (password.length < MIN_PASSWORD_LENGTH) {
     throw new Invalid(`the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
   }
@@ -191,7 +192,7 @@ function checkPasswordStrength(password: string, userId: string) {
  * current password is needed; a user changing their own gives the current one.
  */
 export async function setPassword(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
   input: { userId: string; password: string; ctx?: RequestCtx; keepWebSessionId?: string },
 ): Promise<void> {
   checkPasswordStrength(input.password, input.userId);
@@ -208,7 +209,7 @@ export async function setPassword(
       },
       data: { revokedAt: new Date() },
     });
-    await writeAudit(tx, input.ctx ?? systemCtx(), {
+    await writeAudit(deps, tx, input.ctx ?? systemCtx(), {
       action: 'user.password',
       resourceType: 'user',
       resourceId: user.id,

@@ -1,0 +1,43 @@
+import {
+  agentStatsPageSchema,
+  agentStatsQuerySchema,
+  errorBodySchema,
+  queueStatsSchema,
+} from '@ccl/contracts';
+import { agentStats, queueStats } from '@ccl/core';
+import type { AppInstance } from '../app.ts';
+import { requestCtx } from '../auth.ts';
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
+
+/** Read-only numbers for the board's Agents and Queue pages. */
+export async function statsRoutes(app: AppInstance): Promise<void> {
+  const { deps } = app;
+
+  app.get(
+    '/api/agents/stats',
+    {
+      schema: {
+        operationId: 'getAgentStats',
+        tags: ['stats'],
+        summary: 'Runs, success rate and average cost per runtime over recent days',
+        querystring: agentStatsQuerySchema,
+        response: { 200: agentStatsPageSchema, ...errors },
+      },
+    },
+    async (request) => agentStats(deps, await requestCtx(deps, request), request.query),
+  );
+
+  app.get(
+    '/api/queue/stats',
+    {
+      schema: {
+        operationId: 'getQueueStats',
+        tags: ['stats'],
+        summary: 'Job counts per queue, executions per state, and active runs with their last event',
+        response: { 200: queueStatsSchema, ...errors },
+      },
+    },
+    async (request) => queueStats(deps, await requestCtx(deps, request)),
+  );
+}

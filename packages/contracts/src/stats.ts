@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { executionStateSchema, isoDate } from './common.ts';
+
+export const agentStatsQuerySchema = z.object({
+  days: z.coerce.number().int().min(1).max(365).default(30).describe('look back this many days'),
+});
+
+export const agentStatsSchema = z.object({
+  agent_type: z.string(),
+  runs: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+  /** completed / finished runs (completed + failed + cancelled); null with no finished run. */
+  success_rate: z.number().nullable(),
+  /** Mean cost of finished runs that reported a cost. */
+  avg_cost_usd: z.number().nullable(),
+  last_run_at: isoDate.nullable(),
+});
+export type AgentStatsDto = z.infer<typeof agentStatsSchema>;
+
+export const agentStatsPageSchema = z.object({ days: z.number().int(), agents: z.array(agentStatsSchema) });
+export type AgentStatsPageDto = z.infer<typeof agentStatsPageSchema>;
+
+export const queueCountsSchema = z.object({
+  name: z.string(),
+  backend: z.string(),
+  waiting: z.number().int(),
+  active: z.number().int(),
+  delayed: z.number().int(),
+  failed: z.number().int(),
+  completed: z.number().int(),
+});
+
+export const activeRunSchema = z.object({
+  execution_id: z.string(),
+  task_id: z.string(),
+  agent_type: z.string(),
+  state: executionStateSchema,
+  started_at: isoDate.nullable(),
+  /** When the run last wrote an event: a run's own heartbeat. */
+  last_event_at: isoDate.nullable(),
+});
+
+export const queueStatsSchema = z.object({
+  queues: z.array(queueCountsSchema),
+  executions: z.record(executionStateSchema, z.number().int()),
+  active_runs: z.array(activeRunSchema),
+});
+export type QueueStatsDto = z.infer<typeof queueStatsSchema>;

@@ -1,0 +1,142 @@
+import type { Prisma } from '@ccl/db';
+import { writeAudit } from '../audit.ts';
+import { hashPassword } from '../auth/password.ts';
+import { checkPasswordStrength } from '../auth/web-sessions.ts';
+import { authorize } from '../authorize.ts';
+import type { RequestCtx } from '../context.ts';
+import { CHANNELS, type CoreDeps, type Tx } from '../deps.ts';
+import { Conflict, Invalid, NotFound } from '../errors.ts';
+import { LOCAL_USER_ID } from '../users.ts';
+
+const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+type UserRow = {
+  id: string;
+  name: string | null;
+  roleName: string;
+  disabled: boolean;
+  passwordHash: string | null;
+  createdAt: Date;
+};
+
+export function toUserDto(u: UserRow) {
+  return {
+    id: u.id,
+    name: u.name,
+    role: u.roleName,
+    disabled: u.disabled,
+    has_password: u.passwordHash !== null,
+    created_at: u.createdAt.toISOString(),
+  };
+}
+
+async function requireRole(tx: Tx, name: string) {
+  const role = await tx.role.findUnique({ where: { name } });
+  if (!role) {
+    const known = (await tx.role.findMany({ select: { name: true } })).map((r) => r.name);
+    throw new Invalid(`unknown role '${name}'; roles: ${known.join(', ')}`);
+  }
+}
+
+/** Nobody may lock the server out of administration: one enabled ADMIN must remain. */
+async function keepAnAdmin(tx: Tx, changing: string) {
+  const admins = await tx.user.count({
+    where: { roleName: 'ADMIN', disabled: false, id: { not: changing } },
+  });
+  if (admins === 0) throw new Conflict('this is the last enabled ADMIN; make someone else ADMIN first');
+}
+
+export async function listUserAccounts(deps: CoreDeps, ctx: RequestCtx) {
+  await authorize(deps, ctx, 'user:manage', { resourceType: 'user' });
+  const rows = await deps.prisma.user.findMany({ orderBy: { createdAt: 'asc' } });
+  return rows.map(toUserDto);
+}
+
+export async function createUserAccount(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  input: { id: string; name?: string | undefined; role: string; password?: string | undefined },
+) {
+  await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: input.id });
+  if (!USER_ID.test(input.id)) {
+    throw new Invalid(`user id '${input.id}' must be 1-128 letters, digits, dot, dash, underscore or @`);
+  }
+  if (input.password) checkPasswordStrength(input.password, input.id);
+  const passwordHash = input.password ? await hashPassword(input.password) : null;
+  return deps.prisma.$transaction(async (tx) => {
+    await requireRole(tx, input.role);
+    if (await tx.user.findUnique({ where: { id: input.id } }))
+      throw new Conflict(`user '${input.id}' exists`);
+    const user = await tx.user.create({
+      data: { id: input.id, name: input.name ?? null, roleName: input.role, passwordHash },
+    });
+    await writeAudit(deps, tx, ctx, {
+      action: 'user.create',
+      resourceType: 'user',
+      resourceId: user.id,
+      outcome: 'ALLOWED',
+      detail: { role: input.role, password_set: passwordHash !== null },
+    });
+    return toUserDto(user);
+  });
+}
+
+/** Role, name, disabled and password; each change is audited, a role change with its before and after. */
+export async function updateUserAccount(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  id: string,
+  input: {
+    name?: string | undefined;
+    role?: string | undefined;
+    disabled?: boolean | undefined;
+    password?: string | undefined;
+  },
+) {
+  await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: id });
+  if (id === LOCAL_USER_ID && input.password) {
+    throw new Invalid("the built-in 'local' developer cannot sign in with a password");
+  }
+  if (input.password) checkPasswordStrength(input.password, id);
+  const passwordHash = input.password ? await hashPassword(input.password) : undefined;
+  return deps.prisma.$transaction(async (tx) => {
+    const before = await tx.user.findUnique({ where: { id } });
+    if (!before) throw new NotFound(`user '${id}' not found`);
+    if (input.role) await requireRole(tx, input.role);
+    const losesAdmin =
+      before.roleName === 'ADMIN' && ((input.role && input.role !== 'ADMIN') || input.disabled === true);
+    if (losesAdmin) await keepAnAdmin(tx, id);
+    const data: Prisma.UserUpdateInput = {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.role ? { role: { connect: { name: input.role } } } : {}),
+      ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
+      ...(passwordHash ? { passwordHash } : {}),
+    };
+    const user = await tx.user.update({ where: { id }, data });
+    // A new password or a disabled account ends the browser sessions at once.
+    if (passwordHash || input.disabled) {
+      await tx.webSession.updateMany({
+        where: { userId: id, revokedAt: null },
+        data: { revokedAt: new Date() },
+      });
+    }
+    // Runtime sessions are cached for a few seconds per API process: a new role or a disabled
+    // account must reach them at once (delivered on commit, like a device revocation).
+    if (input.role || input.disabled) {
+      deps.cache?.forgetAllSessions();
+      await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+    }
+    await writeAudit(deps, tx, ctx, {
+      action: input.role && input.role !== before.roleName ? 'user.role' : 'user.update',
+      resourceType: 'user',
+      resourceId: id,
+      outcome: 'ALLOWED',
+      detail: {
+        fields: Object.keys(input).filter((k) => k !== 'password'),
+        ...(input.password ? { password_set: true } : {}),
+        ...(input.role ? { role_from: before.roleName, role_to: input.role } : {}),
+      },
+    });
+    return toUserDto(user);
+  });
+}

@@ -1,0 +1,144 @@
+import { createHmac } from 'node:crypto';
+import type { PrismaClient } from '@ccl/db';
+import type { Tx } from './deps.ts';
+
+/** HMACs with the audit key. The key stays inside the closure: the object serializes to `{}`. */
+export interface AuditSigner {
+  mac(text: string): string;
+}
+
+export function makeAuditSigner(key: Buffer | string): AuditSigner {
+  const secret = Buffer.from(key);
+  if (secret.length < 32) throw new Error('the audit HMAC key must be at least 32 bytes');
+  return { mac: (text) => createHmac('sha256', secret).update(text, 'utf8').digest('hex') };
+}
+
+/** The previous hash of the first row of a chain that never lost a prefix. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The fields the chain covers: everything a row says, and its position. */
+export interface ChainedRow {
+  seq: bigint;
+  at: Date;
+  actorUserId: string | null;
+  actorSession: string | null;
+  actorDevice: string | null;
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  outcome: string;
+  requestId: string | null;
+  detail: unknown;
+}
+
+/** JSON with object keys sorted at every depth, so jsonb's own key order never matters. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** What a detail object looks like once stored as jsonb (dates as strings, undefined dropped). */
+export function storedDetail(detail: Record<string, unknown> | undefined): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(detail ?? {})) as Record<string, unknown>;
+}
+
+/** The text a row's hash is the HMAC of: its content, its seq and the previous row's hash. */
+export function chainText(row: ChainedRow, prevHash: string): string {
+  return canonicalJson({
+    v: 1,
+    seq: row.seq.toString(),
+    at: row.at.toISOString(),
+    actor_user_id: row.actorUserId,
+    actor_session: row.actorSession,
+    actor_device: row.actorDevice,
+    action: row.action,
+    resource_type: row.resourceType,
+    resource_id: row.resourceId,
+    outcome: row.outcome,
+    request_id: row.requestId,
+    detail: row.detail ?? {},
+    prev: prevHash,
+  });
+}
+
+export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) =>
+  signer.mac(chainText(row, prevHash));
+
+/** The head's MAC: without the key, nobody can move the head back to an earlier row. */
+export const headMac = (signer: AuditSigner, seq: bigint, hash: string | null) =>
+  signer.mac(canonicalJson({ v: 1, head: seq.toString(), hash }));
+
+export interface ChainHead {
+  seq: bigint;
+  hash: string | null;
+  mac: string | null;
+}
+
+export async function readChainHead(tx: Pick<Tx, '$queryRaw'>, forUpdate: boolean): Promise<ChainHead> {
+  const rows = forUpdate
+    ? await tx.$queryRaw<ChainHead[]>`SELECT seq, hash, mac FROM audit_chain_head WHERE id = 1 FOR UPDATE`
+    : await tx.$queryRaw<ChainHead[]>`SELECT seq, hash, mac FROM audit_chain_head WHERE id = 1`;
+  const head = rows[0];
+  if (!head) throw new Error('audit_chain_head has no row; run `clawlink migrate`');
+  return head;
+}
+
+/**
+ * Locks the chain head for the rest of the caller's transaction and returns the link a new row
+ * continues from. The row lock orders concurrent writers into one chain; in READ COMMITTED,
+ * SELECT … FOR UPDATE returns the newest committed head after waiting. Rows written before the
+ * chain existed (hash null) are sealed here first, once.
+ */
+export async function lockChainHead(signer: AuditSigner, tx: Tx): Promise<{ seq: bigint; hash: string }> {
+  const head = await readChainHead(tx, true);
+  if (head.hash !== null) return { seq: head.seq, hash: head.hash };
+  if (head.seq === 0n) return { seq: 0n, hash: GENESIS_HASH };
+  return sealLegacyRows(signer, tx);
+}
+
+interface LegacyRow extends ChainedRow {
+  id: bigint;
+}
+
+async function sealLegacyRows(signer: AuditSigner, tx: Tx): Promise<{ seq: bigint; hash: string }> {
+  const rows = await tx.$queryRaw<LegacyRow[]>`
+    SELECT id, seq, at, actor_user_id AS "actorUserId", actor_session AS "actorSession",
+           actor_device AS "actorDevice", action, resource_type AS "resourceType",
+           resource_id AS "resourceId", outcome::text AS outcome, request_id AS "requestId", detail
+    FROM audit_events WHERE hash IS NULL ORDER BY seq`;
+  let prev = GENESIS_HASH;
+  let seq = 0n;
+  const sealed: Array<{ id: string; hash: string }> = [];
+  for (const row of rows) {
+    prev = rowHash(signer, row, prev);
+    seq = row.seq;
+    sealed.push({ id: row.id.toString(), hash: prev });
+  }
+  for (let i = 0; i < sealed.length; i += 1000) {
+    const part = sealed.slice(i, i + 1000);
+    // The trigger lets exactly this through: a null hash set once, nothing else changed.
+    await tx.$executeRaw`
+      UPDATE audit_events AS a SET hash = v.hash
+      FROM unnest(${part.map((p) => p.id)}::text[], ${part.map((p) => p.hash)}::text[]) AS v(id, hash)
+      WHERE a.id = v.id::bigint`;
+  }
+  await tx.$executeRaw`
+    UPDATE audit_chain_head SET seq = ${seq}, hash = ${prev}, mac = ${headMac(signer, seq, prev)} WHERE id = 1`;
+  return { seq, hash: prev };
+}
+
+/**
+ * Seals rows written before the chain existed, at boot, in a transaction of its own with room for
+ * a long history; afterwards the first audited write finds nothing to do.
+ */
+export async function sealAuditChain(deps: { prisma: PrismaClient; audit: AuditSigner }): Promise<void> {
+  const head = await readChainHead(deps.prisma, false);
+  if (head.hash !== null || head.seq === 0n) return;
+  await deps.prisma.$transaction((tx) => lockChainHead(deps.audit, tx), { timeout: 600_000 });
+}

@@ -1,0 +1,159 @@
+import {
+  type AuditSigner,
+  GENESIS_HASH,
+  headMac,
+  readChainHead,
+  rowHash,
+  sealAuditChain,
+} from './audit-chain.ts';
+import { AUDIT_COLUMNS, type AuditRow } from './audit-query.ts';
+import type { CoreDeps } from './deps.ts';
+
+export interface ChainBreak {
+  /** The first row that does not verify; null when the problem is a missing row with no successor. */
+  id: string | null;
+  seq: string;
+  reason: string;
+}
+
+export type ChainReport =
+  | { ok: true; rows: number; firstSeq: string | null; lastSeq: string | null }
+  | { ok: false; rows: number; bad: ChainBreak };
+
+interface Retention {
+  id: bigint;
+  lastSeq: bigint;
+  anchorHash: string;
+}
+
+const BATCH = 1000;
+
+/** Where the chain of the remaining rows starts: the genesis, or the anchor a retention run left. */
+async function startOf(prisma: CoreDeps['prisma'], firstSeq: bigint) {
+  if (firstSeq === 1n) return { prev: GENESIS_HASH, retention: null };
+  const retention: Retention | null = await prisma.auditRetention.findUnique({
+    where: { lastSeq: firstSeq - 1n },
+    select: { id: true, lastSeq: true, anchorHash: true },
+  });
+  return retention ? { prev: retention.anchorHash, retention } : null;
+}
+
+/** Did this row record the retention run whose anchor the chain starts from? */
+function recordsRetention(row: AuditRow, r: Retention): boolean {
+  const d = (row.detail ?? {}) as Record<string, unknown>;
+  return (
+    row.action === 'audit.prune' &&
+    d.retention_id === r.id.toString() &&
+    d.last_seq === r.lastSeq.toString() &&
+    d.anchor_hash === r.anchorHash
+  );
+}
+
+/** The link a row must continue: the previous row's seq, id and hash. */
+interface Link {
+  seq: bigint;
+  id: bigint;
+  hash: string;
+}
+
+/** Why `row` does not continue the chain after `at`; null when it does. */
+function linkProblem(audit: AuditSigner, row: AuditRow, at: Link): string | null {
+  if (row.seq === at.seq) return `a second row with seq ${row.seq} (inserted)`;
+  if (row.seq !== at.seq + 1n) return `rows with seq ${at.seq + 1n}..${row.seq - 1n} are missing (deleted)`;
+  if (row.id <= at.id) return `its id is lower than the previous row's ${at.id} (rows reordered)`;
+  if (row.hash === null) return 'it has no hash: it was written past the chain (inserted)';
+  if (row.hash !== rowHash(audit, row, at.hash)) {
+    return "its hash does not match its content and the previous row's hash (edited, inserted or reordered)";
+  }
+  return null;
+}
+
+type Walk =
+  | { ok: true; link: Link; rows: number; sawRetention: boolean }
+  | { ok: false; rows: number; bad: ChainBreak };
+
+/** Checks every row after `start` up to `toSeq`, in seq order, a batch at a time. */
+async function walk(
+  deps: VerifyDeps,
+  start: Link,
+  toSeq: bigint,
+  retention: Retention | null,
+): Promise<Walk> {
+  let link = start;
+  let rows = 0;
+  let sawRetention = false;
+  for (;;) {
+    const batch = await deps.prisma.$queryRaw<AuditRow[]>`
+      SELECT ${AUDIT_COLUMNS} FROM audit_events
+      WHERE (seq, id) > (${link.seq}, ${link.id}) AND seq <= ${toSeq} ORDER BY seq, id LIMIT ${BATCH}`;
+    for (const row of batch) {
+      const problem = linkProblem(deps.audit, row, link);
+      if (problem)
+        return { ok: false, rows, bad: { id: row.id.toString(), seq: row.seq.toString(), reason: problem } };
+      if (retention && recordsRetention(row, retention)) sawRetention = true;
+      link = { seq: row.seq, id: row.id, hash: row.hash ?? '' };
+      rows++;
+    }
+    if (batch.length < BATCH) return { ok: true, link, rows, sawRetention };
+  }
+}
+
+type VerifyDeps = Pick<CoreDeps, 'prisma'> & { audit: AuditSigner };
+
+const broken = (rows: number, id: string | null, seq: bigint, reason: string): ChainReport => ({
+  ok: false,
+  rows,
+  bad: { id, seq: seq.toString(), reason },
+});
+
+/**
+ * Walks the chain in seq order and reports the first row that breaks it: a changed row (its hash no
+ * longer matches), a missing one (a gap in seq, or the head pointing past the last row), an inserted
+ * one (it cannot carry a valid hash) or a reordered one (ids out of seq order, or hashes that link to
+ * the wrong predecessor). Rows appended while it runs are left for the next run.
+ */
+export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
+  const { prisma, audit } = deps;
+  // Rows from before the chain existed are sealed first, as the next audited write would.
+  await sealAuditChain(deps);
+  // The head first: every row up to it is committed (the head moves in the row's own transaction).
+  const head = await readChainHead(prisma, false);
+  const first = await prisma.auditEvent.findFirst({
+    orderBy: { seq: 'asc' },
+    select: { seq: true, id: true },
+  });
+  if (!first) {
+    if (head.seq === 0n) return { ok: true, rows: 0, firstSeq: null, lastSeq: null };
+    return broken(0, null, head.seq, 'every row is gone, but the chain head records rows up to this seq');
+  }
+  const start = await startOf(prisma, first.seq);
+  if (!start) {
+    const reason = `rows before seq ${first.seq} are missing and no retention run (audit prune) removed them`;
+    return broken(0, first.id.toString(), first.seq, reason);
+  }
+  const walked = await walk(
+    deps,
+    { seq: first.seq - 1n, id: -1n, hash: start.prev },
+    head.seq,
+    start.retention,
+  );
+  if (!walked.ok) return walked;
+  const { link, rows } = walked;
+  if (link.seq < head.seq) {
+    const reason = `rows from seq ${link.seq + 1n} to ${head.seq} are missing (the newest rows were deleted)`;
+    return broken(rows, null, link.seq + 1n, reason);
+  }
+  if (head.hash !== link.hash || head.mac !== headMac(audit, head.seq, head.hash)) {
+    return broken(
+      rows,
+      null,
+      head.seq,
+      'the chain head was altered (it no longer matches the newest row and its MAC)',
+    );
+  }
+  if (start.retention && !walked.sawRetention) {
+    const reason = `the retention anchor before seq ${first.seq} has no audit.prune row recording it (rows removed outside a retention run)`;
+    return broken(rows, null, first.seq, reason);
+  }
+  return { ok: true, rows, firstSeq: first.seq.toString(), lastSeq: link.seq.toString() };
+}

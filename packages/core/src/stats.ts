@@ -1,0 +1,99 @@
+import type { AgentStatsPageDto, ExecutionStateName, QueueStatsDto } from '@ccl/contracts';
+import { EXECUTION_STATES } from '@ccl/contracts';
+import { authorize } from './authorize.ts';
+import type { RequestCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+
+interface AgentRow {
+  agent_type: string;
+  runs: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  avg_cost: number | null;
+  last_run_at: Date | null;
+}
+
+/** Per runtime over the last `days`: runs, outcomes, success rate and average cost. */
+export async function agentStats(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  q: { days: number },
+): Promise<AgentStatsPageDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'agent' });
+  const since = new Date(Date.now() - q.days * 86_400_000);
+  // One aggregate query; usage.cost_usd is JSON, so Prisma's groupBy cannot average it.
+  const rows = await deps.prisma.$queryRaw<AgentRow[]>`
+    SELECT agent_type,
+           COUNT(*)::int AS runs,
+           COUNT(*) FILTER (WHERE state = 'COMPLETED')::int AS completed,
+           COUNT(*) FILTER (WHERE state = 'FAILED')::int AS failed,
+           COUNT(*) FILTER (WHERE state = 'CANCELLED')::int AS cancelled,
+           AVG((usage->>'cost_usd')::float8) FILTER (
+             WHERE state IN ('COMPLETED', 'FAILED', 'CANCELLED') AND jsonb_typeof(usage->'cost_usd') = 'number'
+           ) AS avg_cost,
+           MAX(created_at) AS last_run_at
+      FROM executions
+     WHERE created_at >= ${since}
+     GROUP BY agent_type
+     ORDER BY agent_type`;
+  return {
+    days: q.days,
+    agents: rows.map((r) => {
+      const finished = r.completed + r.failed + r.cancelled;
+      return {
+        agent_type: r.agent_type,
+        runs: r.runs,
+        completed: r.completed,
+        failed: r.failed,
+        cancelled: r.cancelled,
+        success_rate: finished > 0 ? r.completed / finished : null,
+        avg_cost_usd: r.avg_cost === null ? null : Number(r.avg_cost),
+        last_run_at: r.last_run_at ? r.last_run_at.toISOString() : null,
+      };
+    }),
+  };
+}
+
+const ACTIVE = ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] as const;
+
+/** The queue's job counts, executions per state, and each active run with its last sign of life. */
+export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<QueueStatsDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'queue' });
+  const [counts, byState, active] = await Promise.all([
+    deps.queue.counts?.() ?? null,
+    deps.prisma.execution.groupBy({ by: ['state'], _count: { _all: true } }),
+    deps.prisma.execution.findMany({
+      where: { state: { in: [...ACTIVE] } },
+      orderBy: { createdAt: 'asc' },
+      take: 100,
+      select: {
+        id: true,
+        taskId: true,
+        agentType: true,
+        state: true,
+        startedAt: true,
+        events: { orderBy: { seq: 'desc' }, take: 1, select: { createdAt: true } },
+      },
+    }),
+  ]);
+  const executions = Object.fromEntries(EXECUTION_STATES.map((s) => [s, 0])) as Record<
+    ExecutionStateName,
+    number
+  >;
+  for (const row of byState) executions[row.state.toLowerCase() as ExecutionStateName] = row._count._all;
+  return {
+    queues: counts
+      ? [{ name: deps.config.QUEUE_NAME, backend: deps.queue.backend ?? 'unknown', ...counts }]
+      : [],
+    executions,
+    active_runs: active.map((e) => ({
+      execution_id: e.id,
+      task_id: e.taskId,
+      agent_type: e.agentType,
+      state: e.state.toLowerCase() as ExecutionStateName,
+      started_at: e.startedAt?.toISOString() ?? null,
+      last_event_at: e.events[0]?.createdAt.toISOString() ?? null,
+    })),
+  };
+}
