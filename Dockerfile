@@ -18,6 +18,8 @@ RUN pnpm install --frozen-lockfile
 COPY . .
 # `prisma generate` needs no schema engine; pointing at any executable stops a download attempt.
 RUN PRISMA_SCHEMA_ENGINE_BINARY=/bin/true PRISMA_HIDE_UPDATE_MESSAGE=1 pnpm exec prisma generate
+# The board (apps/web) is built to static files that the api serves at /.
+RUN pnpm exec turbo run build --filter=@ccl/web --output-logs=errors-only
 
 FROM node:20-bookworm-slim AS runtime
 RUN groupadd --system --gid 10001 clawlink \

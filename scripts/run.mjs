@@ -3,7 +3,7 @@
 // it installs the pinned pnpm and the dependencies when needed, generates the Prisma
 // client, then runs the requested command.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,6 +65,30 @@ ensureGenerated();
 
 const cli = join(root, 'apps', 'server', 'src', 'cli.ts');
 
+/** Newest modification time under `dir` (files only), 0 when it does not exist. */
+function newest(dir) {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) latest = Math.max(latest, mtime(join(entry.parentPath ?? entry.path, entry.name)));
+  }
+  return latest;
+}
+
+/** The board (apps/web) is served from its build; build it when missing or older than its sources. */
+function ensureWebBuilt() {
+  const web = join(root, 'apps', 'web');
+  const built = mtime(join(web, 'dist', 'index.html'));
+  const sources = Math.max(
+    newest(join(web, 'src')),
+    mtime(join(web, 'index.html')),
+    mtime(join(web, 'vite.config.ts')),
+  );
+  if (built >= sources) return;
+  console.error('clawlink: building the board (apps/web)…');
+  must(bin('turbo'), ['run', 'build', '--filter=@ccl/web', '--output-logs=errors-only']);
+}
+
 /**
  * Runs a long-lived child, passing signals on and waiting for its own graceful shutdown.
  * Detached, so a terminal's Ctrl-C reaches it once, through us, and never reaches the
@@ -77,6 +101,7 @@ function serve(args) {
 }
 switch (command) {
   case 'start':
+    ensureWebBuilt();
     serve(['--import', 'tsx', cli, 'start', ...rest]);
     break;
   case 'clawlink':
@@ -86,6 +111,8 @@ switch (command) {
     must(bin('biome'), ['check', '.']);
     must(bin('turbo'), ['run', 'typecheck', '--output-logs=errors-only']);
     must(bin('tsc'), ['-p', 'bench/tsconfig.json']);
+    // The browser tests (apps/web/src/browser) drive the built board.
+    must(bin('turbo'), ['run', 'build', '--output-logs=errors-only']);
     must(bin('vitest'), ['run', ...rest]);
     break;
   case 'bench':

@@ -1,0 +1,72 @@
+import type { TaskDto } from '@ccl/contracts';
+import type { KeyboardEvent } from 'react';
+import { elapsedMs, formatCost, formatDuration } from '../lib/format.ts';
+import { Link } from './link.tsx';
+import { StateBadge } from './state-badge.tsx';
+
+interface Props {
+  task: TaskDto;
+  now: number;
+  grabbed: boolean;
+  onDragStart: (task: TaskDto) => void;
+  onHandleKey: (task: TaskDto, e: KeyboardEvent<HTMLButtonElement>) => void;
+}
+
+export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props) {
+  const exec = task.latest_execution;
+  return (
+    <li
+      className={`card${grabbed ? ' card-grabbed' : ''}`}
+      draggable
+      data-task-id={task.id}
+      data-testid="task-card"
+      onDragStart={(e) => {
+        e.dataTransfer.setData('text/plain', task.id);
+        e.dataTransfer.effectAllowed = 'move';
+        onDragStart(task);
+      }}
+    >
+      <div className="card-head">
+        <Link href={`/tasks/${task.id}`} className="card-title">
+          {task.title}
+        </Link>
+        <button
+          type="button"
+          className="icon-button grab"
+          aria-label={`Move ${task.title}`}
+          aria-describedby="move-help"
+          aria-pressed={grabbed}
+          onKeyDown={(e) => onHandleKey(task, e)}
+        >
+          <span aria-hidden="true">⠿</span>
+        </button>
+      </div>
+      <div className="card-meta">
+        <StateBadge state={exec?.state ?? null} />
+        {exec && <span className="agent">{exec.agent_type}</span>}
+      </div>
+      {exec && (
+        <dl className="card-facts">
+          <div>
+            <dt>Time</dt>
+            <dd>{formatDuration(elapsedMs(exec.created_at, exec.finished_at, now))}</dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd>{formatCost(exec.cost_usd)}</dd>
+          </div>
+          {exec.pr_url && (
+            <div>
+              <dt>PR</dt>
+              <dd>
+                <a href={exec.pr_url} target="_blank" rel="noreferrer">
+                  pull request
+                </a>
+              </dd>
+            </div>
+          )}
+        </dl>
+      )}
+    </li>
+  );
+}

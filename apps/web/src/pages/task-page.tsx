@@ -1,0 +1,109 @@
+import type { ExecutionDto, TaskDto } from '@ccl/contracts';
+import { useState } from 'react';
+import { LoadError, Loading } from '../components/async-view.tsx';
+import { ExecutionPanel } from '../components/execution-panel.tsx';
+import { Link } from '../components/link.tsx';
+import { StateBadge } from '../components/state-badge.tsx';
+import { columnTitle } from '../lib/board.ts';
+import { loadExecutions, loadTask } from '../lib/board-api.ts';
+import { formatTime } from '../lib/format.ts';
+import { boardPath } from '../lib/router.ts';
+import { useResource } from '../lib/use-resource.ts';
+
+export function TaskPage({ id }: { id: string }) {
+  const data = useResource(async (): Promise<{ task: TaskDto; executions: ExecutionDto[] }> => {
+    const [task, executions] = await Promise.all([loadTask(id), loadExecutions(id)]);
+    return { task, executions };
+  }, id);
+  if (data.loading && !data.data) return <Loading what="the task" />;
+  if (data.error || !data.data)
+    return <LoadError what="the task" error={data.error ?? ''} onRetry={data.reload} />;
+  const { task, executions } = data.data;
+  const onRetried = (fresh: ExecutionDto) =>
+    data.setData((prev) => prev && { ...prev, executions: [fresh, ...prev.executions] });
+  const latest = executions[0];
+  const context = latest ? Object.entries(latest.context).filter(([k]) => k !== 'project') : [];
+  return (
+    <section aria-labelledby="task-title" className="task-page">
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link href={boardPath(task.project_slug)}>{task.project_slug}</Link> <span aria-hidden="true">›</span>{' '}
+        {columnTitle(task.column)}
+      </nav>
+      <h1 id="task-title">{task.title}</h1>
+      <dl className="facts">
+        <div>
+          <dt>Project</dt>
+          <dd>{task.project_slug}</dd>
+        </div>
+        <div>
+          <dt>Column</dt>
+          <dd>{columnTitle(task.column)}</dd>
+        </div>
+        <div>
+          <dt>Created by</dt>
+          <dd>{task.creator_id}</dd>
+        </div>
+      </dl>
+      <section>
+        <h2>Description</h2>
+        {task.description ? (
+          <p className="prose">{task.description}</p>
+        ) : (
+          <p className="muted">No description.</p>
+        )}
+      </section>
+      {latest && (
+        <section>
+          <h2>Prompt</h2>
+          <pre className="prompt">{latest.prompt}</pre>
+          <h2>Context</h2>
+          {context.length ? (
+            <dl className="facts">
+              {context.map(([k, v]) => (
+                <div key={k}>
+                  <dt>{k}</dt>
+                  <dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+                </div>
+              ))}
+            </dl>
+          ) : (
+            <p className="muted">No context.</p>
+          )}
+        </section>
+      )}
+      <section>
+        <h2>Executions</h2>
+        {executions.length === 0 && (
+          <p className="muted">Not run yet. Drag the card to In progress after giving it an agent.</p>
+        )}
+        {executions.map((e, i) =>
+          i === 0 ? (
+            <ExecutionPanel key={e.id} initial={e} onRetried={onRetried} />
+          ) : (
+            <EarlierRun key={e.id} execution={e} onRetried={onRetried} />
+          ),
+        )}
+      </section>
+    </section>
+  );
+}
+
+/** An older run, folded; its panel (and its event stream) exists only while it is open. */
+function EarlierRun({
+  execution,
+  onRetried,
+}: {
+  execution: ExecutionDto;
+  onRetried: (e: ExecutionDto) => void;
+}) {
+  const [open, setOpen] = useState(false);
+  return (
+    <details className="earlier-run" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>
+        Earlier run on {execution.agent_type} · <StateBadge state={execution.state} /> ·{' '}
+        {formatTime(execution.created_at)}
+      </summary>
+      {open && <ExecutionPanel initial={execution} onRetried={onRetried} />}
+    </details>
+  );
+}
