@@ -31,6 +31,12 @@ export interface ChainedRow {
   detail: unknown;
 }
 
+/** A stored audit row: the chained fields plus its id and hash. */
+export interface AuditRow extends ChainedRow {
+  id: bigint;
+  hash: string | null;
+}
+
 /** JSON with object keys sorted at every depth, so jsonb's own key order never matters. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;

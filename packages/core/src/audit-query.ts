@@ -1,27 +1,14 @@
 import type { AuditEventDto, AuditQuery } from '@ccl/contracts';
 import { Prisma } from '@ccl/db';
 import { type AuditDeps, toAuditDto, writeAudit } from './audit.ts';
+import type { AuditRow } from './audit-chain.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 
 type ReadDeps = Pick<CoreDeps, 'prisma'> & AuditDeps;
 
-export interface AuditRow {
-  id: bigint;
-  seq: bigint;
-  at: Date;
-  actorUserId: string | null;
-  actorSession: string | null;
-  actorDevice: string | null;
-  action: string;
-  resourceType: string;
-  resourceId: string | null;
-  outcome: string;
-  requestId: string | null;
-  detail: unknown;
-  hash: string | null;
-}
+export type { AuditRow } from './audit-chain.ts';
 
 export const AUDIT_COLUMNS = Prisma.sql`
   id, seq, at, actor_user_id AS "actorUserId", actor_session AS "actorSession",

@@ -1,4 +1,4 @@
-import { headMac, lockChainHead, rowHash, storedDetail } from './audit-chain.ts';
+import { type AuditRow, headMac, lockChainHead, rowHash, storedDetail } from './audit-chain.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 
@@ -49,21 +49,7 @@ export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry
     WHERE id = 1`;
 }
 
-export function toAuditDto(row: {
-  id: bigint;
-  seq: bigint;
-  at: Date;
-  actorUserId: string | null;
-  actorSession: string | null;
-  actorDevice: string | null;
-  action: string;
-  resourceType: string;
-  resourceId: string | null;
-  outcome: string;
-  requestId: string | null;
-  detail: unknown;
-  hash: string | null;
-}) {
+export function toAuditDto(row: AuditRow) {
   return {
     id: row.id.toString(),
     seq: row.seq.toString(),
