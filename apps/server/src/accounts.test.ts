@@ -66,6 +66,12 @@ describe('accounts in team mode: passwords, cookies, CSRF, API keys', () => {
       expect(((await res.json()) as { message: string }).message).toMatch(/sign in/);
     }
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    for (const path of ['/docs', '/docs/json'])
+      expect((await fetch(`${server.url}${path}`)).status, path).toBe(401);
+    const b = new Browser(server.url);
+    await b.signIn('alice', pw('alice'));
+    expect((await b.fetch('/docs/json')).status).toBe(200);
   });
 
   it('signs in with an httpOnly, SameSite=Lax cookie and never hands out a cookie it was given', async () => {

@@ -11,6 +11,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { requestCtx } from './auth.ts';
 import { frameworkErrors, registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
@@ -119,14 +120,20 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
     },
     transform: jsonSchemaTransform,
   });
+  await app.register(cookie);
   await app.register(swaggerUi, {
     routePrefix: '/docs',
+    // A team server shows its API description to signed-in callers only (AUTH_MODE team).
+    uiHooks: {
+      onRequest: async (request) => {
+        if (opts.deps.config.authMode === 'team') await requestCtx(opts.deps, request);
+      },
+    },
     staticCSP: true,
     // A team server on plain http must keep loading the docs' own assets.
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
   });
   await registerHardening(app, opts.deps.config);
-  await app.register(cookie);
 
   await app.register(healthRoutes);
   await app.register(runtimeRoutes);

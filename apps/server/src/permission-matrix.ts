@@ -25,7 +25,9 @@ const signedIn = (why: string): Access => ({ signedIn: why });
 export const ROUTE_ACCESS: Record<string, Access> = {
   'GET /healthz': open('liveness probe; says only "ok"'),
   'GET /readyz': open('readiness probe; says whether the database and queue answer'),
-  'GET /docs*': open('the OpenAPI document and its viewer; no data'),
+  'GET /docs*': open(
+    'the OpenAPI document and its viewer; no data (signed-in callers only in AUTH_MODE team)',
+  ),
   'GET /': open('the board application shell; its data comes from the API'),
   'GET /assets/*': open('the board’s static, content-hashed assets'),
   'OPTIONS *': open('CORS preflight, registered only when CORS_ORIGINS is set'),
