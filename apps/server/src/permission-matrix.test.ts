@@ -36,6 +36,7 @@ const SAMPLES: Record<string, Sample> = {
     body: { slug: `p-${randomBytes(3).toString('hex')}` },
   }),
   'PATCH /api/projects/:slug': () => ({ path: '/api/projects/inbox', body: { description: 'x' } }),
+  'GET /api/projects/:slug/assignees': () => ({ path: '/api/projects/inbox/assignees' }),
   'GET /api/projects/:slug/members': () => ({ path: '/api/projects/inbox/members' }),
   'PUT /api/projects/:slug/members/:user_id': () => ({ path: '/api/projects/matrixp/members/local' }),
   'DELETE /api/projects/:slug/members/:user_id': () => ({ path: '/api/projects/matrixp/members/local' }),

@@ -44,6 +44,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/projects': needs('project:view'),
   'POST /api/projects': needs('project:manage'),
   'PATCH /api/projects/:slug': needs('project:manage'),
+  'GET /api/projects/:slug/assignees': needs('task:view'),
   'GET /api/projects/:slug/members': needs('project:manage'),
   'PUT /api/projects/:slug/members/:user_id': needs('project:manage'),
   'DELETE /api/projects/:slug/members/:user_id': needs('project:manage'),

@@ -71,6 +71,7 @@ describe('members-only projects (IDOR across two projects)', () => {
       ['POST', `/api/executions/${execution}/approve`, {}],
       ['GET', `/api/runtime/tasks/${task}/state`],
       ['POST', '/api/tasks', { project: 'alpha', title: 'sneak in' }],
+      ['GET', '/api/projects/alpha/assignees'],
     ];
     const before = await server.prisma.task.count();
     for (const [method, path, body] of probes) {

@@ -73,7 +73,7 @@ export async function startServer(
       const host = config.boundToLoopback ? 'localhost' : config.HOST;
       url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     }
-    if (role !== 'api') worker = await startWorkerRole(rt, log);
+    if (role !== 'api') worker = await startWorkerRole(rt, log, role);
   } catch (err) {
     await app?.close();
     await hub?.stop();

@@ -1,4 +1,15 @@
-import { CHANNELS, RetryLater, reconcileExecutions, runExecution, sweepWorkspaces } from '@ccl/core';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  beatWorker,
+  CHANNELS,
+  forgetWorker,
+  RetryLater,
+  reconcileExecutions,
+  runExecution,
+  sweepWorkspaces,
+  type WorkerIdentity,
+} from '@ccl/core';
 import type { ExecutionWorker } from '@ccl/queue';
 import type { Logger } from 'pino';
 import type { Runtime } from './runtime.ts';
@@ -10,9 +21,10 @@ export interface WorkerRole {
 
 /**
  * Takes jobs (execution ids) and runs them; cancel requests for executions this
- * worker holds arrive over pub/sub and abort the runner's signal.
+ * worker holds arrive over pub/sub and abort the runner's signal. A heartbeat row in
+ * `workers` tells the Queue page this process is alive and how busy it is.
  */
-export async function startWorkerRole(rt: Runtime, log: Logger): Promise<WorkerRole> {
+export async function startWorkerRole(rt: Runtime, log: Logger, role: string): Promise<WorkerRole> {
   const worker = rt.queue.createWorker({
     concurrency: rt.config.WORKER_CONCURRENCY,
     handler: async (executionId, job) => {
@@ -42,13 +54,56 @@ export async function startWorkerRole(rt: Runtime, log: Logger): Promise<WorkerR
   const reconciler = setInterval(reconcile, rt.config.RECONCILE_INTERVAL_S * 1000);
   reconciler.unref();
   void reconcile();
-  log.info({ concurrency: rt.config.WORKER_CONCURRENCY, backend: rt.queue.backend }, 'worker started');
+  const heartbeat = await startHeartbeat(rt, log, role, () => worker.running().length);
+  log.info(
+    { concurrency: rt.config.WORKER_CONCURRENCY, backend: rt.queue.backend, workerId: heartbeat.id },
+    'worker started',
+  );
   return {
     worker,
     async close() {
       clearInterval(reconciler);
       await unsubscribe();
       await worker.close();
+      // Only once the running jobs are done: while it drains them the worker keeps beating.
+      await heartbeat.stop();
+    },
+  };
+}
+
+/**
+ * Beats once before the worker counts as started, then every WORKER_HEARTBEAT_S; a failed beat is
+ * logged and the next one tries again.
+ */
+async function startHeartbeat(rt: Runtime, log: Logger, role: string, running: () => number) {
+  const me: WorkerIdentity = {
+    id: randomUUID(),
+    host: hostname(),
+    pid: process.pid,
+    role,
+    queueName: rt.config.QUEUE_NAME,
+    concurrency: rt.config.WORKER_CONCURRENCY,
+  };
+  const beat = () =>
+    beatWorker(rt.deps, me, running()).catch((err) =>
+      log.warn({ err: (err as Error).message }, 'worker heartbeat failed'),
+    );
+  let inFlight = beat();
+  await inFlight;
+  const timer = setInterval(() => {
+    inFlight = beat();
+  }, rt.config.WORKER_HEARTBEAT_S * 1000);
+  timer.unref();
+  return {
+    id: me.id,
+    /** Stops beating and removes the row, so a graceful stop never shows as a stale worker. */
+    async stop() {
+      clearInterval(timer);
+      // A beat still in flight must not re-insert the row after it is deleted.
+      await inFlight;
+      await forgetWorker(rt.deps, me.id).catch((err) =>
+        log.warn({ err: (err as Error).message }, 'could not remove the worker heartbeat'),
+      );
     },
   };
 }

@@ -52,6 +52,8 @@ export const envSchema = z.object({
   EXECUTION_ATTEMPTS: int(3, 1, 20),
   /** How often workers compare executions with the queue and repair lost jobs. */
   RECONCILE_INTERVAL_S: int(30, 1, 3600),
+  /** How often each worker process writes its heartbeat row; three missed beats mark it stale. */
+  WORKER_HEARTBEAT_S: int(5, 1, 300),
   DEFAULT_AGENT: z.enum(RUNNER_AGENT_TYPES).default('echo'),
   SKILLS_DIR: z.string().optional(),
   /** Largest accepted request body, in bytes. */

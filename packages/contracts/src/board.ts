@@ -5,6 +5,43 @@ import { submitContextSchema } from './runtime.ts';
 export const BOARD_COLUMNS = ['backlog', 'todo', 'in_progress', 'review', 'done'] as const;
 export const boardColumnSchema = z.enum(BOARD_COLUMNS);
 
+/** A board column a project shows, with the name it gives it (default: the standard title). */
+export const projectColumnSchema = z
+  .object({
+    key: boardColumnSchema,
+    label: z.string().trim().min(1).max(40).optional(),
+  })
+  .strict();
+export type ProjectColumn = z.infer<typeof projectColumnSchema>;
+
+/**
+ * The columns a project's board shows: a subset of the five, in the board's order (work flows
+ * left to right, and dropping on In progress starts a run), each key at most once.
+ */
+export const projectColumnsSchema = z
+  .array(projectColumnSchema)
+  .min(1, 'show at least one column')
+  .max(BOARD_COLUMNS.length)
+  .superRefine((cols, ctx) => {
+    let last = -1;
+    for (const [i, col] of cols.entries()) {
+      const at = BOARD_COLUMNS.indexOf(col.key);
+      if (at === last) {
+        ctx.addIssue({ code: 'custom', path: [i, 'key'], message: `column '${col.key}' is listed twice` });
+      } else if (at < last) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'key'],
+          message: `column '${col.key}' is out of order; keep ${BOARD_COLUMNS.join(', ')}`,
+        });
+      }
+      last = Math.max(last, at);
+    }
+  });
+
+/** A user id as the users table holds it. */
+const userIdSchema = z.string().trim().min(1).max(128);
+
 export const projectSlugSchema = z
   .string()
   .trim()
@@ -29,6 +66,8 @@ export const projectSettingsSchema = z
       .describe('commands: every shell command waits for approval'),
     max_cost_usd: z.number().positive().max(10_000).optional(),
     model: z.string().trim().min(1).max(200).optional(),
+    /** Board display, not a task default: unset, the board shows all five columns. */
+    columns: projectColumnsSchema.optional(),
   })
   .strict();
 
@@ -61,6 +100,10 @@ export const updateProjectBodySchema = z
 
 export const projectSlugParamSchema = z.object({ slug: projectSlugSchema });
 
+/** Someone a card of the project can be assigned to. */
+export const assigneeSchema = z.object({ id: z.string(), name: z.string().nullable() });
+export type AssigneeDto = z.infer<typeof assigneeSchema>;
+
 export const executionSummarySchema = z.object({
   id: z.string(),
   agent_type: z.string(),
@@ -80,6 +123,8 @@ export const taskSchema = z.object({
   description: z.string(),
   column: boardColumnSchema,
   creator_id: z.string(),
+  /** Who works on the card; null: nobody yet. */
+  assignee_id: z.string().nullable(),
   created_at: isoDate,
   updated_at: isoDate,
   latest_execution: executionSummarySchema.nullable(),
@@ -91,6 +136,8 @@ export const createTaskBodySchema = z.object({
   title: z.string().trim().min(1).max(500),
   description: z.string().max(50_000).optional(),
   column: boardColumnSchema.optional(),
+  /** An existing, enabled user who reaches the project. */
+  assignee_id: userIdSchema.optional(),
   /** With both prompt and agent_type the task starts an execution at once. */
   prompt: z.string().min(1).max(200_000).optional(),
   agent_type: z.string().trim().min(1).max(64).optional(),
@@ -102,9 +149,11 @@ export const updateTaskBodySchema = z
     title: z.string().trim().min(1).max(500).optional(),
     description: z.string().max(50_000).optional(),
     column: boardColumnSchema.optional(),
+    /** A user to assign, or null to unassign. */
+    assignee_id: userIdSchema.nullable().optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of title, description, column');
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of title, description, column, assignee_id');
 
 export const listTasksQuerySchema = z.object({
   project: projectSlugSchema.optional(),

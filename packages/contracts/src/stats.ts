@@ -42,9 +42,31 @@ export const activeRunSchema = z.object({
   last_event_at: isoDate.nullable(),
 });
 
+export const workerHeartbeatSchema = z.object({
+  /** Random per worker process start. */
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  /** The process role running the worker: `all` (api + worker) or `worker`. */
+  role: z.string(),
+  queue: z.string(),
+  concurrency: z.number().int(),
+  /** Executions it was processing at its last heartbeat. */
+  running: z.number().int(),
+  started_at: isoDate,
+  last_seen_at: isoDate,
+  /** Not heard from for three heartbeat intervals: the process is probably gone. */
+  stale: z.boolean(),
+});
+export type WorkerHeartbeatDto = z.infer<typeof workerHeartbeatSchema>;
+
 export const queueStatsSchema = z.object({
   queues: z.array(queueCountsSchema),
   executions: z.record(executionStateSchema, z.number().int()),
   active_runs: z.array(activeRunSchema),
+  /** Worker processes that beat within the last hour, live ones first. */
+  workers: z.array(workerHeartbeatSchema),
+  /** Seconds between heartbeats; a worker is stale after three missed ones. */
+  heartbeat_interval_s: z.number().int(),
 });
 export type QueueStatsDto = z.infer<typeof queueStatsSchema>;

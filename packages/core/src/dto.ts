@@ -87,6 +87,7 @@ export function toTaskDto(t: Task & { project: Project; executions: Execution[] 
     description: t.description,
     column: t.column as TaskDto['column'],
     creator_id: t.creatorId,
+    assignee_id: t.assigneeId,
     created_at: t.createdAt.toISOString(),
     updated_at: t.updatedAt.toISOString(),
     latest_execution: latest

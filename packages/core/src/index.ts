@@ -1,5 +1,6 @@
 export * from './admin/roles.ts';
 export * from './admin/user-accounts.ts';
+export * from './assignees.ts';
 export * from './audit.ts';
 export * from './audit-chain.ts';
 export * from './audit-query.ts';
@@ -33,4 +34,5 @@ export * from './state-machine.ts';
 export * from './stats.ts';
 export * from './tasks.ts';
 export * from './users.ts';
+export * from './worker-registry.ts';
 export * from './workspace-sweep.ts';

@@ -123,6 +123,8 @@ export function withProjectDefaults(
   settings: unknown,
   context: Record<string, unknown>,
 ): Record<string, unknown> {
-  const defaults = settings && typeof settings === 'object' && !Array.isArray(settings) ? settings : {};
-  return { ...(defaults as Record<string, unknown>), ...context };
+  const all = settings && typeof settings === 'object' && !Array.isArray(settings) ? settings : {};
+  // The board's columns are how the project looks, not something its runs should carry.
+  const { columns: _columns, ...defaults } = all as Record<string, unknown>;
+  return { ...defaults, ...context };
 }

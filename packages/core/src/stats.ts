@@ -3,6 +3,7 @@ import { EXECUTION_STATES } from '@ccl/contracts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
+import { listWorkers } from './worker-registry.ts';
 
 interface AgentRow {
   agent_type: string;
@@ -57,10 +58,13 @@ export async function agentStats(
 
 const ACTIVE = ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] as const;
 
-/** The queue's job counts, executions per state, and each active run with its last sign of life. */
+/**
+ * The queue's job counts, executions per state, each active run with its last sign of life, and
+ * the worker processes with their heartbeats.
+ */
 export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<QueueStatsDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'queue' });
-  const [counts, byState, active] = await Promise.all([
+  const [counts, byState, active, workers] = await Promise.all([
     deps.queue.counts?.() ?? null,
     deps.prisma.execution.groupBy({ by: ['state'], _count: { _all: true } }),
     deps.prisma.execution.findMany({
@@ -76,6 +80,7 @@ export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<Queue
         events: { orderBy: { seq: 'desc' }, take: 1, select: { createdAt: true } },
       },
     }),
+    listWorkers(deps),
   ]);
   const executions = Object.fromEntries(EXECUTION_STATES.map((s) => [s, 0])) as Record<
     ExecutionStateName,
@@ -95,5 +100,7 @@ export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<Queue
       started_at: e.startedAt?.toISOString() ?? null,
       last_event_at: e.events[0]?.createdAt.toISOString() ?? null,
     })),
+    workers,
+    heartbeat_interval_s: deps.config.WORKER_HEARTBEAT_S,
   };
 }

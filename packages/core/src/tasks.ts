@@ -1,6 +1,7 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
 import type { Prisma } from '@ccl/db';
+import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
@@ -161,6 +162,7 @@ export async function createTask(
     title: string;
     description?: string | undefined;
     column?: TaskDto['column'] | undefined;
+    assignee_id?: string | undefined;
     prompt?: string | undefined;
     agent_type?: string | undefined;
     context?: SubmitContext | undefined;
@@ -178,6 +180,8 @@ export async function createTask(
       : null;
   const created = await deps.prisma.$transaction(async (tx) => {
     const project = await ensureProject(deps, tx, ctx, input.project);
+    const assigneeId = input.assignee_id ?? null;
+    await checkAssignee(tx, project.id, assigneeId);
     const task = await tx.task.create({
       data: {
         projectId: project.id,
@@ -185,6 +189,7 @@ export async function createTask(
         description: input.description ?? '',
         column: input.column ?? (exec ? 'in_progress' : 'todo'),
         creatorId: ctx.actor.userId,
+        assigneeId,
       },
     });
     const execution = exec ? await tx.execution.create({ data: { ...exec, taskId: task.id } }) : null;
@@ -193,7 +198,7 @@ export async function createTask(
       resourceType: 'task',
       resourceId: task.id,
       outcome: 'ALLOWED',
-      detail: { project: project.slug, execution_id: execution?.id ?? null },
+      detail: { project: project.slug, execution_id: execution?.id ?? null, assignee_id: assigneeId },
     });
     return { task, execution };
   });
@@ -286,18 +291,22 @@ export async function updateTask(
     title?: string | undefined;
     description?: string | undefined;
     column?: TaskDto['column'] | undefined;
+    /** null unassigns. */
+    assignee_id?: string | null | undefined;
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
-  await findTask(deps, taskId);
+  const before = await findTask(deps, taskId);
   await deps.prisma.$transaction(async (tx) => {
+    if (input.assignee_id !== undefined) await checkAssignee(tx, before.projectId, input.assignee_id);
     await tx.task.update({
       where: { id: taskId },
       data: {
         ...(input.title !== undefined ? { title: input.title } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.column !== undefined ? { column: input.column } : {}),
+        ...(input.assignee_id !== undefined ? { assigneeId: input.assignee_id } : {}),
       },
     });
     await writeAudit(deps, tx, ctx, {
@@ -305,7 +314,13 @@ export async function updateTask(
       resourceType: 'task',
       resourceId: taskId,
       outcome: 'ALLOWED',
-      detail: { fields: Object.keys(input) },
+      detail: {
+        fields: Object.keys(input),
+        // Who had the card and who has it now: the question an audit reader asks of a reassignment.
+        ...(input.assignee_id !== undefined
+          ? { assignee: { from: before.assigneeId, to: input.assignee_id } }
+          : {}),
+      },
     });
   });
   return getTask(deps, ctx, taskId);

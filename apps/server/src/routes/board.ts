@@ -1,5 +1,6 @@
 import {
   approvalBodySchema,
+  assigneeSchema,
   cancelExecutionResponseSchema,
   createProjectBodySchema,
   createTaskBodySchema,
@@ -22,6 +23,7 @@ import {
   decideApproval,
   getExecution,
   getTask,
+  listAssignees,
   listProjects,
   listTaskExecutions,
   listTasks,
@@ -86,6 +88,20 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => updateProject(deps, await ctxOf(request), request.params.slug, request.body),
+  );
+
+  app.get(
+    '/api/projects/:slug/assignees',
+    {
+      schema: {
+        operationId: 'listProjectAssignees',
+        tags: ['projects'],
+        summary: "Who the project's cards can be assigned to: enabled users who reach the project",
+        params: projectSlugParamSchema,
+        response: { 200: z.array(assigneeSchema), ...errors },
+      },
+    },
+    async (request) => listAssignees(deps, await ctxOf(request), request.params.slug),
   );
 
   app.get(

@@ -5,8 +5,12 @@ import type { PrismaClient } from '@ccl/db';
  * request may update them too, so they are left out of "did anything change".
  */
 const VOLATILE_COLUMNS = ['last_activity', 'last_used_at', 'last_seen_at'];
-/** Refusals are audited by design, so the audit log (audit_events, its chain head…) changes on a 4xx. */
-const isExcluded = (table: string) => table.startsWith('audit_') || table === '_prisma_migrations';
+/**
+ * Refusals are audited by design, so the audit log (audit_events, its chain head…) changes on a 4xx;
+ * `workers` is each worker's heartbeat, rewritten on a timer whatever the requests do.
+ */
+const isExcluded = (table: string) =>
+  table.startsWith('audit_') || table === '_prisma_migrations' || table === 'workers';
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 

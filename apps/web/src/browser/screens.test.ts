@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoderClawClient } from '../../../server/src/test-support/coderclaw-client.ts';
 import { startTestServer, type TestServer, waitFor } from '../../../server/src/test-support/test-server.ts';
@@ -42,7 +44,20 @@ describe('agents, audit and queue screens in a real browser', () => {
     await context.close();
   });
 
-  it('shows queue counts and active runs, read-only', async () => {
+  it('shows queue counts, worker heartbeats and active runs, read-only', async () => {
+    // A worker that died without saying goodbye: its row stopped beating half a minute ago.
+    await server.prisma.worker.create({
+      data: {
+        id: randomUUID(),
+        host: 'crashed-host',
+        pid: 4242,
+        role: 'worker',
+        queueName: 'clawlink-executions',
+        concurrency: 8,
+        running: 1,
+        lastSeenAt: new Date(Date.now() - 30_000),
+      },
+    });
     const slow = await client.submit('echo', 'slow one', { echo: { steps: 200, delay_ms: 200 } });
     await waitFor(async () => (await client.queryTaskState(String(slow.task_id)))?.state === 'running');
     const { page, context } = await newPage(browser, server.url);
@@ -51,6 +66,17 @@ describe('agents, audit and queue screens in a real browser', () => {
     await row.waitFor();
     expect(await row.textContent()).toMatch(/RUNNING.*ago/);
     expect(await page.locator('table').first().textContent()).toMatch(/postgres/);
+    // This server's own worker, live, then the dead one, stale in words and not only in colour.
+    const workers = page.locator('[data-testid="workers-table"] tbody tr');
+    await expect.poll(() => workers.count()).toBe(2);
+    expect(await workers.nth(0).textContent()).toMatch(
+      new RegExp(`^${hostname()}${process.pid}all\\S+ / 4\\d+ s ago✓ Live$`),
+    );
+    // The heartbeat carries the running count: 1 once the next beat has seen the slow run.
+    await expect.poll(() => workers.nth(0).textContent(), { timeout: 12_000 }).toMatch(/1 \/ 4/);
+    expect(await workers.nth(1).textContent()).toMatch(
+      /^crashed-host4242workerclawlink-executions1 \/ 8\d+ s ago⚠ Stale: no heartbeat for over 15 s$/,
+    );
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'queue');
     await page.setViewportSize({ width: 375, height: 800 });

@@ -1,15 +1,17 @@
 import type { ExecutionStateName } from '@ccl/contracts';
-import { type BoardFilters, NO_FILTERS } from '../lib/board.ts';
+import { type BoardFilters, NO_FILTERS, UNASSIGNED } from '../lib/board.ts';
 import { EXECUTION_STATE_NAMES, STATE_LOOK } from '../lib/states.ts';
 
 interface Props {
   filters: BoardFilters;
   agents: string[];
   assignees: string[];
+  /** Whether some card has no assignee, so "Unassigned" is worth offering. */
+  unassigned: boolean;
   onChange: (f: BoardFilters) => void;
 }
 
-export function BoardFilterBar({ filters, agents, assignees, onChange }: Props) {
+export function BoardFilterBar({ filters, agents, assignees, unassigned, onChange }: Props) {
   const set = (patch: Partial<BoardFilters>) => onChange({ ...filters, ...patch });
   const active = JSON.stringify(filters) !== JSON.stringify(NO_FILTERS);
   return (
@@ -51,6 +53,7 @@ export function BoardFilterBar({ filters, agents, assignees, onChange }: Props) 
         Assignee
         <select value={filters.assignee} onChange={(e) => set({ assignee: e.target.value })}>
           <option value="">anyone</option>
+          {(unassigned || filters.assignee === UNASSIGNED) && <option value={UNASSIGNED}>unassigned</option>}
           {assignees.map((a) => (
             <option key={a}>{a}</option>
           ))}

@@ -44,6 +44,13 @@ export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props
       <div className="card-meta">
         <StateBadge state={exec?.state ?? null} />
         {exec && <span className="agent">{exec.agent_type}</span>}
+        {task.assignee_id && (
+          <span className="assignee" data-testid="card-assignee">
+            <span className="visually-hidden">Assigned to </span>
+            <span aria-hidden="true">@</span>
+            {task.assignee_id}
+          </span>
+        )}
       </div>
       {exec && (
         <dl className="card-facts">

@@ -1,4 +1,4 @@
-import type { ExecutionDto, ProjectDto, TaskDto } from '@ccl/contracts';
+import type { AssigneeDto, ExecutionDto, ProjectDto, TaskDto } from '@ccl/contracts';
 import { api, query } from './api.ts';
 import type { ColumnId } from './board.ts';
 
@@ -37,3 +37,9 @@ export async function rerunTask(taskId: string, from?: ExecutionDto): Promise<Ex
 
 export const moveTask = (taskId: string, column: ColumnId) =>
   api.patch<TaskDto>(`/api/tasks/${taskId}`, { column });
+
+export const loadAssignees = (project: string) =>
+  api.get<AssigneeDto[]>(`/api/projects/${encodeURIComponent(project)}/assignees`);
+
+export const assignTask = (taskId: string, assigneeId: string | null) =>
+  api.patch<TaskDto>(`/api/tasks/${taskId}`, { assignee_id: assigneeId });

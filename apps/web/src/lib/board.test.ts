@@ -1,11 +1,16 @@
 import type { TaskDto } from '@ccl/contracts';
 import { describe, expect, it } from 'vitest';
 import {
+  boardColumns,
+  columnsSetting,
+  columnTitle,
   dropStartsExecution,
   filterOptions,
   groupByColumn,
+  hiddenColumnCards,
   NO_FILTERS,
   neighbourColumn,
+  UNASSIGNED,
   upsertTask,
 } from './board.ts';
 
@@ -21,6 +26,7 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
     description: '',
     column: 'todo',
     creator_id: 'local',
+    assignee_id: null,
     created_at: new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString(),
     updated_at: new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString(),
     latest_execution: state
@@ -53,7 +59,7 @@ describe('board grouping and filtering', () => {
 
   it('filters by agent, state, assignee and text (case-insensitive, description too)', () => {
     const claude = task({ state: 'running', agent: 'claude', title: 'Fix login' });
-    const echo = task({ state: 'completed', agent: 'echo', creator_id: 'ann', description: 'About LOGIN' });
+    const echo = task({ state: 'completed', agent: 'echo', assignee_id: 'ann', description: 'About LOGIN' });
     const none = task({ title: 'Plan sprint' });
     const all = [claude, echo, none];
     const ids = (f: Partial<typeof NO_FILTERS>) =>
@@ -64,10 +70,12 @@ describe('board grouping and filtering', () => {
     expect(ids({ agent: 'claude' })).toEqual([claude.id]);
     expect(ids({ state: 'completed' })).toEqual([echo.id]);
     expect(ids({ assignee: 'ann' })).toEqual([echo.id]);
+    expect(ids({ assignee: 'local' })).toEqual([]);
+    expect(ids({ assignee: UNASSIGNED })).toEqual([claude.id, none.id].sort());
     expect(ids({ text: 'login' })).toEqual([claude.id, echo.id].sort());
     expect(ids({ text: '  ' })).toHaveLength(3);
     expect(ids({ text: 'login', agent: 'echo' })).toEqual([echo.id]);
-    expect(filterOptions(all)).toEqual({ agents: ['claude', 'echo'], assignees: ['ann', 'local'] });
+    expect(filterOptions(all)).toEqual({ agents: ['claude', 'echo'], assignees: ['ann'], unassigned: true });
   });
 
   it('replaces a card by id or adds a new one in front', () => {
@@ -81,6 +89,51 @@ describe('board grouping and filtering', () => {
     expect(neighbourColumn('todo', 1)).toBe('in_progress');
     expect(neighbourColumn('backlog', -1)).toBe('backlog');
     expect(neighbourColumn('done', 1)).toBe('done');
+    const shown = boardColumns([{ key: 'todo' }, { key: 'review' }]);
+    expect(neighbourColumn('todo', 1, shown)).toBe('review');
+    expect(neighbourColumn('review', 1, shown)).toBe('review');
+  });
+
+  it("shows a project's columns with its labels, and counts the cards of hidden ones", () => {
+    expect(boardColumns(undefined).map((c) => c.title)).toEqual([
+      'Backlog',
+      'To do',
+      'In progress',
+      'Review',
+      'Done',
+    ]);
+    const shown = boardColumns([{ key: 'todo', label: 'Ready' }, { key: 'done' }]);
+    expect(shown).toEqual([
+      { id: 'todo', title: 'Ready' },
+      { id: 'done', title: 'Done' },
+    ]);
+    expect(columnTitle('todo', shown)).toBe('Ready');
+    expect(columnTitle('review', shown)).toBe('Review');
+    const cards = [task({ column: 'backlog' }), task({ column: 'backlog' }), task({ column: 'review' })];
+    const hidden = hiddenColumnCards(groupByColumn([...cards, task({ column: 'todo' })], NO_FILTERS), shown);
+    expect(hidden.map((c) => [c.id, c.cards.length])).toEqual([
+      ['backlog', 2],
+      ['review', 1],
+    ]);
+  });
+
+  it('turns the admin form into a columns setting, the default being none', () => {
+    const all = (over: Record<string, { shown?: boolean; label?: string }> = {}) =>
+      boardColumns(undefined).map((c) => ({ id: c.id, shown: true, label: '', ...over[c.id] }));
+    expect(columnsSetting(all())).toBeUndefined();
+    expect(columnsSetting(all({ todo: { label: 'To do' } }))).toBeUndefined();
+    expect(columnsSetting(all({ backlog: { shown: false }, todo: { label: ' Ready ' } }))).toEqual([
+      { key: 'todo', label: 'Ready' },
+      { key: 'in_progress' },
+      { key: 'review' },
+      { key: 'done' },
+    ]);
+    expect(columnsSetting(all({ todo: { shown: false, label: 'ignored' } }))?.map((c) => c.key)).toEqual([
+      'backlog',
+      'in_progress',
+      'review',
+      'done',
+    ]);
   });
 
   it('starts a run only when a finished agent card lands on In progress', () => {

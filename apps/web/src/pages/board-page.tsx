@@ -6,13 +6,15 @@ import { Link } from '../components/link.tsx';
 import { TaskCard } from '../components/task-card.tsx';
 import { useToasts } from '../components/toasts.tsx';
 import {
+  type BoardColumn,
   type BoardFilters,
-  COLUMNS,
+  boardColumns,
   type ColumnId,
   columnTitle,
   dropStartsExecution,
   filterOptions,
   groupByColumn,
+  hiddenColumnCards,
   NO_FILTERS,
   neighbourColumn,
   upsertTask,
@@ -45,8 +47,13 @@ export function BoardPage({ project }: { project: string | null }) {
 
   useLiveCards(project, tasks.setData, tasks.reload);
 
+  // All projects at once: the standard five, since each project may name its own.
+  const setting = projects.data?.find((p) => p.slug === project)?.settings.columns;
+  const columns = useMemo(() => boardColumns(project ? setting : undefined), [project, setting]);
   const groups = useMemo(() => groupByColumn(list, filters), [list, filters]);
+  const hidden = useMemo(() => hiddenColumnCards(groups, columns), [groups, columns]);
   const options = useMemo(() => filterOptions(list), [list]);
+  const titleOf = (id: ColumnId) => columnTitle(id, columns);
 
   /** Optimistic: the card moves at once and goes back if the server refuses. */
   const move = async (task: TaskDto, to: ColumnId) => {
@@ -64,7 +71,7 @@ export function BoardPage({ project }: { project: string | null }) {
       tasks.setData((prev) => prev && upsertTask(prev, fresh));
     } catch (err) {
       tasks.setData((prev) => prev && upsertTask(prev, before));
-      toasts.error(`move “${task.title}” to ${columnTitle(to)}`, err);
+      toasts.error(`move “${task.title}” to ${titleOf(to)}`, err);
     }
   };
 
@@ -74,11 +81,11 @@ export function BoardPage({ project }: { project: string | null }) {
       if (!grab || grab.taskId !== task.id) {
         setGrab({ taskId: task.id, target: task.column });
         setAnnouncement(
-          `Picked up ${task.title} in ${columnTitle(task.column)}. Use left and right arrows, then Space to drop.`,
+          `Picked up ${task.title} in ${titleOf(task.column)}. Use left and right arrows, then Space to drop.`,
         );
       } else {
         setGrab(null);
-        setAnnouncement(`Dropped ${task.title} in ${columnTitle(grab.target)}.`);
+        setAnnouncement(`Dropped ${task.title} in ${titleOf(grab.target)}.`);
         void move(task, grab.target);
         // The card re-mounts in its new column; keep the keyboard user's focus on it.
         requestAnimationFrame(() =>
@@ -87,9 +94,9 @@ export function BoardPage({ project }: { project: string | null }) {
       }
     } else if (grab?.taskId === task.id && (e.key === 'ArrowRight' || e.key === 'ArrowLeft')) {
       e.preventDefault();
-      const target = neighbourColumn(grab.target, e.key === 'ArrowRight' ? 1 : -1);
+      const target = neighbourColumn(grab.target, e.key === 'ArrowRight' ? 1 : -1, columns);
       setGrab({ ...grab, target });
-      setAnnouncement(`${task.title}: over ${columnTitle(target)}.`);
+      setAnnouncement(`${task.title}: over ${titleOf(target)}.`);
     } else if (grab?.taskId === task.id && e.key === 'Escape') {
       e.preventDefault();
       setGrab(null);
@@ -141,6 +148,7 @@ export function BoardPage({ project }: { project: string | null }) {
         filters={filters}
         agents={options.agents}
         assignees={options.assignees}
+        unassigned={options.unassigned}
         onChange={setFilters}
       />
       <p id="move-help" className="visually-hidden">
@@ -161,9 +169,10 @@ export function BoardPage({ project }: { project: string | null }) {
           </p>
         </Empty>
       )}
+      {tasks.data && list.length > 0 && hidden.length > 0 && <HiddenColumnsNote hidden={hidden} />}
       {tasks.data && list.length > 0 && (
-        <div className="board">
-          {COLUMNS.map((col) => {
+        <div className="board" data-columns={columns.length}>
+          {columns.map((col) => {
             const cards = groups[col.id];
             const target = grab?.target === col.id || dragOver === col.id;
             return (
@@ -207,6 +216,31 @@ export function BoardPage({ project }: { project: string | null }) {
         </div>
       )}
     </section>
+  );
+}
+
+/**
+ * Cards whose column this project's board hides (Admin → Projects): counted per column, and
+ * reachable through a disclosure, so hiding a column never makes work disappear.
+ */
+function HiddenColumnsNote({ hidden }: { hidden: Array<BoardColumn & { cards: TaskDto[] }> }) {
+  const total = hidden.reduce((n, c) => n + c.cards.length, 0);
+  return (
+    <details className="hidden-columns" role="note" data-testid="hidden-columns">
+      <summary>
+        {total} {total === 1 ? 'card is' : 'cards are'} in {hidden.length === 1 ? 'a column' : 'columns'} this
+        board hides: {hidden.map((c) => `${c.title} (${c.cards.length})`).join(', ')}
+      </summary>
+      <ul>
+        {hidden.flatMap((c) =>
+          c.cards.map((t) => (
+            <li key={t.id}>
+              <Link href={`/tasks/${t.id}`}>{t.title}</Link> <span className="muted">in {c.title}</span>
+            </li>
+          )),
+        )}
+      </ul>
+    </details>
   );
 }
 

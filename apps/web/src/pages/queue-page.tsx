@@ -1,4 +1,4 @@
-import type { QueueStatsDto } from '@ccl/contracts';
+import type { QueueStatsDto, WorkerHeartbeatDto } from '@ccl/contracts';
 import { useEffect } from 'react';
 import { Empty, LoadError, Loading } from '../components/async-view.tsx';
 import { Link } from '../components/link.tsx';
@@ -63,6 +63,8 @@ export function QueuePage() {
               </table>
             </div>
           )}
+          <h2>Workers and their heartbeat</h2>
+          <WorkersTable workers={data.workers} interval={data.heartbeat_interval_s} now={now} />
           <h2>Executions by state</h2>
           <dl className="facts">
             {EXECUTION_STATE_NAMES.map((s) => (
@@ -109,5 +111,67 @@ export function QueuePage() {
         </>
       )}
     </section>
+  );
+}
+
+function WorkersTable({
+  workers,
+  interval,
+  now,
+}: {
+  workers: WorkerHeartbeatDto[];
+  interval: number;
+  now: number;
+}) {
+  if (workers.length === 0) {
+    return (
+      <Empty>
+        No worker has reported in, so nothing runs: start one with <code>clawlink start</code> (or{' '}
+        <code>--role worker</code>).
+      </Empty>
+    );
+  }
+  return (
+    <div className="table-wrap">
+      <table data-testid="workers-table">
+        <caption className="visually-hidden">Worker processes</caption>
+        <thead>
+          <tr>
+            <th scope="col">Host</th>
+            <th scope="col">PID</th>
+            <th scope="col">Role</th>
+            <th scope="col">Queue</th>
+            <th scope="col">Running</th>
+            <th scope="col">Last seen</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {workers.map((w) => (
+            <tr key={w.id} data-worker={w.id} className={w.stale ? 'worker-stale' : undefined}>
+              <th scope="row">{w.host}</th>
+              <td>{w.pid}</td>
+              <td>{w.role}</td>
+              <td>{w.queue}</td>
+              <td>
+                {w.running} / {w.concurrency}
+              </td>
+              <td>{formatDuration(now - Date.parse(w.last_seen_at))} ago</td>
+              <td>
+                {w.stale ? (
+                  <span className="status-stale">
+                    <span aria-hidden="true">⚠ </span>Stale: no heartbeat for over {interval * 3} s
+                  </span>
+                ) : (
+                  <span className="status-live">
+                    <span aria-hidden="true">✓ </span>Live
+                  </span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

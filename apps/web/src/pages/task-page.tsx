@@ -1,11 +1,12 @@
 import type { ExecutionDto, TaskDto } from '@ccl/contracts';
 import { useState } from 'react';
+import { AssigneePicker } from '../components/assignee-picker.tsx';
 import { LoadError, Loading } from '../components/async-view.tsx';
 import { ExecutionPanel } from '../components/execution-panel.tsx';
 import { Link } from '../components/link.tsx';
 import { StateBadge } from '../components/state-badge.tsx';
-import { columnTitle } from '../lib/board.ts';
-import { loadExecutions, loadTask } from '../lib/board-api.ts';
+import { boardColumns, columnTitle } from '../lib/board.ts';
+import { loadExecutions, loadProjects, loadTask } from '../lib/board-api.ts';
 import { formatTime } from '../lib/format.ts';
 import { boardPath } from '../lib/router.ts';
 import { useResource } from '../lib/use-resource.ts';
@@ -15,19 +16,23 @@ export function TaskPage({ id }: { id: string }) {
     const [task, executions] = await Promise.all([loadTask(id), loadExecutions(id)]);
     return { task, executions };
   }, id);
+  // Only for the project's own column names; the page works without them.
+  const projects = useResource(() => loadProjects().catch(() => []));
   if (data.loading && !data.data) return <Loading what="the task" />;
   if (data.error || !data.data)
     return <LoadError what="the task" error={data.error ?? ''} onRetry={data.reload} />;
   const { task, executions } = data.data;
   const onRetried = (fresh: ExecutionDto) =>
     data.setData((prev) => prev && { ...prev, executions: [fresh, ...prev.executions] });
+  const onTaskSaved = (fresh: TaskDto) => data.setData((prev) => prev && { ...prev, task: fresh });
+  const columns = boardColumns(projects.data?.find((p) => p.slug === task.project_slug)?.settings.columns);
   const latest = executions[0];
   const context = latest ? Object.entries(latest.context).filter(([k]) => k !== 'project') : [];
   return (
     <section aria-labelledby="task-title" className="task-page">
       <nav aria-label="Breadcrumb" className="crumbs">
         <Link href={boardPath(task.project_slug)}>{task.project_slug}</Link> <span aria-hidden="true">›</span>{' '}
-        {columnTitle(task.column)}
+        {columnTitle(task.column, columns)}
       </nav>
       <h1 id="task-title">{task.title}</h1>
       <dl className="facts">
@@ -37,7 +42,13 @@ export function TaskPage({ id }: { id: string }) {
         </div>
         <div>
           <dt>Column</dt>
-          <dd>{columnTitle(task.column)}</dd>
+          <dd>{columnTitle(task.column, columns)}</dd>
+        </div>
+        <div>
+          <dt>Assignee</dt>
+          <dd>
+            <AssigneePicker task={task} onSaved={onTaskSaved} />
+          </dd>
         </div>
         <div>
           <dt>Created by</dt>

@@ -9,6 +9,7 @@ import { formatTime } from '../../lib/format.ts';
 import { navigate } from '../../lib/router.ts';
 import { useSession } from '../../lib/session.tsx';
 import { useResource } from '../../lib/use-resource.ts';
+import { BoardColumnsFields, columnsFromForm } from './board-columns-fields.tsx';
 
 export function ProjectsSection({ project }: { project: string | null }) {
   const list = useResource(projects.list);
@@ -70,6 +71,8 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
     }
     if (get('max_cost_usd')) settings.max_cost_usd = Number(get('max_cost_usd'));
     if (get('model')) settings.model = get('model');
+    const columns = columnsFromForm(form);
+    if (columns) settings.columns = columns;
     setBusy(true);
     try {
       onSaved(await projects.saveSettings(project.slug, settings));
@@ -83,8 +86,11 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
 
   return (
     <form className="form panel" onSubmit={submit} aria-labelledby="settings-title">
-      <h2 id="settings-title">Task defaults</h2>
-      <p className="muted">Every new task of this project starts with these; a task’s own settings win.</p>
+      <h2 id="settings-title">Task defaults and board</h2>
+      <p className="muted">
+        Every new task of this project starts with these; a task’s own settings win. The columns shape this
+        project’s board.
+      </p>
       {!allowed && (
         <p className="muted" role="note">
           Read-only: changing them needs the <code>project:manage</code> permission.
@@ -123,6 +129,7 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
         <Field label="Model" optional hint="Empty: each agent’s default model.">
           <input name="model" defaultValue={s.model ?? ''} spellCheck={false} />
         </Field>
+        <BoardColumnsFields settings={s} />
         <div className="actions">
           <button type="submit" className="primary">
             {busy ? 'Saving…' : 'Save settings'}
