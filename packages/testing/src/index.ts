@@ -36,4 +36,15 @@ export {
   ohUserMessage,
 } from './fakes/openhands-events.ts';
 export { testRedisUrl, uniquePrefix } from './isolation.ts';
+export {
+  type LlmCompletion,
+  type LocalLlm,
+  type LocalLlmLoad,
+  loadTinyLocalLlm,
+} from './local-model/local-llm.ts';
+export {
+  type LocalCompletionRecord,
+  type LocalOpenAIServer,
+  startLocalOpenAI,
+} from './local-model/local-openai-server.ts';
 export { createTestDatabase, type TestDatabase } from './test-database.ts';
