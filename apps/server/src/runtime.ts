@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createAgentCatalog } from '@ccl/agents';
+import { createAgentCatalog, FreshRepoTemplate } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import { type CoreDeps, ensureBuiltins, loadSkills, sealAuditChain } from '@ccl/core';
 import { createPrisma, migrateDatabase, type PrismaClient, startEmbeddedPostgres } from '@ccl/db';
@@ -75,6 +75,7 @@ export async function openRuntime(
       bus: notifier,
       log,
       ...(secrets ? { secrets } : {}),
+      freshRepo: new FreshRepoTemplate(),
     };
     await sealAuditChain(deps);
     return {

@@ -1,4 +1,4 @@
-import type { AgentCatalog } from '@ccl/agents';
+import type { AgentCatalog, FreshRepoTemplate } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import type { PrismaClient } from '@ccl/db';
 import type { AuditSigner } from './audit-chain.ts';
@@ -44,6 +44,8 @@ export interface CoreDeps {
   audit: AuditSigner;
   /** Encrypts project secrets; absent when no SECRETS_KEY is configured (secrets cannot be stored). */
   secrets?: Keyring;
+  /** The repository a workspace without `context.repo` starts as, made once per process. */
+  freshRepo: FreshRepoTemplate;
 }
 
 /** Pub/sub channels (Postgres NOTIFY). */

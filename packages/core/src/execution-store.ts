@@ -83,32 +83,47 @@ export async function transitionExecution(
   return { executionId, taskId, seq: updated.eventSeq, state: to };
 }
 
-/** Appends a non-state event (message, progress, tool call…) and tells whether a cancel was requested meanwhile. */
+interface AppendedRow {
+  seq: number;
+  taskId: string;
+  state: string;
+  cancelRequested: boolean;
+}
+
+/**
+ * Appends a non-state event (message, progress, tool call…) and tells whether a cancel was requested
+ * meanwhile. One statement, atomic on its own: runners write an event for every step they take, and
+ * an interactive transaction would cost four round trips each. The row lock the UPDATE takes orders
+ * concurrent appends, so seq stays gap-free.
+ */
 export async function appendEvent(
-  deps: CoreDeps,
+  deps: Pick<CoreDeps, 'prisma'>,
   executionId: string,
   type: string,
   rawData: Record<string, unknown>,
   usage?: Record<string, unknown>,
 ): Promise<ExecutionChange & { cancelRequested: boolean }> {
-  const data = storableJson(rawData);
-  return deps.prisma.$transaction(async (tx) => {
-    const updated = await tx.execution.update({
-      where: { id: executionId },
-      data: { eventSeq: { increment: 1 }, ...(usage ? { usage: usage as Prisma.InputJsonValue } : {}) },
-      select: { eventSeq: true, taskId: true, state: true, cancelRequestedAt: true },
-    });
-    await tx.executionEvent.create({
-      data: { executionId, seq: updated.eventSeq, type, data: data as Prisma.InputJsonValue },
-    });
-    return {
-      executionId,
-      taskId: updated.taskId,
-      seq: updated.eventSeq,
-      state: updated.state,
-      cancelRequested: updated.cancelRequestedAt !== null,
-    };
-  });
+  const data = JSON.stringify(storableJson(rawData));
+  // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
+  const now = new Date().toISOString();
+  const rows = await deps.prisma.$queryRaw<AppendedRow[]>`
+    WITH bumped AS (
+      UPDATE executions
+      SET event_seq = event_seq + 1,
+          usage = COALESCE(${usage ? JSON.stringify(usage) : null}::jsonb, usage),
+          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+      WHERE id = ${executionId}::uuid
+      RETURNING event_seq, task_id, state, cancel_requested_at),
+    added AS (
+      INSERT INTO execution_events (execution_id, seq, type, data, created_at)
+      SELECT ${executionId}::uuid, event_seq, ${type}, ${data}::jsonb, ${now}::timestamptz AT TIME ZONE 'UTC'
+      FROM bumped)
+    SELECT event_seq AS seq, task_id::text AS "taskId", state::text AS state,
+           cancel_requested_at IS NOT NULL AS "cancelRequested"
+    FROM bumped`;
+  const row = rows[0];
+  if (!row) throw new NotFound(`execution ${executionId} not found`);
+  return { executionId, ...row };
 }
 
 /** Tells live listeners (SSE, caches) after the commit. A lost notification only delays them: the rows are the truth. */

@@ -201,6 +201,7 @@ class ExecutionRun {
       executionId: this.id,
       signal: this.signal,
       policy: this.deps.config.repoPolicy,
+      freshRepo: this.deps.freshRepo,
       ...(typeof ctx.repo === 'string' && ctx.repo ? { repoUrl: ctx.repo } : {}),
       ...(typeof ctx.ref === 'string' && ctx.ref ? { ref: ctx.ref } : {}),
     });

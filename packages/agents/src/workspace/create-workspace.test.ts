@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace } from './create-workspace.ts';
+import { createWorkspace, type GitWorkspace } from './create-workspace.ts';
+import { FreshRepoTemplate } from './fresh-repo.ts';
 import { gitSync, tempDir } from './test-helpers.ts';
 
 let origin: string;
@@ -133,6 +134,36 @@ describe('createWorkspace', () => {
     expect(gitSync(ws.dir, 'config', '--local', 'user.email')).toMatch(/@/);
     expect(ws.baseCommit).toBe(gitSync(ws.dir, 'rev-parse', 'HEAD'));
     expect(await ws.diff()).toEqual({ files: [], unified: '' });
+  });
+
+  it('makes later fresh repos from its template without running git, each a repo of its own', async () => {
+    const freshRoot = tempDir('ws-fresh');
+    const freshRepo = new FreshRepoTemplate();
+    const made = await createWorkspace({ root: freshRoot, executionId: nextId(), freshRepo });
+    // With git out of reach, only the template can make the next one (git per workspace cost ~25 ms).
+    const path = process.env.PATH;
+    process.env.PATH = tempDir('no-git');
+    let copy: GitWorkspace;
+    try {
+      copy = await createWorkspace({ root: freshRoot, executionId: nextId(), freshRepo });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(copy.baseCommit).toBe(made.baseCommit);
+    expect(gitSync(copy.dir, 'fsck', '--strict', '--no-progress')).toBe('');
+    expect(gitSync(copy.dir, 'log', '--format=%an <%ae> %s')).toBe(
+      'CoderClawLink agent <agent@coderclawlink.invalid> Initial commit',
+    );
+    expect(gitSync(copy.dir, 'config', '--local', 'user.email')).toBe('agent@coderclawlink.invalid');
+    writeFileSync(join(copy.dir, 'x.txt'), 'x\n');
+    gitSync(copy.dir, 'add', '-A');
+    gitSync(copy.dir, 'commit', '--quiet', '-m', 'agent work');
+    expect(gitSync(made.dir, 'rev-list', '--count', 'HEAD')).toBe('1');
+    expect(await made.diff()).toEqual({ files: [], unified: '' });
+    expect((await copy.diff()).files).toEqual(['x.txt']);
+    // The repository the template was made in is gone; only the two workspaces remain.
+    expect(readdirSync(freshRoot).sort()).toEqual([`exec-${n - 1}`, `exec-${n}`]);
+    rmSync(freshRoot, { recursive: true, force: true });
   });
 
   it('diff() shows writes, edits, deletions and new untracked files, and leaves the index alone', async () => {

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { diffAgainst } from './diff.ts';
+import { addLocalConfig, FreshRepoTemplate, headCommit, initialCommit } from './fresh-repo.ts';
 import { GitError, git, redactUrl } from './git.ts';
 import { checkRepoUrl, gitGuardConfig, type RepoPolicy } from './repo-guard.ts';
 import type { Workspace } from './types.ts';
@@ -16,21 +17,14 @@ export interface CreateWorkspaceOptions {
   signal?: AbortSignal;
   /** Checked before cloning and enforced on git (SSRF guard); without it any URL git understands is cloned. */
   policy?: RepoPolicy;
+  /** Where a workspace without `repoUrl` is copied from; a process keeps one (without it, one is made). */
+  freshRepo?: FreshRepoTemplate;
 }
 
 /** A workspace that also says which commit its diff is measured against. */
 export interface GitWorkspace extends Workspace {
   readonly baseCommit: string;
 }
-
-// Commits made in the workspace (by us or by the agent's `git commit`) must work on
-// hosts without a global git identity, and must not try to sign with the host's key.
-const LOCAL_CONFIG: Array<[string, string]> = [
-  ['user.name', 'CoderClawLink agent'],
-  ['user.email', 'agent@coderclawlink.invalid'],
-  ['commit.gpgsign', 'false'],
-  ['tag.gpgsign', 'false'],
-];
 
 const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
 
@@ -52,20 +46,9 @@ export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<Git
   if ((await readdir(dir)).length > 0)
     throw new Error(`workspace directory ${dir} already exists and is not empty`);
   try {
-    if (opts.repoUrl) {
-      const guard = opts.policy
-        ? gitGuardConfig(await checkRepoUrl(opts.repoUrl, opts.policy), opts.policy)
-        : [];
-      await cloneInto(dir, cloneSource(opts.repoUrl), opts.ref, guard, opts.signal);
-    } else await git(['init', '--quiet', '--initial-branch=main'], gitOpts(dir, opts.signal));
-    for (const [key, value] of LOCAL_CONFIG) await git(['config', '--local', key, value], gitOpts(dir));
-    let base = await headCommit(dir);
-    if (!base) {
-      // A fresh repo (or a clone of an empty one) has no commit to diff against yet.
-      await git(['commit', '--quiet', '--allow-empty', '-m', 'Initial commit'], gitOpts(dir, opts.signal));
-      base = await headCommit(dir);
-    }
-    if (!base) throw new Error('could not create the initial commit of the workspace');
+    const base = opts.repoUrl
+      ? await checkOut(dir, opts.repoUrl, opts)
+      : await (opts.freshRepo ?? new FreshRepoTemplate()).writeTo(dir);
     return makeWorkspace(dir, base);
   } catch (err) {
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -93,12 +76,13 @@ function cloneSource(repoUrl: string): string {
   return isAbsolute(repoUrl) || repoUrl.startsWith('.') ? resolve(repoUrl) : repoUrl;
 }
 
-async function headCommit(dir: string): Promise<string | null> {
-  try {
-    return (await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: dir })).trim() || null;
-  } catch {
-    return null;
-  }
+/** Clones `repoUrl` at `opts.ref` into `dir`; resolves with the commit checked out. */
+async function checkOut(dir: string, repoUrl: string, opts: CreateWorkspaceOptions): Promise<string> {
+  const guard = opts.policy ? gitGuardConfig(await checkRepoUrl(repoUrl, opts.policy), opts.policy) : [];
+  await cloneInto(dir, cloneSource(repoUrl), opts.ref, guard, opts.signal);
+  await addLocalConfig(dir);
+  // A clone of an empty repository has no commit to diff against yet.
+  return (await headCommit(dir)) ?? (await initialCommit(dir, opts.signal));
 }
 
 /** Empties the directory between clone attempts; git refuses to clone into a non-empty one. */

@@ -1,5 +1,6 @@
 export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
+export { FreshRepoTemplate } from './fresh-repo.ts';
 export { processGroupAlive } from './process-group.ts';
 export {
   checkRepoUrl,

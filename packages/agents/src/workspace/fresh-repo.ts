@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import {
+  appendFile,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { git } from './git.ts';
+
+// Commits made in the workspace (by us or by the agent's `git commit`) must work on
+// hosts without a global git identity, and must not try to sign with the host's key.
+// Appended to `.git/config` in one write rather than by a `git config` process per key; a later
+// section's value wins over an earlier one, as it would with `git config`.
+const LOCAL_CONFIG = [
+  '[user]',
+  '\tname = CoderClawLink agent',
+  '\temail = agent@coderclawlink.invalid',
+  '[commit]',
+  '\tgpgsign = false',
+  '[tag]',
+  '\tgpgsign = false',
+  '',
+].join('\n');
+
+/** Gives a checkout we just made (its git directory is `.git`) the workspace's local settings. */
+export function addLocalConfig(dir: string): Promise<void> {
+  return appendFile(join(dir, '.git', 'config'), LOCAL_CONFIG);
+}
+
+export async function headCommit(dir: string): Promise<string | null> {
+  try {
+    return (await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: dir })).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Commits nothing, so that a repository without commits has one to diff against. */
+export async function initialCommit(dir: string, signal?: AbortSignal): Promise<string> {
+  await git(['commit', '--quiet', '--allow-empty', '-m', 'Initial commit'], {
+    cwd: dir,
+    ...(signal ? { signal } : {}),
+  });
+  const base = await headCommit(dir);
+  if (!base) throw new Error('could not create the initial commit of the workspace');
+  return base;
+}
+
+/** One entry of a `.git` directory; a directory comes before what it holds. */
+type Entry =
+  | { path: string; kind: 'dir'; mode: number }
+  | { path: string; kind: 'file'; mode: number; content: Buffer }
+  | { path: string; kind: 'link'; target: string };
+
+interface Snapshot {
+  entries: Entry[];
+  base: string;
+}
+
+/**
+ * A fresh repository (`git init`, the local settings, one empty commit) made once with git, then
+ * written out file by file for every workspace that starts without a repository. Running git for
+ * each workspace meant three processes at least (init, commit, rev-parse), and forking a server
+ * process of a few hundred MB blocks its event loop for several ms each: they were most of an
+ * execution's way from submit to RUNNING. Every copy starts from the same first commit (same empty
+ * tree, identity and time), which is all `diff()` needs of it. Made beside the first workspace it
+ * serves, so that git probes the same file system (file modes, symlinks, case) as for its own.
+ */
+export class FreshRepoTemplate {
+  private snapshot: Promise<Snapshot> | undefined;
+
+  /** Makes the existing, empty `dir` a fresh repository; resolves with its first commit. */
+  async writeTo(dir: string): Promise<string> {
+    const { entries, base } = await this.take(dirname(dir));
+    // Directories in order (each before what it holds), then every file at once.
+    for (const entry of entries) {
+      if (entry.kind === 'dir') await mkdir(join(dir, entry.path), { mode: entry.mode });
+    }
+    await Promise.all(
+      entries.map((entry) => {
+        const target = join(dir, entry.path);
+        if (entry.kind === 'link') return symlink(entry.target, target);
+        if (entry.kind === 'file') return writeFile(target, entry.content, { mode: entry.mode });
+        return undefined;
+      }),
+    );
+    return base;
+  }
+
+  private take(root: string): Promise<Snapshot> {
+    this.snapshot ??= makeSnapshot(root).catch((err: unknown) => {
+      // Not kept: the next workspace tries again.
+      this.snapshot = undefined;
+      throw err;
+    });
+    return this.snapshot;
+  }
+}
+
+async function makeSnapshot(root: string): Promise<Snapshot> {
+  // Not a UUID, so the workspace sweeper leaves it alone while it exists.
+  const dir = join(root, `.fresh-repo-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    await git(['init', '--quiet', '--initial-branch=main'], { cwd: dir });
+    await addLocalConfig(dir);
+    const base = await initialCommit(dir);
+    return { base, entries: await readEntries(dir, '.git') };
+  } finally {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+async function readEntries(root: string, path: string): Promise<Entry[]> {
+  const entries: Entry[] = [{ path, kind: 'dir', mode: (await stat(join(root, path))).mode & 0o7777 }];
+  for (const child of await readdir(join(root, path), { withFileTypes: true })) {
+    const childPath = join(path, child.name);
+    const full = join(root, childPath);
+    if (child.isDirectory()) entries.push(...(await readEntries(root, childPath)));
+    else if (child.isSymbolicLink())
+      entries.push({ path: childPath, kind: 'link', target: await readlink(full) });
+    else {
+      const mode = (await stat(full)).mode & 0o7777;
+      entries.push({ path: childPath, kind: 'file', mode, content: await readFile(full) });
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,103 @@
+import { createPrisma, type PrismaClient } from '@ccl/db';
+import { createTestDatabase } from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFound } from './errors.ts';
+import { appendEvent } from './execution-store.ts';
+import { ensureBuiltins, LOCAL_USER_ID } from './users.ts';
+
+describe('appendEvent', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let prisma: PrismaClient;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // A session time zone far from UTC: stored timestamps must still be UTC, as Prisma writes them.
+    const setup = createPrisma(db.url, { max: 1 });
+    await setup.$executeRawUnsafe(
+      `ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET timezone TO 'Asia/Tokyo'`,
+    );
+    await setup.$disconnect();
+    prisma = createPrisma(db.url, { max: 8 });
+    await ensureBuiltins(prisma);
+  });
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  async function newExecution() {
+    const project = await prisma.project.upsert({
+      where: { slug: 'events' },
+      create: { slug: 'events', name: 'events' },
+      update: {},
+    });
+    const task = await prisma.task.create({
+      data: { projectId: project.id, title: 'events', creatorId: LOCAL_USER_ID },
+    });
+    return prisma.execution.create({
+      data: {
+        taskId: task.id,
+        requestedAgent: 'echo',
+        agentType: 'echo',
+        prompt: 'p',
+        userId: LOCAL_USER_ID,
+      },
+    });
+  }
+
+  it('numbers concurrent events of one execution without gaps or duplicates', async () => {
+    const execution = await newExecution();
+    const changes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => appendEvent({ prisma }, execution.id, 'progress', { step: i })),
+    );
+    const expected = Array.from({ length: 20 }, (_, i) => i + 1);
+    expect(changes.map((c) => c.seq).sort((a, b) => a - b)).toEqual(expected);
+    const events = await prisma.executionEvent.findMany({
+      where: { executionId: execution.id },
+      orderBy: { seq: 'asc' },
+    });
+    expect(events.map((e) => e.seq)).toEqual(expected);
+    const row = await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+    expect(row.eventSeq).toBe(20);
+  });
+
+  it('stores the event and usage with UTC timestamps and reports the state and a cancel request', async () => {
+    const execution = await newExecution();
+    const before = Date.now();
+    const change = await appendEvent(
+      { prisma },
+      execution.id,
+      'usage',
+      { a: 'x\u0000y' },
+      { input_tokens: 3 },
+    );
+    expect(change).toEqual({
+      executionId: execution.id,
+      taskId: execution.taskId,
+      seq: 1,
+      state: 'PENDING',
+      cancelRequested: false,
+    });
+    const event = await prisma.executionEvent.findFirstOrThrow({ where: { executionId: execution.id } });
+    expect(event.type).toBe('usage');
+    expect(event.data).toEqual({ a: 'x\uFFFDy' });
+    expect(Math.abs(event.createdAt.getTime() - before)).toBeLessThan(60_000);
+    const row = await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+    expect(row.usage).toEqual({ input_tokens: 3 });
+    expect(Math.abs(row.updatedAt.getTime() - before)).toBeLessThan(60_000);
+
+    await prisma.execution.update({ where: { id: execution.id }, data: { cancelRequestedAt: new Date() } });
+    const next = await appendEvent({ prisma }, execution.id, 'message', { text: 'hi' });
+    expect(next).toMatchObject({ seq: 2, cancelRequested: true });
+    // Without usage, the stored usage stays as it was.
+    expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).usage).toEqual({
+      input_tokens: 3,
+    });
+  });
+
+  it('refuses an unknown execution', async () => {
+    await expect(
+      appendEvent({ prisma }, '00000000-0000-4000-8000-000000000000', 'message', {}),
+    ).rejects.toBeInstanceOf(NotFound);
+  });
+});
