@@ -96,13 +96,17 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
     }
     jsonParser(request, body as string, done);
   });
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     // Strings are stored verbatim; on output <, > and & are JSON-escaped so no response can be sniffed as HTML.
     if (typeof payload === 'string' && UNSAFE_HTML.test(payload) && isJson(reply.getHeader('content-type'))) {
-      return payload.replace(UNSAFE_HTML_ALL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+      done(
+        null,
+        payload.replace(UNSAFE_HTML_ALL, (c) => `\\u00${c.charCodeAt(0).toString(16)}`),
+      );
+      return;
     }
-    return payload;
+    done(null, payload);
   });
 
   registerErrorHandling(app);

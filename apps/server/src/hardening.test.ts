@@ -33,13 +33,24 @@ describe('security headers and CORS', () => {
   });
   afterAll(async () => server?.stop());
 
-  it('sends helmet headers on API answers and pages', async () => {
-    for (const path of ['/api/projects', '/healthz', '/docs/static/index.html']) {
-      const res = await fetch(`${server.url}${path}`);
+  it('sends the full helmet set on pages and the API set on JSON answers', async () => {
+    for (const path of ['/docs/static/index.html', '/', '/no/such/page']) {
+      const res = await fetch(`${server.url}${path}`, { headers: { accept: 'text/html' } });
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
       expect(res.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
+      expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
       expect(res.headers.get('content-security-policy'), path).toContain("default-src 'self'");
       expect(res.headers.get('content-security-policy'), path).not.toContain('upgrade-insecure-requests');
+    }
+    // JSON is never a page: it may load nothing, be framed by nobody, and is not sniffed.
+    for (const path of ['/api/projects', '/healthz', '/api/no-such-route', '/k/ccl_x/api/projects']) {
+      const res = await fetch(`${server.url}${path}`);
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('cross-origin-resource-policy'), path).toBe('same-origin');
+      expect(res.headers.get('content-security-policy'), path).toBe(
+        "default-src 'none';frame-ancestors 'none'",
+      );
+      expect(res.headers.get('strict-transport-security'), path).toContain('max-age=');
     }
   });
 
@@ -97,11 +108,15 @@ describe('rate limits', () => {
     expect(await server.prisma.execution.count()).toBe(3);
   });
 
-  it('limits other routes at the general rate, never health checks', async () => {
+  it('limits other routes at the general rate, never health checks or state polls', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 14; i++) statuses.push((await fetch(`${server.url}/api/projects`)).status);
     expect(statuses).toContain(429);
     for (let i = 0; i < 20; i++) expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    // CoderClaw polls every running task once a second; more tasks than the limit must keep working.
+    const task = await server.prisma.task.findFirstOrThrow();
+    const poll = `${server.url}/api/runtime/tasks/${task.id}/state?session_id=${sessionId}`;
+    for (let i = 0; i < 30; i++) expect((await fetch(poll)).status).toBe(200);
   });
 });
 

@@ -5,10 +5,18 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 
+/** Routes that answer JSON (or an event stream), never a page. */
+const API_PATH = /^\/(?:api\/|(?:healthz|readyz)(?:$|\?))/;
+
 /** Routes that create work: they get the tighter RATE_LIMIT_SUBMIT_PER_MINUTE. */
 const SUBMIT_OPERATIONS = new Set(['submitRuntimeTask', 'createTask', 'startExecution']);
-/** Probes from orchestrators and load balancers are never limited. */
-const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz']);
+/**
+ * Never limited: probes from orchestrators and load balancers, and CoderClaw's state poll. The
+ * adapter polls each running task once a second from one address, so a per-address limit on it
+ * would fail an orchestrator with more concurrent tasks than the limit allows per second; the poll
+ * is answered from the read cache (a task's row at most once a second) and changes nothing.
+ */
+const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz', 'getRuntimeTaskState']);
 
 export class RateLimited extends Error {
   override name = 'RateLimited';
@@ -43,7 +51,7 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
 export async function registerHardening(app: FastifyInstance, config: Config): Promise<void> {
   const swaggerCsp = (app as FastifyInstance & { swaggerCSP?: { script: string[]; style: string[] } })
     .swaggerCSP ?? { script: [], style: [] };
-  const headers = securityHeaders({
+  const documentHeaders = securityHeaders({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -56,8 +64,25 @@ export async function registerHardening(app: FastifyInstance, config: Config): P
       },
     },
   });
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers);
+  // JSON and event streams are never rendered as a page: they need no framing, referrer or
+  // document-isolation policy, only "load nothing, never sniff, not from other sites".
+  const apiHeaders = securityHeaders({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    },
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    referrerPolicy: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xFrameOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+  });
+  // By path rather than by route: request.routeOptions builds a new object on every read.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(API_PATH.test(request.url) ? apiHeaders : documentHeaders);
     done();
   });
 

@@ -24,10 +24,17 @@ export function unstorable(value: unknown, where: string): string | null {
     }
     if (v === null || typeof v !== 'object') continue;
     if (depth >= MAX_INPUT_DEPTH) return `${clip(path, 60)}: nested more than ${MAX_INPUT_DEPTH} levels deep`;
-    for (const [key, child] of Object.entries(v)) {
+    for (const key of Object.keys(v)) {
       if (unstorableText(key))
         return `${clip(path, 60)}: keys must not contain NUL characters or unpaired surrogates`;
-      stack.push([child, `${path}.${clip(key, 40)}`, depth + 1]);
+      const child = (v as Record<string, unknown>)[key];
+      // Text leaves are checked here, so the common case builds no path string.
+      if (typeof child === 'string') {
+        if (unstorableText(child))
+          return `${clip(`${path}.${clip(key, 40)}`, 60)}: text must not contain NUL characters or unpaired surrogates`;
+      } else if (child !== null && typeof child === 'object') {
+        stack.push([child, `${path}.${clip(key, 40)}`, depth + 1]);
+      }
     }
   }
   return null;
@@ -38,15 +45,11 @@ export function unstorable(value: unknown, where: string): string | null {
  * use case as a 500, possibly after part of the work was written.
  */
 export function registerStorableInput(app: FastifyInstance): void {
-  app.addHook('preValidation', async (request) => {
-    const parts: Array<[string, unknown]> = [
-      ['params', request.params],
-      ['querystring', request.query],
-      ['body', request.body],
-    ];
-    for (const [where, value] of parts) {
-      const problem = unstorable(value, where);
-      if (problem) throw new Invalid(problem);
-    }
+  app.addHook('preValidation', (request, _reply, done) => {
+    const problem =
+      unstorable(request.params, 'params') ??
+      unstorable(request.query, 'querystring') ??
+      unstorable(request.body, 'body');
+    done(problem ? new Invalid(problem) : undefined);
   });
 }

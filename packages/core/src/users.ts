@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import crypto, { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { systemCtx } from './context.ts';
@@ -10,7 +10,11 @@ import { BUILTIN_ROLES, ROLE_NAMES } from './permissions.ts';
 export const LOCAL_USER_ID = 'local';
 export const FIRST_ADMIN_ID = 'admin';
 
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+/** sha256 hex; the one-shot crypto.hash (Node ≥ 20.12) where there is one, it is the hot path of every request. */
+export const hashToken: (token: string) => string =
+  typeof crypto.hash === 'function'
+    ? (token) => crypto.hash('sha256', token, 'hex')
+    : (token) => createHash('sha256').update(token).digest('hex');
 
 /** Creates or refreshes the built-in roles and the `local` user. Idempotent; safe at every start. */
 export async function ensureBuiltins(prisma: PrismaClient): Promise<void> {
