@@ -15,6 +15,7 @@ import { requestCtx } from './auth.ts';
 import { frameworkErrors, registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
+import { AccessLog, lazyChildLogger } from './logger.ts';
 import { stripPathKey } from './path-key.ts';
 import { enforceRouteMatrix, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -74,6 +75,8 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     requestTimeout: 120_000,
+    logController: new AccessLog(),
+    childLoggerFactory: lazyChildLogger,
     frameworkErrors,
     // `/k/<key>/…` base URLs: the key becomes the bearer credential and leaves the URL before routing and logging.
     rewriteUrl: stripPathKey,

@@ -1,3 +1,4 @@
+import { taskStateSchema } from '@ccl/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoderClawClient } from './test-support/coderclaw-client.ts';
 import { BACKENDS, readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
@@ -17,6 +18,8 @@ function expectTaskState(s: Record<string, unknown>) {
   expect(s.error === null || typeof s.error === 'string').toBe(true);
   expect(s.execution_time === null || typeof s.execution_time === 'number').toBe(true);
   expect(typeof s.metadata).toBe('object');
+  // The state poll is serialized without zod (it is CoderClaw's hot path): its answers must still fit the schema.
+  expect(taskStateSchema.safeParse(s).error).toBeUndefined();
 }
 
 describe.each(BACKENDS)('CoderClaw runtime contract (%s queue)', (backend) => {

@@ -1,5 +1,6 @@
 import type { Config } from '@ccl/config';
-import { type DestinationStream, type Logger, pino } from 'pino';
+import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, pino } from 'pino';
 
 /** Secrets never reach the log: headers and known secret fields are redacted wherever they appear. */
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
@@ -20,4 +21,114 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: De
     },
   };
   return destination ? pino(options, destination) : pino(options);
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** Whether a line at `level` would be written; true for a logger that cannot tell. */
+function levelEnabled(logger: FastifyBaseLogger, level: Level): boolean {
+  const check = (logger as Partial<Logger>).isLevelEnabled;
+  return typeof check === 'function' ? check.call(logger, level) : true;
+}
+
+/**
+ * `request.log`: the request's child logger, made on the first line actually written. Fastify
+ * makes a child per request up front; for the polls that write nothing that was a pino child
+ * (bindings serialized, prototype chain built) for every request.
+ */
+class RequestLogger {
+  #child: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  get level() {
+    return this.#child?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.real().level = level;
+  }
+
+  private real(): FastifyBaseLogger {
+    this.#child ??= this.parent.child(this.bindings, this.options);
+    return this.#child;
+  }
+
+  isLevelEnabled(level: Level): boolean {
+    return levelEnabled(this.#child ?? this.parent, level);
+  }
+
+  private write(level: Level, args: unknown[]): void {
+    if (!this.isLevelEnabled(level)) return;
+    (this.real()[level] as (...a: unknown[]) => void)(...args);
+  }
+
+  fatal(...args: unknown[]) {
+    this.write('fatal', args);
+  }
+  error(...args: unknown[]) {
+    this.write('error', args);
+  }
+  warn(...args: unknown[]) {
+    this.write('warn', args);
+  }
+  info(...args: unknown[]) {
+    this.write('info', args);
+  }
+  debug(...args: unknown[]) {
+    this.write('debug', args);
+  }
+  trace(...args: unknown[]) {
+    this.write('trace', args);
+  }
+  silent() {}
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real().child(bindings, options);
+  }
+}
+
+export const lazyChildLogger = (
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions,
+): FastifyBaseLogger => new RequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger;
+
+/** CoderClaw's state poll (once a second per running task) and health probes: logged at debug. */
+const ROUTINE = /^\/(?:healthz|readyz)(?:$|\?)|^\/api\/runtime\/tasks\/[^/?]+\/state(?:$|\?)/;
+/** A runtime session id is a credential; CoderClaw sends it in the query string. */
+const SESSION_ID = /([?&]session_id=)[^&#]*/g;
+
+/**
+ * One line per request, when it has been answered: method, URL (session ids redacted), client,
+ * status and time. Fastify's default is two lines (incoming, completed) at info for every request,
+ * polls and probes included, and logs the URL with its session id.
+ */
+export class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const level = error ? 'error' : reply.statusCode < 400 && ROUTINE.test(request.url) ? 'debug' : 'info';
+    if (!levelEnabled(reply.log, level)) return;
+    const url = request.url.includes('session_id=')
+      ? request.url.replace(SESSION_ID, '$1[redacted]')
+      : request.url;
+    reply.log[level](
+      {
+        // fastify's req serializer logs `ip` as remoteAddress.
+        req: { method: request.method, url, ip: request.ip },
+        res: { statusCode: reply.statusCode },
+        responseTime: reply.elapsedTime,
+        ...(error ? { err: error } : {}),
+      },
+      error ? 'request errored' : 'request completed',
+    );
+  }
 }

@@ -22,12 +22,13 @@ async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
 /** GET /api/runtime/tasks/:task_id/state — the task's latest execution; the read CoderClaw polls. */
 export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
-  const cached = deps.cache?.taskState(taskId);
-  const generation = deps.cache?.generation(taskId) ?? 0;
-  const state = cached ?? (await latestExecutionOfTask(deps, taskId));
+  const state =
+    deps.cache?.taskState(taskId) ??
+    (await (deps.cache
+      ? deps.cache.loadTaskState(taskId, () => latestExecutionOfTask(deps, taskId))
+      : latestExecutionOfTask(deps, taskId)));
   // The submitter polling its own task (CoderClaw's hot path) needs no membership lookup.
   if (state.execution.userId !== ctx.actor.userId) await assertTaskInReach(deps, ctx, taskId);
-  if (!cached) deps.cache?.rememberTaskState(taskId, generation, state);
   return toTaskState(state.execution, state.task);
 }
 

@@ -57,10 +57,27 @@ export class ReadCache {
   private readonly taskStates: TtlMap<CachedTaskState>;
   /** Bumped on every change of a task, so a read that raced a change is not cached. */
   private readonly generations = new Map<string, number>();
+  /** Bumped on every session revocation, for the same reason. */
+  private sessionEpoch = 0;
+  /** Database reads in flight, by what they read: concurrent misses share one. */
+  private readonly loading = new Map<string, Promise<unknown>>();
 
   constructor(opts: { sessionTtlMs?: number; taskTtlMs?: number; max?: number } = {}) {
     this.sessions = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
+  }
+
+  /**
+   * Runs `load` unless the same read is already in flight, and then answers with that one's
+   * result. CoderClaw polls each task once a second over several connections, and a board has
+   * many tabs: without this, every entry's expiry sent all of them to the database at once.
+   */
+  private once<V>(key: string, load: () => Promise<V>): Promise<V> {
+    const running = this.loading.get(key);
+    if (running) return running as Promise<V>;
+    const started = load().finally(() => this.loading.delete(key));
+    this.loading.set(key, started);
+    return started;
   }
 
   /** Sessions are keyed by the sha256 of their id, as the database keeps them. */
@@ -68,16 +85,31 @@ export class ReadCache {
     return this.sessions.get(tokenHash);
   }
 
-  rememberSession(tokenHash: string, ctx: Omit<RequestCtx, 'requestId'>) {
-    this.sessions.set(tokenHash, ctx);
+  /**
+   * The session from the cache, else from `load` (null: no live session), shared with reads of
+   * the same session in flight. A read that a revocation overtook is answered but not kept, and
+   * a read that starts after a revocation never joins one that started before it.
+   */
+  loadSession(
+    tokenHash: string,
+    load: () => Promise<Omit<RequestCtx, 'requestId'> | null>,
+  ): Promise<Omit<RequestCtx, 'requestId'> | null> {
+    const epoch = this.sessionEpoch;
+    return this.once(`s:${epoch}:${tokenHash}`, async () => {
+      const ctx = await load();
+      if (ctx && epoch === this.sessionEpoch) this.sessions.set(tokenHash, ctx);
+      return ctx;
+    });
   }
 
   forgetSession(tokenHash: string) {
+    this.sessionEpoch++;
     this.sessions.delete(tokenHash);
   }
 
   /** On a revocation heard from any process (CHANNELS.sessions): every session is read afresh. */
   forgetAllSessions() {
+    this.sessionEpoch++;
     this.sessions.clear();
   }
 
@@ -89,9 +121,19 @@ export class ReadCache {
     return this.generations.get(taskId) ?? 0;
   }
 
-  /** Stores a read only if no change of the task was heard since `generation` was taken. */
-  rememberTaskState(taskId: string, generation: number, value: CachedTaskState) {
-    if (this.generation(taskId) === generation) this.taskStates.set(taskId, value);
+  /**
+   * The task's latest state from the cache, else from `load`, shared with reads of the same task
+   * in flight since its last change; kept only if no change of the task was heard meanwhile.
+   */
+  loadTaskState(taskId: string, load: () => Promise<CachedTaskState>): Promise<CachedTaskState> {
+    const cached = this.taskStates.get(taskId);
+    if (cached) return Promise.resolve(cached);
+    const generation = this.generation(taskId);
+    return this.once(`t:${generation}:${taskId}`, async () => {
+      const value = await load();
+      if (this.generation(taskId) === generation) this.taskStates.set(taskId, value);
+      return value;
+    });
   }
 
   taskChanged(taskId: string) {

@@ -52,8 +52,15 @@ async function sessionCtxByHash(
   tokenHash: string,
   requestId?: string,
 ): Promise<RequestCtx | null> {
-  const cached = deps.cache?.session(tokenHash);
-  if (cached) return { ...cached, ...(requestId ? { requestId } : {}) };
+  const found =
+    deps.cache?.session(tokenHash) ??
+    (await (deps.cache
+      ? deps.cache.loadSession(tokenHash, () => loadSessionCtx(deps, tokenHash))
+      : loadSessionCtx(deps, tokenHash)));
+  return found && { ...found, ...(requestId ? { requestId } : {}) };
+}
+
+async function loadSessionCtx(deps: CoreDeps, tokenHash: string): Promise<RequestCtx | null> {
   const session = await deps.prisma.runtimeSession.findUnique({
     where: { tokenHash },
     include: { user: { include: { role: true } } },
@@ -74,19 +81,14 @@ async function sessionCtxByHash(
       data: { lastActivity: new Date(now) },
     });
   }
-  const ctx = makeCtx(
-    {
-      userId: session.userId,
-      roleName: session.user.roleName,
-      permissions: session.user.role.permissions,
-      via: 'session',
-      sessionId: session.id,
-      deviceId: session.deviceId,
-    },
-    requestId,
-  );
-  deps.cache?.rememberSession(tokenHash, { actor: ctx.actor, ability: ctx.ability });
-  return ctx;
+  return makeCtx({
+    userId: session.userId,
+    roleName: session.user.roleName,
+    permissions: session.user.role.permissions,
+    via: 'session',
+    sessionId: session.id,
+    deviceId: session.deviceId,
+  });
 }
 
 export interface CreateSessionInput {
