@@ -112,7 +112,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
     done(null, payload);
   });
 
-  registerErrorHandling(app);
+  const { setPageFallback } = registerErrorHandling(app);
   registerStorableInput(app);
 
   await app.register(swagger, {
@@ -154,7 +154,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(userRoutes);
   await app.register(memberRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
-  if (!(await registerWeb(app, opts.webDir))) {
+  if (!(await registerWeb(app, setPageFallback, opts.webDir))) {
     app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>
       reply.redirect('/docs'),
     );

@@ -40,10 +40,10 @@ function crossSite(request: FastifyRequest): boolean {
 /**
  * Ambient credentials (the sign-in cookie, the loopback rule) ride along on any request a
  * browser makes, also one another site triggers. A change made with them needs proof it
- * came from our own page: the CSRF token for the cookie, same-origin for loopback.
+ * came from our own page: the CSRF token for the cookie, same-origin for loopback. Only for
+ * unsafe methods (the caller checks, so a read does not pay for an async call).
  */
 async function checkAmbient(deps: CoreDeps, request: FastifyRequest, ctx: RequestCtx): Promise<void> {
-  if (!UNSAFE_METHODS.has(request.method)) return;
   let reason: string | null = null;
   if (ctx.actor.via === 'cookie') {
     const cookie = sessionCookie(request);
@@ -99,7 +99,7 @@ export async function requestCtx(
     localTrusted: isLocalTrusted(deps, request),
     requestId: request.id,
   });
-  await checkAmbient(deps, request, ctx);
+  if (UNSAFE_METHODS.has(request.method)) await checkAmbient(deps, request, ctx);
   return ctx;
 }
 

@@ -45,7 +45,11 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
 }
 
 /** One error map for HTTP: domain errors, validation, parser errors; never a stack trace to the client. */
-export function registerErrorHandling(app: FastifyInstance): void {
+/** Answers an unmatched request with a page (the board's own routes) and says so; false: not a page. */
+export type PageFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
+
+export function registerErrorHandling(app: FastifyInstance): { setPageFallback: (f: PageFallback) => void } {
+  let pageFallback: PageFallback | null = null;
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof DomainError) {
       return reply.status(DOMAIN_STATUS[err.code]).send({ error: err.code, message: err.message });
@@ -79,9 +83,16 @@ export function registerErrorHandling(app: FastifyInstance): void {
     });
   });
 
+  // Only unmatched requests pay for the page fallback (an onRequest hook would run on every route).
   app.setNotFoundHandler((request, reply) => {
+    if (pageFallback?.(request, reply)) return;
     reply
       .status(404)
       .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
+  return {
+    setPageFallback: (f) => {
+      pageFallback = f;
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { AppInstance } from './app.ts';
+import type { PageFallback } from './errors.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
@@ -13,7 +14,11 @@ const SERVER_PATHS = /^\/(api|docs|healthz|readyz)(\/|$|\?)/;
  * hashed assets with a year's cache, index.html never cached, and the SPA's own
  * routes falling back to index.html. Without a build the root leads to the API docs.
  */
-export async function registerWeb(app: AppInstance, distDir = WEB_DIST): Promise<boolean> {
+export async function registerWeb(
+  app: AppInstance,
+  setPageFallback: (f: PageFallback) => void,
+  distDir = WEB_DIST,
+): Promise<boolean> {
   if (!existsSync(`${distDir}/index.html`)) return false;
   await app.register(fastifyStatic, {
     root: distDir,
@@ -41,19 +46,14 @@ export async function registerWeb(app: AppInstance, distDir = WEB_DIST): Promise
     return reply.sendFile(`assets/${file}`);
   });
   // errors.ts owns the not-found handler (JSON 404); unmatched page loads outside the server's
-  // own paths get the SPA shell instead, before that handler runs.
-  app.addHook('onRequest', (request, reply, done) => {
+  // own paths get the SPA shell from it instead.
+  setPageFallback((request, reply) => {
     const accepts = request.headers.accept ?? '';
-    if (
-      request.is404 &&
-      request.method === 'GET' &&
-      !SERVER_PATHS.test(request.url) &&
-      accepts.includes('text/html')
-    ) {
-      sendIndex(reply);
-      return;
+    if (request.method !== 'GET' || SERVER_PATHS.test(request.url) || !accepts.includes('text/html')) {
+      return false;
     }
-    done();
+    sendIndex(reply);
+    return true;
   });
   return true;
 }

@@ -17,6 +17,15 @@ export function prUrlOf(meta: unknown): string | null {
   return typeof url === 'string' && /^https?:\/\//.test(url) ? url : null;
 }
 
+/** Seconds since the execution started, until it finished (or now); null before it starts. */
+export function executionTime(
+  exec: Pick<Execution, 'startedAt' | 'finishedAt'>,
+  now = Date.now(),
+): number | null {
+  if (!exec.startedAt) return null;
+  return Math.max(0, ((exec.finishedAt?.getTime() ?? now) - exec.startedAt.getTime()) / 1000);
+}
+
 export function toTaskState(
   exec: Execution,
   task: Pick<Task, 'id' | 'title'> & { project: Pick<Project, 'slug'> },
@@ -24,7 +33,6 @@ export function toTaskState(
   const state = exec.state.toLowerCase() as TaskStateDto['state'];
   const ctx = obj(exec.context);
   const meta = obj(exec.meta);
-  const end = exec.finishedAt ?? new Date();
   return {
     task_id: task.id,
     execution_uuid: exec.id,
@@ -32,7 +40,7 @@ export function toTaskState(
     success: exec.state === 'COMPLETED',
     result: exec.result ?? null,
     error: exec.error,
-    execution_time: exec.startedAt ? Math.max(0, (end.getTime() - exec.startedAt.getTime()) / 1000) : null,
+    execution_time: executionTime(exec),
     metadata: {
       ...meta,
       agent_type: exec.agentType,

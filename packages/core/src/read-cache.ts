@@ -1,3 +1,4 @@
+import type { TaskStateDto } from '@ccl/contracts';
 import type { Execution, Project, Task } from '@ccl/db';
 import type { RequestCtx } from './context.ts';
 
@@ -44,6 +45,8 @@ class TtlMap<V> {
 export type CachedTaskState = {
   task: Pick<Task, 'id' | 'title'> & { project: Pick<Project, 'slug'> };
   execution: Execution;
+  /** The answer built from this read, kept with it (see getTaskState). */
+  answer?: TaskStateDto;
 };
 
 /**

@@ -16,8 +16,21 @@ export function newSessionToken(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** Recently seen session ids and their hashes: a poll's id costs a map lookup, not a sha256. */
+const recentHashes = new Map<string, string>();
+const RECENT_HASHES_MAX = 10_000;
+
 /** What the database keeps of a session id: its sha256 (the id is case-insensitive hex). */
-export const sessionTokenHash = (token: string) => hashToken(token.toLowerCase());
+export function sessionTokenHash(token: string): string {
+  let hash = recentHashes.get(token);
+  if (hash === undefined) {
+    hash = hashToken(token.toLowerCase());
+    // Bounded: ids nobody uses any more (or made up by a caller) cannot grow it without limit.
+    if (recentHashes.size >= RECENT_HASHES_MAX) recentHashes.clear();
+    recentHashes.set(token, hash);
+  }
+  return hash;
+}
 
 export async function loadUserActor(
   deps: CoreDeps,
@@ -38,9 +51,15 @@ export async function runtimeSessionCtx(
   sessionId: string,
   requestId?: string,
 ): Promise<RequestCtx> {
-  const ctx = await sessionCtxByHash(deps, sessionTokenHash(sessionId), requestId);
-  if (!ctx) throw unknownSession(sessionId);
-  return ctx;
+  const tokenHash = sessionTokenHash(sessionId);
+  // Inline rather than through sessionCtxByHash: this is every poll, and the cache hit needs no await.
+  const found =
+    deps.cache?.session(tokenHash) ??
+    (await (deps.cache
+      ? deps.cache.loadSession(tokenHash, () => loadSessionCtx(deps, tokenHash))
+      : loadSessionCtx(deps, tokenHash)));
+  if (!found) throw unknownSession(sessionId);
+  return { ...found, ...(requestId ? { requestId } : {}) };
 }
 
 /**
