@@ -58,7 +58,8 @@ class RequestLogger {
   }
 
   isLevelEnabled(level: Level): boolean {
-    return levelEnabled(this.#child ?? this.parent, level);
+    // A route's own logLevel comes in the child's options: then only the child can tell.
+    return levelEnabled(this.#child ?? (this.options.level ? this.real() : this.parent), level);
   }
 
   private write(level: Level, args: unknown[]): void {

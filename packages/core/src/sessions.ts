@@ -52,12 +52,8 @@ export async function runtimeSessionCtx(
   requestId?: string,
 ): Promise<RequestCtx> {
   const tokenHash = sessionTokenHash(sessionId);
-  // Inline rather than through sessionCtxByHash: this is every poll, and the cache hit needs no await.
-  const found =
-    deps.cache?.session(tokenHash) ??
-    (await (deps.cache
-      ? deps.cache.loadSession(tokenHash, () => loadSessionCtx(deps, tokenHash))
-      : loadSessionCtx(deps, tokenHash)));
+  // Not through sessionCtxByHash: this is every poll, and a cache hit needs no await.
+  const found = deps.cache?.session(tokenHash) ?? (await loadLiveSession(deps, tokenHash));
   if (!found) throw unknownSession(sessionId);
   return { ...found, ...(requestId ? { requestId } : {}) };
 }
@@ -71,12 +67,15 @@ async function sessionCtxByHash(
   tokenHash: string,
   requestId?: string,
 ): Promise<RequestCtx | null> {
-  const found =
-    deps.cache?.session(tokenHash) ??
-    (await (deps.cache
-      ? deps.cache.loadSession(tokenHash, () => loadSessionCtx(deps, tokenHash))
-      : loadSessionCtx(deps, tokenHash)));
+  const found = deps.cache?.session(tokenHash) ?? (await loadLiveSession(deps, tokenHash));
   return found && { ...found, ...(requestId ? { requestId } : {}) };
+}
+
+/** A cache miss: one database read shared by concurrent requests for the session (and kept). */
+function loadLiveSession(deps: CoreDeps, tokenHash: string) {
+  return deps.cache
+    ? deps.cache.loadSession(tokenHash, () => loadSessionCtx(deps, tokenHash))
+    : loadSessionCtx(deps, tokenHash);
 }
 
 async function loadSessionCtx(deps: CoreDeps, tokenHash: string): Promise<RequestCtx | null> {
