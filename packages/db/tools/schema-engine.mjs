@@ -51,12 +51,38 @@ class CatalogClient extends pg.Client {
 }
 
 /**
+ * @prisma/adapter-pg's executeScript splits a script at every `;`, also inside a `$$`-quoted
+ * function body (our audit_chain trigger), so replaying the migrations in a shadow database
+ * failed. PostgreSQL's simple query protocol runs a whole script as written.
+ */
+function runScriptsWhole(adapter) {
+  adapter.executeScript = async (script) => {
+    try {
+      await adapter.client.query(script);
+    } catch (error) {
+      adapter.onError(error);
+    }
+  };
+  return adapter;
+}
+
+class WholeScriptPg extends PrismaPg {
+  async connect() {
+    return runScriptsWhole(await super.connect());
+  }
+
+  async connectToShadowDb() {
+    return runScriptsWhole(await super.connectToShadowDb());
+  }
+}
+
+/**
  * An engine connected to `databaseUrl`. Shadow databases, when a diff needs
  * them, are created and dropped on the same server.
  */
 export async function openSchemaEngine(databaseUrl, schemaFiles) {
   const adapter = bindMigrationAwareSqlAdapterFactory(
-    new PrismaPg({ connectionString: databaseUrl, Client: CatalogClient }),
+    new WholeScriptPg({ connectionString: databaseUrl, Client: CatalogClient }),
   );
   const datamodels = schemaFiles.map((file) => [file.path, file.content]);
   return SchemaEngine.new({ datamodels }, () => {}, adapter);
