@@ -44,10 +44,13 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
   reply.status(500).send({ error: 'internal', message: `internal error (request ${request.id})` });
 }
 
-/** One error map for HTTP: domain errors, validation, parser errors; never a stack trace to the client. */
 /** Answers an unmatched request with a page (the board's own routes) and says so; false: not a page. */
 export type PageFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
+/**
+ * One error map for HTTP: domain errors, validation, parser errors; never a stack trace to the
+ * client. Unmatched requests answer a JSON 404 unless the page fallback (the board) takes them.
+ */
 export function registerErrorHandling(app: FastifyInstance): { setPageFallback: (f: PageFallback) => void } {
   let pageFallback: PageFallback | null = null;
   app.setErrorHandler((err: FastifyError, request, reply) => {

@@ -89,9 +89,9 @@ export class ReadCache {
   }
 
   /**
-   * The session from the cache, else from `load` (null: no live session), shared with reads of
-   * the same session in flight. A read that a revocation overtook is answered but not kept, and
-   * a read that starts after a revocation never joins one that started before it.
+   * A cache miss: the session read with `load` (null: no live session), shared with reads of the
+   * same session in flight, and kept. A read that a revocation overtook is answered but not kept,
+   * and a read that starts after a revocation never joins one that started before it.
    */
   loadSession(
     tokenHash: string,
