@@ -6,16 +6,25 @@ import type { Permission } from './permissions.ts';
 
 /**
  * The first line of every use case. On refusal it records a DENIED audit row in
- * its own transaction (the refused change never starts) and throws Forbidden
- * with a message naming the missing permission.
+ * its own transaction (the refused change never starts) and rejects with Forbidden,
+ * naming the missing permission. A granted check answers at once, without a promise:
+ * it runs on every request, CoderClaw's once-a-second polls included.
  */
-export async function authorize(
+export function authorize(
   deps: Pick<CoreDeps, 'prisma' | 'audit'>,
   ctx: RequestCtx,
   permission: Permission,
   resource: { resourceType: string; resourceId?: string | null },
-): Promise<void> {
-  if (has(ctx, permission)) return;
+): Promise<never> | undefined {
+  return has(ctx, permission) ? undefined : deny(deps, ctx, permission, resource);
+}
+
+async function deny(
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
+  ctx: RequestCtx,
+  permission: Permission,
+  resource: { resourceType: string; resourceId?: string | null },
+): Promise<never> {
   await deps.prisma.$transaction((tx) =>
     writeAudit(deps, tx, ctx, {
       action: permission,

@@ -18,12 +18,9 @@ export function prUrlOf(meta: unknown): string | null {
 }
 
 /** Seconds since the execution started, until it finished (or now); null before it starts. */
-export function executionTime(
-  exec: Pick<Execution, 'startedAt' | 'finishedAt'>,
-  now = Date.now(),
-): number | null {
+export function executionTime(exec: Pick<Execution, 'startedAt' | 'finishedAt'>): number | null {
   if (!exec.startedAt) return null;
-  return Math.max(0, ((exec.finishedAt?.getTime() ?? now) - exec.startedAt.getTime()) / 1000);
+  return Math.max(0, ((exec.finishedAt?.getTime() ?? Date.now()) - exec.startedAt.getTime()) / 1000);
 }
 
 export function toTaskState(

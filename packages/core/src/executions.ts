@@ -1,7 +1,7 @@
 import type { TaskStateDto } from '@ccl/contracts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
-import { has, type RequestCtx } from './context.ts';
+import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { executionTime, toEventDto, toExecutionDto, toTaskState } from './dto.ts';
 import { InvalidState, NotFound } from './errors.ts';
@@ -22,9 +22,7 @@ async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
 
 /** GET /api/runtime/tasks/:task_id/state — the task's latest execution; the read CoderClaw polls. */
 export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
-  // The hot path: only a refusal (audited by authorize) is worth an await.
-  if (!has(ctx, 'task:view'))
-    await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
   const state: CachedTaskState =
     deps.cache?.taskState(taskId) ??
     (await (deps.cache

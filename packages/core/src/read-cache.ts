@@ -125,12 +125,10 @@ export class ReadCache {
   }
 
   /**
-   * The task's latest state from the cache, else from `load`, shared with reads of the same task
-   * in flight since its last change; kept only if no change of the task was heard meanwhile.
+   * A cache miss: the task's latest state read with `load`, shared with reads of the same task in
+   * flight since its last change, and kept only if no change of the task was heard meanwhile.
    */
   loadTaskState(taskId: string, load: () => Promise<CachedTaskState>): Promise<CachedTaskState> {
-    const cached = this.taskStates.get(taskId);
-    if (cached) return Promise.resolve(cached);
     const generation = this.generation(taskId);
     return this.once(`t:${generation}:${taskId}`, async () => {
       const value = await load();
