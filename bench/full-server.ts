@@ -1,6 +1,6 @@
 // Our server (api role only, so load measures the request path), on the database given in argv.
 import { loadConfig } from '@ccl/config';
-import { createLogger } from '../apps/server/src/logger.ts';
+import { createLogger } from '../apps/server/src/log.ts';
 import { startServer } from '../apps/server/src/server.ts';
 
 const config = loadConfig({

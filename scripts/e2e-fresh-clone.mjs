@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// Proves that `npm start` works from a fresh clone on a machine with only Node.js:
+// Proves that `npm start` works from a fresh clone on a machine with only Node.js and npm:
 // it installs, starts the embedded PostgreSQL and the Postgres queue backend, serves
-// the CoderClaw contract, stops everything on Ctrl-C, and keeps its data for the next start.
+// the CoderClaw contract, stops everything on Ctrl-C, and keeps its data for the next start;
+// then `npm test` runs its checks and one test file there. Everything runs with a PATH that
+// provably has no pnpm (a folder of links to node, npm, npx, git and basic system tools),
+// whatever this machine has installed globally.
 //
 // Usage: node scripts/e2e-fresh-clone.mjs [repository]   (default: this repository)
 // The clone holds the committed HEAD only; uncommitted changes are not tested.
-import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, symlink } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,6 +18,60 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const READY_TIMEOUT_MS = 240_000;
+const TEST_TIMEOUT_MS = 600_000;
+/** What a machine with Node.js and npm has besides them: a shell and the basic tools. Never pnpm. */
+const BARE_TOOLS = [
+  'node',
+  'npm',
+  'npx',
+  'git',
+  'sh',
+  'bash',
+  'env',
+  'id',
+  'locale',
+  'uname',
+  'cat',
+  'ls',
+  'rm',
+  'mkdir',
+  'cp',
+  'mv',
+  'chmod',
+  'chown',
+  'ln',
+  'sed',
+  'grep',
+  'tar',
+  'gzip',
+  'sleep',
+  'dirname',
+  'basename',
+  'readlink',
+  'realpath',
+  'touch',
+  'head',
+  'tail',
+  'sort',
+  'tr',
+  'cut',
+  'find',
+  'xargs',
+  'ps',
+  'kill',
+  'which',
+  'mktemp',
+  'tee',
+  'wc',
+  'uniq',
+  'date',
+  'true',
+  'false',
+  'printf',
+  'groupadd',
+  'useradd',
+];
+const SYSTEM_DIRS = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 const TASK_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 20_000;
 const TOKEN_LINE = /^.*token: ccl_.*$/m;
@@ -231,6 +288,50 @@ function killLeftovers(dir) {
   }
 }
 
+/** A bin folder of links to BARE_TOOLS (where this machine has them), and proof that pnpm is not found through it. */
+async function barePath(dir) {
+  await mkdir(dir, { recursive: true });
+  for (const tool of BARE_TOOLS) {
+    const found = SYSTEM_DIRS.map((d) => join(d, tool)).find((p) => existsSync(p));
+    if (found) await symlink(found, join(dir, tool));
+  }
+  const probe = spawnSync('sh', ['-c', 'command -v pnpm || echo none'], {
+    env: { PATH: dir },
+    encoding: 'utf8',
+  });
+  if (probe.stdout.trim() !== 'none')
+    throw new Error(`pnpm is still found on the bare PATH: ${probe.stdout}`);
+  const direct = spawnSync('pnpm', ['--version'], { env: { PATH: dir } });
+  if (direct.error?.code !== 'ENOENT')
+    throw new Error('spawning pnpm with the bare PATH did not fail with ENOENT');
+  return dir;
+}
+
+/** `npm test -- <file>` in the clone: lint, typecheck (turbo, which needs pnpm on PATH), builds, one test file. */
+function runTests(cwd, env, file) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['test', '--', file], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    const timer = setTimeout(() => process.kill(-child.pid, 'SIGKILL'), TEST_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(output);
+      else
+        reject(
+          new Error(`npm test exited with ${code}:\n${output.trimEnd().split('\n').slice(-60).join('\n')}`),
+        );
+    });
+  });
+}
+
 const scriptDir = dirname(fileURLToPath(import.meta.url));
 const source = process.argv[2] ?? git(['rev-parse', '--show-toplevel'], scriptDir);
 const servers = [];
@@ -267,8 +368,13 @@ async function main() {
   const dataDir = join(tmp, 'data');
   await step(`git clone into ${repo}`, () => git(['clone', '--quiet', source, repo], tmp));
 
+  const bin = await step('a PATH with node, npm, git and system tools but no pnpm', () =>
+    barePath(join(tmp, 'bin')),
+  );
   const pgPort = await freePort();
-  const env = { ...process.env, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort) };
+  const env = { ...process.env, PATH: bin, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort) };
+  // The bare machine has no pnpm state either: nothing may come from this machine's pnpm setup.
+  for (const name of Object.keys(env)) if (/^(PNPM_|npm_config_|COREPACK_)/i.test(name)) delete env[name];
   // The e2e is about the defaults: a developer's exported settings must not point it elsewhere.
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_AGENT']) delete env[name];
 
@@ -341,6 +447,17 @@ async function main() {
     if (TOKEN_LINE.test(second.server.stdout)) throw new Error('the second start printed a token again');
   });
   await stop(second.server);
+
+  await step('npm test -- apps/server/src/dockerfile-runtime.test.ts (bare PATH)', async () => {
+    const output = await runTests(
+      repo,
+      { ...env, CI: 'true', NO_COLOR: '1' },
+      'apps/server/src/dockerfile-runtime.test.ts',
+    );
+    const summary = /Tests\s+\d+ passed[^\n]*/.exec(output);
+    if (!summary) throw new Error(`npm test passed but printed no test summary:\n${output.slice(-2000)}`);
+    say(`  ${summary[0].trim()}`);
+  });
 }
 
 try {

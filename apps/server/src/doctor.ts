@@ -3,8 +3,9 @@ import { loadConfig } from '@ccl/config';
 import { loadSkills } from '@ccl/core';
 import { pingDatabase } from '@ccl/db';
 import { createExecutionQueue } from '@ccl/queue';
-import { createLogger } from './logger.ts';
-import { BUILTIN_SKILLS_DIR, openDatabase } from './runtime.ts';
+import { openDatabase } from './database.ts';
+import { createLogger } from './log.ts';
+import { BUILTIN_SKILLS_DIR } from './runtime.ts';
 
 type Line = { ok: boolean; what: string; detail: string };
 

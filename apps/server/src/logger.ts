@@ -1,27 +1,5 @@
-import type { Config } from '@ccl/config';
 import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, pino } from 'pino';
-
-/** Secrets never reach the log: headers and known secret fields are redacted wherever they appear. */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
-  const options = {
-    level: config.LOG_LEVEL,
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        '*.token',
-        '*.password',
-        '*.apiKey',
-        '*.ANTHROPIC_API_KEY',
-        '*.OPENAI_API_KEY',
-        '*.OPENHANDS_API_KEY',
-      ],
-      censor: '[redacted]',
-    },
-  };
-  return destination ? pino(options, destination) : pino(options);
-}
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 

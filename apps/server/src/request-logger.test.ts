@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, lazyChildLogger } from './logger.ts';
+import { createLogger } from './log.ts';
+import { lazyChildLogger } from './logger.ts';
 
 function collect() {
   const lines: Array<Record<string, unknown>> = [];

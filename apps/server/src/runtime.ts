@@ -2,30 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { createAgentCatalog, FreshRepoTemplate } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import { type CoreDeps, ensureBuiltins, loadSkills, sealAuditChain } from '@ccl/core';
-import { createPrisma, migrateDatabase, type PrismaClient, startEmbeddedPostgres } from '@ccl/db';
+import { createPrisma, migrateDatabase, type PrismaClient } from '@ccl/db';
 import { createExecutionQueue, createNotifier, type ExecutionQueue, type Notifier } from '@ccl/queue';
 import type { Logger } from 'pino';
 import { loadAuditSigner } from './audit-key.ts';
+import { type Database, openDatabase } from './database.ts';
 import { loadSecretsKeyring } from './secrets-key.ts';
 
 export const BUILTIN_SKILLS_DIR = fileURLToPath(new URL('../../../skills', import.meta.url));
-
-export interface Database {
-  url: string;
-  embedded: boolean;
-  stop(): Promise<void>;
-}
-
-/** DATABASE_URL when set, else the embedded PostgreSQL under DATA_DIR (shared with a running server). */
-export async function openDatabase(config: Config, log: Logger): Promise<Database> {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, stop: async () => {} };
-  const pg = await startEmbeddedPostgres({
-    dataDir: config.dataDir,
-    preferredPort: config.EMBEDDED_PG_PORT,
-    log: (msg: string) => log.debug(msg),
-  });
-  return { url: pg.url, embedded: true, stop: pg.stop };
-}
 
 /** Everything a role needs, built once; `close` releases it in reverse order. */
 export interface Runtime {

@@ -28,6 +28,8 @@ export const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(8000, 0, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** auto: readable lines when stdout is a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Unset: an embedded PostgreSQL under DATA_DIR/postgres. */
   DATABASE_URL: optionalUrl,
   /** Unset: BullMQ's Postgres backend on the same database. */

@@ -16,15 +16,30 @@ export const hashToken: (token: string) => string =
     ? (token) => crypto.hash('sha256', token, 'hex')
     : (token) => createHash('sha256').update(token).digest('hex');
 
-/** Creates or refreshes the built-in roles and the `local` user. Idempotent; safe at every start. */
+/**
+ * Creates or refreshes the built-in roles and the `local` user. Idempotent; safe at every
+ * start. One read finds what is already right, so a CLI call on a set-up database writes nothing.
+ */
 export async function ensureBuiltins(prisma: PrismaClient): Promise<void> {
+  const [roles, local] = await Promise.all([
+    prisma.role.findMany({ where: { name: { in: ROLE_NAMES } } }),
+    prisma.user.findUnique({ where: { id: LOCAL_USER_ID }, select: { id: true } }),
+  ]);
+  const current = new Map(roles.map((r) => [r.name, r]));
   for (const [name, role] of Object.entries(BUILTIN_ROLES)) {
+    const have = current.get(name);
+    const same =
+      have?.builtin === true &&
+      have.description === role.description &&
+      JSON.stringify(have.permissions) === JSON.stringify(role.permissions);
+    if (same) continue;
     await prisma.role.upsert({
       where: { name },
       create: { name, description: role.description, builtin: true, permissions: role.permissions },
       update: { description: role.description, builtin: true, permissions: role.permissions },
     });
   }
+  if (local) return;
   await prisma.user.upsert({
     where: { id: LOCAL_USER_ID },
     create: { id: LOCAL_USER_ID, name: 'Local developer', roleName: 'DEVELOPER' },

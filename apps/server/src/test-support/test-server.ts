@@ -5,7 +5,7 @@ import { addUser, type CoreDeps } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, testRedisUrl } from '@ccl/testing';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { createLogger } from '../logger.ts';
+import { createLogger } from '../log.ts';
 import type { RouteEntry } from '../permission-matrix.ts';
 import { type Role, startServer } from '../server.ts';
 import { TEST_AUDIT_HMAC_KEY } from './run-cli.ts';

@@ -1,0 +1,179 @@
+// The operator's commands behind `clawlink` (cli.ts parses the arguments and loads this
+// module only for a command that needs the database, so `--help` and `start` stay light).
+import { resolve } from 'node:path';
+import { loadConfig } from '@ccl/config';
+import type { AuditSigner } from '@ccl/core';
+import { migrateDatabase } from '@ccl/db';
+import { openDatabase } from './database.ts';
+import { createLogger } from './log.ts';
+
+type Operations = typeof import('./cli-operations.ts');
+
+const out = (text: string) => process.stdout.write(text);
+
+/** Opens the database the server uses (the embedded one too, even while the server runs), runs `fn`, closes it. */
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const db = await openDatabase(loadConfig(), createLogger({ LOG_LEVEL: 'warn' }));
+  try {
+    return await fn(db.url);
+  } finally {
+    await db.stop();
+  }
+}
+
+/** What the operator's commands need: the database and the audit chain's key (they write audit rows). */
+interface OperatorDeps {
+  prisma: ReturnType<Operations['createPrisma']>;
+  audit: AuditSigner;
+}
+
+/**
+ * Runs `fn` with the domain operations and a Prisma client on the migrated database. The
+ * domain and Prisma (the bulk of the CLI's start-up) load while the database starts.
+ */
+async function withPrisma<T>(fn: (deps: OperatorDeps, ops: Operations) => Promise<T>): Promise<T> {
+  const cfg = loadConfig();
+  const loading = import('./cli-operations.ts');
+  // Settled before withDatabase can throw, so a failed start is not also an unhandled rejection.
+  loading.catch(() => undefined);
+  return withDatabase(async (url) => {
+    const [ops] = await Promise.all([loading, migrateDatabase(url)]);
+    const prisma = ops.createPrisma(url, { max: 2 });
+    try {
+      await ops.ensureBuiltins(prisma);
+      return await fn({ prisma, audit: await ops.loadAuditSigner(cfg, !cfg.DATABASE_URL) }, ops);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+}
+
+export async function migrate(): Promise<void> {
+  const { applied } = await withDatabase((url) => migrateDatabase(url));
+  out(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+}
+
+export async function userAdd(id: string, opts: { role: string; name?: string }): Promise<void> {
+  const created = await withPrisma((deps, ops) =>
+    ops.addUser(deps, { id, role: opts.role, ...(opts.name ? { name: opts.name } : {}) }),
+  );
+  out(`user '${created.id}' has role ${created.roleName}\n`);
+}
+
+export async function userList(): Promise<void> {
+  const users = await withPrisma(({ prisma }, ops) => ops.listUsers(prisma));
+  for (const u of users) out(`${u.id.padEnd(24)} ${u.roleName.padEnd(10)} ${u.name ?? ''}\n`);
+}
+
+export async function userPasswd(id: string): Promise<void> {
+  const { readSecretLine } = await import('./cli-support.ts');
+  const password = await readSecretLine(`new password for ${id}: `);
+  await withPrisma((deps, ops) => ops.setPassword(deps, { userId: id, password }));
+  out(`password of '${id}' set\n`);
+}
+
+export async function keyCreate(
+  userId: string,
+  opts: { name: string; permissions?: string; expiresInDays?: string },
+): Promise<void> {
+  const days = opts.expiresInDays ? Number(opts.expiresInDays) : undefined;
+  if (days !== undefined && !(days > 0)) throw new Error('--expires-in-days must be a positive number');
+  const created = await withPrisma((deps, ops) =>
+    ops.createApiKey(deps, ops.operatorCtx(), {
+      userId,
+      name: opts.name,
+      permissions: opts.permissions
+        ?.split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+      expiresAt: days ? new Date(Date.now() + days * 86_400_000) : undefined,
+    }),
+  );
+  out(`key ${created.id} for '${userId}' (shown once; store it now):\n  ${created.key}\n`);
+}
+
+export async function keyList(userId?: string): Promise<void> {
+  const keys = await withPrisma((deps, ops) => ops.listApiKeys(deps, ops.operatorCtx(), { all: true }));
+  const now = new Date().toISOString();
+  for (const k of keys.filter((k) => !userId || k.user_id === userId)) {
+    const state = k.revoked_at ? 'revoked' : k.expires_at && k.expires_at < now ? 'expired' : 'active';
+    out(
+      `${k.id}  ${k.prefix}…  ${k.user_id.padEnd(16)} ${state.padEnd(8)} last used ${k.last_used_at ?? 'never'}  ${k.name}\n`,
+    );
+  }
+}
+
+export async function keyRevoke(id: string): Promise<void> {
+  await withPrisma((deps, ops) => ops.revokeApiKey(deps, ops.operatorCtx(), id));
+  out(`key ${id} revoked\n`);
+}
+
+export async function deviceList(opts: { pending?: boolean }): Promise<void> {
+  const devices = await withPrisma((deps, ops) =>
+    ops.listDevices(deps, ops.operatorCtx(), { state: opts.pending ? 'pending' : undefined }),
+  );
+  for (const d of devices) {
+    out(
+      `${d.user_id.padEnd(16)} ${d.device_id.padEnd(24)} ${d.state.padEnd(8)} requested ${d.requested_at} from ${d.request_ip ?? '?'}  last seen ${d.last_seen_at ?? 'never'}\n`,
+    );
+  }
+}
+
+export async function deviceApprove(userId: string, deviceId: string): Promise<void> {
+  await withPrisma((deps, ops) => ops.approveDevice(deps, ops.operatorCtx(), { userId, deviceId }));
+  out(`device '${deviceId}' of user '${userId}' approved\n`);
+}
+
+export async function deviceRevoke(userId: string, deviceId: string): Promise<void> {
+  await withPrisma((deps, ops) => ops.revokeDevice(deps, ops.operatorCtx(), { userId, deviceId }));
+  out(`device '${deviceId}' of user '${userId}' revoked\n`);
+}
+
+export async function secretsRotate(): Promise<void> {
+  const cfg = loadConfig();
+  const done = await withPrisma(async (deps, ops) => {
+    const secrets = await ops.loadSecretsKeyring(cfg, !cfg.DATABASE_URL);
+    return ops.rotateSecrets({ ...deps, ...(secrets ? { secrets } : {}) }, ops.operatorCtx());
+  });
+  out(`${done.rotated} secret(s) re-encrypted under key '${done.keyId}'\n`);
+}
+
+export async function auditVerify(): Promise<void> {
+  const report = await withPrisma(async (deps, ops) => {
+    const result = await ops.verifyAuditChain(deps);
+    await deps.prisma.$transaction((tx) =>
+      ops.writeAudit(deps, tx, ops.operatorCtx(), {
+        action: 'audit.verify',
+        resourceType: 'audit',
+        outcome: result.ok ? 'ALLOWED' : 'FAILED',
+        detail: result.ok ? { rows: result.rows } : { rows: result.rows, bad: { ...result.bad } },
+      }),
+    );
+    return result;
+  });
+  if (report.ok) {
+    const range = report.firstSeq ? ` (seq ${report.firstSeq}..${report.lastSeq})` : '';
+    out(`${report.rows} rows verified${range}\n`);
+    return;
+  }
+  const { id, seq, reason } = report.bad;
+  out(
+    `audit chain broken at ${id ? `row ${id}` : 'a missing row'} (seq ${seq}): ${reason}\n${report.rows} rows verified before it\n`,
+  );
+  process.exitCode = 1;
+}
+
+export async function auditPrune(opts: { before: string; archive: string }): Promise<void> {
+  const before = new Date(opts.before);
+  if (Number.isNaN(before.getTime()))
+    throw new Error(`--before '${opts.before}' is not a date (e.g. 2025-01-01)`);
+  const archivePath = resolve(opts.archive);
+  const done = await withPrisma((deps, ops) =>
+    ops.pruneAudit(deps, ops.operatorCtx(), { before, archivePath }),
+  );
+  out(
+    done.removed
+      ? `${done.removed} rows (seq ${done.first_seq}..${done.last_seq}) archived to ${done.archive} (sha256 ${done.archive_sha256}) and removed; anchor ${done.anchor_hash}\n`
+      : `no rows older than ${before.toISOString()}; nothing removed\n`,
+  );
+}
