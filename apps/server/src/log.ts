@@ -4,15 +4,13 @@ import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'p
 /** Secrets never reach the log: headers and known secret fields are redacted wherever they appear. */
 const OPTIONS: LoggerOptions = {
   redact: {
+    // `*.x` matches one level down only, so each name is listed at the top level too.
     paths: [
       'req.headers.authorization',
       'req.headers.cookie',
-      '*.token',
-      '*.password',
-      '*.apiKey',
-      '*.ANTHROPIC_API_KEY',
-      '*.OPENAI_API_KEY',
-      '*.OPENHANDS_API_KEY',
+      ...['token', 'password', 'apiKey', 'ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENHANDS_API_KEY'].flatMap(
+        (name) => [name, `*.${name}`],
+      ),
     ],
     censor: '[redacted]',
   },
