@@ -1,9 +1,5 @@
-import {
-  APIConnectionError,
-  APIConnectionTimeoutError,
-  APIError,
-  APIUserAbortError,
-} from '@anthropic-ai/sdk';
+import type * as AnthropicSdk from '@anthropic-ai/sdk';
+import type { APIError } from '@anthropic-ai/sdk';
 import { ProviderAuthError } from '../loop/types.ts';
 import { TransientRunnerError } from '../runner.ts';
 
@@ -32,17 +28,23 @@ const redact = (text: string, apiKey: string) => (apiKey ? text.split(apiKey).jo
  * Turns whatever the SDK threw into the errors the runner understands. An abort
  * always wins, so a cancel never surfaces as a provider failure.
  */
-export function mapClaudeError(err: unknown, signal: AbortSignal, baseURL: string, apiKey: string): unknown {
+export function mapClaudeError(
+  err: unknown,
+  sdk: typeof AnthropicSdk,
+  signal: AbortSignal,
+  baseURL: string,
+  apiKey: string,
+): unknown {
   if (signal.aborted) return signal.reason;
-  if (err instanceof APIUserAbortError) return err;
-  if (err instanceof APIConnectionTimeoutError) {
+  if (err instanceof sdk.APIUserAbortError) return err;
+  if (err instanceof sdk.APIConnectionTimeoutError) {
     return new TransientRunnerError(`Anthropic API at ${baseURL} timed out`);
   }
-  if (err instanceof APIConnectionError) {
+  if (err instanceof sdk.APIConnectionError) {
     const cause = err.cause instanceof Error ? `: ${redact(err.cause.message, apiKey)}` : '';
     return new TransientRunnerError(`Anthropic API at ${baseURL} does not answer${cause}`);
   }
-  if (err instanceof APIError) {
+  if (err instanceof sdk.APIError) {
     const status = err.status;
     if (status === 401 || status === 403) {
       // The provider's message is left out: some gateways quote the key they refused.

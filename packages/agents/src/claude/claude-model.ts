@@ -1,4 +1,4 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsStreaming } from '@anthropic-ai/sdk/resources/messages';
 import type { ChatModel, ModelTurn, TurnRequest } from '../loop/types.ts';
 import { TransientRunnerError } from '../runner.ts';
@@ -29,7 +29,9 @@ const DEFAULT_IDLE_MS = 5 * 60_000;
 export function createClaudeModel(opts: ClaudeModelOptions): ChatModel {
   // Explicit, so the SDK never picks ANTHROPIC_BASE_URL up behind the config's back.
   const baseURL = opts.baseURL ?? DEFAULT_BASE_URL;
-  const client = new Anthropic({ apiKey: opts.apiKey, baseURL, maxRetries: opts.maxRetries ?? 2 });
+  // The SDK is a large module: it is loaded on the first turn, so a server that never runs
+  // Claude (or a CLI command) does not pay for it at start.
+  let client: Anthropic | undefined;
   const model = opts.model;
   const idleMs = opts.streamIdleTimeoutMs ?? DEFAULT_IDLE_MS;
   const replay = new ThinkingReplay();
@@ -62,6 +64,8 @@ export function createClaudeModel(opts: ClaudeModelOptions): ChatModel {
       idleTimer = setTimeout(() => idle.abort(), idleMs);
     };
     const signal = AbortSignal.any([req.signal, idle.signal]);
+    const sdk = await import('@anthropic-ai/sdk');
+    client ??= new sdk.default({ apiKey: opts.apiKey, baseURL, maxRetries: opts.maxRetries ?? 2 });
     try {
       armIdle();
       // The SDK ties `signal` to its fetch, so an abort closes the socket mid-body.
@@ -72,7 +76,7 @@ export function createClaudeModel(opts: ClaudeModelOptions): ChatModel {
       }
     } catch (err) {
       if (idle.signal.aborted && !req.signal.aborted) throw idleError(baseURL, idleMs);
-      throw mapClaudeError(err, req.signal, baseURL, opts.apiKey);
+      throw mapClaudeError(err, sdk, req.signal, baseURL, opts.apiKey);
     } finally {
       clearTimeout(idleTimer);
     }

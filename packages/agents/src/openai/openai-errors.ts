@@ -1,4 +1,5 @@
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type * as OpenAISdk from 'openai';
+import type { APIError } from 'openai';
 import { ProviderAuthError } from '../loop/types.ts';
 import { TransientRunnerError } from '../runner.ts';
 
@@ -16,17 +17,22 @@ function providerMessage(err: APIError): string {
  * Turns whatever the SDK threw into the errors the runner understands. An abort
  * always wins, so a cancel never surfaces as a provider failure.
  */
-export function mapOpenAIError(err: unknown, signal: AbortSignal, baseURL: string): unknown {
+export function mapOpenAIError(
+  err: unknown,
+  sdk: typeof OpenAISdk,
+  signal: AbortSignal,
+  baseURL: string,
+): unknown {
   if (signal.aborted) return signal.reason;
-  if (err instanceof APIUserAbortError) return err;
-  if (err instanceof APIConnectionTimeoutError) {
+  if (err instanceof sdk.APIUserAbortError) return err;
+  if (err instanceof sdk.APIConnectionTimeoutError) {
     return new TransientRunnerError(`OpenAI API at ${baseURL} timed out`);
   }
-  if (err instanceof APIConnectionError) {
+  if (err instanceof sdk.APIConnectionError) {
     const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
     return new TransientRunnerError(`OpenAI API at ${baseURL} does not answer${cause}`);
   }
-  if (err instanceof APIError) {
+  if (err instanceof sdk.APIError) {
     const status = err.status;
     if (status === 401 || status === 403) {
       // The provider's message may quote part of the key, so it is left out.

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { ReasoningEffort } from 'openai/resources/shared';
 import type { ChatModel, ModelTurn, ThinkingLevel, TurnRequest } from '../loop/types.ts';
@@ -52,7 +52,8 @@ function settleOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 /** A ChatModel over the chat-completions streaming API with function tools. */
 export function createOpenAIModel(opts: OpenAIModelOptions): ChatModel {
   const baseURL = opts.baseURL ?? DEFAULT_BASE_URL;
-  const client = new OpenAI({ apiKey: opts.apiKey, baseURL, maxRetries: opts.maxRetries ?? 2 });
+  // The SDK is loaded on the first turn (see createClaudeModel).
+  let client: OpenAI | undefined;
   const model = opts.model;
   const reasoning = isReasoningModel(model);
 
@@ -74,6 +75,8 @@ export function createOpenAIModel(opts: OpenAIModelOptions): ChatModel {
     let finishReason: string | null = null;
     const usage = { inputTokens: 0, outputTokens: 0 };
     const calls = new ToolCallAssembler();
+    const sdk = await import('openai');
+    client ??= new sdk.default({ apiKey: opts.apiKey, baseURL, maxRetries: opts.maxRetries ?? 2 });
     try {
       // The SDK ties `signal` to its fetch, so an abort closes the socket mid-body.
       const stream = await client.chat.completions.create(params, { signal: req.signal });
@@ -95,7 +98,7 @@ export function createOpenAIModel(opts: OpenAIModelOptions): ChatModel {
         }
       }
     } catch (err) {
-      throw mapOpenAIError(err, req.signal, baseURL);
+      throw mapOpenAIError(err, sdk, req.signal, baseURL);
     }
     // The SDK ends the iteration quietly when aborted; that is still a cancel.
     if (req.signal.aborted) throw req.signal.reason;
