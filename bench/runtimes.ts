@@ -52,6 +52,7 @@ import {
 } from '../packages/agents/src/index.ts';
 import { createOllamaModel } from '../packages/agents/src/ollama/ollama-model.ts';
 import { createOpenAIModel } from '../packages/agents/src/openai/openai-model.ts';
+import { testRunOptions } from '../packages/agents/src/test-run-options.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = join(here, 'results');
@@ -255,14 +256,14 @@ function loopRunner(kind: ApiRuntime | 'null', fakes: Fakes, durations: number[]
     defaultModel,
     createModel: (model) => timed(create(model), durations),
     priceOf: (model) => priceOf(prices, model),
-    limits: {
-      maxTurns: defaults.MAX_TURNS,
-      maxTokens: defaults.MAX_TOKENS,
-      maxCostUsd: defaults.MAX_COST_USD,
-      maxOutputTokens: defaults.MAX_OUTPUT_TOKENS,
-    },
-    createToolbox: (workspace, approval) =>
-      createToolbox({ workspace, approval, limits: { commandTimeoutMs: defaults.COMMAND_TIMEOUT_S * 1000 } }),
+    maxOutputTokens: defaults.MAX_OUTPUT_TOKENS,
+    createToolbox: (workspace, approval, network) =>
+      createToolbox({
+        workspace,
+        approval,
+        network,
+        limits: { commandTimeoutMs: defaults.COMMAND_TIMEOUT_S * 1000 },
+      }),
   });
 }
 
@@ -286,7 +287,7 @@ async function turnTimes(kind: ApiRuntime | 'null', fakes: Fakes, workspace: Wor
       executionId: `bench-${kind}-${run}`,
       workspace,
       prompt: 'Read hello.txt again and again',
-      context: { max_turns: TURNS + 5 },
+      options: testRunOptions({ max_turns: TURNS + 5 }),
       attempt: 1,
       signal: new AbortController().signal,
     });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '@ccl/config';
 import type { CoreDeps } from '@ccl/core';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -17,7 +18,7 @@ import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
 import { AccessLog, lazyChildLogger } from './logger.ts';
 import { stripPathKey } from './path-key.ts';
-import { enforceRouteMatrix, type RouteEntry } from './permission-matrix.ts';
+import { enforceRouteMatrix, open, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { boardRoutes } from './routes/board.ts';
@@ -64,11 +65,18 @@ const UNSAFE_HTML = /[<>&]/;
 const UNSAFE_HTML_ALL = /[<>&]/g;
 const isJson = (type: unknown) => typeof type === 'string' && type.startsWith('application/json');
 
+/** TRUST_PROXY for Fastify, whose types take a hop count only as a function (as it builds one itself). */
+function trustProxy(setting: Config['TRUST_PROXY']) {
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+}
+
 /** Builds the HTTP app without listening, so tests drive it with inject() or a loopback port. */
 export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.deps.config.BODY_LIMIT,
+    // Behind a reverse proxy: request.ip, .protocol and .host as the proxy forwards them (TRUST_PROXY).
+    trustProxy: trustProxy(opts.deps.config.TRUST_PROXY),
     // Honour a caller's request id when it is sane; it is echoed in audit rows and error messages.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -155,8 +163,10 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(memberRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
   if (!(await registerWeb(app, setPageFallback, opts.webDir))) {
-    app.get('/', { schema: { operationId: 'root', hide: true } }, async (_request, reply) =>
-      reply.redirect('/docs'),
+    app.get(
+      '/',
+      { config: { access: open('leads to the API docs') }, schema: { operationId: 'root', hide: true } },
+      async (_request, reply) => reply.redirect('/docs'),
     );
   }
   return app;

@@ -2,7 +2,9 @@ import {
   authenticate,
   type CoreDeps,
   csrfTokenOf,
+  DomainError,
   Forbidden,
+  isDeviceSecret,
   type RequestCtx,
   SESSION_COOKIE,
   taskSessionCtx,
@@ -13,9 +15,17 @@ import { pathKeyOf } from './path-key.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-/** True when AUTH_MODE is local and the peer is this machine: the `local` developer applies. */
+/**
+ * True when AUTH_MODE is local and the client is this machine: the `local` developer applies. Both
+ * the peer and the client a trusted proxy names (TRUST_PROXY) must be loopback: a proxy on this
+ * machine forwarding someone else is not the local developer.
+ */
 export function isLocalTrusted(deps: CoreDeps, request: FastifyRequest): boolean {
-  return deps.config.authMode === 'local' && LOOPBACK.has(request.socket.remoteAddress ?? '');
+  return (
+    deps.config.authMode === 'local' &&
+    LOOPBACK.has(request.socket.remoteAddress ?? '') &&
+    LOOPBACK.has(request.ip)
+  );
 }
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -76,13 +86,17 @@ function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 /**
- * The actor a `/k/<key>` base URL proves, for opening a runtime session; undefined without
- * one. A key that does not authenticate answers 401 rather than falling back to pairing.
+ * The actor a key proves (the Authorization header's, else a `/k/<key>` base URL's: an API key or a
+ * device secret), for opening a runtime session; undefined without one. A key that does not
+ * authenticate answers 401 rather than falling back to pairing.
  */
-export async function pathKeyCtx(deps: CoreDeps, request: FastifyRequest): Promise<RequestCtx | undefined> {
-  const key = pathKeyOf(request.raw);
+export async function sessionKeyCtx(
+  deps: CoreDeps,
+  request: FastifyRequest,
+): Promise<RequestCtx | undefined> {
+  const key = bearerToken(request);
   if (!key) return undefined;
-  return authenticate(deps, { bearerToken: key, localTrusted: false, requestId: request.id });
+  return authenticate(deps, { bearerToken: key, localTrusted: false, requestId: request.id, ip: request.ip });
 }
 
 /** The one place a request becomes an actor. */
@@ -91,16 +105,55 @@ export async function requestCtx(
   request: FastifyRequest,
   sessionId?: string,
 ): Promise<RequestCtx> {
+  const key = bearerToken(request);
   const ctx = await authenticate(deps, {
-    // Behind a `/k/<key>` base URL the key authenticates; the session id it was given is bound to it, not stored.
-    sessionId: pathKeyOf(request.raw) ? undefined : sessionId,
+    // With an API key (header or `/k/<key>` base URL) the key authenticates; the session id it was given
+    // is bound to it, not stored. A device secret's sessions are stored (and end with the device), so
+    // their ids authenticate.
+    sessionId: key && !isDeviceSecret(key) ? undefined : sessionId,
+    bearerToken: key,
+    cookieToken: sessionCookie(request),
+    localTrusted: isLocalTrusted(deps, request),
+    requestId: request.id,
+    ip: request.ip,
+  });
+  if (UNSAFE_METHODS.has(request.method)) await checkAmbient(deps, request, ctx);
+  return ctx;
+}
+
+const samePermissions = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
+
+/**
+ * For answers that outlive their request (event streams): a check, to run again later, that the
+ * credentials the request came with still prove the same actor with the same permissions. Read
+ * afresh, past the read cache. False once they are revoked or expired, their owner disabled or
+ * their role changed; the caller then ends the answer.
+ */
+export function credentialCheck(
+  deps: CoreDeps,
+  request: FastifyRequest,
+  ctx: RequestCtx,
+): () => Promise<boolean> {
+  const creds = {
     bearerToken: bearerToken(request),
     cookieToken: sessionCookie(request),
     localTrusted: isLocalTrusted(deps, request),
     requestId: request.id,
-  });
-  if (UNSAFE_METHODS.has(request.method)) await checkAmbient(deps, request, ctx);
-  return ctx;
+    ip: request.ip,
+  };
+  const { cache: _cache, ...fresh } = deps;
+  return async () => {
+    try {
+      const now = await authenticate(fresh, creds);
+      return (
+        now.actor.userId === ctx.actor.userId && samePermissions(now.actor.permissions, ctx.actor.permissions)
+      );
+    } catch (err) {
+      if (err instanceof DomainError) return false;
+      throw err;
+    }
+  };
 }
 
 /** For CoderClaw's state poll, which carries no session id: fall back to the session that submitted the task. */

@@ -72,6 +72,11 @@ export async function userPasswd(id: string): Promise<void> {
   out(`password of '${id}' set\n`);
 }
 
+export async function userToken(id: string): Promise<void> {
+  const token = await withPrisma((deps, ops) => ops.rotateUserToken(deps, ops.operatorCtx(), id));
+  out(`new token for '${id}' (shown once; store it now; the previous one no longer works):\n  ${token}\n`);
+}
+
 export async function keyCreate(
   userId: string,
   opts: { name: string; permissions?: string; expiresInDays?: string },
@@ -119,9 +124,20 @@ export async function deviceList(opts: { pending?: boolean }): Promise<void> {
   }
 }
 
+/** Where this server is reached, as far as its settings tell (behind a proxy, the proxy's address instead). */
+function serverUrlHint(cfg: ReturnType<typeof loadConfig>): string {
+  const wildcard = cfg.HOST === '0.0.0.0' || cfg.HOST === '::';
+  const host = cfg.boundToLoopback ? 'localhost' : wildcard ? '<server-address>' : cfg.HOST;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${cfg.PORT}`;
+}
+
 export async function deviceApprove(userId: string, deviceId: string): Promise<void> {
-  await withPrisma((deps, ops) => ops.approveDevice(deps, ops.operatorCtx(), { userId, deviceId }));
-  out(`device '${deviceId}' of user '${userId}' approved\n`);
+  const { secret } = await withPrisma((deps, ops) =>
+    ops.approveDevice(deps, ops.operatorCtx(), { userId, deviceId }),
+  );
+  out(
+    `device '${deviceId}' of user '${userId}' approved. Its secret is shown once; give CoderClaw this base URL (your server's address, then /k/ and the secret):\n  ${serverUrlHint(loadConfig())}/k/${secret}\n`,
+  );
 }
 
 export async function deviceRevoke(userId: string, deviceId: string): Promise<void> {
@@ -139,9 +155,11 @@ export async function secretsRotate(): Promise<void> {
 }
 
 export async function auditVerify(): Promise<void> {
-  const report = await withPrisma(async (deps, ops) => {
+  const { report, recorded } = await withPrisma(async (deps, ops) => {
     const result = await ops.verifyAuditChain(deps);
-    await deps.prisma.$transaction((tx) =>
+    // Recorded after the (read-only) check. A head reset behind the triggers refuses every audited
+    // write, this one too: the report is printed all the same.
+    const recording = deps.prisma.$transaction((tx) =>
       ops.writeAudit(deps, tx, ops.operatorCtx(), {
         action: 'audit.verify',
         resourceType: 'audit',
@@ -149,11 +167,22 @@ export async function auditVerify(): Promise<void> {
         detail: result.ok ? { rows: result.rows } : { rows: result.rows, bad: { ...result.bad } },
       }),
     );
-    return result;
+    return {
+      report: result,
+      recorded: await recording.then(
+        () => null,
+        (err: Error) => err.message,
+      ),
+    };
   });
+  if (recorded) process.stderr.write(`the verification itself could not be recorded: ${recorded}\n`);
   if (report.ok) {
     const range = report.firstSeq ? ` (seq ${report.firstSeq}..${report.lastSeq})` : '';
-    out(`${report.rows} rows verified${range}\n`);
+    const removed = report.removed
+      ? `; seq 1..${report.removed.lastSeq} removed by ${report.removed.runs} retention run(s) (audit prune), the last at ${report.removed.lastRunAt}`
+      : '';
+    out(`${report.rows} rows verified${range}${removed}\n`);
+    if (recorded) process.exitCode = 1;
     return;
   }
   const { id, seq, reason } = report.bad;

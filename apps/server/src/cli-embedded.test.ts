@@ -165,6 +165,8 @@ describe('clawlink with the embedded PostgreSQL (no DATABASE_URL, no REDIS_URL)'
     );
     expect(out).toMatch(/^ ok \s+queue\s+BullMQ Postgres backend \(REDIS_URL unset\)$/m);
     expect(out).toMatch(/^ ok \s+agent echo\s+available$/m);
+    // Agent commands run in bubblewrap here; where it cannot start the line says FAIL and why.
+    expect(out).toMatch(/^ ok \s+sandbox\s+on \(bubblewrap at \/\S+\/bwrap\)$/m);
     for (const agent of UNAVAILABLE_AGENTS) {
       const line = new RegExp(`^FAIL\\s+agent ${agent}\\s+(.*)$`, 'm').exec(out);
       expect(line, `no FAIL line for agent ${agent}:\n${out}`).not.toBeNull();

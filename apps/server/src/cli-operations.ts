@@ -12,6 +12,7 @@ export {
   revokeApiKey,
   revokeDevice,
   rotateSecrets,
+  rotateUserToken,
   setPassword,
   verifyAuditChain,
   writeAudit,

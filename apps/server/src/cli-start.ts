@@ -1,12 +1,17 @@
 import { loadConfig } from '@ccl/config';
+import { openDatabase } from './database.ts';
 import { createProcessLogger } from './log.ts';
-import { type Role, startServer } from './server.ts';
+import type { Role } from './server.ts';
 
 /** `clawlink start`: runs a role until SIGINT/SIGTERM, then shuts down gracefully. */
 export async function start(role: Role): Promise<void> {
   const cfg = loadConfig();
   const log = await createProcessLogger(cfg);
-  const server = await startServer(cfg, log, role);
+  // The (embedded) database starts while the server's modules load: both take a few hundred ms.
+  const db = openDatabase(cfg, log);
+  db.catch(() => undefined);
+  const { startServer } = await import('./server.ts');
+  const server = await startServer(cfg, log, role, process.stdout, db);
   if (server.url)
     process.stdout.write(`\n  CoderClawLink is ready at ${server.url}  (API docs: ${server.url}/docs)\n\n`);
   let firstSignalAt = 0;

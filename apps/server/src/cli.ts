@@ -39,6 +39,12 @@ user
     "set a user's password for signing in to the board (read from stdin); signs them out elsewhere",
   )
   .action(async (id: string) => (await commands()).userPasswd(id));
+user
+  .command('token <id>')
+  .description(
+    "replace a user's bearer token (the first administrator's is printed at the first start) and print the new one once; the old one stops working",
+  )
+  .action(async (id: string) => (await commands()).userToken(id));
 
 const key = program.command('key').description('manage personal API keys (Authorization: Bearer ccl_…)');
 key
@@ -61,7 +67,9 @@ key
 
 const device = program
   .command('device')
-  .description('pair CoderClaw devices (an adapter sending user_id and device_id)');
+  .description(
+    'pair CoderClaw devices (an adapter sending user_id and device_id asks; the approval gives it a secret)',
+  );
 device
   .command('list')
   .description('list devices and pairing requests')
@@ -70,12 +78,12 @@ device
 device
   .command('approve <user> <device>')
   .description(
-    "approve a device (also before it first connects); CoderClaw's adapter without device_id is 'default'",
+    "approve a device (also before it first connects) and print, once, the base URL with its secret that CoderClaw uses; approving again replaces the secret. CoderClaw's adapter without device_id is 'default'",
   )
   .action(async (userId: string, deviceId: string) => (await commands()).deviceApprove(userId, deviceId));
 device
   .command('revoke <user> <device>')
-  .description('revoke a device and end its runtime sessions')
+  .description('revoke a device: its secret and its runtime sessions stop working at once')
   .action(async (userId: string, deviceId: string) => (await commands()).deviceRevoke(userId, deviceId));
 
 program

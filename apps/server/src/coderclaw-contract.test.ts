@@ -171,3 +171,59 @@ describe.each(BACKENDS)('CoderClaw runtime contract (%s queue)', (backend) => {
     expect(states.at(-1)).toBe('completed');
   });
 });
+
+// Beyond loopback nobody is implicit: the adapter's names ask for pairing, and the approval hands the
+// device's owner a base URL with the device's secret. With it the unchanged adapter runs the contract.
+describe('CoderClaw runtime contract on a team server', () => {
+  let server: TestServer;
+  let adminKey: string;
+
+  beforeAll(async () => {
+    server = await startTestServer({ backend: 'postgres', env: { AUTH_MODE: 'team' } });
+    await server.addUser('bob', 'DEVELOPER');
+    adminKey = (/token: (ccl_\S+)/.exec(server.output()) ?? [])[1] as string;
+  });
+  afterAll(async () => server?.stop());
+
+  it('names alone open no session (they did once approved); the base URL from the approval runs the whole flow', async () => {
+    const named = new CoderClawClient({ baseUrl: server.url, userId: 'bob', deviceId: 'laptop-1' });
+    await expect(named.connect()).rejects.toThrow(
+      /403 .*device 'laptop-1' of user 'bob' is waiting for approval at http:\/\/127\.0\.0\.1:\d+\/admin\/devices; approving it shows a base URL with the device's secret, once/,
+    );
+    const device = await server.prisma.device.findUniqueOrThrow({
+      where: { userId_deviceId: { userId: 'bob', deviceId: 'laptop-1' } },
+    });
+    const approved = await fetch(`${server.url}/api/devices/${device.id}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}` },
+    }).then(readJson);
+    await expect(named.connect()).rejects.toThrow(/403 .*is approved, but names alone open no session/);
+
+    const client = new CoderClawClient({
+      baseUrl: `${approved.base_url}/`,
+      userId: 'bob',
+      deviceId: 'laptop-1',
+      pollIntervalMs: 100,
+    });
+    const session = await client.connect();
+    expect(session.user_id).toBe('bob');
+    const submitted = await client.submit(undefined, 'through the device secret', {
+      echo: { steps: 2, delay_ms: 50 },
+    });
+    expectTaskState(submitted);
+    const states: unknown[] = [];
+    for await (const s of client.stream(String(submitted.task_id))) {
+      expectTaskState(s);
+      states.push(s.state);
+    }
+    expect(states.at(-1)).toBe('completed');
+    expect(await client.cancel(String(submitted.task_id))).toBe(false);
+    expect((await client.listAgents()).length).toBeGreaterThan(0);
+    expect((await client.listSkills()).length).toBeGreaterThan(0);
+    // The session is bob's, on his device, in the audit log.
+    const audit = await server.prisma.auditEvent.findMany({
+      where: { actorUserId: 'bob', action: 'task.submit' },
+    });
+    expect(audit.map((a) => a.actorDevice)).toEqual(['laptop-1']);
+  });
+});

@@ -8,8 +8,12 @@ import { readJson, startTestServer, type TestServer, waitFor } from './test-supp
 
 const WAITING = (device: string, user: string) =>
   new RegExp(
-    `403 .*device '${device}' of user '${user}' is waiting for approval at http://127\\.0\\.0\\.1:\\d+/admin/devices`,
+    `403 .*device '${device}' of user '${user}' is waiting for approval at http://127\\.0\\.0\\.1:\\d+/admin/devices; approving it shows a base URL with the device's secret, once`,
   );
+const NEEDS_SECRET = (device: string, user: string) =>
+  new RegExp(`403 .*device '${device}' of user '${user}' is approved, but names alone open no session`);
+/** A base URL carrying a device secret, as the approval hands it out. */
+const SECRET_URL = /^http:\/\/127\.0\.0\.1:\d+\/k\/ccd_[A-Za-z0-9_-]{32}$/;
 
 // A team server: beyond loopback nobody is implicit, so CoderClaw devices pair first.
 describe('CoderClaw device pairing on a team server', () => {
@@ -22,6 +26,14 @@ describe('CoderClaw device pairing on a team server', () => {
   }
   async function devices(user: string, query = '') {
     return readJson(await fetch(`${server.url}/api/devices${query}`, { headers: as(user) }));
+  }
+  /** Approves through the API as `approver` and answers the base URL the approval hands out once. */
+  async function approve(id: string, approver: string): Promise<string> {
+    const res = await post(`/api/devices/${id}/approve`, approver);
+    const body = await readJson(res);
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.base_url).toMatch(SECRET_URL);
+    return body.base_url;
   }
   async function pendingId(user: string, device: string): Promise<string> {
     const row = await server.prisma.device.findUniqueOrThrow({
@@ -75,14 +87,32 @@ describe('CoderClaw device pairing on a team server', () => {
 
     const approved = await post(`/api/devices/${pending[0].id}/approve`, 'bob');
     expect(approved.status).toBe(200);
-    expect(await readJson(approved)).toMatchObject({ state: 'approved', decided_by: 'bob' });
+    const answer = await readJson(approved);
+    expect(answer).toMatchObject({
+      state: 'approved',
+      decided_by: 'bob',
+      base_url: expect.stringMatching(SECRET_URL),
+    });
+    // Shown once: the list never carries it, and only its hash is stored.
+    const secret = answer.base_url.split('/k/')[1];
+    expect(JSON.stringify(await devices('bob'))).not.toContain(secret);
+    const row = await server.prisma.device.findUniqueOrThrow({ where: { id: pending[0].id } });
+    expect(row.secretHash).toBe(hashToken(secret));
 
-    const session = await client.connect();
+    // The names alone still open nothing; the base URL with the secret does.
+    await expect(client.connect()).rejects.toThrow(NEEDS_SECRET('laptop-1', 'bob'));
+    const paired = new CoderClawClient({
+      baseUrl: answer.base_url,
+      userId: 'bob',
+      deviceId: 'laptop-1',
+      pollIntervalMs: 50,
+    });
+    const session = await paired.connect();
     expect(session.user_id).toBe('bob');
-    const submitted = await client.submit('echo', 'paired', { echo: { steps: 1, delay_ms: 10 } });
+    const submitted = await paired.submit('echo', 'paired', { echo: { steps: 1, delay_ms: 10 } });
     expect(submitted.state).toBe('pending');
     const states: unknown[] = [];
-    for await (const s of client.stream(String(submitted.task_id))) states.push(s.state);
+    for await (const s of paired.stream(String(submitted.task_id))) states.push(s.state);
     expect(states.at(-1)).toBe('completed');
 
     const audit = await server.prisma.auditEvent.findMany({ where: { resourceType: 'device' } });
@@ -91,30 +121,89 @@ describe('CoderClaw device pairing on a team server', () => {
     );
   });
 
+  it('POST /api/runtime/sessions?user_id=dev2&device_id=laptop with no credential answers 403 once the device is approved (it was 200: the two names were the credential)', async () => {
+    await server.addUser('dev2', 'DEVELOPER');
+    const open = () =>
+      fetch(`${server.url}/api/runtime/sessions?user_id=dev2&device_id=laptop`, { method: 'POST' });
+    expect((await open()).status).toBe(403);
+    const approval = await post(`/api/devices/${await pendingId('dev2', 'laptop')}/approve`, 'maria');
+    expect(approval.status).toBe(200);
+    const refused = await open();
+    expect(refused.status).toBe(403);
+    const baseUrl: string = (await readJson(approval)).base_url;
+    expect(baseUrl).toMatch(SECRET_URL);
+    expect((await readJson(refused)).message).toMatch(
+      /approved, but names alone open no session: use the base URL with the device's secret shown once when it was approved; approve it again at http:\/\/127\.0\.0\.1:\d+\/admin\/devices for a new one/,
+    );
+    expect(await server.prisma.runtimeSession.count({ where: { userId: 'dev2' } })).toBe(0);
+    // The secret is scoped to its device: it names neither another device nor another user.
+    const other = await fetch(`${baseUrl}/api/runtime/sessions?user_id=dev2&device_id=desktop`, {
+      method: 'POST',
+    });
+    expect(other.status).toBe(403);
+    expect((await readJson(other)).message).toMatch(/the secret in the URL is the one of device 'laptop'/);
+    const otherUser = await fetch(`${baseUrl}/api/runtime/sessions?user_id=bob`, { method: 'POST' });
+    expect(otherUser.status).toBe(403);
+    const ok = await fetch(`${baseUrl}/api/runtime/sessions?user_id=dev2&device_id=laptop`, {
+      method: 'POST',
+    });
+    expect(ok.status).toBe(200);
+    expect((await readJson(ok)).user_id).toBe('dev2');
+    // Approving again hands out a new secret; the old one stops working.
+    const renewed = await approve(await pendingId('dev2', 'laptop'), 'maria');
+    expect(renewed).not.toBe(baseUrl);
+    expect((await fetch(`${baseUrl}/api/runtime/sessions`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${renewed}/api/runtime/sessions`, { method: 'POST' })).status).toBe(200);
+  });
+
   it('pairs an adapter without device_id as the default device', async () => {
     const client = new CoderClawClient({ baseUrl: server.url, userId: 'carol' });
     await expect(client.connect()).rejects.toThrow(WAITING('default', 'carol'));
-    // A manager approves someone else's device with device:approve.
-    expect((await post(`/api/devices/${await pendingId('carol', 'default')}/approve`, 'maria')).status).toBe(
-      200,
-    );
-    await client.connect();
-    expect(await client.listAgents()).toEqual(expect.any(Array));
+    // A manager approves someone else's device with device:approve, and passes its base URL on.
+    const baseUrl = await approve(await pendingId('carol', 'default'), 'maria');
+    await expect(client.connect()).rejects.toThrow(NEEDS_SECRET('default', 'carol'));
+    const paired = new CoderClawClient({ baseUrl, userId: 'carol' });
+    await paired.connect();
+    expect(await paired.listAgents()).toEqual(expect.any(Array));
   });
 
-  it('keeps at most 20 pairing requests waiting per user', async () => {
+  it("a stranger cannot fill a user's pending pairing slots: requests without credentials are limited per address and consume nothing of the user's (it was 20 per user, from anyone)", async () => {
     await server.addUser('flood', 'VIEWER');
-    for (let i = 0; i < 20; i++) {
-      const c = new CoderClawClient({ baseUrl: server.url, userId: 'flood', deviceId: `d${i}` });
-      await expect(c.connect()).rejects.toThrow(WAITING(`d${i}`, 'flood'));
+    const ask = (device: string, remoteAddress: string) =>
+      server.inject({
+        method: 'POST',
+        url: `/api/runtime/sessions?user_id=flood&device_id=${device}`,
+        remoteAddress,
+      });
+    for (let i = 0; i < 10; i++) {
+      const res = await ask(`d${i}`, '203.0.113.66');
+      expect(res.statusCode).toBe(403);
+      expect(res.json().message).toMatch(/is waiting for approval/);
     }
-    const more = new CoderClawClient({ baseUrl: server.url, userId: 'flood', deviceId: 'd20' });
-    await expect(more.connect()).rejects.toThrow(/403 .*user 'flood' has 20 devices waiting for approval/);
-    expect(await server.prisma.device.count({ where: { userId: 'flood' } })).toBe(20);
+    const more = await ask('d10', '203.0.113.66');
+    expect(more.statusCode).toBe(429);
+    expect(more.json().message).toMatch(/10 pairing requests from your address are waiting/);
+    // The stranger's address is full; the user's own machine still asks, and so do others.
+    for (let i = 0; i < 25; i++) {
+      const res = await ask(`own-${i}`, `198.51.100.${i + 1}`);
+      expect(res.statusCode, res.body).toBe(403);
+    }
+    expect(await server.prisma.device.count({ where: { userId: 'flood', requestIp: '203.0.113.66' } })).toBe(
+      10,
+    );
+    expect(await server.prisma.device.count({ where: { userId: 'flood' } })).toBe(35);
   });
+
+  /** bob's laptop-1, approved in the first test; approving again hands out a fresh base URL. */
+  const laptop = async () =>
+    new CoderClawClient({
+      baseUrl: await approve(await pendingId('bob', 'laptop-1'), 'bob'),
+      userId: 'bob',
+      deviceId: 'laptop-1',
+    });
 
   it('stores the session id only hashed; the row id is what audit rows and executions reference', async () => {
-    const client = new CoderClawClient({ baseUrl: server.url, userId: 'bob', deviceId: 'laptop-1' });
+    const client = await laptop();
     const { session_id } = await client.connect();
     expect(session_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const rows = await server.prisma.$queryRaw<Array<{ row: string }>>`
@@ -131,7 +220,7 @@ describe('CoderClaw device pairing on a team server', () => {
   });
 
   it('refuses a session idle for longer than RUNTIME_SESSION_IDLE_S with 404 unknown session', async () => {
-    const client = new CoderClawClient({ baseUrl: server.url, userId: 'bob', deviceId: 'laptop-1' });
+    const client = await laptop();
     const { session_id } = await client.connect();
     const idleFor = (server.deps.config.RUNTIME_SESSION_IDLE_S + 60) * 1000;
     await server.prisma.runtimeSession.update({
@@ -141,8 +230,8 @@ describe('CoderClaw device pairing on a team server', () => {
     await expect(client.listAgents()).rejects.toThrow(/404 .*unknown session/);
   });
 
-  it('revoking a device ends its sessions at once, cached ones included, and refuses new ones', async () => {
-    const client = new CoderClawClient({ baseUrl: server.url, userId: 'bob', deviceId: 'laptop-1' });
+  it('revoking a device ends its sessions and its secret at once, cached ones included, and refuses new ones', async () => {
+    const client = await laptop();
     await client.connect();
     const { task_id } = await client.submit('echo', 'before revoke', {});
     expect(await client.queryTaskState(String(task_id))).not.toBeNull(); // the session is now cached
@@ -154,7 +243,17 @@ describe('CoderClaw device pairing on a team server', () => {
     const poll = await fetch(`${server.url}/api/runtime/tasks/${task_id}/state`);
     expect(poll.status).toBe(404);
     await expect(client.listAgents()).rejects.toThrow(/404 .*unknown session/);
-    await expect(client.connect()).rejects.toThrow(/403 .*device 'laptop-1' of user 'bob' was revoked/);
+    // The base URL's secret went with the device; the names alone say what happened.
+    await expect(client.connect()).rejects.toThrow(/401 .*device secret is not valid/);
+    const named = new CoderClawClient({ baseUrl: server.url, userId: 'bob', deviceId: 'laptop-1' });
+    await expect(named.connect()).rejects.toThrow(/403 .*device 'laptop-1' of user 'bob' was revoked/);
+    expect(
+      (
+        await server.prisma.device.findUniqueOrThrow({
+          where: { userId_deviceId: { userId: 'bob', deviceId: 'laptop-1' } },
+        })
+      ).secretHash,
+    ).toBeNull();
   });
 
   it('a revocation made by another process (as the CLI does) reaches the cached session within a moment', async () => {
@@ -167,8 +266,12 @@ describe('CoderClaw device pairing on a team server', () => {
     const ref = { userId: 'carol', deviceId: 'desktop' };
     // The server's dependencies without its cache: as the CLI, which shares no memory with the server.
     const { cache: _cache, ...elsewhere } = server.deps;
-    await approveDevice(elsewhere, operator, ref);
-    const client = new CoderClawClient({ baseUrl: server.url, userId: 'carol', deviceId: 'desktop' });
+    const { secret } = await approveDevice(elsewhere, operator, ref);
+    const client = new CoderClawClient({
+      baseUrl: `${server.url}/k/${secret}`,
+      userId: 'carol',
+      deviceId: 'desktop',
+    });
     await client.connect();
     await client.listAgents(); // cached for 5 s in the server
     const started = Date.now();
@@ -202,6 +305,11 @@ describe('CoderClaw device pairing on a team server', () => {
     });
     expect(narrowed.status).toBe(403);
     expect((await server.prisma.device.findUniqueOrThrow({ where: { id } })).state).toBe('PENDING');
+    // Nor does a device's secret vouch for another device.
+    const laptopUrl = await approve(await pendingId('bob', 'laptop-1'), 'bob');
+    const bySecret = await fetch(`${laptopUrl}/api/devices/${id}/approve`, { method: 'POST' });
+    expect(bySecret.status).toBe(403);
+    expect((await server.prisma.device.findUniqueOrThrow({ where: { id } })).state).toBe('PENDING');
   });
 
   it('the CLI lists pending devices, approves and revokes them, audited as system', async () => {
@@ -218,14 +326,23 @@ describe('CoderClaw device pairing on a team server', () => {
     expect(listed.stdout).toMatch(/^carol +ci-box +pending /m);
     const approved = await runCli(['device', 'approve', 'carol', 'ci-box'], env);
     expect(approved.code, approved.text).toBe(0);
-    expect(approved.stdout).toBe("device 'ci-box' of user 'carol' approved\n");
-    await client.connect();
+    expect(approved.stdout).toMatch(
+      /^device 'ci-box' of user 'carol' approved\. Its secret is shown once; give CoderClaw this base URL \(your server's address, then \/k\/ and the secret\):\n {2}http:\/\/\S+\/k\/(ccd_[A-Za-z0-9_-]{32})\n$/,
+    );
+    const secret = /\/k\/(ccd_\S+)/.exec(approved.stdout)?.[1];
+    await expect(client.connect()).rejects.toThrow(NEEDS_SECRET('ci-box', 'carol'));
+    const paired = new CoderClawClient({
+      baseUrl: `${server.url}/k/${secret}`,
+      userId: 'carol',
+      deviceId: 'ci-box',
+    });
+    await paired.connect();
 
     const revoked = await runCli(['device', 'revoke', 'carol', 'ci-box'], env);
     expect(revoked.code, revoked.text).toBe(0);
     await waitFor(
       () =>
-        client.listAgents().then(
+        paired.listAgents().then(
           () => false,
           () => true,
         ),
@@ -288,6 +405,22 @@ describe('CoderClaw device pairing on a team server', () => {
       expect(logs).toContain('request completed');
       expect(logs).not.toContain(key);
       expect(logs).not.toContain(key.slice(4, 20));
+    });
+
+    it('an API key in the Authorization header opens a session too, and goes with it (it answered 401: only /k/ keys counted)', async () => {
+      const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      const opened = await fetch(`${server.url}/api/runtime/sessions`, { method: 'POST', headers });
+      expect(opened.status).toBe(200);
+      const { session_id, user_id } = await readJson(opened);
+      expect(user_id).toBe('bob');
+      const submitted = await fetch(`${server.url}/api/runtime/tasks/submit`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ agent_type: 'echo', prompt: 'header key', context: {}, session_id }),
+      });
+      expect(submitted.status, await submitted.clone().text()).toBe(200);
+      const bare = await fetch(`${server.url}/api/runtime/agents?session_id=${session_id}`);
+      expect(bare.status).toBe(404);
     });
 
     it('the session id it hands out opens nothing without the key', async () => {

@@ -1,4 +1,4 @@
-import { createAgentCatalog } from '@ccl/agents';
+import { createAgentCatalog, describeSandbox } from '@ccl/agents';
 import { loadConfig } from '@ccl/config';
 import { loadSkills } from '@ccl/core';
 import { pingDatabase } from '@ccl/db';
@@ -77,6 +77,9 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
 
   const catalog = createAgentCatalog(config);
   await catalog.refresh();
+  const sandbox = await catalog.sandbox.status();
+  // Unavailable fails the check: every agent command would be refused. Off is the admin's choice, shown as such.
+  report(sandbox.state !== 'unavailable', 'sandbox', describeSandbox(sandbox));
   for (const agent of catalog.list()) {
     report(
       agent.available,

@@ -7,25 +7,32 @@ interface Subscriber {
 }
 
 /**
- * Fans the execution-change notifications of this process out to SSE streams,
- * keyed by execution id, over a single LISTEN.
+ * Fans the notifications of this process out to SSE streams: execution changes keyed by
+ * execution id, over a single LISTEN, and revocations (CHANNELS.sessions, sent by whichever
+ * process revoked a credential, the CLI too) to every open stream.
  */
 export class EventHub {
   private readonly byExecution = new Map<string, Set<Listener>>();
   private readonly all = new Set<Listener>();
-  private unsubscribe: (() => Promise<void>) | null = null;
+  private readonly revocations = new Set<() => void>();
+  private readonly unsubscribe: Array<() => Promise<void>> = [];
 
   async start(bus: Subscriber): Promise<void> {
-    this.unsubscribe = await bus.subscribe(CHANNELS.execution, (payload) => {
-      let change: ExecutionChange;
-      try {
-        change = JSON.parse(payload) as ExecutionChange;
-      } catch {
-        return;
-      }
-      for (const fn of this.byExecution.get(change.executionId) ?? []) fn(change);
-      for (const fn of this.all) fn(change);
-    });
+    this.unsubscribe.push(
+      await bus.subscribe(CHANNELS.execution, (payload) => {
+        let change: ExecutionChange;
+        try {
+          change = JSON.parse(payload) as ExecutionChange;
+        } catch {
+          return;
+        }
+        for (const fn of this.byExecution.get(change.executionId) ?? []) fn(change);
+        for (const fn of this.all) fn(change);
+      }),
+      await bus.subscribe(CHANNELS.sessions, () => {
+        for (const fn of this.revocations) fn();
+      }),
+    );
   }
 
   /** Listen to one execution, or to every execution with `*`. Returns the unsubscribe function. */
@@ -46,8 +53,13 @@ export class EventHub {
     };
   }
 
+  /** Called when some credential was revoked (which one is not said). Returns the unsubscribe function. */
+  onRevocation(fn: () => void): () => void {
+    this.revocations.add(fn);
+    return () => this.revocations.delete(fn);
+  }
+
   async stop(): Promise<void> {
-    await this.unsubscribe?.();
-    this.unsubscribe = null;
+    for (const off of this.unsubscribe.splice(0)) await off();
   }
 }

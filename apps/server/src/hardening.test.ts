@@ -129,7 +129,9 @@ describe('repository URLs (SSRF guard)', () => {
     // Bound to loopback for the test, but with the team server's repository policy.
     teamish = await startTestServer({
       backend: 'postgres',
-      env: { ALLOW_LOCAL_REPOS: 'false', ALLOWED_PRIVATE_HOSTS: '10.9.0.0/16' },
+      // A loopback range stands for the admin's private network: the accepted URL is cloned, and
+      // no test may send a packet off this machine.
+      env: { ALLOW_LOCAL_REPOS: 'false', ALLOWED_PRIVATE_HOSTS: '127.0.9.0/24' },
     });
     sessionId = await sessionOf(teamish);
   });
@@ -152,7 +154,10 @@ describe('repository URLs (SSRF guard)', () => {
   });
 
   it('accepts a private range the admin allowed', async () => {
-    const res = await submit(teamish, { session_id: sessionId, context: { repo: 'https://10.9.1.2/a.git' } });
+    const res = await submit(teamish, {
+      session_id: sessionId,
+      context: { repo: 'https://127.0.9.2/a.git' },
+    });
     expect(res.status).toBe(200);
   });
 

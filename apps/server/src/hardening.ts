@@ -4,19 +4,23 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
+import { FailedPollLimit, limitFailedPolls } from './failed-poll-limit.ts';
 
 /** Routes that answer JSON (or an event stream), never a page. */
 const API_PATH = /^\/(?:api\/|(?:healthz|readyz)(?:$|\?))/;
 
 /** Routes that create work: they get the tighter RATE_LIMIT_SUBMIT_PER_MINUTE. */
 const SUBMIT_OPERATIONS = new Set(['submitRuntimeTask', 'createTask', 'startExecution']);
+/** CoderClaw's state poll: only its failed answers are limited (RATE_LIMIT_FAILED_POLLS_PER_MINUTE). */
+const STATE_POLL = 'getRuntimeTaskState';
 /**
- * Never limited: probes from orchestrators and load balancers, and CoderClaw's state poll. The
- * adapter polls each running task once a second from one address, so a per-address limit on it
- * would fail an orchestrator with more concurrent tasks than the limit allows per second; the poll
- * is answered from the read cache (a task's row at most once a second) and changes nothing.
+ * Never limited by the general limit: probes from orchestrators and load balancers, and CoderClaw's
+ * state poll. The adapter polls each running task once a second from one address, so a per-address
+ * limit on it would fail an orchestrator with more concurrent tasks than the limit allows per
+ * second; the poll is answered from the read cache (a task's row at most once a second) and
+ * changes nothing. Its failures (unknown ids) are what a flood is made of, and are limited apart.
  */
-const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz', 'getRuntimeTaskState']);
+const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz', STATE_POLL]);
 
 export class RateLimited extends Error {
   override name = 'RateLimited';
@@ -88,6 +92,14 @@ export async function registerHardening(app: FastifyInstance, config: Config): P
 
   if (config.CORS_ORIGINS.length > 0) {
     await app.register(cors, { origin: config.CORS_ORIGINS, credentials: true });
+  }
+
+  const failedPolls = config.RATE_LIMIT_FAILED_POLLS_PER_MINUTE;
+  if (failedPolls > 0) {
+    limitFailedPolls(app, STATE_POLL, new FailedPollLimit(failedPolls), (retryAfter) => {
+      const message = `too many failed state polls: at most ${failedPolls} unknown tasks per minute from one address; retry in ${retryAfter} s`;
+      return new RateLimited(message);
+    });
   }
 
   const perMinute = config.RATE_LIMIT_PER_MINUTE;

@@ -76,8 +76,20 @@ export const lazyChildLogger = (
   options: ChildLoggerOptions,
 ): FastifyBaseLogger => new RequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger;
 
-/** CoderClaw's state poll (once a second per running task) and health probes: logged at debug. */
-const ROUTINE = /^\/(?:healthz|readyz)(?:$|\?)|^\/api\/runtime\/tasks\/[^/?]+\/state(?:$|\?)/;
+/** Health probes: logged at debug when they succeed. */
+const PROBE = /^\/(?:healthz|readyz)(?:$|\?)/;
+/**
+ * CoderClaw's state poll (once a second per running task): logged at debug, failed ones too. It
+ * carries no credential, so a flood of made-up task ids would otherwise be a flood of log lines.
+ */
+const STATE_POLL = /^\/api\/runtime\/tasks\/[^/?]+\/state(?:$|\?)/;
+
+/** Answers not worth an info line: successful probes and polls, and polls refused as unknown. */
+function routine(url: string, status: number): boolean {
+  if (status >= 500) return false;
+  if (STATE_POLL.test(url)) return true;
+  return status < 400 && PROBE.test(url);
+}
 /** A runtime session id is a credential; CoderClaw sends it in the query string. */
 const SESSION_ID = /([?&]session_id=)[^&#]*/g;
 
@@ -94,7 +106,7 @@ export class AccessLog extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const level = error ? 'error' : reply.statusCode < 400 && ROUTINE.test(request.url) ? 'debug' : 'info';
+    const level = error ? 'error' : routine(request.url, reply.statusCode) ? 'debug' : 'info';
     if (!levelEnabled(reply.log, level)) return;
     const url = request.url.includes('session_id=')
       ? request.url.replace(SESSION_ID, '$1[redacted]')

@@ -77,7 +77,10 @@ describe('goose runtime end to end', () => {
     repo = await createGitFixture({ 'hello.txt': 'hello\n', 'README.md': '# demo\n' });
     server = await startTestServer({
       backend: 'postgres',
-      env: { GOOSE_BIN: wrapper.bin, WORKSPACES_DIR: workspaces },
+      // The fake's script, record and wrapper live outside the workspace and these tests follow
+      // goose's host pids: they run goose unconfined. goose-runs-in-the-sandbox.test.ts covers the
+      // sandbox, and the catalog gives goose the sandbox whenever SANDBOX is on.
+      env: { GOOSE_BIN: wrapper.bin, WORKSPACES_DIR: workspaces, SANDBOX: 'off' },
     });
     client = new CoderClawClient({ baseUrl: server.url, pollIntervalMs: 50 });
     await client.connect();

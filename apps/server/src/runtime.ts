@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createAgentCatalog, FreshRepoTemplate } from '@ccl/agents';
+import { createAgentCatalog, describeSandbox, FreshRepoTemplate, type Sandbox } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import { type CoreDeps, ensureBuiltins, loadSkills, sealAuditChain } from '@ccl/core';
 import { createPrisma, migrateDatabase, type PrismaClient } from '@ccl/db';
@@ -25,16 +25,26 @@ export interface Runtime {
 export async function openRuntime(
   config: Config,
   log: Logger,
-  opts: { migrate: boolean; poolSize?: number },
+  opts: { migrate: boolean; poolSize?: number; db?: Promise<Database> },
 ): Promise<Runtime> {
-  const db = await openDatabase(config, log);
+  const db = await (opts.db ?? openDatabase(config, log));
   try {
     if (opts.migrate) {
       const { applied } = await migrateDatabase(db.url, { log: (msg: string) => log.info(msg) });
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
     const prisma = createPrisma(db.url, opts.poolSize ? { max: opts.poolSize } : {});
-    await ensureBuiltins(prisma);
+    const agents = createAgentCatalog(config);
+    // Independent start-up steps side by side: Prisma's first queries (its query compiler
+    // loads then), skills read from disk, the sandbox probe (a bwrap start) and the keys.
+    const [, skills, , secrets, audit] = await Promise.all([
+      ensureBuiltins(prisma),
+      loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR }),
+      logSandbox(agents.sandbox, log),
+      loadSecretsKeyring(config, db.embedded),
+      loadAuditSigner(config, db.embedded),
+    ]);
+    for (const problem of skills.problems) log.warn({ problem }, 'skill not loaded');
     const queue = createExecutionQueue({
       databaseUrl: db.url,
       redisUrl: config.REDIS_URL,
@@ -45,14 +55,10 @@ export async function openRuntime(
     const notifier = createNotifier(db.url, {
       onError: (err) => log.warn({ err }, 'notifier connection problem'),
     });
-    const skills = await loadSkills({ builtinDir: BUILTIN_SKILLS_DIR, customDir: config.SKILLS_DIR });
-    for (const problem of skills.problems) log.warn({ problem }, 'skill not loaded');
-    const agents = createAgentCatalog(config);
-    const secrets = await loadSecretsKeyring(config, db.embedded);
     const deps: CoreDeps = {
       prisma,
       config,
-      audit: await loadAuditSigner(config, db.embedded),
+      audit,
       agents,
       skills,
       queue,
@@ -88,4 +94,14 @@ export async function openRuntime(
     await db.stop();
     throw err;
   }
+}
+
+/** Says at boot where agents' commands will run; an unconfined or refusing sandbox is loud. */
+async function logSandbox(sandbox: Sandbox, log: Logger): Promise<void> {
+  const status = await sandbox.status();
+  const sandboxInfo = describeSandbox(status);
+  if (status.state === 'on') log.info({ sandbox: sandboxInfo }, 'agent commands run in the sandbox');
+  else if (status.state === 'off')
+    log.warn({ sandbox: sandboxInfo }, 'SANDBOX=off: agent commands are not sandboxed');
+  else log.error({ sandbox: sandboxInfo }, 'the sandbox cannot start: agent commands will be refused');
 }

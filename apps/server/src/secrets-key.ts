@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '@ccl/config';
 import { type Keyring, makeKeyring, parseKey } from '@ccl/core';
@@ -26,6 +26,8 @@ export async function loadSecretsKeyring(config: Config, embedded: boolean): Pro
   let raw: string;
   try {
     raw = await readFile(file, 'utf8');
+    // Whoever reads the key reads every project secret; tighten a copy restored too loosely.
+    if ((await stat(file)).mode & 0o077) await chmod(file, 0o600);
   } catch {
     raw = randomBytes(32).toString('base64');
     // wx: two processes starting at once must not overwrite each other's key.

@@ -1,8 +1,9 @@
 import { type Config, databasePoolSize } from '@ccl/config';
-import { CHANNELS, type CoreDeps, ensureFirstAdmin, ReadCache } from '@ccl/core';
+import { CHANNELS, type CoreDeps, ensureFirstAdmin, ReadCache, RefusalLog } from '@ccl/core';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
+import type { Database } from './database.ts';
 import { EventHub } from './event-hub.ts';
 import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
@@ -30,6 +31,7 @@ function printFirstAdmin(admin: { userId: string; token: string }, out: NodeJS.W
       `    user:  ${admin.userId}`,
       `    token: ${admin.token}`,
       '  Use it as "Authorization: Bearer <token>" (e.g. for /api/audit/events).',
+      '  Replace it (the old one then stops working) with: npm run clawlink -- user token admin',
       '',
     ].join('\n'),
   );
@@ -41,16 +43,20 @@ export async function startServer(
   log: Logger,
   role: Role,
   out: NodeJS.WritableStream = process.stdout,
+  /** Already starting (see cli-start.ts); opened here otherwise. */
+  db?: Promise<Database>,
 ): Promise<Started> {
   const rt = await openRuntime(config, log, {
     migrate: role !== 'worker',
     poolSize: databasePoolSize(config, role),
+    ...(db ? { db } : {}),
   });
   const admin = await ensureFirstAdmin(rt.deps);
   if (admin) printFirstAdmin(admin, out);
 
   let worker: WorkerRole | null = null;
   let hub: EventHub | null = null;
+  let refusals: RefusalLog | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
   let url: string | null = null;
   try {
@@ -58,11 +64,13 @@ export async function startServer(
       hub = new EventHub();
       await hub.start(rt.notifier);
       const cache = new ReadCache();
+      refusals = new RefusalLog(rt.deps);
+      refusals.start();
       hub.on('*', (change) => cache.taskChanged(change.taskId));
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
       app = await buildApp({
-        deps: { ...rt.deps, cache },
+        deps: { ...rt.deps, cache, refusals },
         hub,
         queuePing: () => rt.queue.ping(),
         logger: log,
@@ -76,6 +84,7 @@ export async function startServer(
     if (role !== 'api') worker = await startWorkerRole(rt, log, role);
   } catch (err) {
     await app?.close();
+    await refusals?.close();
     await hub?.stop();
     await rt.close();
     throw err;
@@ -100,6 +109,8 @@ export async function startServer(
         const steps: Array<[string, () => Promise<unknown> | undefined]> = [
           ['http', () => app?.close()],
           ['worker', () => worker?.close()],
+          // Refusals counted but not yet written, while the database is still there.
+          ['refusals', () => refusals?.close()],
           ['events', () => hub?.stop()],
           ['runtime', () => rt.close()],
         ];

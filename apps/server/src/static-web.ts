@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { AppInstance } from './app.ts';
 import type { PageFallback } from './errors.ts';
+import { open } from './permission-matrix.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
@@ -40,11 +41,25 @@ export async function registerWeb(
     reply.header('cache-control', 'no-cache');
     return reply.sendFile('index.html');
   };
-  app.get('/', { schema: { operationId: 'board', hide: true } }, (_request, reply) => sendIndex(reply));
-  app.get('/assets/*', { schema: { operationId: 'boardAssets', hide: true } }, (request, reply) => {
-    const file = (request.params as { '*': string })['*'];
-    return reply.sendFile(`assets/${file}`);
-  });
+  app.get(
+    '/',
+    {
+      config: { access: open('the board application shell; its data comes from the API') },
+      schema: { operationId: 'board', hide: true },
+    },
+    (_request, reply) => sendIndex(reply),
+  );
+  app.get(
+    '/assets/*',
+    {
+      config: { access: open('the board’s static, content-hashed assets') },
+      schema: { operationId: 'boardAssets', hide: true },
+    },
+    (request, reply) => {
+      const file = (request.params as { '*': string })['*'];
+      return reply.sendFile(`assets/${file}`);
+    },
+  );
   // errors.ts owns the not-found handler (JSON 404); unmatched page loads outside the server's
   // own paths get the SPA shell from it instead.
   setPageFallback((request, reply) => {

@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '@ccl/config';
 import { createClaudeModel } from './claude/claude-model.ts';
@@ -12,6 +13,8 @@ import { createOpenAIModel } from './openai/openai-model.ts';
 import { OpenHandsRunner, probeOpenHands } from './openhands/openhands-runner.ts';
 import type { AgentRunner } from './runner.ts';
 import { createToolbox } from './workspace/index.ts';
+import type { NetworkPolicy } from './workspace/network-policy.ts';
+import { createSandbox, type Sandbox, type SandboxStatus } from './workspace/sandbox.ts';
 import type { Workspace } from './workspace/types.ts';
 
 export interface AgentDescriptor {
@@ -41,33 +44,33 @@ export interface AgentCatalog {
   /** Resolves aliases and general-purpose; undefined for an unknown type. */
   resolve(agentType: string): AgentDescriptor | undefined;
   knownTypes(): string[];
+  /** Where agents' commands run (SANDBOX); shared by every runtime of this catalog. */
+  readonly sandbox: Sandbox;
 }
 
-type CatalogConfig = Pick<
-  Config,
-  | 'DEFAULT_AGENT'
-  | 'ANTHROPIC_API_KEY'
-  | 'ANTHROPIC_BASE_URL'
-  | 'OPENAI_API_KEY'
-  | 'OPENAI_BASE_URL'
-  | 'OLLAMA_HOST'
-  | 'OPENHANDS_URL'
-  | 'OPENHANDS_API_KEY'
-  | 'OPENHANDS_MODEL'
-  | 'OPENHANDS_LLM_API_KEY'
-  | 'GOOSE_BIN'
-  | 'GOOSE_PROVIDER'
-  | 'GOOSE_MODEL'
-  | 'CLAUDE_MODEL'
-  | 'OPENAI_MODEL'
-  | 'OLLAMA_MODEL'
-  | 'MAX_TURNS'
-  | 'MAX_TOKENS'
-  | 'MAX_COST_USD'
-  | 'MAX_OUTPUT_TOKENS'
-  | 'COMMAND_TIMEOUT_S'
-  | 'MODEL_PRICES'
->;
+type CatalogConfig = Partial<Pick<Config, 'SANDBOX' | 'ALLOWED_PRIVATE_HOSTS'>> &
+  Pick<
+    Config,
+    | 'DEFAULT_AGENT'
+    | 'ANTHROPIC_API_KEY'
+    | 'ANTHROPIC_BASE_URL'
+    | 'OPENAI_API_KEY'
+    | 'OPENAI_BASE_URL'
+    | 'OLLAMA_HOST'
+    | 'OPENHANDS_URL'
+    | 'OPENHANDS_API_KEY'
+    | 'OPENHANDS_MODEL'
+    | 'OPENHANDS_LLM_API_KEY'
+    | 'GOOSE_BIN'
+    | 'GOOSE_PROVIDER'
+    | 'GOOSE_MODEL'
+    | 'CLAUDE_MODEL'
+    | 'OPENAI_MODEL'
+    | 'OLLAMA_MODEL'
+    | 'MAX_OUTPUT_TOKENS'
+    | 'COMMAND_TIMEOUT_S'
+    | 'MODEL_PRICES'
+  >;
 
 const PROBE_TTL_MS = 15_000;
 /** approval: the agent-server's confirmation mode (openhands/confirmation.ts). */
@@ -78,6 +81,7 @@ const PROBE_TIMEOUT_MS = 2_000;
 
 function loopRunner(
   config: CatalogConfig,
+  sandbox: Sandbox,
   agentType: 'claude' | 'openai' | 'ollama',
   defaultModel: string,
   createModel: (m: string, secrets: Readonly<Record<string, string>>) => ChatModel,
@@ -88,14 +92,15 @@ function loopRunner(
     defaultModel,
     createModel,
     priceOf: (model) => priceOf(prices, model),
-    limits: {
-      maxTurns: config.MAX_TURNS,
-      maxTokens: config.MAX_TOKENS,
-      maxCostUsd: config.MAX_COST_USD,
-      maxOutputTokens: config.MAX_OUTPUT_TOKENS,
-    },
-    createToolbox: (workspace: Workspace, approval): LoopToolbox =>
-      createToolbox({ workspace, approval, limits: { commandTimeoutMs: config.COMMAND_TIMEOUT_S * 1000 } }),
+    maxOutputTokens: config.MAX_OUTPUT_TOKENS,
+    createToolbox: (workspace: Workspace, approval, network: NetworkPolicy): LoopToolbox =>
+      createToolbox({
+        workspace,
+        approval,
+        network,
+        sandbox,
+        limits: { commandTimeoutMs: config.COMMAND_TIMEOUT_S * 1000 },
+      }),
   });
 }
 
@@ -104,6 +109,11 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
   const byType = new Map<string, AgentDescriptor>();
   const set = (d: AgentDescriptor) => byType.set(d.agentType, d);
   const ollamaHost = config.OLLAMA_HOST ?? DEFAULT_OLLAMA_HOST;
+  const sandbox = createSandbox({
+    enabled: config.SANDBOX !== 'off',
+    allowPrivate: config.ALLOWED_PRIVATE_HOSTS ?? [],
+  });
+  let sandboxStatus: SandboxStatus | undefined;
 
   set({
     agentType: 'echo',
@@ -117,7 +127,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
   });
   // A project can bring its own provider key (a project secret), so the runners exist even
   // when the server has no key: the runtime is then available only to such projects.
-  const claudeRunner = loopRunner(config, 'claude', config.CLAUDE_MODEL, (model, secrets) =>
+  const claudeRunner = loopRunner(config, sandbox, 'claude', config.CLAUDE_MODEL, (model, secrets) =>
     createClaudeModel({
       apiKey: secrets.ANTHROPIC_API_KEY ?? config.ANTHROPIC_API_KEY ?? '',
       model,
@@ -147,7 +157,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
           runner: claudeRunner,
         },
   );
-  const openaiRunner = loopRunner(config, 'openai', config.OPENAI_MODEL, (model, secrets) =>
+  const openaiRunner = loopRunner(config, sandbox, 'openai', config.OPENAI_MODEL, (model, secrets) =>
     createOpenAIModel({
       apiKey: secrets.OPENAI_API_KEY ?? config.OPENAI_API_KEY ?? '',
       model,
@@ -210,7 +220,7 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
         capabilities: ['tools', 'streaming', 'local', 'approval'],
         available: true,
         metadata: { host: ollamaHost, model: config.OLLAMA_MODEL, models },
-        runner: loopRunner(config, 'ollama', config.OLLAMA_MODEL, (model) =>
+        runner: loopRunner(config, sandbox, 'ollama', config.OLLAMA_MODEL, (model) =>
           createOllamaModel({ host: ollamaHost, model }),
         ),
       });
@@ -282,7 +292,13 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
             capabilities: GOOSE_CAPABILITIES,
             available: true,
             metadata: { bin, provider: config.GOOSE_PROVIDER ?? null, model: config.GOOSE_MODEL ?? null },
-            runner: new GooseRunner({ bin, env: gooseEnvFor(config), maxTurns: config.MAX_TURNS }),
+            runner: new GooseRunner({
+              bin,
+              env: gooseEnvFor(config),
+              sandbox,
+              configDir: join(homedir(), '.config', 'goose'),
+              providerDestinations: gooseProviderDestinations(config),
+            }),
           }
         : unavailable(
             'goose',
@@ -315,17 +331,24 @@ export function createAgentCatalog(config: CatalogConfig): AgentCatalog {
       probing ??= (async () => {
         const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
         const s = signal ? AbortSignal.any([signal, timeout]) : timeout;
-        await Promise.all([probeOllama(s), probeOpenHandsServer(s), probeGoose()]);
+        const [status] = await Promise.all([
+          sandbox.status(),
+          probeOllama(s),
+          probeOpenHandsServer(s),
+          probeGoose(),
+        ]);
+        sandboxStatus = status;
         probedAt = Date.now();
       })().finally(() => {
         probing = null;
       });
       return probing;
     },
-    list: () => [general(), ...byType.values()],
+    list: () => [general(), ...byType.values()].map((d) => withSandbox(d, sandboxStatus)),
     get,
     resolve: (agentType) => (agentType === GENERAL_PURPOSE ? get(config.DEFAULT_AGENT) : get(agentType)),
     knownTypes: () => [GENERAL_PURPOSE, ...byType.keys(), ...Object.keys(AGENT_ALIASES)],
+    sandbox,
   };
 }
 
@@ -360,6 +383,40 @@ function gooseEnvFor(config: CatalogConfig): Record<string, string> {
   if (provider === 'openai' && config.OPENAI_API_KEY) env.OPENAI_API_KEY = config.OPENAI_API_KEY;
   if (provider === 'ollama') env.OLLAMA_HOST = config.OLLAMA_HOST ?? DEFAULT_OLLAMA_HOST;
   return env;
+}
+
+/** How the sandbox stands, in words for the board and the doctor. */
+export function describeSandbox(status: SandboxStatus): string {
+  if (status.state === 'on') return `on (bubblewrap at ${status.bwrap})`;
+  if (status.state === 'off') return 'OFF (SANDBOX=off): agent commands run unconfined, as the server itself';
+  return `unavailable, agent commands are refused: ${status.reason}`;
+}
+
+/** Runtimes whose agent runs commands here say where (OpenHands runs them on its own server). */
+function withSandbox(d: AgentDescriptor, status: SandboxStatus | undefined): AgentDescriptor {
+  const local = ['claude', 'openai', 'ollama', 'goose'].includes(d.agentType);
+  if (!local || !status) return d;
+  return { ...d, metadata: { ...d.metadata, sandbox: describeSandbox(status) } };
+}
+
+/**
+ * Where goose's provider is, for the egress proxy: the one endpoint goose must reach whatever
+ * the project's network. Other providers need their host in the project's network_allow.
+ */
+function gooseProviderDestinations(config: CatalogConfig): string[] {
+  const provider = config.GOOSE_PROVIDER ?? '';
+  const url =
+    provider === 'anthropic'
+      ? (config.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com')
+      : provider === 'openai'
+        ? (config.OPENAI_BASE_URL ?? 'https://api.openai.com')
+        : provider === 'ollama'
+          ? (config.OLLAMA_HOST ?? DEFAULT_OLLAMA_HOST)
+          : undefined;
+  if (!url) return [];
+  const u = new URL(url);
+  const port = u.port || (u.protocol === 'http:' ? '80' : '443');
+  return [`${u.hostname.replace(/^\[|\]$/g, '')}:${port}`];
 }
 
 /** Where workspaces live when WORKSPACES_DIR is unset. */

@@ -1,19 +1,8 @@
-import { z } from 'zod';
+import { echoOptionsSchema } from '@ccl/contracts';
 import { type AgentRunner, type RunInput, type RunStream, sleep, TransientRunnerError } from './runner.ts';
 
-/** `context.echo` options: the knobs tests and demos use to exercise every path. */
-export const echoOptionsSchema = z
-  .object({
-    steps: z.coerce.number().int().min(0).max(10_000).default(3),
-    delay_ms: z.coerce.number().int().min(0).max(600_000).default(100),
-    /** true or a message: end FAILED with that message. */
-    fail: z.union([z.boolean(), z.string().max(2000)]).default(false),
-    /** Throw a transient error on the first N attempts, to exercise retries. */
-    fail_attempts: z.coerce.number().int().min(0).max(20).default(0),
-    /** Ask for an approval halfway through (the execution goes WAITING). */
-    ask_approval: z.boolean().default(false),
-  })
-  .default({ steps: 3, delay_ms: 100, fail: false, fail_attempts: 0, ask_approval: false });
+/** What a run without `context.echo` does. */
+const ECHO_DEFAULTS = echoOptionsSchema.parse({});
 
 const approxTokens = (text: string) => Math.ceil(text.length / 4);
 
@@ -22,15 +11,7 @@ export class EchoRunner implements AgentRunner {
   readonly agentType = 'echo';
 
   async *run(input: RunInput): RunStream {
-    const parsed = echoOptionsSchema.safeParse(input.context.echo);
-    if (!parsed.success) {
-      return {
-        success: false,
-        result: null,
-        error: `context.echo is invalid: ${parsed.error.issues[0]?.message}`,
-      };
-    }
-    const opts = parsed.data;
+    const opts = input.options.echo ?? ECHO_DEFAULTS;
     const { signal } = input;
 
     yield { type: 'status', phase: 'planning', message: 'planning' };

@@ -1,3 +1,4 @@
+import type { RunOptions } from '@ccl/contracts';
 import type { Workspace } from './workspace/types.ts';
 
 /**
@@ -43,7 +44,8 @@ export interface RunInput {
   /** The execution's own directory; runners work only inside it. */
   workspace: Workspace;
   prompt: string;
-  context: Record<string, unknown>;
+  /** What the run may do, resolved at submit under its project's and the server's ceilings. */
+  options: RunOptions;
   /** 1-based attempt number (retries after transient errors). */
   attempt: number;
   /** Aborted on cancel, timeout or shutdown; the runner must stop its remote work at once. */

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -64,13 +66,22 @@ export const envSchema = z.object({
   WORKSPACES_DIR: z.string().optional(),
   /** How long a finished execution's workspace is kept before it is swept. */
   WORKSPACE_RETENTION_S: int(3600, 0, 30 * 24 * 3600),
-  /** Limits of the API runtimes' tool loop; a task may lower or raise them with context.max_turns/max_tokens/max_cost_usd. */
+  /**
+   * Per-execution ceilings for every runtime: turns (the tool loop's, goose's --max-turns,
+   * OpenHands' max_iterations), and tokens and dollars (checked by the worker on each usage
+   * report). A project's settings and a task's context may only lower them.
+   */
   MAX_TURNS: int(40, 1, 500),
   MAX_TOKENS: int(2_000_000, 1000, 100_000_000),
   MAX_COST_USD: z.coerce.number().positive().max(10_000).default(5),
   MAX_OUTPUT_TOKENS: int(8192, 256, 200_000),
   /** A shell command in a workspace is killed after this long. */
   COMMAND_TIMEOUT_S: int(120, 1, 3600),
+  /**
+   * on: every command an agent runs (run_command, goose) runs inside bubblewrap; where it cannot
+   * start, commands are refused. off: an explicit opt-out, logged at boot and shown on the board.
+   */
+  SANDBOX: z.enum(['on', 'off']).default('on'),
   /** JSON object of model → { input, output } USD per million tokens; extends the built-in table. */
   MODEL_PRICES: z
     .string()
@@ -133,17 +144,55 @@ export const envSchema = z.object({
     .default('k1'),
   /** Earlier keys still needed to decrypt, as id:key pairs, comma-separated. */
   SECRETS_OLD_KEYS: list,
-  /** Local paths and file:// URLs as task repositories; unset, allowed only when bound to loopback. */
+  /** Local paths and file:// URLs as task repositories; unset, allowed only in local mode (never in team mode). */
   ALLOW_LOCAL_REPOS: z.enum(['true', 'false']).optional(),
   /** Comma-separated hosts, IPs or CIDRs that task repository URLs may reach although loopback or private. */
   ALLOWED_PRIVATE_HOSTS: list,
   /** Comma-separated browser origins allowed to call the API cross-origin; unset, none (CORS off). */
   CORS_ORIGINS: list,
+  /**
+   * The peers that are reverse proxies, whose X-Forwarded-For/-Proto/-Host are believed (client
+   * address, https for the Secure cookie, links handed out). Unset or false: none; true: every peer;
+   * a number: that many hops; else comma-separated addresses, CIDRs, or loopback/linklocal/uniquelocal.
+   */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((raw, ctx): boolean | number | string[] => {
+      const value = (raw ?? '').trim();
+      if (value === '' || value === 'false') return false;
+      if (value === 'true') return true;
+      if (/^\d{1,2}$/.test(value)) return Number(value);
+      const entries = value
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean);
+      const bad = entries.filter((e) => !isProxyAddress(e));
+      if (bad.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `not an address, CIDR or loopback/linklocal/uniquelocal: ${bad.join(', ')} (or use true, false or a hop count)`,
+        });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
   /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */
   RATE_LIMIT_SUBMIT_PER_MINUTE: int(120, 0, 1_000_000),
+  /** Failed (404) runtime state polls per minute per client address; 0 turns the limit off. */
+  RATE_LIMIT_FAILED_POLLS_PER_MINUTE: int(60, 0, 1_000_000),
 });
+
+/** An entry of TRUST_PROXY: an IP address, a CIDR, or one of proxy-addr's names for a range. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (!family || rest.length) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -182,8 +231,52 @@ export function databasePoolSize(
   return Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 4) + 5);
 }
 
+/**
+ * Variables that hold keys or credentials and may instead be read from a file named by `<NAME>_FILE`
+ * (Docker and systemd secrets): a value in the server's own environment stays readable, for the
+ * life of the process, to anything that can read /proc/<pid>/environ.
+ */
+export const FILE_VARIANTS = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'AUDIT_HMAC_KEY',
+  'SECRETS_KEY',
+  'SECRETS_OLD_KEYS',
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'OPENHANDS_API_KEY',
+  'OPENHANDS_LLM_API_KEY',
+] as const satisfies ReadonlyArray<keyof typeof envSchema.shape>;
+
+/**
+ * The environment with every `<NAME>_FILE` replaced by `<NAME>` holding the file's content (one
+ * trailing newline trimmed). Returns the problems instead, each naming its variable.
+ */
+function readFileVariants(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; problems: string[] } {
+  const out: NodeJS.ProcessEnv = { ...env };
+  const problems: string[] = [];
+  for (const name of FILE_VARIANTS) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || path === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      problems.push(`  ${name}_FILE: set either ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      out[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      problems.push(`  ${name}_FILE: cannot read ${path} (${code})`);
+    }
+    delete out[`${name}_FILE`];
+  }
+  return { env: out, problems };
+}
+
 /** Parse and validate the environment once, at boot. Throws a ConfigError naming every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+  const { env, problems } = readFileVariants(rawEnv);
+  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -203,7 +296,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     boundToLoopback,
     authMode: data.AUTH_MODE ?? (boundToLoopback ? 'local' : 'team'),
     repoPolicy: {
-      allowLocal: data.ALLOW_LOCAL_REPOS ? data.ALLOW_LOCAL_REPOS === 'true' : boundToLoopback,
+      // A team server on loopback is usually behind a proxy: its users must not reach its disk.
+      allowLocal: data.ALLOW_LOCAL_REPOS
+        ? data.ALLOW_LOCAL_REPOS === 'true'
+        : boundToLoopback && (data.AUTH_MODE ?? 'local') === 'local',
       allowPrivate: data.ALLOWED_PRIVATE_HOSTS,
     },
   };

@@ -23,9 +23,19 @@ export const auditEventSchema = z.object({
 });
 export type AuditEventDto = z.infer<typeof auditEventSchema>;
 
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 export const auditQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().regex(/^\d+$/, 'cursor must be the next_cursor of a previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^\d+$/, 'cursor must be the next_cursor of a previous page')
+    // Row ids are PostgreSQL bigints: a larger number is no row id, and the database would refuse it.
+    .refine(
+      (c) => !/^\d+$/.test(c) || BigInt(c) <= MAX_BIGINT,
+      'cursor must be the next_cursor of a previous page',
+    )
+    .optional(),
   actor: z.string().max(128).optional(),
   action: z.string().max(128).optional(),
   resource: z.string().max(128).optional().describe('resource type, or type:id'),

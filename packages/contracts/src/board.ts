@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { executionStateSchema, isoDate, jsonObject } from './common.ts';
+import { networkAllowSchema, networkModeSchema } from './network.ts';
+import { approvalModeSchema, maxCostUsdSchema, maxTokensSchema, maxTurnsSchema } from './run-options.ts';
 import { submitContextSchema } from './runtime.ts';
 
 export const BOARD_COLUMNS = ['backlog', 'todo', 'in_progress', 'review', 'done'] as const;
@@ -49,7 +51,11 @@ export const projectSlugSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'slug must be letters, digits, dot, dash or underscore');
 
-/** Defaults a project gives its tasks' context; a task's own context wins. */
+/**
+ * What a project gives its tasks' runs. repo, ref and model are defaults a task's context
+ * overrides; approval, approval_by_submitter, the limits and the network are ceilings a task
+ * can only tighten (core's resolveRunOptions).
+ */
 export const projectSettingsSchema = z
   .object({
     repo: z
@@ -60,12 +66,18 @@ export const projectSettingsSchema = z
       .optional()
       .describe('git URL or path cloned into each workspace'),
     ref: z.string().trim().min(1).max(200).optional(),
-    approval: z
-      .enum(['none', 'commands'])
+    approval: approvalModeSchema.optional(),
+    approval_by_submitter: z
+      .boolean()
       .optional()
-      .describe('commands: every shell command waits for approval'),
-    max_cost_usd: z.number().positive().max(10_000).optional(),
+      .describe('false: whoever submitted a run cannot approve or deny its waiting steps'),
+    max_turns: maxTurnsSchema.max(500).optional(),
+    max_tokens: maxTokensSchema.max(100_000_000).optional(),
+    max_cost_usd: maxCostUsdSchema.max(10_000).optional(),
     model: z.string().trim().min(1).max(200).optional(),
+    /** A ceiling: a task may ask for less network, never for more. */
+    network: networkModeSchema.optional(),
+    network_allow: networkAllowSchema.optional(),
     /** Board display, not a task default: unset, the board shows all five columns. */
     columns: projectColumnsSchema.optional(),
   })

@@ -16,6 +16,15 @@ export const deviceSchema = z.object({
 });
 export type DeviceDto = z.infer<typeof deviceSchema>;
 
+/** The answer to an approval: the device, and once, the secret that opens its sessions. */
+export const approvedDeviceSchema = deviceSchema.extend({
+  /** Shown once; only its hash is stored. Approving again replaces it. */
+  secret: z.string(),
+  /** CoderClaw's baseUrl for this device: this server's address, then `/k/<secret>`. */
+  base_url: z.string(),
+});
+export type ApprovedDeviceDto = z.infer<typeof approvedDeviceSchema>;
+
 /** Everyone's devices for a caller with device:approve, else the caller's own. */
 export const listDevicesQuerySchema = z.object({
   state: z.enum(['pending', 'approved', 'revoked']).optional(),

@@ -3,6 +3,8 @@ export * from './auth.ts';
 export * from './board.ts';
 export * from './common.ts';
 export * from './devices.ts';
+export * from './network.ts';
+export * from './run-options.ts';
 export * from './runtime.ts';
 export * from './secrets.ts';
 export * from './stats.ts';

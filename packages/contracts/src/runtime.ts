@@ -1,5 +1,14 @@
 import { z } from 'zod';
 import { executionStateSchema, isoDate, jsonObject } from './common.ts';
+import { networkAllowSchema, networkModeSchema } from './network.ts';
+import {
+  approvalModeSchema,
+  echoOptionsSchema,
+  maxCostUsdSchema,
+  maxTokensSchema,
+  maxTurnsSchema,
+  openHandsOptionsSchema,
+} from './run-options.ts';
 
 /** Schemas of CoderClaw's runtime contract (see shared/coderclaw-contract.md); field names are the wire's. */
 
@@ -26,7 +35,11 @@ export const sessionIdSchema = z
     message: 'session_id must be a session id returned by POST /api/runtime/sessions',
   });
 
-/** `context` carries description/model/thinking/parentTaskId plus the caller's metadata. */
+/**
+ * `context` carries description/model/thinking/parentTaskId, the run's options plus the caller's
+ * metadata. Approval, the limits and the network are bounded by the project's settings and the
+ * server's limits (core's resolveRunOptions): a task can only tighten them.
+ */
 export const submitContextSchema = z
   .object({
     description: z.string().max(10_000).optional(),
@@ -41,6 +54,21 @@ export const submitContextSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'project must be letters, digits, dot, dash or underscore')
       .optional(),
     skill: z.string().max(100).optional(),
+    /** Can only narrow the project's network setting. */
+    network: networkModeSchema.optional(),
+    network_allow: networkAllowSchema.optional(),
+    /** Can only tighten the project's setting (none < commands). */
+    approval: approvalModeSchema.optional(),
+    /** false: the submitter cannot approve this run's steps (a project's false cannot be undone). */
+    approval_by_submitter: z.boolean().optional(),
+    /** Each at most the project's and the server's (MAX_TURNS, MAX_TOKENS, MAX_COST_USD). */
+    max_turns: maxTurnsSchema.optional(),
+    max_tokens: maxTokensSchema.optional(),
+    max_cost_usd: maxCostUsdSchema.optional(),
+    repo: z.string().trim().max(2000).optional().describe('git URL or path cloned into the workspace'),
+    ref: z.string().trim().max(200).optional(),
+    echo: echoOptionsSchema.optional(),
+    openhands: openHandsOptionsSchema.optional(),
   })
   .catchall(z.unknown());
 

@@ -61,10 +61,16 @@ export const workerHeartbeatSchema = z.object({
 export type WorkerHeartbeatDto = z.infer<typeof workerHeartbeatSchema>;
 
 export const queueStatsSchema = z.object({
+  /** Job counts of the whole queue: empty for a caller outside some members-only project. */
   queues: z.array(queueCountsSchema),
+  /** Executions of the projects the caller reaches, per state. */
   executions: z.record(executionStateSchema, z.number().int()),
+  /** Active runs of the projects the caller reaches. */
   active_runs: z.array(activeRunSchema),
-  /** Worker processes that beat within the last hour, live ones first. */
+  /**
+   * Worker processes that beat within the last hour, live ones first; empty, like `queues`, for a
+   * caller outside some members-only project (their loads count its runs).
+   */
   workers: z.array(workerHeartbeatSchema),
   /** Seconds between heartbeats; a worker is stale after three missed ones. */
   heartbeat_interval_s: z.number().int(),

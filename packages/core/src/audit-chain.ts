@@ -49,9 +49,22 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Text PostgreSQL can store: NUL and unpaired surrogates become U+FFFD. Refusals record what a
+ * caller sent (a path parameter, say) before any input check ran, and must never fail on it.
+ */
+export function storableText<T extends string | null>(text: T): T {
+  return (text === null ? text : text.replaceAll('\u0000', '\ufffd').replace(LONE_SURROGATE, '\ufffd')) as T;
+}
+
 /** What a detail object looks like once stored as jsonb (dates as strings, undefined dropped). */
 export function storedDetail(detail: Record<string, unknown> | undefined): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(detail ?? {})) as Record<string, unknown>;
+  const json = JSON.stringify(detail ?? {}, (_key, v: unknown) =>
+    typeof v === 'string' ? storableText(v) : v,
+  );
+  return JSON.parse(json) as Record<string, unknown>;
 }
 
 /** The text a row's hash is the HMAC of: its content, its seq and the previous row's hash. */
@@ -80,6 +93,37 @@ export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) 
 export const headMac = (signer: AuditSigner, seq: bigint, hash: string | null) =>
   signer.mac(canonicalJson({ v: 1, head: seq.toString(), hash }));
 
+/** What a retention run's checkpoint says; its MAC makes a checkpoint written without the key visible. */
+export interface Checkpoint {
+  at: Date;
+  actorUserId: string;
+  before: Date;
+  removed: number;
+  firstSeq: bigint;
+  lastSeq: bigint;
+  anchorHash: string;
+  archive: string;
+  archiveSha256: string;
+}
+
+export const checkpointMac = (signer: AuditSigner, c: Checkpoint) =>
+  signer.mac(
+    canonicalJson({
+      v: 1,
+      checkpoint: {
+        at: c.at.toISOString(),
+        actor_user_id: c.actorUserId,
+        before: c.before.toISOString(),
+        removed: c.removed,
+        first_seq: c.firstSeq.toString(),
+        last_seq: c.lastSeq.toString(),
+        anchor_hash: c.anchorHash,
+        archive: c.archive,
+        archive_sha256: c.archiveSha256,
+      },
+    }),
+  );
+
 export interface ChainHead {
   seq: bigint;
   hash: string | null;
@@ -96,14 +140,32 @@ export async function readChainHead(tx: Pick<Tx, '$queryRaw'>, forUpdate: boolea
 }
 
 /**
+ * True once the chain has begun: some row carries a hash, or a retention run removed some. A head
+ * without a hash is then not a chain still to start but one reset behind the triggers' back.
+ */
+export async function chainStarted(tx: Pick<Tx, '$queryRaw'>): Promise<boolean> {
+  const rows = await tx.$queryRaw<Array<{ started: boolean }>>`
+    SELECT EXISTS (SELECT 1 FROM audit_events WHERE hash IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM audit_retentions) AS started`;
+  return rows[0]?.started ?? false;
+}
+
+export const HEAD_RESET =
+  'the audit chain head has no hash although the chain has begun: it was reset (tampering). ' +
+  'Audited writes stop so that nothing is chained onto it; run `clawlink audit verify` and restore ' +
+  'audit_chain_head from a backup';
+
+/**
  * Locks the chain head for the rest of the caller's transaction and returns the link a new row
  * continues from. The row lock orders concurrent writers into one chain; in READ COMMITTED,
  * SELECT … FOR UPDATE returns the newest committed head after waiting. Rows written before the
- * chain existed (hash null) are sealed here first, once.
+ * chain existed (hash null) are sealed here first, once. A head that lost its hash after the chain
+ * began is refused rather than restarted: restarting would write over the evidence.
  */
 export async function lockChainHead(signer: AuditSigner, tx: Tx): Promise<{ seq: bigint; hash: string }> {
   const head = await readChainHead(tx, true);
   if (head.hash !== null) return { seq: head.seq, hash: head.hash };
+  if (await chainStarted(tx)) throw new Error(HEAD_RESET);
   if (head.seq === 0n) return { seq: 0n, hash: GENESIS_HASH };
   return sealLegacyRows(signer, tx);
 }
@@ -146,5 +208,7 @@ async function sealLegacyRows(signer: AuditSigner, tx: Tx): Promise<{ seq: bigin
 export async function sealAuditChain(deps: { prisma: PrismaClient; audit: AuditSigner }): Promise<void> {
   const head = await readChainHead(deps.prisma, false);
   if (head.hash !== null || head.seq === 0n) return;
+  // A reset head is left as found, for `audit verify` to report; audited writes refuse it.
+  if (await chainStarted(deps.prisma)) return;
   await deps.prisma.$transaction((tx) => lockChainHead(deps.audit, tx), { timeout: 600_000 });
 }

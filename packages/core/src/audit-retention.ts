@@ -3,6 +3,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditPruneResult } from '@ccl/contracts';
 import { toAuditDto, writeAudit } from './audit.ts';
+import { checkpointMac } from './audit-chain.ts';
 import { AUDIT_COLUMNS, type AuditRow } from './audit-query.ts';
 import { verifyAuditChain } from './audit-verify.ts';
 import { authorize } from './authorize.ts';
@@ -59,7 +60,11 @@ async function prunablePrefix(
   return first === null || lastSeq === null || lastSeq < first ? null : { first, last: lastSeq };
 }
 
-/** Removes the archived rows and records the anchor, in one transaction; refuses if they changed meanwhile. */
+/**
+ * Records the signed checkpoint, then removes the archived rows, in one transaction; refuses if
+ * they changed meanwhile. The database lets a row go only under a signed checkpoint that covers it
+ * (see the audit_checkpoints migration), so the checkpoint comes first.
+ */
 async function removePrefix(
   deps: PruneDeps,
   ctx: RequestCtx,
@@ -74,6 +79,21 @@ async function removePrefix(
         where: { seq: range.last },
         select: { hash: true },
       });
+      const anchorHash = anchor.hash ?? '';
+      const checkpoint = {
+        at: new Date(),
+        actorUserId: ctx.actor.userId,
+        before: input.before,
+        removed: archived.count,
+        firstSeq: range.first,
+        lastSeq: range.last,
+        anchorHash,
+        archive: input.archivePath,
+        archiveSha256: archived.sha256,
+      };
+      const retention = await tx.auditRetention.create({
+        data: { ...checkpoint, mac: checkpointMac(deps.audit, checkpoint) },
+      });
       const removed =
         await tx.$executeRaw`DELETE FROM audit_events WHERE seq >= ${range.first} AND seq <= ${range.last}`;
       if (removed !== archived.count) {
@@ -81,19 +101,6 @@ async function removePrefix(
           `the rows changed while archiving (${archived.count} archived, ${removed} found); nothing was removed`,
         );
       }
-      const anchorHash = anchor.hash ?? '';
-      const retention = await tx.auditRetention.create({
-        data: {
-          actorUserId: ctx.actor.userId,
-          before: input.before,
-          removed,
-          firstSeq: range.first,
-          lastSeq: range.last,
-          anchorHash,
-          archive: input.archivePath,
-          archiveSha256: archived.sha256,
-        },
-      });
       const result: AuditPruneResult = {
         removed,
         first_seq: range.first.toString(),
@@ -116,9 +123,10 @@ async function removePrefix(
 
 /**
  * Retention: archives the oldest audit rows (those before `before`, as a prefix of the chain) to
- * an NDJSON file, then removes them in one transaction that sets `ccl.audit_retention` (the only
- * way past the append-only trigger), records the anchor (the last removed row's hash) in
- * audit_retentions and writes an audit.prune row naming it. `audit verify` starts from that anchor.
+ * an NDJSON file, then, in one transaction that sets `ccl.audit_retention`, records a checkpoint
+ * signed with the audit key (the anchor: the last removed row's hash) in audit_retentions, removes
+ * the rows (the append-only trigger lets only rows under a signed checkpoint go) and writes an
+ * audit.prune row naming it. `audit verify` starts from that anchor and reports the removed range.
  * Refuses when the chain does not verify: a broken chain's evidence must not be removed.
  */
 export async function pruneAudit(

@@ -1,10 +1,11 @@
 import {
   type AuditSigner,
+  type ChainHead,
+  checkpointMac,
   GENESIS_HASH,
   headMac,
   readChainHead,
   rowHash,
-  sealAuditChain,
 } from './audit-chain.ts';
 import { AUDIT_COLUMNS, type AuditRow } from './audit-query.ts';
 import type { CoreDeps } from './deps.ts';
@@ -16,26 +17,47 @@ export interface ChainBreak {
   reason: string;
 }
 
+/** Rows a retention run (audit prune) removed before the first remaining row. */
+export interface Removed {
+  /** The last removed seq: rows 1..lastSeq are gone, archived by the runs. */
+  lastSeq: string;
+  runs: number;
+  lastRunAt: string;
+}
+
 export type ChainReport =
-  | { ok: true; rows: number; firstSeq: string | null; lastSeq: string | null }
+  | { ok: true; rows: number; firstSeq: string | null; lastSeq: string | null; removed?: Removed }
   | { ok: false; rows: number; bad: ChainBreak };
 
 interface Retention {
   id: bigint;
+  at: Date;
+  actorUserId: string;
+  before: Date;
+  removed: number;
+  firstSeq: bigint;
   lastSeq: bigint;
   anchorHash: string;
+  archive: string;
+  archiveSha256: string;
+  mac: string | null;
 }
 
 const BATCH = 1000;
 
 /** Where the chain of the remaining rows starts: the genesis, or the anchor a retention run left. */
-async function startOf(prisma: CoreDeps['prisma'], firstSeq: bigint) {
+function startOf(retentions: Retention[], firstSeq: bigint) {
   if (firstSeq === 1n) return { prev: GENESIS_HASH, retention: null };
-  const retention: Retention | null = await prisma.auditRetention.findUnique({
-    where: { lastSeq: firstSeq - 1n },
-    select: { id: true, lastSeq: true, anchorHash: true },
-  });
+  const retention = retentions.find((r) => r.lastSeq === firstSeq - 1n);
   return retention ? { prev: retention.anchorHash, retention } : null;
+}
+
+/**
+ * The first checkpoint whose MAC does not match: written or changed without the key. Records from
+ * before checkpoints were signed have none; the audit.prune row must still record them (below).
+ */
+function forgedCheckpoint(audit: AuditSigner, retentions: Retention[]): Retention | undefined {
+  return retentions.find((r) => r.mac !== null && r.mac !== checkpointMac(audit, r));
 }
 
 /** Did this row record the retention run whose anchor the chain starts from? */
@@ -107,17 +129,48 @@ const broken = (rows: number, id: string | null, seq: bigint, reason: string): C
 });
 
 /**
+ * A head without a hash: a chain that never started (fine while there are no rows), rows from
+ * before the chain existed that nothing has sealed yet, or a head reset behind the triggers' back.
+ */
+async function headWithoutHash(deps: VerifyDeps, head: ChainHead, retentions: Retention[]) {
+  const newest = await deps.prisma.auditEvent.findFirst({
+    where: { hash: { not: null } },
+    orderBy: { seq: 'desc' },
+    select: { id: true, seq: true },
+  });
+  if (newest) {
+    const reason = `the chain head has no hash while rows up to seq ${newest.seq} exist: it was reset behind the database's triggers (tampering)`;
+    return broken(0, newest.id.toString(), newest.seq, reason);
+  }
+  if (retentions.length) {
+    const reason = `the chain head has no hash although ${retentions.length} retention run(s) removed rows: it was reset (tampering)`;
+    return broken(0, null, head.seq, reason);
+  }
+  const unsealed = await deps.prisma.auditEvent.count();
+  if (unsealed === 0) return { ok: true, rows: 0, firstSeq: null, lastSeq: null } as const;
+  const reason = `${unsealed} rows were written before the hash chain existed and are not sealed yet; the server seals them when it starts (and so does the next audited write): verify again after that`;
+  return broken(0, null, head.seq, reason);
+}
+
+/**
  * Walks the chain in seq order and reports the first row that breaks it: a changed row (its hash no
  * longer matches), a missing one (a gap in seq, or the head pointing past the last row), an inserted
  * one (it cannot carry a valid hash) or a reordered one (ids out of seq order, or hashes that link to
- * the wrong predecessor). Rows appended while it runs are left for the next run.
+ * the wrong predecessor); also a head that was reset and a retention checkpoint written without the
+ * key. Read-only: it never seals, moves or repairs anything. Rows appended while it runs are left
+ * for the next run.
  */
 export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
   const { prisma, audit } = deps;
-  // Rows from before the chain existed are sealed first, as the next audited write would.
-  await sealAuditChain(deps);
   // The head first: every row up to it is committed (the head moves in the row's own transaction).
   const head = await readChainHead(prisma, false);
+  const retentions: Retention[] = await prisma.auditRetention.findMany({ orderBy: { lastSeq: 'asc' } });
+  const forged = forgedCheckpoint(audit, retentions);
+  if (forged) {
+    const reason = `retention record #${forged.id} (seq ${forged.firstSeq}..${forged.lastSeq}) is not signed with the audit key: rows were removed outside a retention run (forged or altered checkpoint)`;
+    return broken(0, null, forged.firstSeq, reason);
+  }
+  if (head.hash === null) return headWithoutHash(deps, head, retentions);
   const first = await prisma.auditEvent.findFirst({
     orderBy: { seq: 'asc' },
     select: { seq: true, id: true },
@@ -126,7 +179,7 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
     if (head.seq === 0n) return { ok: true, rows: 0, firstSeq: null, lastSeq: null };
     return broken(0, null, head.seq, 'every row is gone, but the chain head records rows up to this seq');
   }
-  const start = await startOf(prisma, first.seq);
+  const start = startOf(retentions, first.seq);
   if (!start) {
     const reason = `rows before seq ${first.seq} are missing and no retention run (audit prune) removed them`;
     return broken(0, first.id.toString(), first.seq, reason);
@@ -155,5 +208,13 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
     const reason = `the retention anchor before seq ${first.seq} has no audit.prune row recording it (rows removed outside a retention run)`;
     return broken(rows, null, first.seq, reason);
   }
-  return { ok: true, rows, firstSeq: first.seq.toString(), lastSeq: link.seq.toString() };
+  const report = { ok: true as const, rows, firstSeq: first.seq.toString(), lastSeq: link.seq.toString() };
+  const last = retentions.at(-1);
+  if (!start.retention || !last) return report;
+  const removed = {
+    lastSeq: start.retention.lastSeq.toString(),
+    runs: retentions.length,
+    lastRunAt: last.at.toISOString(),
+  };
+  return { ...report, removed };
 }

@@ -1,4 +1,4 @@
-import { type AuditRow, headMac, lockChainHead, rowHash, storedDetail } from './audit-chain.ts';
+import { type AuditRow, headMac, lockChainHead, rowHash, storableText, storedDetail } from './audit-chain.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 
@@ -26,12 +26,12 @@ export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry
   const row = {
     seq: prev.seq + 1n,
     at: new Date(),
-    actorUserId: actor.userId,
+    actorUserId: actor.via === 'anonymous' ? null : actor.userId,
     actorSession: actor.sessionId ?? null,
     actorDevice: actor.deviceId ?? null,
     action: entry.action,
     resourceType: entry.resourceType,
-    resourceId: entry.resourceId ?? null,
+    resourceId: storableText(entry.resourceId ?? null),
     outcome: entry.outcome,
     requestId: ctx.requestId ?? null,
     detail: storedDetail(entry.detail),

@@ -6,8 +6,11 @@ export interface Actor {
   userId: string;
   roleName: string;
   permissions: string[];
-  /** How the actor proved itself. */
-  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'system';
+  /**
+   * How the actor proved itself; `anonymous`: it did not (refused requests, audited with no user);
+   * `device`: the secret of an approved CoderClaw device (its `/k/<secret>` base URL).
+   */
+  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'device' | 'system' | 'anonymous';
   /** The API key used, when via is apikey. */
   apiKeyId?: string;
   /** The browser sign-in used, when via is cookie. */

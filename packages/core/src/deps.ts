@@ -3,6 +3,7 @@ import type { Config } from '@ccl/config';
 import type { PrismaClient } from '@ccl/db';
 import type { AuditSigner } from './audit-chain.ts';
 import type { ReadCache } from './read-cache.ts';
+import type { RefusalLog } from './refusals.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import type { SkillRegistry } from './skills.ts';
 
@@ -40,6 +41,8 @@ export interface CoreDeps {
   log: Logger;
   /** Present in API processes, which hear change notifications and keep it fresh. */
   cache?: ReadCache;
+  /** Present in API processes: refusals are counted per minute there instead of one row each. */
+  refusals?: RefusalLog;
   /** Keys the audit log's hash chain (AUDIT_HMAC_KEY, or the embedded setup's generated key). */
   audit: AuditSigner;
   /** Encrypts project secrets; absent when no SECRETS_KEY is configured (secrets cannot be stored). */
@@ -54,7 +57,11 @@ export const CHANNELS = {
   execution: 'ccl_execution',
   /** payload: execution id — ask the worker that holds it to abort. */
   cancel: 'ccl_cancel',
-  /** payload: empty — runtime sessions were revoked; API processes drop their cached sessions. */
+  /**
+   * payload: empty — a credential was revoked or its owner changed (runtime sessions, browser
+   * sessions, API keys, devices, roles): API processes drop their cached sessions and re-check
+   * the credentials of their open event streams.
+   */
   sessions: 'ccl_sessions',
 } as const;
 

@@ -3,16 +3,13 @@ import type { Device, DeviceState } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { has, type RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type Tx } from './deps.ts';
+import { DEFAULT_DEVICE } from './device-pairing.ts';
+import { newDeviceSecret } from './device-secrets.ts';
 import { Forbidden, NotFound } from './errors.ts';
+import { hashToken } from './users.ts';
 
 /** The CLI manages devices with the database alone. */
 type DeviceDeps = Pick<CoreDeps, 'prisma' | 'audit'> & Partial<Pick<CoreDeps, 'cache'>>;
-
-/** The device a CoderClaw adapter without a device_id pairs as. */
-export const DEFAULT_DEVICE = 'default';
-
-/** Pairing requests are open to anyone who names a user; this many may wait per user. */
-const MAX_PENDING_PER_USER = 20;
 
 export function toDeviceDto(d: Device): DeviceDto {
   return {
@@ -26,73 +23,6 @@ export function toDeviceDto(d: Device): DeviceDto {
     decided_by: d.decidedBy,
     last_seen_at: d.lastSeenAt?.toISOString() ?? null,
   };
-}
-
-/**
- * Pairing: a session for (user, device) from outside the trusted loopback needs an APPROVED
- * device. The first attempt records a PENDING request for the user or an admin to decide;
- * until then, and after a revocation, the answer is 403 saying so.
- */
-export async function requireApprovedDevice(
-  deps: DeviceDeps,
-  ctx: RequestCtx,
-  input: {
-    userId: string;
-    deviceId?: string | undefined;
-    requestIp?: string | undefined;
-    devicesUrl: string;
-  },
-): Promise<void> {
-  const { userId } = input;
-  const deviceId = input.deviceId ?? DEFAULT_DEVICE;
-  const key = { userId_deviceId: { userId, deviceId } };
-  const found = await deps.prisma.device.findUnique({ where: key });
-  if (found?.state === 'APPROVED') {
-    await deps.prisma.device.update({ where: { id: found.id }, data: { lastSeenAt: new Date() } });
-    return;
-  }
-  const state = await deps.prisma.$transaction(async (tx) => {
-    let device = found;
-    if (!device) {
-      const pending = await tx.device.count({ where: { userId, state: 'PENDING' } });
-      if (pending >= MAX_PENDING_PER_USER) return 'FULL' as const;
-      // Two first attempts may race; the unique (user, device) keeps one request.
-      const { count } = await tx.device.createMany({
-        data: [{ userId, deviceId, requestIp: input.requestIp ?? null }],
-        skipDuplicates: true,
-      });
-      device = await tx.device.findUniqueOrThrow({ where: key });
-      if (count === 1) {
-        await writeAudit(deps, tx, ctx, {
-          action: 'device.request',
-          resourceType: 'device',
-          resourceId: device.id,
-          outcome: 'ALLOWED',
-          detail: { user_id: userId, device_id: deviceId, ip: input.requestIp ?? null },
-        });
-      }
-    }
-    await writeAudit(deps, tx, ctx, {
-      action: 'session.create',
-      resourceType: 'device',
-      resourceId: device.id,
-      outcome: 'DENIED',
-      detail: { reason: `device ${device.state.toLowerCase()}`, device_id: deviceId },
-    });
-    return device.state;
-  });
-  if (state === 'FULL') {
-    await deny(deps, ctx, 'device.request', null, `more than ${MAX_PENDING_PER_USER} pending requests`);
-    throw new Forbidden(
-      `user '${userId}' has ${MAX_PENDING_PER_USER} devices waiting for approval; decide on them at ${input.devicesUrl}`,
-    );
-  }
-  if (state === 'REVOKED') throw new Forbidden(`device '${deviceId}' of user '${userId}' was revoked`);
-  if (state === 'PENDING') {
-    throw new Forbidden(
-      `device '${deviceId}' of user '${userId}' is waiting for approval at ${input.devicesUrl}`,
-    );
-  }
 }
 
 /** The caller's own devices; everyone's with device:approve. */
@@ -130,18 +60,42 @@ async function reachableDevice(deps: DeviceDeps, ctx: RequestCtx, ref: DeviceRef
     await deny(deps, ctx, action, device?.id ?? null, device ? 'lacks device:approve' : 'no such device');
     throw new NotFound(`device ${label} not found`);
   }
+  if (action === 'device.approve') await assertHoldsOwnerPermissions(deps, ctx, device.user, device.id);
+  if (action === 'device.approve' && fromDevice(ctx)) {
+    // An approval hands out a device secret: a device (or its session) does not vouch for another.
+    const reason =
+      'a CoderClaw device or its session cannot approve devices; sign in to the board or use your API key';
+    await deny(deps, ctx, action, device.id, reason);
+    throw new Forbidden(reason);
+  }
   if (action === 'device.approve' && own && !has(ctx, 'device:approve')) {
-    const narrowed = device.user.role.permissions.some((p) => !ctx.actor.permissions.includes(p));
-    if (ctx.actor.via === 'session' || narrowed) {
-      const reason =
-        ctx.actor.via === 'session'
-          ? 'a runtime session cannot approve devices; sign in to the board or use your API key'
-          : 'this API key carries fewer permissions than your role, so it cannot approve devices';
+    if (device.user.role.permissions.some((p) => !ctx.actor.permissions.includes(p))) {
+      const reason = 'this API key carries fewer permissions than your role, so it cannot approve devices';
       await deny(deps, ctx, action, device.id, reason);
       throw new Forbidden(reason);
     }
   }
   return device;
+}
+
+const fromDevice = (ctx: RequestCtx) => ctx.actor.via === 'session' || ctx.actor.via === 'device';
+
+/**
+ * An approved device acts as its owner, so someone else approves it only holding every permission
+ * the owner holds: device:approve alone must not let a MANAGER make an admin's device theirs.
+ */
+async function assertHoldsOwnerPermissions(
+  deps: DeviceDeps,
+  ctx: RequestCtx,
+  owner: { id: string; role: { permissions: string[] } },
+  deviceRowId: string | null,
+) {
+  if (owner.id === ctx.actor.userId) return;
+  const lacking = owner.role.permissions.filter((p) => !ctx.actor.permissions.includes(p));
+  if (!lacking.length) return;
+  const reason = `a device of '${owner.id}' acts with all of their permissions; the approver lacks ${lacking.join(', ')}`;
+  await deny(deps, ctx, 'device.approve', deviceRowId, reason);
+  throw new Forbidden(reason);
 }
 
 async function deny(deps: DeviceDeps, ctx: RequestCtx, action: string, id: string | null, reason: string) {
@@ -156,38 +110,59 @@ async function deny(deps: DeviceDeps, ctx: RequestCtx, action: string, id: strin
   );
 }
 
-/** Approves a pairing request; by (user, device) also ahead of the device's first attempt. */
-export async function approveDevice(deps: DeviceDeps, ctx: RequestCtx, ref: DeviceRef): Promise<DeviceDto> {
+/**
+ * Approves a pairing request; by (user, device) also ahead of the device's first attempt. Answers,
+ * once, the device's new secret (only its hash is kept): a CoderClaw adapter opens sessions with it
+ * in its base URL (`/k/<secret>`). Approving again replaces the secret, so the old one stops working.
+ */
+export async function approveDevice(
+  deps: DeviceDeps,
+  ctx: RequestCtx,
+  ref: DeviceRef,
+): Promise<DeviceDto & { secret: string }> {
   if (!('id' in ref) && (ref.userId === ctx.actor.userId || has(ctx, 'device:approve'))) {
-    const user = await deps.prisma.user.findUnique({ where: { id: ref.userId } });
+    const user = await deps.prisma.user.findUnique({ where: { id: ref.userId }, include: { role: true } });
     if (!user) throw new NotFound(`user '${ref.userId}' not found`);
+    // Refused before a request row is made ahead of the device.
+    await assertHoldsOwnerPermissions(deps, ctx, user, null);
     await deps.prisma.device.createMany({ data: [ref], skipDuplicates: true });
   }
   const device = await reachableDevice(deps, ctx, ref, 'device.approve');
+  const secret = newDeviceSecret();
   const updated = await deps.prisma.$transaction(async (tx) => {
     const row = await tx.device.update({
       where: { id: device.id },
-      data: { state: 'APPROVED', decidedAt: new Date(), decidedBy: ctx.actor.userId },
+      data: {
+        state: 'APPROVED',
+        decidedAt: new Date(),
+        decidedBy: ctx.actor.userId,
+        secretHash: hashToken(secret),
+      },
     });
     await writeAudit(deps, tx, ctx, {
       action: 'device.approve',
       resourceType: 'device',
       resourceId: device.id,
       outcome: 'ALLOWED',
-      detail: { user_id: device.userId, device_id: device.deviceId, was: device.state.toLowerCase() },
+      detail: {
+        user_id: device.userId,
+        device_id: device.deviceId,
+        was: device.state.toLowerCase(),
+        secret_replaced: device.secretHash !== null,
+      },
     });
     return row;
   });
-  return toDeviceDto(updated);
+  return { ...toDeviceDto(updated), secret };
 }
 
-/** Revokes the device and every runtime session it holds; the next request with one of them is refused. */
+/** Revokes the device, its secret and every runtime session it holds; the next request with one of them is refused. */
 export async function revokeDevice(deps: DeviceDeps, ctx: RequestCtx, ref: DeviceRef): Promise<DeviceDto> {
   const device = await reachableDevice(deps, ctx, ref, 'device.revoke');
   const { row, hashes } = await deps.prisma.$transaction(async (tx) => {
     const row = await tx.device.update({
       where: { id: device.id },
-      data: { state: 'REVOKED', decidedAt: new Date(), decidedBy: ctx.actor.userId },
+      data: { state: 'REVOKED', decidedAt: new Date(), decidedBy: ctx.actor.userId, secretHash: null },
     });
     const hashes = await revokeSessionsOf(tx, device);
     await writeAudit(deps, tx, ctx, {

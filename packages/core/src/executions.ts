@@ -1,4 +1,5 @@
 import type { TaskStateDto } from '@ccl/contracts';
+import { assertNotOwnRun } from './approval-by-submitter.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
@@ -41,14 +42,16 @@ export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: stri
  * Asks an execution to stop. A PENDING one whose job is still queued is removed
  * and CANCELLED at once; a running one is told through pub/sub, and its worker
  * marks it CANCELLED once the runner has stopped. Terminal ones answer false.
+ * Answers with the execution as the cancel left it: the caller needs task:cancel, not also task:view.
  */
-export async function cancelExecution(
-  deps: CoreDeps,
-  ctx: RequestCtx,
-  executionId: string,
-): Promise<boolean> {
+export async function cancelExecution(deps: CoreDeps, ctx: RequestCtx, executionId: string) {
   await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: executionId });
   await assertExecutionInReach(deps, ctx, executionId);
+  const success = await requestCancel(deps, ctx, executionId);
+  return { success, execution: await findExecution(deps, executionId) };
+}
+
+async function requestCancel(deps: CoreDeps, ctx: RequestCtx, executionId: string): Promise<boolean> {
   const outcome = await deps.prisma.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<Array<{ state: string }>>`
       SELECT state FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
@@ -95,7 +98,7 @@ export async function cancelTask(deps: CoreDeps, ctx: RequestCtx, taskId: string
   await authorize(deps, ctx, 'task:cancel', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
   const { execution } = await latestExecutionOfTask(deps, taskId);
-  return { success: await cancelExecution(deps, ctx, execution.id), task_id: taskId };
+  return { success: await requestCancel(deps, ctx, execution.id), task_id: taskId };
 }
 
 async function findExecution(deps: CoreDeps, executionId: string) {
@@ -148,6 +151,7 @@ export async function decideApproval(
 ) {
   await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: executionId });
   await assertExecutionInReach(deps, ctx, executionId);
+  await assertNotOwnRun(deps, ctx, executionId, decision.approved);
   const change = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.findUnique({ where: { id: executionId } });
     if (!execution) throw new NotFound(`execution ${executionId} not found`);

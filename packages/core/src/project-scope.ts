@@ -2,6 +2,7 @@ import type { Prisma } from '@ccl/db';
 import { has, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
+import { type RefusalDeps, recordRefusal } from './refusals.ts';
 
 /**
  * Which projects a caller reaches. A project without members is team-wide; one with
@@ -18,12 +19,43 @@ export function projectsInReach(ctx: RequestCtx): Prisma.ProjectWhereInput | und
   return { OR: [{ members: { none: {} } }, { members: { some: { userId: ctx.actor.userId } } }] };
 }
 
+/** The ids of the projects in reach, for raw SQL; undefined when every project is. */
+export async function projectIdsInReach(
+  deps: Pick<CoreDeps, 'prisma'>,
+  ctx: RequestCtx,
+): Promise<string[] | undefined> {
+  const projects = projectsInReach(ctx);
+  if (!projects) return undefined;
+  return (await deps.prisma.project.findMany({ where: projects, select: { id: true } })).map((p) => p.id);
+}
+
+/**
+ * True when no project is out of the caller's reach. Numbers that cannot be split by project (the
+ * queue's job counts, a worker's load) are shown only then: they count members-only work too.
+ */
+export async function reachesEveryProject(deps: Pick<CoreDeps, 'prisma'>, ctx: RequestCtx): Promise<boolean> {
+  const projects = projectsInReach(ctx);
+  if (!projects) return true;
+  return (await deps.prisma.project.count({ where: { NOT: projects } })) === 0;
+}
+
 export function tasksInReach(ctx: RequestCtx): Prisma.TaskWhereInput {
   const projects = projectsInReach(ctx);
   return projects ? { project: projects } : {};
 }
 
-export async function assertProjectInReach(deps: Pick<CoreDeps, 'prisma'>, ctx: RequestCtx, slug: string) {
+/** An object that exists but is out of the caller's reach: answered 404, and audited as refused. */
+async function outOfReach(deps: RefusalDeps, ctx: RequestCtx, resourceType: string, id: string) {
+  await recordRefusal(deps, ctx, {
+    action: 'reach.denied',
+    resourceType,
+    resourceId: id,
+    reason: 'in a members-only project the caller is not a member of',
+  });
+  return new NotFound(`${resourceType} ${resourceType === 'project' ? `'${id}'` : id} not found`);
+}
+
+export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, slug: string) {
   if (seesAllProjects(ctx)) return;
   // One read: a project that does not exist yet is created on first use, so only an existing,
   // members-only project the caller is not in is out of reach.
@@ -32,26 +64,30 @@ export async function assertProjectInReach(deps: Pick<CoreDeps, 'prisma'>, ctx: 
     select: { _count: { select: { members: true } }, members: { where: { userId: ctx.actor.userId } } },
   });
   if (project && project._count.members > 0 && project.members.length === 0) {
-    throw new NotFound(`project '${slug}' not found`);
+    throw await outOfReach(deps, ctx, 'project', slug);
   }
 }
 
-export async function assertTaskInReach(deps: Pick<CoreDeps, 'prisma'>, ctx: RequestCtx, taskId: string) {
+export async function assertTaskInReach(deps: RefusalDeps, ctx: RequestCtx, taskId: string) {
   const projects = projectsInReach(ctx);
   if (!projects) return;
   const found = await deps.prisma.task.count({ where: { id: taskId, project: projects } });
-  if (!found) throw new NotFound(`task ${taskId} not found`);
+  if (found) return;
+  // Told apart only on the way out: an unknown id is a plain 404, an existing one a refusal.
+  if (await deps.prisma.task.count({ where: { id: taskId } }))
+    throw await outOfReach(deps, ctx, 'task', taskId);
+  throw new NotFound(`task ${taskId} not found`);
 }
 
-export async function assertExecutionInReach(
-  deps: Pick<CoreDeps, 'prisma'>,
-  ctx: RequestCtx,
-  executionId: string,
-) {
+export async function assertExecutionInReach(deps: RefusalDeps, ctx: RequestCtx, executionId: string) {
   const projects = projectsInReach(ctx);
   if (!projects) return;
   const found = await deps.prisma.execution.count({
     where: { id: executionId, task: { project: projects } },
   });
-  if (!found) throw new NotFound(`execution ${executionId} not found`);
+  if (found) return;
+  if (await deps.prisma.execution.count({ where: { id: executionId } })) {
+    throw await outOfReach(deps, ctx, 'execution', executionId);
+  }
+  throw new NotFound(`execution ${executionId} not found`);
 }

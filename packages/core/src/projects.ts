@@ -57,7 +57,8 @@ export async function createProject(
   },
 ) {
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project' });
-  if (typeof input.settings?.repo === 'string') await checkRepo(deps, input.settings.repo, 'settings.repo');
+  if (typeof input.settings?.repo === 'string')
+    await checkRepo(deps, ctx, input.settings.repo, 'settings.repo');
   return deps.prisma.$transaction(async (tx) => {
     if (await tx.project.findUnique({ where: { slug: input.slug } })) {
       throw new Conflict(`project '${input.slug}' already exists`);
@@ -94,7 +95,8 @@ export async function updateProject(
   },
 ) {
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project', resourceId: slug });
-  if (typeof input.settings?.repo === 'string') await checkRepo(deps, input.settings.repo, 'settings.repo');
+  if (typeof input.settings?.repo === 'string')
+    await checkRepo(deps, ctx, input.settings.repo, 'settings.repo');
   return deps.prisma.$transaction(async (tx) => {
     const existing = await tx.project.findUnique({ where: { slug } });
     if (!existing) throw new NotFound(`project '${slug}' not found`);
@@ -116,15 +118,4 @@ export async function updateProject(
     });
     return toProjectDto(project);
   });
-}
-
-/** A task's context over its project's defaults: the task's own keys win. */
-export function withProjectDefaults(
-  settings: unknown,
-  context: Record<string, unknown>,
-): Record<string, unknown> {
-  const all = settings && typeof settings === 'object' && !Array.isArray(settings) ? settings : {};
-  // The board's columns are how the project looks, not something its runs should carry.
-  const { columns: _columns, ...defaults } = all as Record<string, unknown>;
-  return { ...defaults, ...context };
 }

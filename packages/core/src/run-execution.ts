@@ -5,16 +5,18 @@ import {
   createWorkspace,
   defaultWorkspacesDir,
   type RunResult,
+  type RunStream,
   sleep,
   TransientRunnerError,
   type Workspace,
 } from '@ccl/agents';
+import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
 import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
 import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
-import { INBOX } from './projects.ts';
+import { storedRunOptions } from './run-options.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
 import { storableJson } from './storable.ts';
@@ -61,6 +63,8 @@ export async function runExecution(deps: CoreDeps, executionId: string, job: Job
 class ExecutionRun {
   private state: ExecutionState;
   private usage: Usage;
+  /** Read from the stored execution when the run starts; resolved once at submit. */
+  private options!: RunOptions;
   private readonly timeout: AbortSignal;
   private readonly signal: AbortSignal;
   private readonly local = new AbortController();
@@ -118,6 +122,12 @@ class ExecutionRun {
       );
       return;
     }
+    try {
+      this.options = storedRunOptions(this.execution.context, this.deps.config);
+    } catch (err) {
+      await this.fail((err as Error).message);
+      return;
+    }
     await this.deps.prisma.execution.update({ where: { id: this.id }, data: { attempts: this.job.attempt } });
     if (this.state === 'PENDING') await this.move('PLANNING');
     else await this.event('retry', { attempt: this.job.attempt });
@@ -131,13 +141,9 @@ class ExecutionRun {
     }
     await this.event('workspace', { dir: workspace.dir });
 
-    const context = (this.execution.context ?? {}) as Record<string, unknown>;
     let secrets: Record<string, string>;
     try {
-      secrets = await openProjectSecrets(
-        this.deps,
-        typeof context.project === 'string' ? context.project : INBOX,
-      );
+      secrets = await openProjectSecrets(this.deps, this.options.project);
     } catch (err) {
       await this.fail(`could not open the project's secrets: ${(err as Error).message}`);
       return;
@@ -146,39 +152,44 @@ class ExecutionRun {
       executionId: this.id,
       workspace,
       prompt: this.execution.prompt,
-      context,
+      options: this.options,
       attempt: this.job.attempt,
       signal: this.signal,
       secrets,
     });
+    const ended = await this.drive(stream);
+    // The runner's own cleanup (sockets, processes, remote work) runs before the end is recorded.
+    await stream.return({ success: false, result: null }).catch(() => undefined);
+    if ('result' in ended) await this.finish(ended.result);
+    else await this.onError(ended.error);
+  }
+
+  /** Records the runner's events until it returns, throws, or goes over a limit; never throws. */
+  private async drive(stream: RunStream): Promise<{ result: RunResult } | { error: unknown }> {
     try {
       let reply: ApprovalDecision | undefined;
       for (;;) {
         const step = await stream.next(reply);
-        reply = undefined;
-        if (step.done) {
-          await this.finish(step.value);
-          return;
-        }
+        if (step.done) return { result: step.value };
         reply = await this.handle(step.value);
+        // Over a limit: the runner is not resumed, so the step it would take next (a tool call
+        // already in the model's answer) never runs.
+        const reason: unknown = this.local.signal.reason;
+        if (reason instanceof LimitExceeded) return { error: reason };
       }
-    } catch (err) {
-      await this.onError(err);
-    } finally {
-      // Make sure the runner's own cleanup (sockets, processes) has run before the job ends.
-      await stream.return({ success: false, result: null }).catch(() => undefined);
+    } catch (error) {
+      return { error };
     }
   }
 
   /**
-   * A backstop for every runtime: runners that do not enforce the token and cost limits
-   * themselves (Goose, OpenHands report usage but run their own loop) are stopped here.
+   * The one place the token and cost limits are enforced, for every runtime: each `usage` event
+   * is checked against the run's options (the API runtimes' loop reports one per model call;
+   * Goose and OpenHands report theirs as they go).
    */
   private checkLimits() {
-    const ctx = (this.execution.context ?? {}) as Record<string, unknown>;
-    const positive = (v: unknown) => (typeof v === 'number' && v > 0 ? v : undefined);
-    const maxCost = positive(ctx.max_cost_usd) ?? this.deps.config.MAX_COST_USD;
-    const maxTokens = positive(ctx.max_tokens) ?? this.deps.config.MAX_TOKENS;
+    const maxCost = this.options.max_cost_usd;
+    const maxTokens = this.options.max_tokens;
     const tokens = this.usage.input_tokens + this.usage.output_tokens;
     if (this.usage.cost_usd > maxCost) {
       this.local.abort(
@@ -195,15 +206,15 @@ class ExecutionRun {
   private async prepareWorkspace(): Promise<Workspace> {
     const root = this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
     await rm(`${root}/${this.id}`, { recursive: true, force: true });
-    const ctx = (this.execution.context ?? {}) as Record<string, unknown>;
+    const { repo, ref } = this.options;
     return createWorkspace({
       root,
       executionId: this.id,
       signal: this.signal,
       policy: this.deps.config.repoPolicy,
       freshRepo: this.deps.freshRepo,
-      ...(typeof ctx.repo === 'string' && ctx.repo ? { repoUrl: ctx.repo } : {}),
-      ...(typeof ctx.ref === 'string' && ctx.ref ? { ref: ctx.ref } : {}),
+      ...(repo ? { repoUrl: repo } : {}),
+      ...(ref ? { ref } : {}),
     });
   }
 

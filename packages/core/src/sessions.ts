@@ -3,7 +3,7 @@ import type { SessionDto } from '@ccl/contracts';
 import { writeAudit } from './audit.ts';
 import { type Actor, makeCtx, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
-import { requireApprovedDevice } from './devices.ts';
+import { refuseNamesAlone } from './device-pairing.ts';
 import { Forbidden, NotFound, Unauthorized } from './errors.ts';
 import { hashToken, LOCAL_USER_ID } from './users.ts';
 
@@ -114,7 +114,10 @@ export interface CreateSessionInput {
   deviceId?: string | undefined;
   /** AUTH_MODE local and a loopback peer: sessions need no pairing, and no user_id means `local`. */
   localTrusted: boolean;
-  /** The actor an API key in the base URL (`/k/<key>`) proved; the key then stands in for pairing. */
+  /**
+   * The actor a key in the base URL (`/k/<key>`) proved: a device secret (the device's stored
+   * session), or an API key, which then stands in for pairing.
+   */
   credential?: RequestCtx | undefined;
   /** The board's page where devices are approved, named in the pairing answer. */
   devicesUrl: string;
@@ -124,13 +127,18 @@ export interface CreateSessionInput {
 
 /**
  * POST /api/runtime/sessions. A trusted loopback caller gets a session at once (the built-in
- * local developer without a user_id). Anyone else names a user whose device must be paired
- * (see devices.ts), unless an API key in the base URL proves who they are.
+ * local developer without a user_id). Anyone else proves who they are with a key in the base URL:
+ * the secret of an approved device, or an API key. Names alone only ask for pairing (403).
  */
 export async function createRuntimeSession(deps: CoreDeps, input: CreateSessionInput): Promise<SessionDto> {
+  if (input.credential?.actor.via === 'device') return deviceSession(deps, input.credential, input);
   if (input.credential) return keyBoundSession(deps, input.credential, input);
   const userId = input.userId ?? (input.localTrusted ? LOCAL_USER_ID : undefined);
-  if (!userId) throw new Unauthorized('user_id is required for sessions from outside this machine');
+  if (!userId) {
+    throw new Unauthorized(
+      'credentials required: use the base URL an approved device was given (…/k/<secret>) or an API key (…/k/<key>), or send user_id and device_id to ask for pairing',
+    );
+  }
   const actor = await loadUserActor(deps, userId, 'session');
   const deviceId = input.deviceId ?? null;
   const ctx = makeCtx(
@@ -151,17 +159,23 @@ export async function createRuntimeSession(deps: CoreDeps, input: CreateSessionI
     );
   }
   if (!input.localTrusted) {
-    await requireApprovedDevice(deps, ctx, {
+    return refuseNamesAlone(deps, ctx, {
       userId,
       deviceId: input.deviceId,
       requestIp: input.requestIp,
       devicesUrl: input.devicesUrl,
     });
   }
+  return storedSession(deps, ctx, input.deviceId ?? null);
+}
+
+/** A session row (its id stored hashed), audited; ended by idleness, revocation of it or of its device. */
+async function storedSession(deps: CoreDeps, ctx: RequestCtx, deviceId: string | null): Promise<SessionDto> {
+  const { userId } = ctx.actor;
   const token = newSessionToken();
   const session = await deps.prisma.$transaction(async (tx) => {
     const created = await tx.runtimeSession.create({
-      data: { userId, deviceId: input.deviceId ?? null, tokenHash: sessionTokenHash(token) },
+      data: { userId, deviceId, tokenHash: sessionTokenHash(token) },
     });
     await writeAudit(
       deps,
@@ -182,8 +196,39 @@ export async function createRuntimeSession(deps: CoreDeps, input: CreateSessionI
     user_id: userId,
     created_at: session.createdAt.toISOString(),
     last_activity: session.lastActivity.toISOString(),
-    permissions: actor.permissions,
+    permissions: ctx.actor.permissions,
   };
+}
+
+/**
+ * A device secret in the base URL names its device and owner: names the adapter sends must agree
+ * (absent ones are taken from the secret). The session is stored like a paired device's always was.
+ */
+async function deviceSession(deps: CoreDeps, credential: RequestCtx, input: CreateSessionInput) {
+  const ctx = { ...credential, ...(input.requestId ? { requestId: input.requestId } : {}) };
+  const { userId: owner, deviceId: device } = credential.actor;
+  const mismatch =
+    (input.userId !== undefined && input.userId !== owner) ||
+    (input.deviceId !== undefined && input.deviceId !== device);
+  if (mismatch) {
+    const asked = `device '${input.deviceId ?? device}' of user '${input.userId ?? owner}'`;
+    await deps.prisma.$transaction((tx) =>
+      writeAudit(deps, tx, ctx, {
+        action: 'session.create',
+        resourceType: 'session',
+        outcome: 'DENIED',
+        detail: {
+          reason: `device secret used for ${asked}`,
+          user_id: input.userId ?? null,
+          device_id: input.deviceId ?? null,
+        },
+      }),
+    );
+    throw new Forbidden(
+      `the secret in the URL is the one of device '${device}' of user '${owner}', not of ${asked}`,
+    );
+  }
+  return storedSession(deps, ctx, device ?? null);
 }
 
 /**

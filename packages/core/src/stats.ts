@@ -1,8 +1,10 @@
 import type { AgentStatsPageDto, ExecutionStateName, QueueStatsDto } from '@ccl/contracts';
 import { EXECUTION_STATES } from '@ccl/contracts';
+import { Prisma } from '@ccl/db';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
+import { projectIdsInReach, projectsInReach, reachesEveryProject } from './project-scope.ts';
 import { listWorkers } from './worker-registry.ts';
 
 interface AgentRow {
@@ -23,6 +25,11 @@ export async function agentStats(
 ): Promise<AgentStatsPageDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'agent' });
   const since = new Date(Date.now() - q.days * 86_400_000);
+  // Runs of members-only projects the caller is not in are not counted (nor is their cost).
+  const projectIds = await projectIdsInReach(deps, ctx);
+  const inReach = projectIds
+    ? Prisma.sql`AND task_id IN (SELECT id FROM tasks WHERE project_id = ANY(${projectIds}::uuid[]))`
+    : Prisma.empty;
   // One aggregate query; usage.cost_usd is JSON, so Prisma's groupBy cannot average it.
   const rows = await deps.prisma.$queryRaw<AgentRow[]>`
     SELECT agent_type,
@@ -35,7 +42,7 @@ export async function agentStats(
            ) AS avg_cost,
            MAX(created_at) AS last_run_at
       FROM executions
-     WHERE created_at >= ${since}
+     WHERE created_at >= ${since} ${inReach}
      GROUP BY agent_type
      ORDER BY agent_type`;
   return {
@@ -60,15 +67,20 @@ const ACTIVE = ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] as const;
 
 /**
  * The queue's job counts, executions per state, each active run with its last sign of life, and
- * the worker processes with their heartbeats.
+ * the worker processes with their heartbeats. Executions and runs are those of the projects the
+ * caller reaches; the job counts and workers span every project, so a caller who does not reach
+ * every project gets none of them (they would count members-only work).
  */
 export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<QueueStatsDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'queue' });
+  const projects = projectsInReach(ctx);
+  const reach: Prisma.ExecutionWhereInput = projects ? { task: { project: projects } } : {};
+  const whole = await reachesEveryProject(deps, ctx);
   const [counts, byState, active, workers] = await Promise.all([
-    deps.queue.counts?.() ?? null,
-    deps.prisma.execution.groupBy({ by: ['state'], _count: { _all: true } }),
+    whole ? (deps.queue.counts?.() ?? null) : null,
+    deps.prisma.execution.groupBy({ by: ['state'], where: reach, _count: { _all: true } }),
     deps.prisma.execution.findMany({
-      where: { state: { in: [...ACTIVE] } },
+      where: { state: { in: [...ACTIVE] }, ...reach },
       orderBy: { createdAt: 'asc' },
       take: 100,
       select: {
@@ -80,7 +92,7 @@ export async function queueStats(deps: CoreDeps, ctx: RequestCtx): Promise<Queue
         events: { orderBy: { seq: 'desc' }, take: 1, select: { createdAt: true } },
       },
     }),
-    listWorkers(deps),
+    whole ? listWorkers(deps) : [],
   ]);
   const executions = Object.fromEntries(EXECUTION_STATES.map((s) => [s, 0])) as Record<
     ExecutionStateName,

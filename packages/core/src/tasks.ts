@@ -10,14 +10,15 @@ import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish } from './execution-store.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
-import { ensureProject, INBOX, withProjectDefaults } from './projects.ts';
+import { ensureProject, INBOX } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
+import { contextToStore, resolveRunOptions } from './run-options.ts';
 import { projectSecretNames } from './secrets/project-secrets.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
 export function titleFor(prompt: string, context: SubmitContext): string {
-  const fromDescription = typeof context.description === 'string' ? context.description.trim() : '';
+  const fromDescription = context.description?.trim() ?? '';
   const firstLine = prompt.trim().split(/\r?\n/, 1)[0] ?? '';
   const title = fromDescription || firstLine || 'Untitled task';
   return title.length > 200 ? `${title.slice(0, 199)}…` : title;
@@ -40,9 +41,13 @@ export function resolveAgent(
   return agent;
 }
 
-function checkSkill(deps: CoreDeps, ctx: RequestCtx, skillId: unknown, agentType: string): string | null {
-  if (skillId === undefined || skillId === null || skillId === '') return null;
-  if (typeof skillId !== 'string') throw new Invalid('context.skill must be a skill id');
+function checkSkill(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  skillId: string | undefined,
+  agentType: string,
+): string | null {
+  if (!skillId) return null;
   const skill = deps.skills.get(skillId);
   if (!skill) {
     const known = deps.skills.list().map((s) => s.id);
@@ -68,19 +73,25 @@ interface NewExecution {
 async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
   await deps.agents.refresh();
-  const slug = typeof input.context.project === 'string' ? input.context.project : INBOX;
+  const slug = input.context.project ?? INBOX;
   await assertProjectInReach(deps, ctx, slug);
   const agent = resolveAgent(deps, input.agentType, await projectSecretNames(deps, slug));
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
-  const context = withProjectDefaults(project?.settings, input.context);
-  if (typeof context.repo === 'string') await checkRepo(deps, context.repo, 'context.repo');
+  // The one parse of the run's options: the worker and the runners read what is stored here.
+  const options = resolveRunOptions({
+    context: input.context,
+    project: { slug, settings: project?.settings },
+    skill,
+    server: deps.config,
+  });
+  if (options.repo) await checkRepo(deps, ctx, options.repo, 'context.repo');
   return {
     requestedAgent: input.agentType,
     agentType: agent.agentType,
     skill,
     prompt: input.prompt,
-    context: context as Prisma.InputJsonValue,
+    context: contextToStore(input.context, options) as Prisma.InputJsonValue,
     userId: ctx.actor.userId,
     sessionId: ctx.actor.sessionId ?? null,
   };
@@ -122,7 +133,7 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
       data: {
         projectId: project.id,
         title: titleFor(input.prompt, input.context),
-        description: typeof input.context.description === 'string' ? input.context.description : '',
+        description: input.context.description ?? '',
         column: 'in_progress',
         creatorId: ctx.actor.userId,
       },
@@ -203,7 +214,9 @@ export async function createTask(
     return { task, execution };
   });
   if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id, created.task.id);
-  return getTask(deps, ctx, created.task.id);
+  // The card as written (and as the queue left its execution), not through getTask: creating a
+  // card needs task:submit, and answering with it must not also need task:view.
+  return toTaskDto(await findTask(deps, created.task.id));
 }
 
 /** POST /api/tasks/:id/executions: run (or re-run) a task. */
@@ -298,9 +311,11 @@ export async function updateTask(
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
   const before = await findTask(deps, taskId);
-  await deps.prisma.$transaction(async (tx) => {
+  // Answers with the row it wrote: re-reading through getTask would also need task:view.
+  return deps.prisma.$transaction(async (tx) => {
     if (input.assignee_id !== undefined) await checkAssignee(tx, before.projectId, input.assignee_id);
-    await tx.task.update({
+    const updated = await tx.task.update({
+      include: taskInclude,
       where: { id: taskId },
       data: {
         ...(input.title !== undefined ? { title: input.title } : {}),
@@ -322,6 +337,6 @@ export async function updateTask(
           : {}),
       },
     });
+    return toTaskDto(updated);
   });
-  return getTask(deps, ctx, taskId);
 }

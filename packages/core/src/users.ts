@@ -1,9 +1,11 @@
 import crypto, { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@ccl/db';
+import { keepAnAdmin } from './admin/last-admin.ts';
 import { writeAudit } from './audit.ts';
-import { systemCtx } from './context.ts';
+import { authorize } from './authorize.ts';
+import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
-import { Invalid } from './errors.ts';
+import { Invalid, NotFound } from './errors.ts';
 import { BUILTIN_ROLES, ROLE_NAMES } from './permissions.ts';
 
 /** The implicit developer that loopback requests act as when the server is bound to loopback. */
@@ -55,7 +57,7 @@ export async function ensureFirstAdmin(
   deps: Pick<CoreDeps, 'prisma' | 'audit'>,
 ): Promise<{ userId: string; token: string } | null> {
   const { prisma } = deps;
-  const token = `ccl_${randomBytes(24).toString('base64url')}`;
+  const token = newUserToken();
   return prisma.$transaction(async (tx) => {
     const admins = await tx.user.count({ where: { roleName: 'ADMIN' } });
     if (admins > 0) return null;
@@ -73,6 +75,8 @@ export async function ensureFirstAdmin(
   });
 }
 
+const newUserToken = () => `ccl_${randomBytes(24).toString('base64url')}`;
+
 const userIdPattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 /** `clawlink user add`: the CLI runs as the machine's operator, audited as system. */
@@ -88,6 +92,8 @@ export async function addUser(
   const exists = await prisma.role.findUnique({ where: { name: role } });
   if (!exists) throw new Invalid(`unknown role '${input.role}'; roles: ${ROLE_NAMES.join(', ')}`);
   return prisma.$transaction(async (tx) => {
+    const before = await tx.user.findUnique({ where: { id: input.id }, select: { roleName: true } });
+    if (before?.roleName === 'ADMIN' && role !== 'ADMIN') await keepAnAdmin(tx, input.id);
     const user = await tx.user.upsert({
       where: { id: input.id },
       create: { id: input.id, roleName: role, name: input.name ?? null },
@@ -102,6 +108,33 @@ export async function addUser(
     });
     return user;
   });
+}
+
+/**
+ * `clawlink user token <id>`: a new bearer token for the user (the kind the first administrator is
+ * given at the first start), returned once and stored hashed. The previous one stops working at once:
+ * tokens are looked up on every request, never cached.
+ */
+export async function rotateUserToken(
+  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
+  ctx: RequestCtx,
+  userId: string,
+) {
+  await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: userId });
+  const token = newUserToken();
+  await deps.prisma.$transaction(async (tx) => {
+    const user = await tx.user.findUnique({ where: { id: userId }, select: { tokenHash: true } });
+    if (!user) throw new NotFound(`user '${userId}' not found`);
+    await tx.user.update({ where: { id: userId }, data: { tokenHash: hashToken(token) } });
+    await writeAudit(deps, tx, ctx, {
+      action: 'user.token',
+      resourceType: 'user',
+      resourceId: userId,
+      outcome: 'ALLOWED',
+      detail: { replaced: user.tokenHash !== null },
+    });
+  });
+  return token;
 }
 
 export function listUsers(prisma: PrismaClient) {

@@ -10,7 +10,7 @@ import {
 } from '@ccl/contracts';
 import { auditCsvHeader, auditCsvLine, exportAuditEvents, listAuditEvents, pruneAudit } from '@ccl/core';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const UNSAFE_HTML = /[<>&]/g;
 
@@ -33,6 +33,7 @@ export async function auditRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/audit/events',
     {
+      config: { access: needs('audit:view') },
       schema: {
         operationId: 'listAuditEvents',
         tags: ['audit'],
@@ -46,7 +47,7 @@ export async function auditRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const ctx = await requestCtx(deps, request);
+      const ctx = actorOf(request);
       const q = request.query;
       if (q.format === 'json') return listAuditEvents(deps, ctx, q);
       const events = await exportAuditEvents(deps, ctx, q);
@@ -66,6 +67,7 @@ export async function auditRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/audit/prune',
     {
+      config: { access: needs('audit:manage') },
       schema: {
         operationId: 'pruneAuditEvents',
         tags: ['audit'],
@@ -85,7 +87,7 @@ export async function auditRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      const ctx = await requestCtx(deps, request);
+      const ctx = actorOf(request);
       const archivePath = join(deps.config.dataDir, 'audit-archive', `audit-${fileStamp()}.ndjson`);
       return pruneAudit(deps, ctx, { before: new Date(request.body.before), archivePath });
     },

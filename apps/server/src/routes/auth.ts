@@ -27,7 +27,8 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx, sessionCookie } from '../auth.ts';
+import { sessionCookie } from '../auth.ts';
+import { actorOf, open, signedIn } from '../permission-matrix.ts';
 
 const errors = {
   400: errorBodySchema,
@@ -51,11 +52,11 @@ function setSessionCookie(request: FastifyRequest, reply: FastifyReply, token: s
 /** Sign-in, sign-out, the caller's identity, browser sessions and personal API keys. */
 export async function authRoutes(app: AppInstance): Promise<void> {
   const { deps } = app;
-  const ctxOf = (request: FastifyRequest) => requestCtx(deps, request);
 
   app.post(
     '/api/auth/login',
     {
+      config: { access: open('sign-in itself; failures are audited and limited per account and address') },
       schema: {
         operationId: 'signIn',
         tags: ['auth'],
@@ -82,6 +83,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/auth/logout',
     {
+      config: { access: signedIn('ends the caller’s own browser session') },
       schema: {
         operationId: 'signOut',
         tags: ['auth'],
@@ -90,7 +92,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      await signOut(deps, await ctxOf(request));
+      await signOut(deps, actorOf(request));
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { signed_out: true };
     },
@@ -99,6 +101,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/auth/me',
     {
+      config: { access: signedIn('the caller’s own identity and permissions') },
       schema: {
         operationId: 'whoAmI',
         tags: ['auth'],
@@ -106,12 +109,13 @@ export async function authRoutes(app: AppInstance): Promise<void> {
         response: { 200: meSchema, ...errors },
       },
     },
-    async (request) => whoAmI(deps, await ctxOf(request), sessionCookie(request)),
+    async (request) => whoAmI(deps, actorOf(request), sessionCookie(request)),
   );
 
   app.post(
     '/api/auth/password',
     {
+      config: { access: signedIn('changes the caller’s own password, given the current one') },
       schema: {
         operationId: 'changePassword',
         tags: ['auth'],
@@ -121,7 +125,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      await changeOwnPassword(deps, await ctxOf(request), {
+      await changeOwnPassword(deps, actorOf(request), {
         currentPassword: request.body.current_password,
         newPassword: request.body.new_password,
       });
@@ -132,6 +136,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/auth/sessions',
     {
+      config: { access: signedIn('own sessions; another user’s need user:manage') },
       schema: {
         operationId: 'listWebSessions',
         tags: ['auth'],
@@ -140,12 +145,13 @@ export async function authRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(webSessionSchema), ...errors },
       },
     },
-    async (request) => listWebSessions(deps, await ctxOf(request), request.query.user_id),
+    async (request) => listWebSessions(deps, actorOf(request), request.query.user_id),
   );
 
   app.post(
     '/api/auth/sessions/:id/revoke',
     {
+      config: { access: signedIn('own sessions; another user’s need user:manage') },
       schema: {
         operationId: 'revokeWebSession',
         tags: ['auth'],
@@ -155,7 +161,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      await revokeWebSession(deps, await ctxOf(request), request.params.id);
+      await revokeWebSession(deps, actorOf(request), request.params.id);
       return { revoked: true };
     },
   );
@@ -163,6 +169,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/keys',
     {
+      config: { access: signedIn('own keys; everyone’s (?all=true) need apikey:manage') },
       schema: {
         operationId: 'listApiKeys',
         tags: ['auth'],
@@ -171,12 +178,15 @@ export async function authRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(apiKeySchema), ...errors },
       },
     },
-    async (request) => listApiKeys(deps, await ctxOf(request), { all: request.query.all === 'true' }),
+    async (request) => listApiKeys(deps, actorOf(request), { all: request.query.all === 'true' }),
   );
 
   app.post(
     '/api/keys',
     {
+      config: {
+        access: signedIn('own keys, within the caller’s permissions; another user’s need apikey:manage'),
+      },
       schema: {
         operationId: 'createApiKey',
         tags: ['auth'],
@@ -186,7 +196,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const key = await createApiKey(deps, await ctxOf(request), {
+      const key = await createApiKey(deps, actorOf(request), {
         name: request.body.name,
         permissions: request.body.permissions,
         expiresAt: request.body.expires_at ? new Date(request.body.expires_at) : undefined,
@@ -199,6 +209,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/keys/:id/revoke',
     {
+      config: { access: signedIn('own keys; another user’s need apikey:manage') },
       schema: {
         operationId: 'revokeApiKey',
         tags: ['auth'],
@@ -207,6 +218,6 @@ export async function authRoutes(app: AppInstance): Promise<void> {
         response: { 200: apiKeySchema, ...errors },
       },
     },
-    async (request) => revokeApiKey(deps, await ctxOf(request), request.params.id),
+    async (request) => revokeApiKey(deps, actorOf(request), request.params.id),
   );
 }

@@ -34,7 +34,7 @@ import {
 } from '@ccl/core';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const errors = {
   400: errorBodySchema,
@@ -47,23 +47,24 @@ const errors = {
 /** The board's REST API: projects, task cards and their executions. */
 export async function boardRoutes(app: AppInstance): Promise<void> {
   const { deps } = app;
-  const ctxOf = (request: Parameters<typeof requestCtx>[1]) => requestCtx(deps, request);
 
   app.get(
     '/api/projects',
     {
+      config: { access: needs('project:view') },
       schema: {
         operationId: 'listProjects',
         tags: ['projects'],
         response: { 200: z.array(projectSchema), ...errors },
       },
     },
-    async (request) => listProjects(deps, await ctxOf(request)),
+    async (request) => listProjects(deps, actorOf(request)),
   );
 
   app.post(
     '/api/projects',
     {
+      config: { access: needs('project:manage') },
       schema: {
         operationId: 'createProject',
         tags: ['projects'],
@@ -72,12 +73,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) =>
-      reply.status(201).send(await createProject(deps, await ctxOf(request), request.body)),
+      reply.status(201).send(await createProject(deps, actorOf(request), request.body)),
   );
 
   app.patch(
     '/api/projects/:slug',
     {
+      config: { access: needs('project:manage') },
       schema: {
         operationId: 'updateProject',
         tags: ['projects'],
@@ -87,12 +89,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: projectSchema, ...errors },
       },
     },
-    async (request) => updateProject(deps, await ctxOf(request), request.params.slug, request.body),
+    async (request) => updateProject(deps, actorOf(request), request.params.slug, request.body),
   );
 
   app.get(
     '/api/projects/:slug/assignees',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'listProjectAssignees',
         tags: ['projects'],
@@ -101,12 +104,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(assigneeSchema), ...errors },
       },
     },
-    async (request) => listAssignees(deps, await ctxOf(request), request.params.slug),
+    async (request) => listAssignees(deps, actorOf(request), request.params.slug),
   );
 
   app.get(
     '/api/tasks',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'listTasks',
         tags: ['tasks'],
@@ -115,12 +119,18 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: taskPageSchema, ...errors },
       },
     },
-    async (request) => listTasks(deps, await ctxOf(request), request.query),
+    async (request) => listTasks(deps, actorOf(request), request.query),
   );
 
   app.post(
     '/api/tasks',
     {
+      config: {
+        access: {
+          ...needs('task:submit'),
+          conditional: { 'agent:execute': 'with prompt and agent_type, to start an execution' },
+        },
+      },
       schema: {
         operationId: 'createTask',
         tags: ['tasks'],
@@ -129,13 +139,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 201: taskSchema, ...errors },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send(await createTask(deps, await ctxOf(request), request.body)),
+    async (request, reply) => reply.status(201).send(await createTask(deps, actorOf(request), request.body)),
   );
 
   app.get(
     '/api/tasks/:id',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'getTask',
         tags: ['tasks'],
@@ -143,12 +153,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: taskSchema, ...errors },
       },
     },
-    async (request) => getTask(deps, await ctxOf(request), request.params.id),
+    async (request) => getTask(deps, actorOf(request), request.params.id),
   );
 
   app.patch(
     '/api/tasks/:id',
     {
+      config: { access: needs('task:submit') },
       schema: {
         operationId: 'updateTask',
         tags: ['tasks'],
@@ -158,12 +169,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: taskSchema, ...errors },
       },
     },
-    async (request) => updateTask(deps, await ctxOf(request), request.params.id, request.body),
+    async (request) => updateTask(deps, actorOf(request), request.params.id, request.body),
   );
 
   app.get(
     '/api/tasks/:id/executions',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'listTaskExecutions',
         tags: ['executions'],
@@ -171,12 +183,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(executionSchema), ...errors },
       },
     },
-    async (request) => listTaskExecutions(deps, await ctxOf(request), request.params.id),
+    async (request) => listTaskExecutions(deps, actorOf(request), request.params.id),
   );
 
   app.post(
     '/api/tasks/:id/executions',
     {
+      config: { access: needs('task:submit', 'agent:execute') },
       schema: {
         operationId: 'startExecution',
         tags: ['executions'],
@@ -187,7 +200,7 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const execution = await startExecution(deps, await ctxOf(request), request.params.id, request.body);
+      const execution = await startExecution(deps, actorOf(request), request.params.id, request.body);
       return reply.status(201).send(toExecutionDto(execution));
     },
   );
@@ -195,6 +208,7 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/executions/:id',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'getExecution',
         tags: ['executions'],
@@ -202,12 +216,13 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         response: { 200: executionSchema, ...errors },
       },
     },
-    async (request) => getExecution(deps, await ctxOf(request), request.params.id),
+    async (request) => getExecution(deps, actorOf(request), request.params.id),
   );
 
   app.post(
     '/api/executions/:id/cancel',
     {
+      config: { access: needs('task:cancel') },
       schema: {
         operationId: 'cancelExecution',
         tags: ['executions'],
@@ -217,9 +232,8 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      const ctx = await ctxOf(request);
-      const success = await cancelExecution(deps, ctx, request.params.id);
-      return { success, execution: await getExecution(deps, ctx, request.params.id) };
+      const { success, execution } = await cancelExecution(deps, actorOf(request), request.params.id);
+      return { success, execution: toExecutionDto(execution) };
     },
   );
 
@@ -230,6 +244,7 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
     app.post(
       `/api/executions/:id/${verb}`,
       {
+        config: { access: needs('task:approve') },
         schema: {
           operationId: `${verb}Execution`,
           tags: ['executions'],
@@ -240,7 +255,7 @@ export async function boardRoutes(app: AppInstance): Promise<void> {
         },
       },
       async (request) =>
-        decideApproval(deps, await ctxOf(request), request.params.id, {
+        decideApproval(deps, actorOf(request), request.params.id, {
           approved,
           comment: request.body?.comment,
         }),

@@ -1,8 +1,15 @@
-import { deviceSchema, errorBodySchema, idParamsSchema, listDevicesQuerySchema } from '@ccl/contracts';
+import {
+  approvedDeviceSchema,
+  deviceSchema,
+  errorBodySchema,
+  idParamsSchema,
+  listDevicesQuerySchema,
+} from '@ccl/contracts';
 import { approveDevice, listDevices, revokeDevice } from '@ccl/core';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, signedIn } from '../permission-matrix.ts';
+import { publicUrl } from '../public-url.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const tags = ['devices (CoderClaw pairing)'];
@@ -14,6 +21,7 @@ export async function deviceRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/devices',
     {
+      config: { access: signedIn('own CoderClaw devices; everyone’s need device:approve') },
       schema: {
         operationId: 'listDevices',
         tags,
@@ -22,26 +30,40 @@ export async function deviceRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(deviceSchema), ...errors },
       },
     },
-    async (request) => listDevices(deps, await requestCtx(deps, request), { state: request.query.state }),
+    async (request) => listDevices(deps, actorOf(request), { state: request.query.state }),
   );
 
   app.post(
     '/api/devices/:id/approve',
     {
+      config: {
+        access: signedIn(
+          'own devices (not from a runtime session or a narrowed key); another user’s need device:approve and every permission of their owner',
+        ),
+      },
       schema: {
         operationId: 'approveDevice',
         tags,
-        summary: 'Approve a device: its CoderClaw adapter gets sessions from now on',
+        summary:
+          'Approve a device; answers, once, the base URL with its secret that its CoderClaw adapter uses',
+        description:
+          'The secret is shown only in this answer (its hash is stored). Approving an approved device again ' +
+          'replaces its secret: the old base URL stops working.',
         params: idParamsSchema,
-        response: { 200: deviceSchema, ...errors },
+        response: { 200: approvedDeviceSchema, ...errors },
       },
     },
-    async (request) => approveDevice(deps, await requestCtx(deps, request), { id: request.params.id }),
+    async (request, reply) => {
+      const approved = await approveDevice(deps, actorOf(request), { id: request.params.id });
+      reply.header('cache-control', 'no-store');
+      return { ...approved, base_url: publicUrl(request, `/k/${approved.secret}`) };
+    },
   );
 
   app.post(
     '/api/devices/:id/revoke',
     {
+      config: { access: signedIn('own devices; another user’s need device:approve') },
       schema: {
         operationId: 'revokeDevice',
         tags,
@@ -50,6 +72,6 @@ export async function deviceRoutes(app: AppInstance): Promise<void> {
         response: { 200: deviceSchema, ...errors },
       },
     },
-    async (request) => revokeDevice(deps, await requestCtx(deps, request), { id: request.params.id }),
+    async (request) => revokeDevice(deps, actorOf(request), { id: request.params.id }),
   );
 }

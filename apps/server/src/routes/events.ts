@@ -1,8 +1,9 @@
 import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
-import { authorize, listExecutionEvents, projectsInReach } from '@ccl/core';
+import { listExecutionEvents, projectsInReach } from '@ccl/core';
 import type { FastifyReply } from 'fastify';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
+import { endOnRevocation } from '../stream-revocation.ts';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -38,6 +39,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/executions/:id/events',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'streamExecutionEvents',
         tags: ['executions'],
@@ -48,7 +50,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const ctx = await requestCtx(deps, request);
+      const ctx = actorOf(request);
       const executionId = request.params.id;
       let seq = lastEventId(request.headers['last-event-id']) ?? request.query.after ?? 0;
       // Fail before the stream starts, so unknown ids and refusals are normal JSON errors.
@@ -89,10 +91,12 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       };
       const off = hub.on(executionId, pump);
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      const unwatch = endOnRevocation(app, request, ctx, res, close);
       function close() {
         if (closed) return;
         closed = true;
         off();
+        unwatch();
         clearInterval(heartbeat);
         res.end();
       }
@@ -110,6 +114,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/board/events',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'streamBoardEvents',
         tags: ['tasks'],
@@ -118,8 +123,7 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const ctx = await requestCtx(deps, request);
-      await authorize(deps, ctx, 'task:view', { resourceType: 'task' });
+      const ctx = actorOf(request);
       const res = openEventStream(reply);
       // Changes of tasks in projects out of the caller's reach are not sent (one lookup per task).
       const reach = projectsInReach(ctx);
@@ -144,11 +148,14 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
           .catch(() => undefined);
       });
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-      request.raw.on('close', () => {
+      const close = () => {
         off();
+        unwatch();
         clearInterval(heartbeat);
         res.end();
-      });
+      };
+      const unwatch = endOnRevocation(app, request, ctx, res, close);
+      request.raw.on('close', close);
     },
   );
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
+import { open } from '../permission-matrix.ts';
 
 const readySchema = z.object({
   status: z.enum(['ready', 'not_ready']),
@@ -11,6 +12,7 @@ export async function healthRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/healthz',
     {
+      config: { access: open('liveness probe; says only "ok"') },
       schema: {
         operationId: 'healthz',
         tags: ['health'],
@@ -24,6 +26,7 @@ export async function healthRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/readyz',
     {
+      config: { access: open('readiness probe; says whether the database and queue answer') },
       schema: {
         operationId: 'readyz',
         tags: ['health'],

@@ -2,7 +2,7 @@ import { errorBodySchema, projectMemberSchema, projectSlugSchema } from '@ccl/co
 import { addProjectMember, listProjectMembers, removeProjectMember } from '@ccl/core';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const memberParams = z.object({ slug: projectSlugSchema, user_id: z.string().min(1).max(128) });
@@ -14,6 +14,7 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/projects/:slug/members',
     {
+      config: { access: needs('project:manage') },
       schema: {
         operationId: 'listProjectMembers',
         tags: ['projects'],
@@ -22,12 +23,13 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(projectMemberSchema), ...errors },
       },
     },
-    async (request) => listProjectMembers(deps, await requestCtx(deps, request), request.params.slug),
+    async (request) => listProjectMembers(deps, actorOf(request), request.params.slug),
   );
 
   app.put(
     '/api/projects/:slug/members/:user_id',
     {
+      config: { access: needs('project:manage') },
       schema: {
         operationId: 'addProjectMember',
         tags: ['projects'],
@@ -36,13 +38,13 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(projectMemberSchema), ...errors },
       },
     },
-    async (request) =>
-      addProjectMember(deps, await requestCtx(deps, request), request.params.slug, request.params.user_id),
+    async (request) => addProjectMember(deps, actorOf(request), request.params.slug, request.params.user_id),
   );
 
   app.delete(
     '/api/projects/:slug/members/:user_id',
     {
+      config: { access: needs('project:manage') },
       schema: {
         operationId: 'removeProjectMember',
         tags: ['projects'],
@@ -52,6 +54,6 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) =>
-      removeProjectMember(deps, await requestCtx(deps, request), request.params.slug, request.params.user_id),
+      removeProjectMember(deps, actorOf(request), request.params.slug, request.params.user_id),
   );
 }

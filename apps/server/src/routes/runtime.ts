@@ -19,21 +19,14 @@ import {
   listSkills,
   submitTask,
 } from '@ccl/core';
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { isLocalTrusted, pathKeyCtx, requestCtx, taskReaderCtx } from '../auth.ts';
+import { isLocalTrusted, sessionKeyCtx } from '../auth.ts';
+import { actorOf, needs, open } from '../permission-matrix.ts';
+import { publicUrl } from '../public-url.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const tags = ['runtime (CoderClaw)'];
-
-const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-/** The board's devices page, on the host the caller reached (a malformed Host gets a relative path). */
-function devicesUrl(request: FastifyRequest): string {
-  const host = request.host;
-  return HOST.test(host) ? `${request.protocol}://${host}/admin/devices` : '/admin/devices';
-}
 
 /** CoderClaw's runtime contract, field for field (shared/coderclaw-contract.md). */
 export async function runtimeRoutes(app: AppInstance): Promise<void> {
@@ -42,6 +35,11 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/runtime/sessions',
     {
+      config: {
+        access: open(
+          'creates a runtime session: a trusted loopback caller gets one at once; others need an approved device’s secret or an API key in the base URL (/k/<key>); names alone only ask for pairing (limited per address)',
+        ),
+      },
       schema: {
         operationId: 'createRuntimeSession',
         tags,
@@ -55,8 +53,8 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         userId: request.query.user_id,
         deviceId: request.query.device_id,
         localTrusted: isLocalTrusted(deps, request),
-        credential: await pathKeyCtx(deps, request),
-        devicesUrl: devicesUrl(request),
+        credential: await sessionKeyCtx(deps, request),
+        devicesUrl: publicUrl(request, '/admin/devices'),
         requestIp: request.ip,
         requestId: request.id,
       }),
@@ -65,6 +63,7 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/runtime/tasks/submit',
     {
+      config: { access: { ...needs('task:submit', 'agent:execute'), session: 'body' } },
       schema: {
         operationId: 'submitRuntimeTask',
         tags,
@@ -73,13 +72,13 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         response: { 200: taskStateSchema, ...errors },
       },
     },
-    async (request) =>
-      submitTask(deps, await requestCtx(deps, request, request.body.session_id), request.body),
+    async (request) => submitTask(deps, actorOf(request), request.body),
   );
 
   app.get(
     '/api/runtime/tasks/:task_id/state',
     {
+      config: { access: { ...needs('task:view'), session: 'query', taskPoll: true } },
       schema: {
         operationId: 'getRuntimeTaskState',
         tags,
@@ -93,17 +92,13 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
       // the CPU time of a poll) proves nothing; the contract test checks each answer against it.
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
-    async (request) =>
-      getTaskState(
-        deps,
-        await taskReaderCtx(deps, request, request.params.task_id, request.query.session_id),
-        request.params.task_id,
-      ),
+    async (request) => getTaskState(deps, actorOf(request), request.params.task_id),
   );
 
   app.post(
     '/api/runtime/tasks/:task_id/cancel',
     {
+      config: { access: { ...needs('task:cancel'), session: 'body' } },
       schema: {
         operationId: 'cancelRuntimeTask',
         tags,
@@ -113,13 +108,13 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         response: { 200: cancelResponseSchema, ...errors },
       },
     },
-    async (request) =>
-      cancelTask(deps, await requestCtx(deps, request, request.body.session_id), request.params.task_id),
+    async (request) => cancelTask(deps, actorOf(request), request.params.task_id),
   );
 
   app.get(
     '/api/runtime/agents',
     {
+      config: { access: { ...needs('agent:execute'), session: 'query' } },
       schema: {
         operationId: 'listRuntimeAgents',
         tags,
@@ -128,12 +123,13 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(agentInfoSchema), ...errors },
       },
     },
-    async (request) => listAgents(deps, await requestCtx(deps, request, request.query.session_id)),
+    async (request) => listAgents(deps, actorOf(request)),
   );
 
   app.get(
     '/api/runtime/skills',
     {
+      config: { access: { ...needs('agent:execute'), session: 'query' } },
       schema: {
         operationId: 'listRuntimeSkills',
         tags,
@@ -142,6 +138,6 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(skillInfoSchema), ...errors },
       },
     },
-    async (request) => listSkills(deps, await requestCtx(deps, request, request.query.session_id)),
+    async (request) => listSkills(deps, actorOf(request)),
   );
 }

@@ -8,7 +8,7 @@ import {
 import { deleteProjectSecret, listProjectSecrets, putProjectSecret } from '@ccl/core';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const errors = {
   400: errorBodySchema,
@@ -25,6 +25,7 @@ export async function secretRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/projects/:slug/secrets',
     {
+      config: { access: needs('secret:manage') },
       schema: {
         operationId: 'listProjectSecrets',
         tags: ['projects'],
@@ -33,12 +34,13 @@ export async function secretRoutes(app: AppInstance): Promise<void> {
         response: { 200: z.array(secretInfoSchema), ...errors },
       },
     },
-    async (request) => listProjectSecrets(deps, await requestCtx(deps, request), request.params.slug),
+    async (request) => listProjectSecrets(deps, actorOf(request), request.params.slug),
   );
 
   app.put(
     '/api/projects/:slug/secrets/:name',
     {
+      config: { access: needs('secret:manage') },
       schema: {
         operationId: 'putProjectSecret',
         tags: ['projects'],
@@ -50,7 +52,7 @@ export async function secretRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) =>
-      putProjectSecret(deps, await requestCtx(deps, request), {
+      putProjectSecret(deps, actorOf(request), {
         slug: request.params.slug,
         name: request.params.name,
         value: request.body.value,
@@ -60,6 +62,7 @@ export async function secretRoutes(app: AppInstance): Promise<void> {
   app.delete(
     '/api/projects/:slug/secrets/:name',
     {
+      config: { access: needs('secret:manage') },
       schema: {
         operationId: 'deleteProjectSecret',
         tags: ['projects'],
@@ -69,12 +72,7 @@ export async function secretRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      await deleteProjectSecret(
-        deps,
-        await requestCtx(deps, request),
-        request.params.slug,
-        request.params.name,
-      );
+      await deleteProjectSecret(deps, actorOf(request), request.params.slug, request.params.name);
       return { deleted: true };
     },
   );

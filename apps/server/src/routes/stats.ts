@@ -6,7 +6,7 @@ import {
 } from '@ccl/contracts';
 import { agentStats, queueStats } from '@ccl/core';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
 
@@ -17,6 +17,7 @@ export async function statsRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/agents/stats',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'getAgentStats',
         tags: ['stats'],
@@ -25,12 +26,13 @@ export async function statsRoutes(app: AppInstance): Promise<void> {
         response: { 200: agentStatsPageSchema, ...errors },
       },
     },
-    async (request) => agentStats(deps, await requestCtx(deps, request), request.query),
+    async (request) => agentStats(deps, actorOf(request), request.query),
   );
 
   app.get(
     '/api/queue/stats',
     {
+      config: { access: needs('task:view') },
       schema: {
         operationId: 'getQueueStats',
         tags: ['stats'],
@@ -38,6 +40,6 @@ export async function statsRoutes(app: AppInstance): Promise<void> {
         response: { 200: queueStatsSchema, ...errors },
       },
     },
-    async (request) => queueStats(deps, await requestCtx(deps, request)),
+    async (request) => queueStats(deps, actorOf(request)),
   );
 }

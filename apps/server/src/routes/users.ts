@@ -16,10 +16,9 @@ import {
   putRole,
   updateUserAccount,
 } from '@ccl/core';
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppInstance } from '../app.ts';
-import { requestCtx } from '../auth.ts';
+import { actorOf, needs } from '../permission-matrix.ts';
 
 const errors = {
   400: errorBodySchema,
@@ -32,23 +31,24 @@ const errors = {
 /** Users and roles (needs user:manage). */
 export async function userRoutes(app: AppInstance): Promise<void> {
   const { deps } = app;
-  const ctxOf = (request: FastifyRequest) => requestCtx(deps, request);
 
   app.get(
     '/api/users',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'listUsers',
         tags: ['users'],
         response: { 200: z.array(userAccountSchema), ...errors },
       },
     },
-    async (request) => listUserAccounts(deps, await ctxOf(request)),
+    async (request) => listUserAccounts(deps, actorOf(request)),
   );
 
   app.post(
     '/api/users',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'createUser',
         tags: ['users'],
@@ -58,12 +58,13 @@ export async function userRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) =>
-      reply.status(201).send(await createUserAccount(deps, await ctxOf(request), request.body)),
+      reply.status(201).send(await createUserAccount(deps, actorOf(request), request.body)),
   );
 
   app.patch(
     '/api/users/:id',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'updateUser',
         tags: ['users'],
@@ -73,24 +74,26 @@ export async function userRoutes(app: AppInstance): Promise<void> {
         response: { 200: userAccountSchema, ...errors },
       },
     },
-    async (request) => updateUserAccount(deps, await ctxOf(request), request.params.id, request.body),
+    async (request) => updateUserAccount(deps, actorOf(request), request.params.id, request.body),
   );
 
   app.get(
     '/api/roles',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'listRoles',
         tags: ['users'],
         response: { 200: z.array(roleSchema), ...errors },
       },
     },
-    async (request) => listRoles(deps, await ctxOf(request)),
+    async (request) => listRoles(deps, actorOf(request)),
   );
 
   app.put(
     '/api/roles/:name',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'putRole',
         tags: ['users'],
@@ -100,12 +103,13 @@ export async function userRoutes(app: AppInstance): Promise<void> {
         response: { 200: roleSchema, ...errors },
       },
     },
-    async (request) => putRole(deps, await ctxOf(request), request.params.name, request.body),
+    async (request) => putRole(deps, actorOf(request), request.params.name, request.body),
   );
 
   app.delete(
     '/api/roles/:name',
     {
+      config: { access: needs('user:manage') },
       schema: {
         operationId: 'deleteRole',
         tags: ['users'],
@@ -115,7 +119,7 @@ export async function userRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => {
-      await deleteRole(deps, await ctxOf(request), request.params.name);
+      await deleteRole(deps, actorOf(request), request.params.name);
       return { deleted: true };
     },
   );

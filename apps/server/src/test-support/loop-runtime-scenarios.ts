@@ -164,6 +164,28 @@ export function describeLoopRuntime(c: LoopRuntimeCase) {
       expect(final.error).toBe('turn limit reached: 1 turns');
     });
 
+    it('a token limit breach stops the run at once: the tool call in the same answer never runs', async () => {
+      // One mechanism for every runtime: the worker checks each usage report and resumes the loop no more.
+      fake.script([
+        { text: 'plan', usage: { input: 10, output: 5 } },
+        {
+          toolCalls: [{ name: 'write_file', input: { path: 'late.txt', content: 'too late' } }],
+          usage: { input: 5000, output: 10 },
+        },
+        { toolCalls: [{ name: 'finish', input: { summary: 'done' } }] },
+      ]);
+      const { task_id, execution_uuid } = await client.submit(c.agentType, 'Write late', {
+        max_tokens: 1000,
+      });
+      const final = await finalState(String(task_id));
+      expect(final.state).toBe('failed');
+      expect(final.error).toBe('token limit reached: 5025 > 1000 tokens');
+      const calls = await server.prisma.executionEvent.count({
+        where: { executionId: String(execution_uuid), type: 'tool_call' },
+      });
+      expect(calls).toBe(0);
+    });
+
     it('asks approval for a shell command in approval mode, then runs it', async () => {
       fake.script([
         { text: 'plan' },

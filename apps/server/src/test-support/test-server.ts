@@ -54,6 +54,7 @@ export async function startTestServer(
     // Tests fire requests far faster than any client; the limits have their own test.
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_SUBMIT_PER_MINUTE: '0',
+    RATE_LIMIT_FAILED_POLLS_PER_MINUTE: '0',
     AUDIT_HMAC_KEY: TEST_AUDIT_HMAC_KEY,
     ...opts.env,
   });

@@ -238,7 +238,14 @@ describe('sign-in and admin screens on a team server', () => {
       .locator('[data-testid="decided-devices"] tr[data-state="approved"]', { hasText: 'laptop-1' })
       .waitFor();
     await page.getByText('No device is waiting for approval.').waitFor();
-    await client.connect();
+    // The approval shows the device's base URL (with its secret) once; the names alone still open nothing.
+    const baseUrl = await page.getByLabel("The device's base URL").inputValue();
+    await checkScreen(page, 'admin-devices-approved');
+    expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/k\/ccd_/);
+    await expect(client.connect()).rejects.toThrow(/403 .*names alone open no session/);
+    await new CoderClawClient({ baseUrl, userId: 'alice', deviceId: 'laptop-1' }).connect();
+    await page.getByRole('button', { name: 'I have passed it on' }).click();
+    expect(await page.content()).not.toContain(baseUrl.split('/k/')[1]);
     await context.close();
   });
 

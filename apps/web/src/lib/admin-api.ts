@@ -1,5 +1,6 @@
 import type {
   ApiKeyDto,
+  ApprovedDeviceDto,
   createdApiKeySchema,
   DeviceDto,
   ProjectDto,
@@ -29,7 +30,8 @@ export const keys = {
 
 export const devices = {
   list: () => api.get<DeviceDto[]>('/api/devices'),
-  approve: (id: string) => api.post<DeviceDto>(`/api/devices/${id}/approve`),
+  /** Answers, once, the base URL with the device's secret; approving again replaces it. */
+  approve: (id: string) => api.post<ApprovedDeviceDto>(`/api/devices/${id}/approve`),
   revoke: (id: string) => api.post<DeviceDto>(`/api/devices/${id}/revoke`),
 };
 

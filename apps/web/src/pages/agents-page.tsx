@@ -82,6 +82,12 @@ export function AgentsPage() {
                     <dt>Avg cost</dt>
                     <dd>{formatCost(s?.avg_cost_usd)}</dd>
                   </div>
+                  {typeof a.metadata?.sandbox === 'string' && (
+                    <div>
+                      <dt>Sandbox</dt>
+                      <dd data-sandbox>{a.metadata.sandbox}</dd>
+                    </div>
+                  )}
                   {s?.last_run_at && (
                     <div>
                       <dt>Last run</dt>

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { RunOptions } from '@ccl/contracts';
 import {
   type FakeGooseStep,
   fakeGoosePath,
@@ -13,9 +14,14 @@ import {
 } from '@ccl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, ApprovalDecision, RunResult, RunStream } from '../runner.ts';
+import { testRunOptions } from '../test-run-options.ts';
 import { processGroupAlive } from '../workspace/process-group.ts';
+import { createSandbox } from '../workspace/sandbox.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { GooseRunner } from './goose-runner.ts';
+
+/** The fake goose and its script live outside any workspace: these tests run it unconfined (see goose-runs-in-the-sandbox.test.ts). */
+const UNCONFINED = createSandbox({ enabled: false });
 
 let dir: string;
 let workspace: Workspace;
@@ -67,15 +73,15 @@ const SCRIPT: FakeGooseStep[] = [
   { line: gooseComplete({ input: 100, output: 20 }) },
 ];
 
-async function run(context: Record<string, unknown>) {
+async function run(options: RunOptions) {
   const script = await writeGooseScript(SCRIPT);
   scriptDirs.push(dirname(script.scriptPath));
-  const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, maxTurns: 7 });
+  const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
   const stream = runner.run({
     executionId: 'exec-1',
     workspace,
     prompt: 'write ran.txt',
-    context,
+    options: { ...options, max_turns: 7 },
     attempt: 1,
     signal: new AbortController().signal,
   });
@@ -84,7 +90,7 @@ async function run(context: Record<string, unknown>) {
 
 describe('GooseRunner in approval mode (goose acp)', () => {
   it('runs goose acp in approve mode and asks a person before the shell command only', async () => {
-    const { script, stream } = await run({ approval: 'commands' });
+    const { script, stream } = await run(testRunOptions({ approval: 'commands' }));
     const { asked, events, result } = await drive(stream, () => {
       // Goose is held at the permission request: the command has not run.
       expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
@@ -116,7 +122,7 @@ describe('GooseRunner in approval mode (goose acp)', () => {
   });
 
   it('a denied command never runs; goose tells the model and the run ends as the agent decides', async () => {
-    const { stream } = await run({ approval: 'commands' });
+    const { stream } = await run(testRunOptions({ approval: 'commands' }));
     const { events, result } = await drive(stream, () => ({ approved: false, comment: 'no' }));
     expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
     expect(events).toContainEqual(
@@ -136,12 +142,12 @@ describe('GooseRunner in approval mode (goose acp)', () => {
       { line: { type: 'error', error: 'Request failed: Authentication failed (401)' } },
     ]);
     scriptDirs.push(dirname(script.scriptPath));
-    const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env });
+    const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
     const stream = runner.run({
       executionId: 'exec-1',
       workspace,
       prompt: 'x',
-      context: { approval: 'commands' },
+      options: testRunOptions({ approval: 'commands' }),
       attempt: 1,
       signal: new AbortController().signal,
     });
@@ -153,7 +159,7 @@ describe('GooseRunner in approval mode (goose acp)', () => {
   });
 
   it('outside approval mode goose run is used and nobody is asked', async () => {
-    const { script, stream } = await run({});
+    const { script, stream } = await run(testRunOptions());
     const { asked, result } = await drive(stream, () => ({ approved: false }));
     expect(asked).toEqual([]);
     expect(result).toMatchObject({ success: true, result: 'Wrote ran.txt.' });

@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Launch } from '../workspace/sandbox.ts';
+import { spawnLaunched } from '../workspace/sandbox-spawn.ts';
 
 export type GooseOutput =
   | { kind: 'line'; line: string }
@@ -25,7 +27,9 @@ export class GooseProcess {
 
   private constructor(
     readonly pid: number,
-    child: ReturnType<typeof spawn>,
+    child: ChildProcess,
+    /** Resolves once every process of goose's sandbox is gone (at once when unconfined). */
+    readonly settled: () => Promise<void>,
   ) {
     let markExited: () => void = () => {};
     this.exited = new Promise((resolve) => {
@@ -63,20 +67,15 @@ export class GooseProcess {
   }
 
   /**
-   * Spawns `bin` detached (its own process group, so stopping it also stops the
-   * shells and tools it started). Rejects with the spawn error (ENOENT, EACCES …).
+   * Spawns a launched goose (sandbox.ts: bwrap around goose, or goose itself with SANDBOX=off)
+   * detached: its own process group, so stopping it also stops the shells and tools it started.
+   * Rejects with the spawn error (ENOENT, EACCES …).
    */
-  static start(
-    bin: string,
-    args: string[],
-    opts: { cwd: string; env: Record<string, string>; stdin?: boolean },
-  ): Promise<GooseProcess> {
+  static start(launch: Launch, opts: { stdin?: boolean } = {}): Promise<GooseProcess> {
     return new Promise((resolve, reject) => {
-      const child = spawn(bin, args, {
-        cwd: opts.cwd,
-        env: opts.env,
+      const { child, settled } = spawnLaunched(launch, {
+        stdin: opts.stdin ? 'pipe' : 'ignore',
         detached: true,
-        stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       });
       const onError = (err: Error) => reject(err);
       child.once('error', onError);
@@ -88,7 +87,7 @@ export class GooseProcess {
           reject(new Error('goose started without a pid'));
           return;
         }
-        resolve(new GooseProcess(child.pid, child));
+        resolve(new GooseProcess(child.pid, child, settled));
       });
     });
   }

@@ -14,9 +14,14 @@ import {
 } from '@ccl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, RunResult, RunStream } from '../runner.ts';
+import { testRunOptions } from '../test-run-options.ts';
+import { createSandbox } from '../workspace/sandbox.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { findGooseBinary } from './goose-binary.ts';
 import { GooseRunner } from './goose-runner.ts';
+
+/** The fake goose and its script live outside any workspace: these tests run it unconfined (see goose-runs-in-the-sandbox.test.ts). */
+const UNCONFINED = createSandbox({ enabled: false });
 
 let dir: string;
 let workspace: Workspace;
@@ -33,7 +38,7 @@ afterEach(async () => {
 });
 
 function input(prompt: string, signal = new AbortController().signal) {
-  return { executionId: 'exec-1', workspace, prompt, context: {}, attempt: 1, signal };
+  return { executionId: 'exec-1', workspace, prompt, options: testRunOptions(), attempt: 1, signal };
 }
 
 async function drain(stream: RunStream): Promise<{ events: AgentEvent[]; result: RunResult }> {
@@ -48,7 +53,10 @@ async function drain(stream: RunStream): Promise<{ events: AgentEvent[]; result:
 async function runner(steps: FakeGooseStep[], env: Record<string, string> = {}) {
   const script = await writeGooseScript(steps);
   scriptDirs.push(dirname(script.scriptPath));
-  return { script, runner: new GooseRunner({ bin: fakeGoosePath(), env: { ...script.env, ...env } }) };
+  return {
+    script,
+    runner: new GooseRunner({ bin: fakeGoosePath(), env: { ...script.env, ...env }, sandbox: UNCONFINED }),
+  };
 }
 
 /** Alive and not a zombie (an orphan killed with the group waits for PID 1 to reap it). */
@@ -136,6 +144,8 @@ describe('GooseRunner', () => {
       'stream-json',
       '--no-session',
       '-q',
+      '--max-turns',
+      '40',
     ]);
   });
 
@@ -215,7 +225,7 @@ describe('GooseRunner', () => {
   });
 
   it('fails clearly when the binary is missing', async () => {
-    const goose = new GooseRunner({ bin: '/nonexistent/bin/goose' });
+    const goose = new GooseRunner({ bin: '/nonexistent/bin/goose', sandbox: UNCONFINED });
     const { events, result } = await drain(goose.run(input('anything')));
     expect(events).toEqual([]);
     expect(result).toMatchObject({

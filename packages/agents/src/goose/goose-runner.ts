@@ -1,6 +1,10 @@
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { AgentEvent, AgentRunner, ApprovalDecision, RunInput, RunResult, RunStream } from '../runner.ts';
+import { SANDBOX_HOME } from '../workspace/bwrap-args.ts';
+import { networkPolicyOf } from '../workspace/network-policy.ts';
 import { processGroupAlive, terminateProcessGroup } from '../workspace/process-group.ts';
+import { type Launch, type Sandbox, SandboxUnavailable } from '../workspace/sandbox.ts';
 import { AcpEventMapper, runAcpTurn } from './acp.ts';
 import { type GooseOutput, GooseProcess } from './goose-process.ts';
 import { GooseEventMapper, type GooseUsage } from './stream-json.ts';
@@ -14,8 +18,15 @@ export interface GooseRunnerOptions {
   extraArgs?: string[];
   /** How long goose gets to exit after SIGTERM before the group is SIGKILLed. */
   killGraceMs?: number;
-  /** goose's --max-turns (MAX_TURNS); a task's context.max_turns overrides it. Unset: goose's own 1000. */
-  maxTurns?: number;
+  /**
+   * Where goose runs, and with it every command goose runs: the bubblewrap sandbox (goose sees
+   * only the workspace, its own binary and configuration), or, with SANDBOX=off, unconfined.
+   */
+  sandbox: Sandbox;
+  /** goose's configuration directory (~/.config/goose), shown read-only inside the sandbox. */
+  configDir?: string;
+  /** `host:port` of goose's model provider, reachable through the egress proxy whatever the project's network. */
+  providerDestinations?: string[];
 }
 
 /**
@@ -88,16 +99,13 @@ export class GooseRunner implements AgentRunner {
     const { bin } = this.opts;
     signal.throwIfAborted();
     const model = this.opts.env?.GOOSE_MODEL;
-    const asked = input.context.max_turns;
-    const maxTurns =
-      typeof asked === 'number' && Number.isFinite(asked) && asked > 0
-        ? Math.floor(asked)
-        : this.opts.maxTurns;
-    const args = [...(this.opts.extraArgs ?? []), ...(maxTurns ? ['--max-turns', String(maxTurns)] : [])];
+    // The run's turn limit (MAX_TURNS, or less from the project or task) is goose's --max-turns.
+    const maxTurns = input.options.max_turns;
+    const args = [...(this.opts.extraArgs ?? []), '--max-turns', String(maxTurns)];
     // Approval mode speaks ACP, where goose asks before each tool call; GOOSE_MAX_TURNS is the
     // config key behind --max-turns.
-    const approval = input.context.approval === 'commands';
-    const acpEnv: Record<string, string> = maxTurns ? { GOOSE_MAX_TURNS: String(maxTurns) } : {};
+    const approval = input.options.approval === 'commands';
+    const acpEnv: Record<string, string> = { GOOSE_MAX_TURNS: String(maxTurns) };
     const fail = (error: string, extra: Record<string, unknown> = {}): RunResult => ({
       success: false,
       result: null,
@@ -110,19 +118,25 @@ export class GooseRunner implements AgentRunner {
       return fail(`workspace directory ${workspace.dir} does not exist`);
     }
 
-    let proc: GooseProcess;
+    let launch: Launch;
     try {
-      proc = approval
-        ? await GooseProcess.start(bin, ['acp'], {
-            cwd: workspace.dir,
-            env: gooseEnv({ ...this.opts.env, ...acpEnv }, 'approve'),
-            stdin: true,
-          })
-        : await GooseProcess.start(bin, gooseArgs(input.prompt, args), {
-            cwd: workspace.dir,
-            env: gooseEnv(this.opts.env),
-          });
+      // Inside the sandbox a missing binary is only bwrap's exit code 1: ask the host first.
+      await access(bin, constants.X_OK);
+      launch = await this.opts.sandbox.launch({
+        argv: approval ? [bin, 'acp'] : [bin, ...gooseArgs(input.prompt, args)],
+        workspace: workspace.dir,
+        env: approval ? gooseEnv({ ...this.opts.env, ...acpEnv }, 'approve') : gooseEnv(this.opts.env),
+        network: networkPolicyOf(input.options),
+        readOnly: [
+          { host: bin, inside: bin },
+          ...(this.opts.configDir && (await isDirectory(this.opts.configDir))
+            ? [{ host: this.opts.configDir, inside: `${SANDBOX_HOME}/.config/goose` }]
+            : []),
+        ],
+        runnerDestinations: this.opts.providerDestinations ?? [],
+      });
     } catch (err) {
+      if (err instanceof SandboxUnavailable) return fail(`goose cannot start: ${err.message}`);
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return fail(`goose binary not found at ${bin}; install Goose or set GOOSE_BIN`);
       if (code === 'EACCES') {
@@ -131,6 +145,33 @@ export class GooseRunner implements AgentRunner {
       throw err;
     }
 
+    let proc: GooseProcess;
+    try {
+      proc = await GooseProcess.start(launch, { stdin: approval });
+    } catch (err) {
+      await launch.release();
+      throw err;
+    }
+    try {
+      return yield* this.supervise(proc, input, { model, maxTurns, approval, fail });
+    } finally {
+      await proc.settled();
+      await launch.release();
+    }
+  }
+
+  private async *supervise(
+    proc: GooseProcess,
+    input: RunInput,
+    run: {
+      model: string | undefined;
+      maxTurns: number;
+      approval: boolean;
+      fail: (error: string, extra?: Record<string, unknown>) => RunResult;
+    },
+  ): RunStream {
+    const { signal, workspace } = input;
+    const { model, maxTurns, approval, fail } = run;
     const graceMs = this.opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
     let stopping: Promise<void> | undefined;
     const stop = () => {
@@ -196,7 +237,7 @@ export class GooseRunner implements AgentRunner {
     proc: GooseProcess,
     next: NextOutput,
     model: string | undefined,
-    maxTurns: number | undefined,
+    maxTurns: number,
   ): OutcomeStream {
     const mapper = new GooseEventMapper(model);
     let exit: { code: number | null; signal: NodeJS.Signals | null };
@@ -216,7 +257,7 @@ export class GooseRunner implements AgentRunner {
       exitCode: exit.code,
     };
     if (mapper.summary.includes(GOOSE_MAX_TURNS_TEXT)) {
-      return { ...base, error: `turn limit reached: ${maxTurns ?? 1000} turns (goose --max-turns)` };
+      return { ...base, error: `turn limit reached: ${maxTurns} turns (goose --max-turns)` };
     }
     if (mapper.completed && !mapper.error && exit.code === 0) return base;
     return { ...base, error: this.failureMessage(mapper, exit, proc.stderrTail()) };
@@ -228,7 +269,7 @@ export class GooseRunner implements AgentRunner {
     next: NextOutput,
     prompt: string,
     cwd: string,
-    maxTurns: number | undefined,
+    maxTurns: number,
   ): OutcomeStream {
     const mapper = new AcpEventMapper();
     const io = { send: (m: Record<string, unknown>) => proc.writeLine(JSON.stringify(m)), next };
@@ -251,7 +292,7 @@ export class GooseRunner implements AgentRunner {
     }
     if (end.kind === 'error') return { ...base, error: `goose: ${end.message}` };
     if (end.stopReason === 'max_turn_requests' || mapper.summary.includes(GOOSE_MAX_TURNS_TEXT)) {
-      return { ...base, error: `turn limit reached: ${maxTurns ?? 1000} turns (GOOSE_MAX_TURNS)` };
+      return { ...base, error: `turn limit reached: ${maxTurns} turns (GOOSE_MAX_TURNS)` };
     }
     if (end.stopReason !== 'end_turn') return { ...base, error: `goose ended the turn: ${end.stopReason}` };
     return base;

@@ -1,9 +1,10 @@
 import type { AgentRunner, RunInput, RunResult, RunStream } from '../runner.ts';
+import { type NetworkPolicy, networkPolicyOf } from '../workspace/network-policy.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { costOf, type Price } from './pricing.ts';
 import { invalidToolArguments } from './tool-arguments.ts';
 import { streamTurn } from './turn-stream.ts';
-import type { ChatModel, LoopMessage, ThinkingLevel, ToolCall, ToolOutcome, ToolSpec } from './types.ts';
+import type { ChatModel, LoopMessage, ToolCall, ToolOutcome, ToolSpec } from './types.ts';
 
 /** What the loop needs from the workspace tools (see workspace/toolbox). */
 export interface LoopToolbox {
@@ -15,23 +16,16 @@ export interface LoopToolbox {
   ): Promise<{ output: string; isError: boolean; finished?: { summary: string } }>;
 }
 
-export interface LoopLimits {
-  maxTurns: number;
-  /** Input + output tokens over the whole run. */
-  maxTokens: number;
-  maxCostUsd: number;
-  /** Output tokens per model call. */
-  maxOutputTokens: number;
-}
-
 export interface ToolLoopOptions {
   agentType: 'claude' | 'openai' | 'ollama';
   defaultModel: string;
   /** `secrets` are the project's: a provider key there wins over the server's. */
   createModel(model: string, secrets: Readonly<Record<string, string>>): ChatModel;
   priceOf(model: string): Price | undefined;
-  limits: LoopLimits;
-  createToolbox(workspace: Workspace, approval: 'none' | 'commands'): LoopToolbox;
+  /** Output tokens per model call (MAX_OUTPUT_TOKENS). */
+  maxOutputTokens: number;
+  /** `network`: what the run's commands may reach (its run options, under the project's setting). */
+  createToolbox(workspace: Workspace, approval: 'none' | 'commands', network: NetworkPolicy): LoopToolbox;
 }
 
 const PLAN_SYSTEM =
@@ -42,43 +36,28 @@ const RUN_SYSTEM =
   'tools: inspect files before changing them, keep changes small, run the project checks when there are any. ' +
   'When the work is done, call the finish tool with a short summary of what you changed and why.';
 
-const num = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
-const THINKING: readonly ThinkingLevel[] = ['off', 'low', 'medium', 'high'];
-
-/** Tracks tokens and dollars and says which limit, if any, a run has crossed. */
+/** Tracks turns, tokens and dollars for the run's metadata. */
 class Budget {
   inputTokens = 0;
   outputTokens = 0;
   costUsd = 0;
   turns = 0;
-  constructor(
-    private readonly limits: LoopLimits,
-    private readonly price: Price | undefined,
-  ) {}
+  constructor(private readonly price: Price | undefined) {}
 
   add(inputTokens: number, outputTokens: number) {
     this.inputTokens += inputTokens;
     this.outputTokens += outputTokens;
     this.costUsd += costOf(this.price, inputTokens, outputTokens);
   }
-
-  exceeded(): string | null {
-    const tokens = this.inputTokens + this.outputTokens;
-    if (tokens > this.limits.maxTokens)
-      return `token limit reached: ${tokens} > ${this.limits.maxTokens} tokens`;
-    if (this.costUsd > this.limits.maxCostUsd) {
-      return `cost limit reached: $${this.costUsd.toFixed(4)} > $${this.limits.maxCostUsd} (context.max_cost_usd)`;
-    }
-    return null;
-  }
 }
 
 /**
  * The agent loop of the three API runtimes: a planning call, then model turns
  * with workspace tools until the model calls `finish` (or stops calling tools),
- * within turn, token and cost limits. Shell commands wait for approval in
- * `approval: "commands"` mode.
+ * within the run's turn limit. Shell commands wait for approval in
+ * `approval: "commands"` mode. The token and cost limits are the worker's: it
+ * checks every `usage` event of every runtime and stops the run, so this loop
+ * yields one after each model call and checks nothing itself.
  */
 export class ToolLoopRunner implements AgentRunner {
   readonly agentType: string;
@@ -88,21 +67,15 @@ export class ToolLoopRunner implements AgentRunner {
   }
 
   async *run(input: RunInput): RunStream {
-    const ctx = input.context;
-    const modelName = typeof ctx.model === 'string' && ctx.model ? ctx.model : this.opts.defaultModel;
+    const options = input.options;
+    const modelName = options.model || this.opts.defaultModel;
     const model = this.opts.createModel(modelName, input.secrets ?? {});
-    const limits: LoopLimits = {
-      ...this.opts.limits,
-      maxTurns: Math.min(num(ctx.max_turns) ?? this.opts.limits.maxTurns, 500),
-      maxCostUsd: num(ctx.max_cost_usd) ?? this.opts.limits.maxCostUsd,
-      maxTokens: num(ctx.max_tokens) ?? this.opts.limits.maxTokens,
-    };
-    const thinking = THINKING.find((t) => t === ctx.thinking);
-    const approval = ctx.approval === 'commands' ? 'commands' : 'none';
-    const toolbox = this.opts.createToolbox(input.workspace, approval);
-    const budget = new Budget(limits, this.opts.priceOf(modelName));
+    const maxTurns = options.max_turns;
+    const thinking = options.thinking;
+    const toolbox = this.opts.createToolbox(input.workspace, options.approval, networkPolicyOf(options));
+    const budget = new Budget(this.opts.priceOf(modelName));
     const base = {
-      maxTokens: limits.maxOutputTokens,
+      maxTokens: this.opts.maxOutputTokens,
       signal: input.signal,
       ...(thinking ? { thinking } : {}),
     };
@@ -118,8 +91,6 @@ export class ToolLoopRunner implements AgentRunner {
     yield this.usageEvent(planTurn.usage.inputTokens, planTurn.usage.outputTokens, modelName);
     const plan = planTurn.text.trim();
     yield { type: 'artifact', kind: 'file', name: 'plan.md', content: plan };
-    const overPlan = budget.exceeded();
-    if (overPlan) return this.fail(overPlan, budget, modelName);
 
     yield { type: 'status', phase: 'running' };
     const messages: LoopMessage[] = [
@@ -127,14 +98,12 @@ export class ToolLoopRunner implements AgentRunner {
     ];
     let summary: string | null = null;
     while (summary === null) {
-      if (budget.turns >= limits.maxTurns)
-        return this.fail(`turn limit reached: ${limits.maxTurns} turns`, budget, modelName);
+      if (budget.turns >= maxTurns)
+        return this.fail(`turn limit reached: ${maxTurns} turns`, budget, modelName);
       budget.turns += 1;
       const turn = yield* streamTurn(model, { ...base, system: RUN_SYSTEM, messages, tools: toolbox.specs });
       budget.add(turn.usage.inputTokens, turn.usage.outputTokens);
       yield this.usageEvent(turn.usage.inputTokens, turn.usage.outputTokens, modelName);
-      const over = budget.exceeded();
-      if (over) return this.fail(over, budget, modelName);
       messages.push({ role: 'assistant', text: turn.text, toolCalls: turn.toolCalls });
       if (turn.toolCalls.length === 0) {
         // A model that answers without tools is done; its text is the summary.

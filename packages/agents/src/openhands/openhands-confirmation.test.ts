@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RunOptions } from '@ccl/contracts';
 import {
   type FakeOpenHandsServer,
   ohAction,
@@ -12,6 +13,7 @@ import {
 } from '@ccl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, ApprovalDecision, RunResult, RunStream } from '../runner.ts';
+import { testRunOptions } from '../test-run-options.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { OpenHandsRunner } from './openhands-runner.ts';
 
@@ -35,15 +37,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const approvalMode = { approval: 'commands' };
+const approvalMode = testRunOptions({ approval: 'commands' });
 
-function run(context: Record<string, unknown> = approvalMode): RunStream {
+function run(options: RunOptions = approvalMode): RunStream {
   const runner = new OpenHandsRunner({ url: fake.url, llm: LLM });
   return runner.run({
     executionId: 'exec-1',
     workspace,
     prompt: 'make out.txt',
-    context,
+    options,
     attempt: 1,
     signal: new AbortController().signal,
   });
@@ -185,7 +187,7 @@ describe('OpenHandsRunner in approval mode', () => {
 
   it('outside approval mode the conversation never waits', async () => {
     scriptCommand();
-    const { asked, result } = await drive(run({}), () => ({ approved: false }));
+    const { asked, result } = await drive(run(testRunOptions()), () => ({ approved: false }));
     expect(asked).toEqual([]);
     expect(fake.requests.find((r) => r.path === '/api/conversations')?.body).not.toHaveProperty(
       'confirmation_policy',

@@ -14,6 +14,7 @@ import {
 } from '@ccl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AgentEvent, type RunResult, type RunStream, TransientRunnerError } from '../runner.ts';
+import { testRunOptions } from '../test-run-options.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { EventSocket } from './event-socket.ts';
 import { OpenHandsRunner, probeOpenHands } from './openhands-runner.ts';
@@ -43,8 +44,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function input(prompt: string, signal = new AbortController().signal, context: Record<string, unknown> = {}) {
-  return { executionId: 'exec-1', workspace, prompt, context, attempt: 1, signal };
+function input(prompt: string, signal = new AbortController().signal) {
+  return { executionId: 'exec-1', workspace, prompt, options: testRunOptions(), attempt: 1, signal };
 }
 
 async function drain(stream: RunStream): Promise<{ events: AgentEvent[]; result: RunResult }> {

@@ -1,3 +1,4 @@
+import type { RunOptions } from '@ccl/contracts';
 import {
   type AgentRunner,
   type RunInput,
@@ -75,7 +76,7 @@ export class OpenHandsRunner implements AgentRunner {
   async *run(input: RunInput): RunStream {
     const { signal, workspace } = input;
     signal.throwIfAborted();
-    const agentSource = this.agentSource(input.context);
+    const agentSource = this.agentSource(input.options);
     if (!agentSource) {
       return {
         success: false,
@@ -90,15 +91,15 @@ export class OpenHandsRunner implements AgentRunner {
     // StartConversationRequest (openhands-sdk conversation/request.py). The prompt goes
     // in as the initial message with run=false: the run starts only after our socket
     // is subscribed, so no event is missed.
-    const maxTurns = input.context.max_turns;
-    // Approval mode (context.approval, or the project's setting merged into it): the server
+    // Approval mode (the run's approval, never looser than its project's): the server
     // stops before each action batch and we decide, asking a person when a command is in it.
-    const confirm = input.context.approval === 'commands';
+    const confirm = input.options.approval === 'commands';
     const conversation = await client.request<Record<string, unknown>>('POST', '/api/conversations', signal, {
       ...agentSource,
       workspace: { working_dir: workspace.dir },
       initial_message: { role: 'user', content: [{ type: 'text', text: input.prompt }], run: false },
-      ...(typeof maxTurns === 'number' && maxTurns > 0 ? { max_iterations: Math.floor(maxTurns) } : {}),
+      // The run's turn limit (MAX_TURNS, or less from the project or task).
+      max_iterations: input.options.max_turns,
       stuck_detection: true,
       ...(confirm ? { confirmation_policy: ALWAYS_CONFIRM } : {}),
     });
@@ -212,12 +213,10 @@ export class OpenHandsRunner implements AgentRunner {
   }
 
   /** The agent source of the StartConversationRequest: a stored profile or an inline Agent. */
-  private agentSource(context: Record<string, unknown>): Record<string, unknown> | undefined {
-    const ctx = isObject(context.openhands) ? context.openhands : {};
-    const profileId =
-      typeof ctx.agent_profile_id === 'string' ? ctx.agent_profile_id : this.opts.agentProfileId;
+  private agentSource(options: RunOptions): Record<string, unknown> | undefined {
+    const profileId = options.openhands?.agent_profile_id ?? this.opts.agentProfileId;
     if (profileId) return { agent_profile_id: profileId };
-    const model = typeof context.model === 'string' && context.model ? context.model : this.opts.llm?.model;
+    const model = options.model || this.opts.llm?.model;
     if (this.opts.agent) {
       const agent = { ...this.opts.agent };
       if (model && isObject(agent.llm)) agent.llm = { ...agent.llm, model };

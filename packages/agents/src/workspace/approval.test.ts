@@ -24,21 +24,15 @@ describe('needsApproval', () => {
     expect(byDefault.needsApproval(cmd)).toBe(false);
   });
 
-  it('asks for writes and edits resolving outside the workspace, in any mode', () => {
+  it('never asks for writes and edits, even outside the workspace: run() refuses those instead', () => {
     for (const approval of ['none', 'commands'] as const) {
       const tb = createToolbox({ workspace: plainWorkspace(dir), approval });
       for (const name of ['write_file', 'edit_file']) {
         const needs = (path: unknown) =>
           tb.needsApproval(toolCall(name, { path, content: '', old_text: 'a', new_text: 'b' }));
-        expect(needs('/tmp/elsewhere.txt')).toBe(true);
-        expect(needs('../x')).toBe(true);
-        expect(needs('etc-link/hosts')).toBe(true);
-        expect(needs('src/a.ts')).toBe(false);
-        expect(needs('src-link/a.ts')).toBe(false);
-        expect(needs(join(dir, 'src', 'a.ts'))).toBe(false);
-        // Bad input is not something to approve: run() reports it.
-        expect(needs(undefined)).toBe(false);
-        expect(needs(42)).toBe(false);
+        for (const path of ['/tmp/elsewhere.txt', '../x', 'etc-link/hosts', 'src/a.ts', undefined]) {
+          expect(needs(path), String(path)).toBe(false);
+        }
       }
     }
   });

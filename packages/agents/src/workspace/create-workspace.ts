@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { diffAgainst } from './diff.ts';
 import { addLocalConfig, FreshRepoTemplate, headCommit, initialCommit } from './fresh-repo.ts';
 import { GitError, git, redactUrl } from './git.ts';
-import { checkRepoUrl, gitGuardConfig, type RepoPolicy } from './repo-guard.ts';
+import { checkRepoUrl, cloneUrl, gitGuardConfig, type RepoPolicy } from './repo-guard.ts';
 import type { Workspace } from './types.ts';
 
 export interface CreateWorkspaceOptions {
@@ -76,10 +76,26 @@ function cloneSource(repoUrl: string): string {
   return isAbsolute(repoUrl) || repoUrl.startsWith('.') ? resolve(repoUrl) : repoUrl;
 }
 
-/** Clones `repoUrl` at `opts.ref` into `dir`; resolves with the commit checked out. */
+/**
+ * Clones `repoUrl` at `opts.ref` into `dir`; resolves with the commit checked out. Under a policy
+ * git gets the URL as the guard normalised and checked it, never the user's own spelling.
+ */
 async function checkOut(dir: string, repoUrl: string, opts: CreateWorkspaceOptions): Promise<string> {
-  const guard = opts.policy ? gitGuardConfig(await checkRepoUrl(repoUrl, opts.policy), opts.policy) : [];
-  await cloneInto(dir, cloneSource(repoUrl), opts.ref, guard, opts.signal);
+  const target = opts.policy ? await checkRepoUrl(repoUrl, opts.policy) : undefined;
+  const guard = target && opts.policy ? gitGuardConfig(target, opts.policy) : [];
+  const source = target?.kind === 'remote' ? cloneUrl(target) : cloneSource(repoUrl);
+  try {
+    await cloneInto(dir, source, opts.ref, guard, opts.signal);
+  } catch (err) {
+    // git's own words (connection refused, timed out, HTTP 404, not a git server) would tell
+    // open ports from closed ones: a user learns only that the fetch failed.
+    if (target?.kind !== 'remote' || opts.signal?.aborted) throw err;
+    const at = opts.ref ? ` at ${JSON.stringify(opts.ref)}` : '';
+    throw new Error(
+      `could not fetch ${target.url}${at}: the host did not answer as a git server, or the repository or ref does not exist or needs credentials`,
+      { cause: err },
+    );
+  }
   await addLocalConfig(dir);
   // A clone of an empty repository has no commit to diff against yet.
   return (await headCommit(dir)) ?? (await initialCommit(dir, opts.signal));

@@ -283,12 +283,15 @@ describe('path guard', () => {
     expect((await call(tb, 'read_file', { path: join(dir, 'README.md'), end_line: 1 })).isError).toBe(false);
   });
 
-  it('carries out an approved write to an absolute path outside', async () => {
-    const target = join(outside, 'sub', 'approved.txt');
-    const r = await call(tb, 'write_file', { path: target, content: 'ok' });
-    expect(r).toEqual({ isError: false, output: `wrote 2 bytes to ${target} (new file)` });
-    const e = await call(tb, 'edit_file', { path: target, old_text: 'ok', new_text: 'fine' });
-    expect(e.isError).toBe(false);
-    expect(readFileSync(target, 'utf8')).toBe('fine');
+  it('refuses writes and edits to an absolute path outside, leaving the file as it was', async () => {
+    const target = join(outside, 'secret.txt');
+    const w = await call(tb, 'write_file', { path: target, content: 'changed' });
+    expect(w).toEqual({
+      isError: true,
+      output: `path ${target} is outside the workspace; use a path inside the workspace`,
+    });
+    const e = await call(tb, 'edit_file', { path: target, old_text: 'outside', new_text: 'x' });
+    expect(e.isError).toBe(true);
+    expect(readFileSync(target, 'utf8')).toBe('outside secret\n');
   });
 });

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, mkdir, open, readlink, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { PathGuard } from './path-guard.ts';
+import type { Located, PathGuard } from './path-guard.ts';
 import { optionalInt, optionalString, requiredString, ToolError } from './tool-input.ts';
 import { looksBinary, walk } from './walk.ts';
 
@@ -50,19 +50,29 @@ export async function readFileTool(guard: PathGuard, input: Input, capBytes: num
     throw new ToolError(`end_line (${end}) is before start_line (${start})`);
   const st = await stat(loc.real);
   if (st.isDirectory()) throw new ToolError(`${loc.display} is a directory; use list_files`);
-  const fh = await open(loc.real, 'r');
+  const fh = await openSingleLink(loc, constants.O_RDONLY);
   try {
-    const head = Buffer.alloc(8000);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    if (looksBinary(head.subarray(0, bytesRead))) {
-      throw new ToolError(`${loc.display} is a binary file (${st.size} bytes); not shown`);
-    }
+    return await readLines(fh, loc, st.size, { start, end, capBytes });
   } finally {
     await fh.close();
   }
-  if (st.size === 0) return `${loc.display} is empty`;
+}
 
-  const stream = createReadStream(loc.real, { encoding: 'utf8' });
+async function readLines(
+  fh: FileHandle,
+  loc: Located,
+  size: number,
+  range: { start: number; end: number | undefined; capBytes: number },
+): Promise<string> {
+  const { start, end, capBytes } = range;
+  const head = Buffer.alloc(8000);
+  const { bytesRead } = await fh.read(head, 0, head.length, 0);
+  if (looksBinary(head.subarray(0, bytesRead))) {
+    throw new ToolError(`${loc.display} is a binary file (${size} bytes); not shown`);
+  }
+  if (size === 0) return `${loc.display} is empty`;
+
+  const stream = fh.createReadStream({ encoding: 'utf8', start: 0, autoClose: false });
   const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   const out: string[] = [];
   let bytes = 0;
@@ -107,7 +117,14 @@ export async function writeFileTool(guard: PathGuard, input: Input): Promise<str
   const existing = await stat(loc.real).catch(() => null);
   if (existing?.isDirectory()) throw new ToolError(`${loc.display} is a directory`);
   await mkdir(dirname(loc.real), { recursive: true });
-  await writeFile(loc.real, content, 'utf8');
+  const fh = await openSingleLink(loc, constants.O_WRONLY | constants.O_CREAT);
+  try {
+    // Truncated only once the link count was checked: a refused file keeps its content.
+    await fh.truncate(0);
+    await fh.writeFile(content, 'utf8');
+  } finally {
+    await fh.close();
+  }
   const bytes = Buffer.byteLength(content);
   return `wrote ${bytes} bytes to ${loc.display}${existing ? ' (replaced the previous content)' : ' (new file)'}`;
 }
@@ -116,24 +133,56 @@ export async function editFileTool(guard: PathGuard, input: Input): Promise<stri
   const loc = guard.forWrite(requiredString(input, 'path'));
   const oldText = requiredString(input, 'old_text');
   const newText = requiredString(input, 'new_text', { allowEmpty: true });
-  const text = await readFile(loc.real, 'utf8');
-  const at = text.indexOf(oldText);
-  if (at < 0) {
-    throw new ToolError(
-      `old_text was not found in ${loc.display}; read the file again and copy the text exactly (whitespace included)`,
-    );
+  const fh = await openSingleLink(loc, constants.O_RDWR);
+  let text: string;
+  let at: number;
+  try {
+    text = await fh.readFile('utf8');
+    at = text.indexOf(oldText);
+    if (at < 0) {
+      throw new ToolError(
+        `old_text was not found in ${loc.display}; read the file again and copy the text exactly (whitespace included)`,
+      );
+    }
+    const count = countOccurrences(text, oldText);
+    if (count > 1) {
+      throw new ToolError(
+        `old_text occurs ${count} times in ${loc.display}; include more surrounding lines so it matches exactly once`,
+      );
+    }
+    // Slicing rather than String.replace: `$&`, `$1`… in new_text must stay literal.
+    const updated = text.slice(0, at) + newText + text.slice(at + oldText.length);
+    await fh.truncate(0);
+    await fh.write(updated, 0, 'utf8');
+  } finally {
+    await fh.close();
   }
-  const count = countOccurrences(text, oldText);
-  if (count > 1) {
-    throw new ToolError(
-      `old_text occurs ${count} times in ${loc.display}; include more surrounding lines so it matches exactly once`,
-    );
-  }
-  // Slicing rather than String.replace: `$&`, `$1`… in new_text must stay literal.
-  await writeFile(loc.real, text.slice(0, at) + newText + text.slice(at + oldText.length), 'utf8');
   const first = lineOf(text, at);
   const last = first + (newText.match(/\n/g)?.length ?? 0);
   return `edited ${loc.display}: replaced 1 occurrence, now lines ${first}-${last}`;
+}
+
+/**
+ * Opens a file the path guard located, refusing what a path check cannot see: a final symlink
+ * swapped in since (O_NOFOLLOW), something that is not a regular file, and a file with more than
+ * one hard link, since another name of it may lie outside the workspace (a link to the server's
+ * files, made before the run or by an unconfined command).
+ */
+async function openSingleLink(loc: Located, flags: number): Promise<FileHandle> {
+  const fh = await open(loc.real, flags | constants.O_NOFOLLOW, 0o644);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new ToolError(`${loc.display} is not a regular file`);
+    if (st.nlink > 1) {
+      throw new ToolError(
+        `${loc.display} has ${st.nlink} hard links, and another name of it may be outside the workspace; file tools refuse it`,
+      );
+    }
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 /** Counts overlapping matches too: "aa" in "aaa" is ambiguous, not unique. */

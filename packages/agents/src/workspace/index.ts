@@ -1,6 +1,7 @@
 export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
 export { FreshRepoTemplate } from './fresh-repo.ts';
+export { NETWORK_MODES, type NetworkPolicy, narrowNetwork, networkPolicyOf } from './network-policy.ts';
 export { processGroupAlive } from './process-group.ts';
 export {
   checkRepoUrl,
@@ -9,6 +10,13 @@ export {
   RepoRefused,
   type RepoTarget,
 } from './repo-guard.ts';
+export {
+  createSandbox,
+  type Sandbox,
+  type SandboxOptions,
+  type SandboxStatus,
+  SandboxUnavailable,
+} from './sandbox.ts';
 export { TOOL } from './tool-specs.ts';
 export {
   createToolbox,

@@ -15,14 +15,16 @@ export interface Located {
 
 /**
  * Decides where a path given by the model really points. Everything is judged on
- * the fully resolved path, so `../x`, an absolute path elsewhere and a symlink in
- * the workspace that points outside are all seen as outside.
+ * the fully resolved path, so `../x`, an absolute path elsewhere and a symlink at
+ * any component that points outside are all seen as outside, and refused: file
+ * tools work inside the workspace only. A hard link cannot be judged by its path;
+ * the file tools refuse any file with more than one link when they open it
+ * (file-tools.ts).
  *
- * Checks are synchronous because `needsApproval` is. The check and the file
- * operation are not atomic: a command running at the same moment could swap a
- * directory for a symlink in between. Commands are not sandboxed anyway, so this
- * guard keeps honest mistakes and naive escapes out; it is not a security boundary
- * against the agent's own shell.
+ * Checks are synchronous because `needsApproval` was. The check and the file
+ * operation are not atomic, but nothing else runs in the workspace meanwhile: a
+ * sandboxed command's processes all end with the command (its PID namespace goes),
+ * and file tools open the resolved path without following a final symlink.
  */
 export class PathGuard {
   private rootReal: string | undefined;
@@ -53,24 +55,17 @@ export class PathGuard {
   }
 
   /**
-   * For writing. Inside the workspace: allowed, except into `.git`, which holds
-   * the hooks and config git runs later. Outside: only an absolute path that names
-   * a place outside, and only because `needsApproval` made a person approve it
-   * first; a relative `../` path or a symlink leading out stays refused, as it is
-   * almost always a mistake rather than an intent a reviewer could judge.
+   * For writing: inside the workspace only, and not into `.git`, which holds the
+   * hooks and config git runs later.
    */
   forWrite(path: string): Located {
-    const loc = this.locate(path);
-    if (loc.inside) {
-      if (loc.display === '.git' || loc.display.startsWith('.git/')) {
-        throw new ToolError(
-          `refusing to write ${path}: the .git directory is managed by git, not by file tools`,
-        );
-      }
-      return loc;
+    const loc = this.forRead(path);
+    if (loc.display === '.git' || loc.display.startsWith('.git/')) {
+      throw new ToolError(
+        `refusing to write ${path}: the .git directory is managed by git, not by file tools`,
+      );
     }
-    if (isAbsolute(path) && !this.lexicallyInside(loc)) return loc;
-    throw new ToolError(this.outsideMessage(path, loc));
+    return loc;
   }
 
   private lexicallyInside(loc: Located): boolean {

@@ -21,10 +21,10 @@ describe('repository URL guard', () => {
     ['https://github.com/acme/app.git', 'github.com', '140.82.121.4'],
     ['ssh://git@github.com/acme/app.git', 'github.com', '140.82.121.4'],
     ['git@github.com:acme/app.git', 'github.com', '140.82.121.4'],
-    ['https://token@github.com:8443/acme/app.git', 'github.com', '140.82.121.4'],
+    ['https://github.com:8443/acme/app.git', 'github.com', '140.82.121.4'],
     ['https://v6.example/a.git', 'v6.example', '2606:4700::1111'],
   ])('accepts %s', async (url, host, pin) => {
-    const target = await checkRepoUrl(url, TEAM, lookup);
+    const target = await checkRepoUrl(url, TEAM, { lookup });
     expect(target).toMatchObject({ kind: 'remote', host, pin });
   });
 
@@ -48,36 +48,38 @@ describe('repository URL guard', () => {
     ['../other', /local repository paths are not allowed/],
     ['just words', /neither a URL/],
   ])('refuses %s on a team server', async (url, why) => {
-    await expect(checkRepoUrl(url, TEAM, lookup)).rejects.toThrow(why);
+    await expect(checkRepoUrl(url, TEAM, { lookup })).rejects.toThrow(why);
   });
 
   it('allows local paths when the policy does', async () => {
-    await expect(checkRepoUrl('/srv/repos/app', LOCAL, lookup)).resolves.toEqual({ kind: 'local' });
-    await expect(checkRepoUrl('file:///srv/repos/app', LOCAL, lookup)).resolves.toEqual({ kind: 'local' });
+    await expect(checkRepoUrl('/srv/repos/app', LOCAL, { lookup })).resolves.toEqual({ kind: 'local' });
+    await expect(checkRepoUrl('file:///srv/repos/app', LOCAL, { lookup })).resolves.toEqual({
+      kind: 'local',
+    });
   });
 
   it('allows private hosts an admin listed, by name, address or range', async () => {
     const policy = { allowLocal: false, allowPrivate: ['internal.example', '10.0.0.0/8', '127.0.0.1'] };
-    await expect(checkRepoUrl('git@internal.example:a/b.git', policy, lookup)).resolves.toMatchObject({
+    await expect(checkRepoUrl('git@internal.example:a/b.git', policy, { lookup })).resolves.toMatchObject({
       host: 'internal.example',
     });
-    await expect(checkRepoUrl('https://rebind.example/a.git', policy, lookup)).resolves.toMatchObject({
+    await expect(checkRepoUrl('https://rebind.example/a.git', policy, { lookup })).resolves.toMatchObject({
       pin: '93.184.216.34',
     });
-    await expect(checkRepoUrl('http://127.0.0.1:3000/a.git', policy, lookup)).resolves.toMatchObject({
+    await expect(checkRepoUrl('http://127.0.0.1:3000/a.git', policy, { lookup })).resolves.toMatchObject({
       port: 3000,
     });
-    await expect(checkRepoUrl('http://127.0.0.2/a.git', policy, lookup)).rejects.toThrow(/private/);
+    await expect(checkRepoUrl('http://127.0.0.2/a.git', policy, { lookup })).rejects.toThrow(/private/);
   });
 
   it('pins git to the checked address and turns off transports and redirects', async () => {
-    const target = await checkRepoUrl('https://github.com/acme/app.git', TEAM, lookup);
+    const target = await checkRepoUrl('https://github.com/acme/app.git', TEAM, { lookup });
     const args = gitGuardConfig(target, TEAM);
     expect(args).toContain('http.curloptResolve=github.com:443:140.82.121.4');
     expect(args).toContain('protocol.allow=never');
     expect(args).toContain('protocol.file.allow=never');
     expect(args).toContain('http.followRedirects=false');
-    const v6 = gitGuardConfig(await checkRepoUrl('https://v6.example/a.git', TEAM, lookup), TEAM);
+    const v6 = gitGuardConfig(await checkRepoUrl('https://v6.example/a.git', TEAM, { lookup }), TEAM);
     expect(v6).toContain('http.curloptResolve=v6.example:443:[2606:4700::1111]');
   });
 

@@ -1,6 +1,10 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { isAbsolute } from 'node:path';
+import { canonicalAddress, familyOf, isPublicAddress, serverAddresses } from './address-ranges.ts';
+import { bracketed, parseRepo, type RemoteRepo, RepoRefused } from './repo-url.ts';
+
+export { isPublicAddress } from './address-ranges.ts';
+export { RepoRefused } from './repo-url.ts';
 
 /**
  * Which repository URLs a user may hand the server to clone. Cloning runs on the
@@ -9,71 +13,27 @@ import { isAbsolute } from 'node:path';
  * network (SSRF).
  */
 export interface RepoPolicy {
-  /** Local paths and file:// URLs (on for a single-user server on loopback, off for a team server). */
+  /** Local paths and file:// URLs (on for a single-user local server, off for a team server). */
   allowLocal: boolean;
   /** Host names, IP addresses or CIDR ranges that may be cloned from although they are loopback or private. */
   allowPrivate: readonly string[];
 }
 
-export class RepoRefused extends Error {
-  override name = 'RepoRefused';
-}
-
 export type RepoTarget =
   | { kind: 'local' }
-  /** A network URL; `pin` is the address that was checked, for git to connect to (DNS rebinding). */
-  | { kind: 'remote'; scheme: string; host: string; port: number; pin?: string };
+  /** A network URL, normalised; `pin` is the address that was checked, for git to connect to (DNS rebinding). */
+  | (RemoteRepo & { pin?: string });
 
 type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
 
+/** What the check reads from the world; tests answer DNS from a table and fake the server's addresses. */
+export interface RepoCheckEnv {
+  lookup?: Lookup;
+  /** The server's own interface addresses; read from the system when absent. */
+  ownAddresses?: readonly string[];
+}
+
 const defaultLookup: Lookup = (host) => dnsLookup(host, { all: true, verbatim: true });
-
-const SCHEMES: Record<string, number> = { https: 443, http: 80, ssh: 22, git: 9418 };
-// user@host:path, git's scp-like syntax for ssh (no scheme, a colon before the first slash).
-const SCP_LIKE = /^(?:[^@/\s]+@)?(\[[^\]]+\]|[^:/\s]+):(?!\/\/)/;
-
-/** Addresses a user-supplied URL must not reach unless an admin allowed them. */
-const NOT_PUBLIC = (() => {
-  const list = new BlockList();
-  for (const [net, bits] of [
-    ['0.0.0.0', 8],
-    ['10.0.0.0', 8],
-    ['100.64.0.0', 10],
-    ['127.0.0.0', 8],
-    ['169.254.0.0', 16],
-    ['172.16.0.0', 12],
-    ['192.0.0.0', 24],
-    ['192.168.0.0', 16],
-    ['198.18.0.0', 15],
-    ['224.0.0.0', 3],
-  ] as const)
-    list.addSubnet(net, bits, 'ipv4');
-  for (const [net, bits] of [
-    ['::', 128],
-    ['::1', 128],
-    ['fc00::', 7],
-    ['fe80::', 10],
-    ['ff00::', 8],
-    ['64:ff9b::', 96],
-  ] as const)
-    list.addSubnet(net, bits, 'ipv6');
-  return list;
-})();
-
-function familyOf(address: string): 'ipv4' | 'ipv6' {
-  return isIP(address) === 6 ? 'ipv6' : 'ipv4';
-}
-
-/** An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is judged as the IPv4 address it carries. */
-function unmapped(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m?.[1] ?? address;
-}
-
-export function isPublicAddress(address: string): boolean {
-  const a = unmapped(address);
-  return !NOT_PUBLIC.check(a, familyOf(a));
-}
 
 function allowList(entries: readonly string[]) {
   const hosts = new Set<string>();
@@ -90,50 +50,21 @@ function allowList(entries: readonly string[]) {
   }
   return {
     host: (h: string) => hosts.has(h.toLowerCase()),
-    address: (a: string) => nets.check(unmapped(a), familyOf(unmapped(a))),
+    address: (a: string) => nets.check(canonicalAddress(a), familyOf(canonicalAddress(a))),
   };
 }
 
-function parse(
-  url: string,
-): { kind: 'local' } | { kind: 'remote'; scheme: string; host: string; port: number } {
-  if (url.startsWith('-')) throw new RepoRefused('a repository URL cannot start with "-"');
-  if (/^[a-z][a-z0-9+.-]*::/i.test(url)) {
-    // git's transport::address form (ext::, fd::) runs commands on the server.
-    throw new RepoRefused(`the repository URL uses a git transport helper, which is not allowed`);
-  }
-  if (isAbsolute(url) || url.startsWith('.') || /^file:/i.test(url)) return { kind: 'local' };
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
-  if (scheme) {
-    const port = SCHEMES[scheme];
-    if (port === undefined) {
-      throw new RepoRefused(`repository URLs must use https, http, ssh or git, not ${scheme}://`);
-    }
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new RepoRefused('the repository URL is not a valid URL');
-    }
-    const host = parsed.hostname.replace(/^\[|\]$/g, '');
-    if (!host) throw new RepoRefused('the repository URL has no host');
-    return { kind: 'remote', scheme, host, port: parsed.port ? Number(parsed.port) : port };
-  }
-  const scp = SCP_LIKE.exec(url);
-  if (scp?.[1]) return { kind: 'remote', scheme: 'ssh', host: scp[1].replace(/^\[|\]$/g, ''), port: 22 };
-  throw new RepoRefused('the repository is neither a URL (https://, ssh://, git@host:path) nor a path');
-}
-
 /**
- * Checks a repository URL against the policy, resolving its host: every address it
- * resolves to must be public, or allowed. Answers what git may connect to.
+ * Checks a repository URL against the policy, resolving its host: every address it resolves to
+ * must be public (not the server's own either), or allowed. Answers the normalised URL git is to
+ * clone and the address it is to connect to.
  */
 export async function checkRepoUrl(
   url: string,
   policy: RepoPolicy,
-  lookup: Lookup = defaultLookup,
+  env: RepoCheckEnv = {},
 ): Promise<RepoTarget> {
-  const target = parse(url.trim());
+  const target = parseRepo(url);
   if (target.kind === 'local') {
     if (!policy.allowLocal) {
       throw new RepoRefused(
@@ -143,30 +74,44 @@ export async function checkRepoUrl(
     return target;
   }
   const allowed = allowList(policy.allowPrivate);
-  if (allowed.host(target.host)) return target;
   let addresses: string[];
   if (isIP(target.host)) addresses = [target.host];
   else {
     try {
-      addresses = (await lookup(target.host)).map((r) => r.address);
+      addresses = (await (env.lookup ?? defaultLookup)(target.host)).map((r) => r.address);
     } catch {
       throw new RepoRefused(`the repository host '${target.host}' does not resolve`);
     }
   }
-  const blocked = addresses.find((a) => !isPublicAddress(a) && !allowed.address(a));
-  if (blocked !== undefined || addresses.length === 0) {
+  const own = env.ownAddresses ?? serverAddresses();
+  // A host name the admin listed may resolve anywhere; it is still pinned to what it resolved to.
+  const blocked = allowed.host(target.host)
+    ? undefined
+    : addresses.find((a) => !allowed.address(a) && !isPublicAddress(a, own));
+  const first = addresses[0];
+  if (blocked !== undefined || first === undefined) {
     throw new RepoRefused(
       `the repository host '${target.host}' is on a loopback or private network, which tasks may not reach (an admin can list it in ALLOWED_PRIVATE_HOSTS)`,
     );
   }
-  const first = addresses[0];
-  return { ...target, ...(first !== undefined ? { pin: first } : {}) };
+  return isIP(target.host) ? target : { ...target, pin: canonicalAddress(first) };
+}
+
+/**
+ * What git is given to clone: the normalised URL that was checked. git's own protocol has no way
+ * to pin an address, so it is given the checked address in place of the name.
+ */
+export function cloneUrl(target: RemoteRepo & { pin?: string }): string {
+  if (target.scheme !== 'git' || !target.pin) return target.url;
+  const url = new URL(target.url);
+  return `git://${bracketed(target.pin)}${url.port ? `:${url.port}` : ''}${url.pathname}`;
 }
 
 /**
  * `git -c` settings that hold git to what was checked: no transport helpers, local
- * protocols only when allowed, no redirects to another host, and for http(s) the
- * checked address (so a second DNS answer cannot point elsewhere).
+ * protocols only when allowed, no redirects to another host, and the checked address
+ * (so a second DNS answer cannot point elsewhere): curl's resolve list for http(s),
+ * ssh's Hostname option for ssh (the host key is still checked under the name).
  */
 export function gitGuardConfig(target: RepoTarget, policy: RepoPolicy): string[] {
   const cfg = [
@@ -178,9 +123,13 @@ export function gitGuardConfig(target: RepoTarget, policy: RepoPolicy): string[]
     `protocol.file.allow=${policy.allowLocal ? 'always' : 'never'}`,
     'http.followRedirects=false',
   ];
-  if (target.kind === 'remote' && target.pin && (target.scheme === 'https' || target.scheme === 'http')) {
-    const address = isIP(target.pin) === 6 ? `[${target.pin}]` : target.pin;
-    cfg.push(`http.curloptResolve=${target.host}:${target.port}:${address}`);
+  if (target.kind === 'remote' && target.pin) {
+    if (target.scheme === 'https' || target.scheme === 'http') {
+      cfg.push(`http.curloptResolve=${target.host}:${target.port}:${bracketed(target.pin)}`);
+    } else if (target.scheme === 'ssh') {
+      // git runs this through a shell; both values were parsed as an IP address and a host name.
+      cfg.push(`core.sshCommand=ssh -o Hostname=${target.pin} -o HostKeyAlias=${target.host}`);
+    }
   }
   return cfg.flatMap((c) => ['-c', c]);
 }

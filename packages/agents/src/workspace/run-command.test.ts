@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processGroupAlive } from './process-group.ts';
-import { call, plainWorkspace, tempDir } from './test-helpers.ts';
+import { createSandbox } from './sandbox.ts';
+import { call, livePidsRunning, plainWorkspace, tempDir } from './test-helpers.ts';
 import { createToolbox, type Toolbox } from './toolbox.ts';
 
 let dir: string;
@@ -75,12 +76,9 @@ describe('run_command', () => {
     }
   });
 
-  it('kills the whole process group on timeout', async () => {
+  it('kills the whole sandbox on timeout', async () => {
     const started = Date.now();
-    const r = await call(tb, 'run_command', {
-      command: 'echo $$ > pgid; sleep 30 & echo $! > bg; sleep 30',
-      timeout_s: 1,
-    });
+    const r = await call(tb, 'run_command', { command: 'sleep 30.11 & sleep 30.12', timeout_s: 1 });
     const took = Date.now() - started;
     expect(r.isError).toBe(true);
     expect(r.output).toBe(
@@ -88,8 +86,7 @@ describe('run_command', () => {
     );
     expect(took).toBeGreaterThanOrEqual(950);
     expect(took).toBeLessThan(3000);
-    await expectGroupGone(pidIn('pgid'));
-    expect(await processGroupAlive(pidIn('bg'))).toBe(false);
+    expect(livePidsRunning('sleep 30.1')).toEqual([]);
   });
 
   it('never lets timeout_s exceed the configured limit', async () => {
@@ -100,9 +97,18 @@ describe('run_command', () => {
     expect(Date.now() - started).toBeLessThan(2500);
   });
 
-  it('escalates to SIGKILL after 2 s when SIGTERM is ignored', async () => {
+  it('ends a command that ignores SIGTERM at once: the sandbox dies with bwrap', async () => {
     const started = Date.now();
-    const r = await call(tb, 'run_command', {
+    const r = await call(tb, 'run_command', { command: "trap '' TERM; sleep 30.21 & wait", timeout_s: 0.5 });
+    expect(r.output).toMatch(/timed out/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(livePidsRunning('sleep 30.21')).toEqual([]);
+  });
+
+  it('unconfined (SANDBOX=off): escalates to SIGKILL after 2 s when SIGTERM is ignored', async () => {
+    const off = createToolbox({ workspace: plainWorkspace(dir), sandbox: createSandbox({ enabled: false }) });
+    const started = Date.now();
+    const r = await call(off, 'run_command', {
       command: "echo $$ > pgid; trap '' TERM; sleep 30 & wait",
       timeout_s: 0.5,
     });
@@ -113,23 +119,24 @@ describe('run_command', () => {
     await expectGroupGone(pidIn('pgid'));
   });
 
-  it('kills the group within 1 s of an abort, and rejects', async () => {
+  it('kills the sandbox within 1 s of an abort, and rejects', async () => {
     const ac = new AbortController();
-    const running = call(tb, 'run_command', { command: 'echo $$ > pgid; sleep 30 & sleep 30' }, ac.signal);
+    const running = call(tb, 'run_command', { command: 'sleep 30.31 & sleep 30.32' }, ac.signal);
     await delay(300);
+    expect(livePidsRunning('sleep 30.3').length).toBeGreaterThan(0);
     const abortedAt = Date.now();
     ac.abort(new Error('cancelled by user'));
     await expect(running).rejects.toThrow('cancelled by user');
     expect(Date.now() - abortedAt).toBeLessThan(1000);
-    await expectGroupGone(pidIn('pgid'));
+    expect(livePidsRunning('sleep 30.3')).toEqual([]);
   });
 
-  it('stops background processes left behind by a finished command', async () => {
+  it('stops background processes left behind by a finished command, setsid ones included', async () => {
     const r = await call(tb, 'run_command', {
-      command: 'sleep 30 > /dev/null 2>&1 & echo $! > bg; echo started',
+      command: 'sleep 30.41 > /dev/null 2>&1 & setsid sleep 30.42 > /dev/null 2>&1 & echo started',
     });
     expect(r.output).toBe('started\n[exit code: 0]');
-    expect(await processGroupAlive(pidIn('bg'))).toBe(false);
+    expect(livePidsRunning('sleep 30.4')).toEqual([]);
   });
 
   it('reports bad input as an error', async () => {

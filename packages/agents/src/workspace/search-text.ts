@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import type { PathGuard } from './path-guard.ts';
 import { optionalString, requiredString } from './tool-input.ts';
 import { looksBinary, walk } from './walk.ts';
@@ -41,11 +41,18 @@ export async function searchText(
   let bytes = 0;
   let matches = 0;
   let skippedLarge = 0;
+  let skippedLinked = 0;
   let capped = false;
   search: for await (const entry of files) {
     if (entry.kind !== 'file') continue;
     signal.throwIfAborted();
-    const size = (await stat(entry.abs).catch(() => null))?.size ?? 0;
+    const info = await lstat(entry.abs).catch(() => null);
+    // Another name of a hard-linked file may be outside the workspace (see file-tools.ts).
+    if (info && info.nlink > 1) {
+      skippedLinked += 1;
+      continue;
+    }
+    const size = info?.size ?? 0;
     if (size > SEARCH_MAX_FILE_BYTES) {
       skippedLarge += 1;
       continue;
@@ -72,6 +79,7 @@ export async function searchText(
   if (capped) notes.push(`[results capped after ${matches} matches; narrow the pattern or the path]`);
   if (skippedLarge > 0)
     notes.push(`[${skippedLarge} file(s) over ${SEARCH_MAX_FILE_BYTES} bytes not searched]`);
+  if (skippedLinked > 0) notes.push(`[${skippedLinked} file(s) with several hard links not searched]`);
   if (out.length === 0)
     return `${note}no matches for ${JSON.stringify(pattern)} in ${loc.display}${suffix(notes)}`;
   return `${note}${out.join('\n')}${suffix(notes)}`;

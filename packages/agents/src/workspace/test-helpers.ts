@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Toolbox } from './toolbox.ts';
@@ -33,4 +33,24 @@ export function call(toolbox: Toolbox, name: string, input: Record<string, unkno
 export function toolCall(name: string, input: Record<string, unknown>) {
   seq += 1;
   return { id: `call-${seq}`, name, input };
+}
+
+/**
+ * Host pids of live (not zombie) processes whose command line contains `marker`. Sandboxed
+ * commands have pids of their own namespace, so tests find their processes by what they run.
+ */
+export function livePidsRunning(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+      if (cmdline.includes(marker) && state !== 'Z' && state !== 'X') pids.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
 }

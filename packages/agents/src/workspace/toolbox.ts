@@ -1,8 +1,10 @@
 import type { ToolCall, ToolSpec } from '../loop/types.ts';
 import { minimalEnv } from './env.ts';
 import { editFileTool, listFiles, readFileTool, writeFileTool } from './file-tools.ts';
+import type { NetworkPolicy } from './network-policy.ts';
 import { PathGuard } from './path-guard.ts';
 import { runCommand } from './run-command.ts';
+import { createSandbox, type Sandbox } from './sandbox.ts';
 import { searchText } from './search-text.ts';
 import { optionalPositive, requiredString, ToolError } from './tool-input.ts';
 import { TOOL, toolSpecs } from './tool-specs.ts';
@@ -24,6 +26,10 @@ export interface ToolboxOptions {
   env?: Record<string, string>;
   /** 'commands': every run_command needs a person's approval first. */
   approval?: 'none' | 'commands';
+  /** Where run_command runs; unset, a bubblewrap sandbox of its own (never unconfined by omission). */
+  sandbox?: Sandbox;
+  /** What run_command's network may reach; unset, nothing. */
+  network?: NetworkPolicy;
 }
 
 export interface ToolResult {
@@ -37,15 +43,14 @@ export interface Toolbox {
   specs: ToolSpec[];
   /**
    * True when this call must be approved by a person first: in approval mode
-   * 'commands' every run_command; in any mode a write_file/edit_file whose path
-   * resolves outside the workspace.
+   * 'commands' every run_command. File tools never ask: a path leaving the
+   * workspace is refused outright.
    */
   needsApproval(call: ToolCall): boolean;
   /**
-   * Runs one call. Failures (bad input, missing file, refused path, non-zero exit)
-   * come back as `isError: true` with a message for the model; only an abort
-   * rejects. `run` trusts that `needsApproval` was asked first: an approved write
-   * outside the workspace is carried out when its path is absolute.
+   * Runs one call. Failures (bad input, missing file, refused path, non-zero exit,
+   * no sandbox) come back as `isError: true` with a message for the model; only an
+   * abort rejects. `run` trusts that `needsApproval` was asked first.
    */
   run(call: ToolCall, signal: AbortSignal): Promise<ToolResult>;
 }
@@ -64,6 +69,8 @@ export function createToolbox(opts: ToolboxOptions): Toolbox {
   const approval = opts.approval ?? 'none';
   const guard = new PathGuard(opts.workspace.dir);
   const env = minimalEnv(opts.env);
+  const sandbox = opts.sandbox ?? createSandbox({ enabled: true });
+  const network = opts.network ?? { mode: 'none' };
 
   const dispatch = async (call: ToolCall, signal: AbortSignal): Promise<ToolResult> => {
     const input = call.input ?? {};
@@ -92,6 +99,8 @@ export function createToolbox(opts: ToolboxOptions): Toolbox {
           timeoutMs,
           outputCapBytes: limits.outputCapBytes,
           signal,
+          sandbox,
+          network,
         });
       }
       case TOOL.finish: {
@@ -109,15 +118,7 @@ export function createToolbox(opts: ToolboxOptions): Toolbox {
     specs: toolSpecs(limits),
 
     needsApproval(call) {
-      if (call.name === TOOL.runCommand) return approval === 'commands';
-      if (call.name !== TOOL.writeFile && call.name !== TOOL.editFile) return false;
-      const path = call.input?.path;
-      if (typeof path !== 'string' || path.length === 0) return false; // run() reports the bad input
-      try {
-        return !guard.locate(path).inside;
-      } catch {
-        return false; // unresolvable (symlink loop, …): run() refuses it with the reason
-      }
+      return call.name === TOOL.runCommand && approval === 'commands';
     },
 
     async run(call, signal) {

@@ -7,6 +7,7 @@ import type { RequestCtx } from '../context.ts';
 import { CHANNELS, type CoreDeps, type Tx } from '../deps.ts';
 import { Conflict, Invalid, NotFound } from '../errors.ts';
 import { LOCAL_USER_ID } from '../users.ts';
+import { keepAnAdmin } from './last-admin.ts';
 
 const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
@@ -36,14 +37,6 @@ async function requireRole(tx: Tx, name: string) {
     const known = (await tx.role.findMany({ select: { name: true } })).map((r) => r.name);
     throw new Invalid(`unknown role '${name}'; roles: ${known.join(', ')}`);
   }
-}
-
-/** Nobody may lock the server out of administration: one enabled ADMIN must remain. */
-async function keepAnAdmin(tx: Tx, changing: string) {
-  const admins = await tx.user.count({
-    where: { roleName: 'ADMIN', disabled: false, id: { not: changing } },
-  });
-  if (admins === 0) throw new Conflict('this is the last enabled ADMIN; make someone else ADMIN first');
 }
 
 export async function listUserAccounts(deps: CoreDeps, ctx: RequestCtx) {
@@ -121,8 +114,9 @@ export async function updateUserAccount(
       });
     }
     // Runtime sessions are cached for a few seconds per API process: a new role or a disabled
-    // account must reach them at once (delivered on commit, like a device revocation).
-    if (input.role || input.disabled) {
+    // account must reach them at once (delivered on commit, like a device revocation). Open event
+    // streams re-check their credentials on the same notice, ended browser sessions included.
+    if (input.role || input.disabled || passwordHash) {
       deps.cache?.forgetAllSessions();
       await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
     }

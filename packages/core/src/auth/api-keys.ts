@@ -2,19 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { writeAudit } from '../audit.ts';
 import { authorize } from '../authorize.ts';
 import { has, makeCtx, type RequestCtx } from '../context.ts';
-import type { CoreDeps } from '../deps.ts';
-import { Invalid, NotFound } from '../errors.ts';
+import { CHANNELS, type CoreDeps } from '../deps.ts';
+import { Forbidden, Invalid, NotFound } from '../errors.ts';
+import { recordRefusal } from '../refusals.ts';
 import { hashToken } from '../users.ts';
 
 /** The CLI manages keys with the database alone. */
-type KeyDeps = Pick<CoreDeps, 'prisma' | 'audit'>;
+type KeyDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'refusals'>;
 
 /** lastUsedAt is written at most this often. */
 const TOUCH_EVERY_MS = 60_000;
 
 export interface CreateKeyInput {
   name: string;
-  /** A subset of the owner's permissions; empty or absent means all of them. */
+  /**
+   * A subset of the owner's permissions and of the caller's. Empty or absent: all of the owner's
+   * (following later role changes) when the caller holds them all, else the caller's share of them.
+   */
   permissions?: string[] | undefined;
   expiresAt?: Date | undefined;
   /** Another user's key needs apikey:manage. */
@@ -55,16 +59,45 @@ async function ownerOf(deps: KeyDeps, ctx: RequestCtx, userId: string | undefine
   return target;
 }
 
+/**
+ * The permissions a new key is stored with, never more than the calling credential holds: a key
+ * narrowed to task:view must not mint one with its owner's whole role. `[]` stores "the owner's
+ * role", so it is kept only for a caller who holds all of that role.
+ */
+async function withinCaller(deps: KeyDeps, ctx: RequestCtx, role: string[], requested: string[]) {
+  const held = new Set(ctx.actor.permissions);
+  const lacking = (requested.length ? requested : role).filter((p) => !held.has(p));
+  if (!lacking.length) return requested;
+  const share = role.filter((p) => held.has(p));
+  if (!requested.length && share.length) return share;
+  const reason = `the calling credential lacks ${lacking.join(', ')}`;
+  await deps.prisma.$transaction((tx) =>
+    writeAudit(deps, tx, ctx, {
+      action: 'apikey.create',
+      resourceType: 'api_key',
+      resourceId: null,
+      outcome: 'DENIED',
+      detail: { reason, permissions: requested },
+    }),
+  );
+  throw new Forbidden(
+    `a new key carries at most the permissions of the key or session that creates it; ${reason}`,
+  );
+}
+
 /** Creates a key and returns it once; only its sha256 is kept. */
 export async function createApiKey(deps: KeyDeps, ctx: RequestCtx, input: CreateKeyInput) {
   const userId = await ownerOf(deps, ctx, input.userId);
   const owner = await deps.prisma.user.findUnique({ where: { id: userId }, include: { role: true } });
   if (!owner || owner.disabled) throw new NotFound(`user '${userId}' not found`);
-  const wanted = [...new Set(input.permissions ?? [])];
-  const beyond = wanted.filter((p) => !owner.role.permissions.includes(p));
+  const requested = [...new Set(input.permissions ?? [])];
+  const beyond = requested.filter((p) => !owner.role.permissions.includes(p));
   if (beyond.length) {
-    throw new Invalid(`a key can only carry its owner's permissions; '${userId}' lacks ${beyond.join(', ')}`);
+    const reason = `a key can only carry its owner's permissions; '${userId}' lacks ${beyond.join(', ')}`;
+    await recordRefusal(deps, ctx, { action: 'apikey.create', resourceType: 'api_key', reason });
+    throw new Invalid(reason);
   }
+  const wanted = await withinCaller(deps, ctx, owner.role.permissions, requested);
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new Invalid('expires_at must be in the future');
   }
@@ -103,8 +136,16 @@ export async function listApiKeys(deps: KeyDeps, ctx: RequestCtx, opts: { all?: 
 
 export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
   const row = await deps.prisma.apiKey.findUnique({ where: { id } });
-  // Someone else's key is invisible without apikey:manage: 404, not 403.
-  if (!row || (row.userId !== ctx.actor.userId && !has(ctx, 'apikey:manage'))) {
+  // Someone else's key is invisible without apikey:manage: 404, not 403 (but audited).
+  if (!row) throw new NotFound(`API key ${id} not found`);
+  if (row.userId !== ctx.actor.userId && !has(ctx, 'apikey:manage')) {
+    const reason = "another user's key (lacks apikey:manage)";
+    await recordRefusal(deps, ctx, {
+      action: 'apikey.revoke',
+      resourceType: 'api_key',
+      resourceId: id,
+      reason,
+    });
     throw new NotFound(`API key ${id} not found`);
   }
   const updated = await deps.prisma.$transaction(async (tx) => {
@@ -112,6 +153,8 @@ export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
       where: { id },
       data: { revokedAt: row.revokedAt ?? new Date() },
     });
+    // Delivered on commit: API processes end the event streams the key holds open.
+    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
     await writeAudit(deps, tx, ctx, {
       action: 'apikey.revoke',
       resourceType: 'api_key',
@@ -124,16 +167,40 @@ export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
   return toApiKeyDto(updated);
 }
 
-/** The actor behind an API key, or null when the key is unknown, revoked, expired or its owner disabled. */
-export async function apiKeyCtx(deps: CoreDeps, key: string, requestId?: string): Promise<RequestCtx | null> {
+/** Why a key that exists was refused; the refusal's audit row names the key and its owner. */
+export interface KeyRefusal {
+  keyId: string;
+  userId: string;
+  reason: string;
+}
+
+function keyRefusal(
+  row: { revokedAt: Date | null; expiresAt: Date | null; user: { disabled: boolean } },
+  now: number,
+): string | null {
+  if (row.revokedAt) return 'revoked API key';
+  if (row.expiresAt && row.expiresAt.getTime() <= now) return 'expired API key';
+  if (row.user.disabled) return "the key's owner is disabled";
+  return null;
+}
+
+/**
+ * The actor behind an API key; a KeyRefusal when the key is revoked, expired or its owner disabled;
+ * null when no key has this value.
+ */
+export async function apiKeyCtx(
+  deps: CoreDeps,
+  key: string,
+  requestId?: string,
+): Promise<RequestCtx | KeyRefusal | null> {
   const row = await deps.prisma.apiKey.findUnique({
     where: { keyHash: hashToken(key) },
     include: { user: { include: { role: true } } },
   });
   const now = Date.now();
-  if (!row || row.revokedAt || row.user.disabled || (row.expiresAt && row.expiresAt.getTime() <= now)) {
-    return null;
-  }
+  if (!row) return null;
+  const refusal = keyRefusal(row, now);
+  if (refusal) return { keyId: row.id, userId: row.userId, reason: refusal };
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > TOUCH_EVERY_MS) {
     await deps.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } });
   }

@@ -2,17 +2,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeAudit } from '../audit.ts';
 import { authorize } from '../authorize.ts';
 import { has, makeCtx, type RequestCtx, systemCtx } from '../context.ts';
-import type { CoreDeps } from '../deps.ts';
+import { CHANNELS, type CoreDeps, type Tx } from '../deps.ts';
 import { Invalid, NotFound, RateLimited, Unauthorized } from '../errors.ts';
+import { recordRefusal } from '../refusals.ts';
 import { hashToken } from '../users.ts';
 import { decoyHash, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './password.ts';
+import { lockSignIns, signInRefusal } from './sign-in-limit.ts';
 
-/** Failed sign-ins counted per account and per address over this window. */
-const FAILURE_WINDOW_MS = 15 * 60_000;
-const MAX_FAILURES_PER_ACCOUNT = 5;
-const MAX_FAILURES_PER_ADDRESS = 20;
 /** lastSeenAt is written at most this often. */
 const TOUCH_EVERY_MS = 60_000;
+/** How long a sign-in may wait for the others at the same account, and then take. */
+const SIGN_IN_WAIT_MS = 30_000;
 
 export const SESSION_COOKIE = 'ccl_session';
 
@@ -28,16 +28,6 @@ export interface SignInInput {
   requestId?: string | undefined;
 }
 
-async function recentFailures(deps: CoreDeps, userId: string, ip: string | undefined) {
-  const since = new Date(Date.now() - FAILURE_WINDOW_MS);
-  const base = { action: 'auth.signin', outcome: 'DENIED' as const, at: { gte: since } };
-  const [account, address] = await Promise.all([
-    deps.prisma.auditEvent.count({ where: { ...base, resourceId: userId } }),
-    ip ? deps.prisma.auditEvent.count({ where: { ...base, detail: { path: ['ip'], equals: ip } } }) : 0,
-  ]);
-  return { account, address };
-}
-
 /**
  * Checks a password and opens a browser session. Failures are audited (that is also
  * the counter the limits read, so they hold across API processes) and all look the
@@ -48,55 +38,70 @@ export async function signIn(deps: CoreDeps, input: SignInInput) {
     { userId: input.userId, roleName: 'NONE', permissions: [], via: 'cookie' },
     input.requestId,
   );
-  const failures = await recentFailures(deps, input.userId, input.ip);
-  if (failures.account >= MAX_FAILURES_PER_ACCOUNT || failures.address >= MAX_FAILURES_PER_ADDRESS) {
-    const which = failures.account >= MAX_FAILURES_PER_ACCOUNT ? 'this account' : 'this address';
-    throw new RateLimited(
-      `too many failed sign-ins for ${which}; wait ${FAILURE_WINDOW_MS / 60_000} minutes or ask an admin to set a new password`,
-    );
-  }
   const user = await deps.prisma.user.findUnique({ where: { id: input.userId }, include: { role: true } });
-  const stored = user?.passwordHash ?? (await decoyHash());
-  const ok = (await verifyPassword(input.password, stored)) && !!user?.passwordHash && !user.disabled;
-  if (!ok || !user) {
-    await deps.prisma.$transaction((tx) =>
-      writeAudit(deps, tx, ctx, {
-        action: 'auth.signin',
-        resourceType: 'user',
-        resourceId: input.userId,
-        outcome: 'DENIED',
-        detail: { ip: input.ip ?? null, reason: !user ? 'unknown user' : 'bad password or disabled' },
-      }),
-    );
-    throw new Unauthorized('wrong user id or password');
-  }
   const token = randomBytes(32).toString('base64url');
-  const now = Date.now();
-  const session = await deps.prisma.$transaction(async (tx) => {
-    const created = await tx.webSession.create({
-      data: {
-        tokenHash: hashToken(token),
-        userId: user.id,
-        expiresAt: new Date(now + deps.config.WEB_SESSION_TTL_S * 1000),
-        ip: input.ip ?? null,
-        userAgent: input.userAgent?.slice(0, 300) ?? null,
-      },
-    });
-    await writeAudit(
-      deps,
-      tx,
-      { ...ctx, actor: { ...ctx.actor, roleName: user.roleName, webSessionId: created.id } },
-      {
-        action: 'auth.signin',
-        resourceType: 'user',
-        resourceId: user.id,
-        outcome: 'ALLOWED',
-        detail: { ip: input.ip ?? null, web_session: created.id },
-      },
-    );
-    return created;
+  // Counting, checking and recording happen under the account's lock, in one transaction: the
+  // next attempt at this account sees this one's failure. Throwing inside would roll the failure's
+  // audit row back, so the outcome is returned and thrown after the commit.
+  const outcome = await deps.prisma.$transaction(
+    async (tx) => {
+      await lockSignIns(tx, input.userId);
+      const refusal = await signInRefusal(tx, input.userId, input.ip);
+      if (refusal) return { kind: 'limited', refusal } as const;
+      const stored = user?.passwordHash ?? (await decoyHash());
+      const ok = (await verifyPassword(input.password, stored)) && !!user?.passwordHash && !user.disabled;
+      if (!ok || !user) {
+        await writeAudit(deps, tx, ctx, {
+          action: 'auth.signin',
+          resourceType: 'user',
+          resourceId: input.userId,
+          outcome: 'DENIED',
+          detail: { ip: input.ip ?? null, reason: !user ? 'unknown user' : 'bad password or disabled' },
+        });
+        return { kind: 'denied' } as const;
+      }
+      return {
+        kind: 'signed-in',
+        session: await openWebSession(deps, tx, ctx, { user, input, token }),
+      } as const;
+    },
+    // Attempts at one account wait for each other; a burst of them must not time out waiting.
+    { maxWait: SIGN_IN_WAIT_MS, timeout: SIGN_IN_WAIT_MS },
+  );
+  if (outcome.kind === 'limited') throw new RateLimited(outcome.refusal);
+  if (outcome.kind === 'denied') throw new Unauthorized('wrong user id or password');
+  const { session } = outcome;
+  return { token, csrfToken: csrfTokenOf(token), expiresAt: session.expiresAt, userId: session.userId };
+}
+
+async function openWebSession(
+  deps: CoreDeps,
+  tx: Tx,
+  ctx: RequestCtx,
+  { user, input, token }: { user: { id: string; roleName: string }; input: SignInInput; token: string },
+) {
+  const session = await tx.webSession.create({
+    data: {
+      tokenHash: hashToken(token),
+      userId: user.id,
+      expiresAt: new Date(Date.now() + deps.config.WEB_SESSION_TTL_S * 1000),
+      ip: input.ip ?? null,
+      userAgent: input.userAgent?.slice(0, 300) ?? null,
+    },
   });
-  return { token, csrfToken: csrfTokenOf(token), expiresAt: session.expiresAt, userId: user.id };
+  await writeAudit(
+    deps,
+    tx,
+    { ...ctx, actor: { ...ctx.actor, roleName: user.roleName, webSessionId: session.id } },
+    {
+      action: 'auth.signin',
+      resourceType: 'user',
+      resourceId: user.id,
+      outcome: 'ALLOWED',
+      detail: { ip: input.ip ?? null, web_session: session.id },
+    },
+  );
+  return session;
 }
 
 /** The actor behind a session cookie, or null when the cookie names no live session. */
@@ -163,11 +168,21 @@ export async function listWebSessions(deps: CoreDeps, ctx: RequestCtx, userId?: 
 /** Revokes at once: the next request with that cookie is anonymous. */
 export async function revokeWebSession(deps: CoreDeps, ctx: RequestCtx, id: string): Promise<void> {
   const session = await deps.prisma.webSession.findUnique({ where: { id } });
-  if (!session || (session.userId !== ctx.actor.userId && !has(ctx, 'user:manage'))) {
+  if (!session) throw new NotFound(`session ${id} not found`);
+  if (session.userId !== ctx.actor.userId && !has(ctx, 'user:manage')) {
+    const reason = "another user's browser session (lacks user:manage)";
+    await recordRefusal(deps, ctx, {
+      action: 'auth.session.revoke',
+      resourceType: 'web_session',
+      resourceId: id,
+      reason,
+    });
     throw new NotFound(`session ${id} not found`);
   }
   await deps.prisma.$transaction(async (tx) => {
     await tx.webSession.update({ where: { id }, data: { revokedAt: session.revokedAt ?? new Date() } });
+    // Delivered on commit: API processes end the event streams the session holds open.
+    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
     await writeAudit(deps, tx, ctx, {
       action: 'auth.session.revoke',
       resourceType: 'web_session',
@@ -209,6 +224,7 @@ export async function setPassword(
       },
       data: { revokedAt: new Date() },
     });
+    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
     await writeAudit(deps, tx, input.ctx ?? systemCtx(), {
       action: 'user.password',
       resourceType: 'user',

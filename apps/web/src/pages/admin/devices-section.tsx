@@ -1,4 +1,5 @@
-import type { DeviceDto } from '@ccl/contracts';
+import type { ApprovedDeviceDto, DeviceDto } from '@ccl/contracts';
+import { useState } from 'react';
 import { Empty, LoadError, Loading } from '../../components/async-view.tsx';
 import { ConfirmButton } from '../../components/confirm-button.tsx';
 import { useToasts } from '../../components/toasts.tsx';
@@ -20,23 +21,78 @@ export function sortDevices(list: DeviceDto[]): DeviceDto[] {
   );
 }
 
+/** The only time a device's secret is shown: its base URL, to copy into CoderClaw's configuration. */
+function NewBaseUrl({ approved, onDone }: { approved: ApprovedDeviceDto; onDone: () => void }) {
+  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(approved.base_url);
+      setCopied('yes');
+    } catch {
+      setCopied('failed');
+    }
+  };
+  return (
+    <section className="panel new-key" aria-labelledby="device-url-title" data-testid="device-base-url">
+      <h2 id="device-url-title">
+        Device {approved.device_id} of {approved.user_id} approved
+      </h2>
+      <p className="warning" role="alert">
+        <span aria-hidden="true">⚠ </span>Give this base URL to the device’s CoderClaw (its adapter’s{' '}
+        <code>baseUrl</code>) now. It carries the device’s secret and is shown only this once; names alone
+        open no session. If it is lost, approve the device again for a new one.
+      </p>
+      <div className="actions">
+        <input
+          aria-label="The device's base URL"
+          className="key-value"
+          readOnly
+          value={approved.base_url}
+          onFocus={(e) => e.currentTarget.select()}
+        />
+        <button type="button" onClick={copy}>
+          Copy
+        </button>
+        <span role="status">
+          {copied === 'yes' && 'Copied to the clipboard.'}
+          {copied === 'failed' && 'Copying is blocked here: select the URL and copy it by hand.'}
+        </span>
+      </div>
+      <div className="actions">
+        <button type="button" className="primary" onClick={onDone}>
+          I have passed it on
+        </button>
+      </div>
+    </section>
+  );
+}
+
 export function DevicesSection() {
   const { can } = useSession();
   const toasts = useToasts();
   const list = useResource(devices.list);
   const everyone = can('device:approve');
+  const [approved, setApproved] = useState<ApprovedDeviceDto | null>(null);
 
-  const decide = async (d: DeviceDto, action: 'approve' | 'revoke') => {
+  const replaceRow = (row: DeviceDto) =>
+    list.setData((prev) => prev?.map((x) => (x.id === row.id ? row : x)));
+  const approve = async (d: DeviceDto) => {
     try {
-      const updated = await devices[action](d.id);
-      list.setData((prev) => prev?.map((x) => (x.id === d.id ? updated : x)));
-      toasts.info(
-        action === 'approve'
-          ? `Device ${d.device_id} of ${d.user_id} approved: its CoderClaw can open sessions now.`
-          : `Device ${d.device_id} of ${d.user_id} revoked: its sessions ended.`,
-      );
+      const answer = await devices.approve(d.id);
+      // The secret stays in the one-time panel, never in the list.
+      const { secret: _secret, base_url: _baseUrl, ...row } = answer;
+      replaceRow(row);
+      setApproved(answer);
     } catch (err) {
-      toasts.error(`${action} device ${d.device_id}`, err);
+      toasts.error(`approve device ${d.device_id}`, err);
+    }
+  };
+  const revoke = async (d: DeviceDto) => {
+    try {
+      replaceRow(await devices.revoke(d.id));
+      toasts.info(`Device ${d.device_id} of ${d.user_id} revoked: its secret and sessions stopped working.`);
+    } catch (err) {
+      toasts.error(`revoke device ${d.device_id}`, err);
     }
   };
 
@@ -86,16 +142,23 @@ export function DevicesSection() {
                       type="button"
                       className="primary"
                       aria-label={`Approve device ${d.device_id} of ${d.user_id}`}
-                      onClick={() => void decide(d, 'approve')}
+                      onClick={() => void approve(d)}
                     >
                       Approve
                     </button>
+                  )}
+                  {d.state === 'approved' && (
+                    <ConfirmButton
+                      label="New base URL"
+                      subject={`for device ${d.device_id} of ${d.user_id} (the current one stops working)`}
+                      onConfirm={() => approve(d)}
+                    />
                   )}
                   {d.state !== 'revoked' && (
                     <ConfirmButton
                       label={d.state === 'pending' ? 'Refuse' : 'Revoke'}
                       subject={`device ${d.device_id} of ${d.user_id}`}
-                      onConfirm={() => decide(d, 'revoke')}
+                      onConfirm={() => revoke(d)}
                     />
                   )}
                 </div>
@@ -116,9 +179,12 @@ export function DevicesSection() {
         </button>
       </div>
       <p className="muted">
-        A CoderClaw adapter pairs as a device of the user whose key it holds; it gets runtime sessions once
-        approved. {everyone ? 'You see everyone’s devices.' : 'You see your own devices.'}
+        A CoderClaw adapter that sends a user and a device name asks to pair as that user’s device. Approving
+        it shows, once, a base URL with the device’s secret: with that as its <code>baseUrl</code> it gets
+        runtime sessions; the names alone never do.{' '}
+        {everyone ? 'You see everyone’s devices.' : 'You see your own devices.'}
       </p>
+      {approved && <NewBaseUrl approved={approved} onDone={() => setApproved(null)} />}
       {list.loading && !list.data && <Loading what="devices" />}
       {list.error && <LoadError what="devices" error={list.error} onRetry={list.reload} />}
       {list.data && (

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { makeCtx, type RequestCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { hashToken } from './users.ts';
+
+/** Device secrets start with this, so a bearer token says which table to look in. */
+export const DEVICE_SECRET_PREFIX = 'ccd_';
+
+/** lastSeenAt is written at most this often. */
+const TOUCH_EVERY_MS = 60_000;
+
+/** 192 random bits; only their sha256 is stored (devices.secret_hash). */
+export function newDeviceSecret(): string {
+  return `${DEVICE_SECRET_PREFIX}${randomBytes(24).toString('base64url')}`;
+}
+
+export function isDeviceSecret(token: string): boolean {
+  return token.startsWith(DEVICE_SECRET_PREFIX);
+}
+
+/**
+ * The owner of an approved device, acting from it. Null when the secret is unknown (a revocation
+ * clears it, a new approval replaces it), the device is not approved, or its owner is disabled.
+ * Read on every request, like an API key, so a revocation takes effect at once.
+ */
+export async function deviceSecretCtx(
+  deps: Pick<CoreDeps, 'prisma'>,
+  secret: string,
+  requestId?: string,
+): Promise<RequestCtx | null> {
+  const device = await deps.prisma.device.findUnique({
+    where: { secretHash: hashToken(secret) },
+    include: { user: { include: { role: true } } },
+  });
+  if (device?.state !== 'APPROVED' || device.user.disabled) return null;
+  const now = Date.now();
+  if (!device.lastSeenAt || now - device.lastSeenAt.getTime() > TOUCH_EVERY_MS) {
+    await deps.prisma.device.update({ where: { id: device.id }, data: { lastSeenAt: new Date(now) } });
+  }
+  return makeCtx(
+    {
+      userId: device.userId,
+      roleName: device.user.roleName,
+      permissions: device.user.role.permissions,
+      via: 'device',
+      deviceId: device.deviceId,
+    },
+    requestId,
+  );
+}
