@@ -1,13 +1,21 @@
 // The operator's commands behind `clawlink` (cli.ts parses the arguments and loads this
 // module only for a command that needs the database, so `--help` and `start` stay light).
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '@ccl/config';
 import type { AuditSigner } from '@ccl/core';
-import { migrateDatabase } from '@ccl/db';
+// Subpaths, not the package's index: the index would pull Prisma's client into this chunk,
+// which is loaded before the database starts instead of while it starts.
+import { migrateDatabase } from '@ccl/db/migrate';
 import { openDatabase } from './database.ts';
 import { createLogger } from './log.ts';
 
 type Operations = typeof import('./cli-operations.ts');
+
+// Prisma compiles its query engine (WebAssembly, ~3 MB) in every process. Optimising it in the
+// background pays off in a long-running server, but a short command would wait at exit for those
+// compile jobs (~300 ms): here the baseline compiler is enough.
+setFlagsFromString('--liftoff-only');
 
 const out = (text: string) => process.stdout.write(text);
 

@@ -1,5 +1,5 @@
 import type { Config } from '@ccl/config';
-import { startEmbeddedPostgres } from '@ccl/db';
+import { startEmbeddedPostgres } from '@ccl/db/embedded';
 import type { Logger } from 'pino';
 
 export interface Database {

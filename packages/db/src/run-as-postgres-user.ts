@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 /**
@@ -13,11 +13,10 @@ export async function handOverToPostgresUser(
   clusterDir: string,
 ): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, user])).stdout.trim());
   let uid: number;
   let gid: number;
   try {
-    [uid, gid] = await Promise.all([id('-u'), id('-g')]);
+    [uid, gid] = (await fromPasswdFile(user)) ?? (await fromId(user));
   } catch (err) {
     throw new Error(
       `Running as root, the embedded PostgreSQL needs a "${user}" system user to run as ` +
@@ -28,4 +27,22 @@ export async function handOverToPostgresUser(
   await chown(dataDir, uid, gid);
   await mkdir(clusterDir, { recursive: true, mode: 0o700 });
   await chown(clusterDir, uid, gid);
+}
+
+/** uid and gid from /etc/passwd, where system users normally are (no process to start). */
+async function fromPasswdFile(user: string): Promise<[number, number] | null> {
+  const text = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const fields = text
+    .split('\n')
+    .find((line) => line.startsWith(`${user}:`))
+    ?.split(':');
+  const uid = Number(fields?.[2]);
+  const gid = Number(fields?.[3]);
+  return fields && Number.isInteger(uid) && Number.isInteger(gid) ? [uid, gid] : null;
+}
+
+/** The same through `id`, for users that come from elsewhere (LDAP, NIS…). */
+async function fromId(user: string): Promise<[number, number]> {
+  const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, user])).stdout.trim());
+  return Promise.all([id('-u'), id('-g')]);
 }
