@@ -92,6 +92,22 @@ describe('refusals leave audit rows (team mode)', () => {
     });
   });
 
+  it('a runtime session asked for with no credential and no user_id leaves a DENIED auth.refused row', async () => {
+    const from = await mark();
+    const res = await fetch(`${server.url}/api/runtime/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+    });
+    expect(res.status).toBe(401);
+    const rows = await rowsAfter(from, 'auth.refused');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      outcome: 'DENIED',
+      resourceType: 'credential',
+      detail: expect.objectContaining({ reason: expect.stringMatching(/no credential and no user_id/) }),
+    });
+  });
+
   it('an out-of-reach 404 leaves a DENIED reach row; an unknown id does not', async () => {
     const from = await mark();
     expect((await call('ben', `/api/tasks/${alphaTask}`)).status).toBe(404);

@@ -1,6 +1,7 @@
 import {
   type AuditSigner,
   type ChainHead,
+  type Checkpoint,
   checkpointMac,
   GENESIS_HASH,
   headMac,
@@ -29,17 +30,8 @@ export type ChainReport =
   | { ok: true; rows: number; firstSeq: string | null; lastSeq: string | null; removed?: Removed }
   | { ok: false; rows: number; bad: ChainBreak };
 
-interface Retention {
+interface Retention extends Checkpoint {
   id: bigint;
-  at: Date;
-  actorUserId: string;
-  before: Date;
-  removed: number;
-  firstSeq: bigint;
-  lastSeq: bigint;
-  anchorHash: string;
-  archive: string;
-  archiveSha256: string;
   mac: string | null;
 }
 

@@ -5,6 +5,7 @@ import { type Actor, makeCtx, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { refuseNamesAlone } from './device-pairing.ts';
 import { Forbidden, NotFound, Unauthorized } from './errors.ts';
+import { anonymousCtx, recordRefusal } from './refusals.ts';
 import { hashToken, LOCAL_USER_ID } from './users.ts';
 
 /** Sessions are touched at most this often, so polling does not write on every read. */
@@ -135,6 +136,12 @@ export async function createRuntimeSession(deps: CoreDeps, input: CreateSessionI
   if (input.credential) return keyBoundSession(deps, input.credential, input);
   const userId = input.userId ?? (input.localTrusted ? LOCAL_USER_ID : undefined);
   if (!userId) {
+    await recordRefusal(deps, anonymousCtx(input.requestId), {
+      action: 'auth.refused',
+      resourceType: 'credential',
+      reason: 'a runtime session was asked for with no credential and no user_id',
+      address: input.requestIp,
+    });
     throw new Unauthorized(
       'credentials required: use the base URL an approved device was given (…/k/<secret>) or an API key (…/k/<key>), or send user_id and device_id to ask for pairing',
     );
@@ -292,8 +299,15 @@ export async function taskSessionCtx(
     select: { session: { select: { tokenHash: true } } },
   });
   if (!latest) throw new NotFound(`task ${taskId} not found`);
-  if (!latest.session)
+  if (!latest.session) {
+    await recordRefusal(deps, anonymousCtx(requestId), {
+      action: 'auth.refused',
+      resourceType: 'task',
+      resourceId: taskId,
+      reason: "a state poll without credentials for a task its submitter's session cannot vouch for",
+    });
     throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
+  }
   const ctx = latest.session.tokenHash
     ? await sessionCtxByHash(deps, latest.session.tokenHash, requestId)
     : null;
