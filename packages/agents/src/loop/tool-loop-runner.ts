@@ -122,11 +122,9 @@ export class ToolLoopRunner implements AgentRunner {
           const decision = yield {
             type: 'approval_request',
             id: call.id,
-            kind: call.name === 'run_command' ? 'command' : 'write_outside_workspace',
-            description:
-              call.name === 'run_command'
-                ? `run: ${String(call.input.command)}`
-                : `write ${String(call.input.path)}`,
+            // Only shell commands wait for a person: file tools never leave the workspace.
+            kind: 'command',
+            description: `run: ${String(call.input.command)}`,
             details: { tool: call.name, input: call.input },
           };
           outcome = decision?.approved
