@@ -2,7 +2,8 @@ import type { DeviceDto } from '@ccl/contracts';
 import type { Device, DeviceState } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { has, type RequestCtx } from './context.ts';
-import { CHANNELS, type CoreDeps, type Tx } from './deps.ts';
+import { announceCredentialChange } from './credential-change.ts';
+import type { CoreDeps, Tx } from './deps.ts';
 import { DEFAULT_DEVICE } from './device-pairing.ts';
 import { newDeviceSecret } from './device-secrets.ts';
 import { Forbidden, NotFound } from './errors.ts';
@@ -188,7 +189,6 @@ async function revokeSessionsOf(tx: Tx, device: Device): Promise<string[]> {
   };
   const live = await tx.runtimeSession.findMany({ where, select: { tokenHash: true } });
   await tx.runtimeSession.updateMany({ where, data: { revokedAt: new Date() } });
-  // Delivered on commit, to every process that caches sessions.
-  await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+  await announceCredentialChange(tx);
   return live.flatMap((s) => (s.tokenHash ? [s.tokenHash] : []));
 }

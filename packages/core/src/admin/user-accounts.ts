@@ -4,7 +4,8 @@ import { hashPassword } from '../auth/password.ts';
 import { checkPasswordStrength } from '../auth/web-sessions.ts';
 import { authorize } from '../authorize.ts';
 import type { RequestCtx } from '../context.ts';
-import { CHANNELS, type CoreDeps, type Tx } from '../deps.ts';
+import { announceCredentialChange } from '../credential-change.ts';
+import type { CoreDeps, Tx } from '../deps.ts';
 import { Conflict, Invalid, NotFound } from '../errors.ts';
 import { LOCAL_USER_ID } from '../users.ts';
 import { keepAnAdmin } from './last-admin.ts';
@@ -118,7 +119,7 @@ export async function updateUserAccount(
     // streams re-check their credentials on the same notice, ended browser sessions included.
     if (input.role || input.disabled || passwordHash) {
       deps.cache?.forgetAllSessions();
-      await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+      await announceCredentialChange(tx);
     }
     await writeAudit(deps, tx, ctx, {
       action: input.role && input.role !== before.roleName ? 'user.role' : 'user.update',

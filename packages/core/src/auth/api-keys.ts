@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { writeAudit } from '../audit.ts';
 import { authorize } from '../authorize.ts';
 import { has, makeCtx, type RequestCtx } from '../context.ts';
-import { CHANNELS, type CoreDeps } from '../deps.ts';
+import { announceCredentialChange } from '../credential-change.ts';
+import type { CoreDeps } from '../deps.ts';
 import { Forbidden, Invalid, NotFound } from '../errors.ts';
 import { recordRefusal } from '../refusals.ts';
 import { hashToken } from '../users.ts';
@@ -153,8 +154,7 @@ export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
       where: { id },
       data: { revokedAt: row.revokedAt ?? new Date() },
     });
-    // Delivered on commit: API processes end the event streams the key holds open.
-    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+    await announceCredentialChange(tx);
     await writeAudit(deps, tx, ctx, {
       action: 'apikey.revoke',
       resourceType: 'api_key',

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeAudit } from '../audit.ts';
 import { authorize } from '../authorize.ts';
 import { has, makeCtx, type RequestCtx, systemCtx } from '../context.ts';
-import { CHANNELS, type CoreDeps, type Tx } from '../deps.ts';
+import { announceCredentialChange } from '../credential-change.ts';
+import type { CoreDeps, Tx } from '../deps.ts';
 import { Invalid, NotFound, RateLimited, Unauthorized } from '../errors.ts';
 import { recordRefusal } from '../refusals.ts';
 import { hashToken } from '../users.ts';
@@ -181,8 +182,7 @@ export async function revokeWebSession(deps: CoreDeps, ctx: RequestCtx, id: stri
   }
   await deps.prisma.$transaction(async (tx) => {
     await tx.webSession.update({ where: { id }, data: { revokedAt: session.revokedAt ?? new Date() } });
-    // Delivered on commit: API processes end the event streams the session holds open.
-    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+    await announceCredentialChange(tx);
     await writeAudit(deps, tx, ctx, {
       action: 'auth.session.revoke',
       resourceType: 'web_session',
@@ -224,7 +224,7 @@ export async function setPassword(
       },
       data: { revokedAt: new Date() },
     });
-    await tx.$executeRaw`SELECT pg_notify(${CHANNELS.sessions}, '')`;
+    await announceCredentialChange(tx);
     await writeAudit(deps, tx, input.ctx ?? systemCtx(), {
       action: 'user.password',
       resourceType: 'user',
