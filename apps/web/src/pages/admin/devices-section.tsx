@@ -2,6 +2,7 @@ import type { ApprovedDeviceDto, DeviceDto } from '@ccl/contracts';
 import { useState } from 'react';
 import { Empty, LoadError, Loading } from '../../components/async-view.tsx';
 import { ConfirmButton } from '../../components/confirm-button.tsx';
+import { ShownOnce } from '../../components/shown-once.tsx';
 import { useToasts } from '../../components/toasts.tsx';
 import { devices } from '../../lib/admin-api.ts';
 import { formatTime } from '../../lib/format.ts';
@@ -23,47 +24,27 @@ export function sortDevices(list: DeviceDto[]): DeviceDto[] {
 
 /** The only time a device's secret is shown: its base URL, to copy into CoderClaw's configuration. */
 function NewBaseUrl({ approved, onDone }: { approved: ApprovedDeviceDto; onDone: () => void }) {
-  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(approved.base_url);
-      setCopied('yes');
-    } catch {
-      setCopied('failed');
-    }
-  };
   return (
-    <section className="panel new-key" aria-labelledby="device-url-title" data-testid="device-base-url">
-      <h2 id="device-url-title">
-        Device {approved.device_id} of {approved.user_id} approved
-      </h2>
-      <p className="warning" role="alert">
-        <span aria-hidden="true">⚠ </span>Give this base URL to the device’s CoderClaw (its adapter’s{' '}
-        <code>baseUrl</code>) now. It carries the device’s secret and is shown only this once; names alone
-        open no session. If it is lost, approve the device again for a new one.
-      </p>
-      <div className="actions">
-        <input
-          aria-label="The device's base URL"
-          className="key-value"
-          readOnly
-          value={approved.base_url}
-          onFocus={(e) => e.currentTarget.select()}
-        />
-        <button type="button" onClick={copy}>
-          Copy
-        </button>
-        <span role="status">
-          {copied === 'yes' && 'Copied to the clipboard.'}
-          {copied === 'failed' && 'Copying is blocked here: select the URL and copy it by hand.'}
-        </span>
-      </div>
-      <div className="actions">
-        <button type="button" className="primary" onClick={onDone}>
-          I have passed it on
-        </button>
-      </div>
-    </section>
+    <ShownOnce
+      testId="device-base-url"
+      title={
+        <>
+          Device {approved.device_id} of {approved.user_id} approved
+        </>
+      }
+      warning={
+        <>
+          Give this base URL to the device’s CoderClaw (its adapter’s <code>baseUrl</code>) now. It carries
+          the device’s secret and is shown only this once; names alone open no session. If it is lost, approve
+          the device again for a new one.
+        </>
+      }
+      value={approved.base_url}
+      valueLabel="The device's base URL"
+      noun="URL"
+      doneLabel="I have passed it on"
+      onDone={onDone}
+    />
   );
 }
 

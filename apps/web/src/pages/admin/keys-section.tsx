@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { Empty, LoadError, Loading } from '../../components/async-view.tsx';
 import { ConfirmButton } from '../../components/confirm-button.tsx';
 import { Field } from '../../components/field.tsx';
+import { ShownOnce } from '../../components/shown-once.tsx';
 import { useToasts } from '../../components/toasts.tsx';
 import { type CreatedApiKeyDto, keys } from '../../lib/admin-api.ts';
 import { formatTime } from '../../lib/format.ts';
@@ -184,43 +185,16 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedApiKeyDto) => void
 
 /** The only time the key exists outside its owner's hands: copy it, then it is gone from the page. */
 function NewKey({ created, onDone }: { created: CreatedApiKeyDto; onDone: () => void }) {
-  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(created.key);
-      setCopied('yes');
-    } catch {
-      setCopied('failed');
-    }
-  };
   return (
-    <section className="panel new-key" aria-labelledby="created-key-title" data-testid="new-key">
-      <h2 id="created-key-title">Key “{created.name}” created</h2>
-      <p className="warning" role="alert">
-        <span aria-hidden="true">⚠ </span>Copy the key now. This is the only time it is shown: the server
-        keeps only a hash of it. If you lose it, revoke it and create another.
-      </p>
-      <div className="actions">
-        <input
-          aria-label="The new API key"
-          className="key-value"
-          readOnly
-          value={created.key}
-          onFocus={(e) => e.currentTarget.select()}
-        />
-        <button type="button" onClick={copy}>
-          Copy
-        </button>
-        <span role="status">
-          {copied === 'yes' && 'Copied to the clipboard.'}
-          {copied === 'failed' && 'Copying is blocked here: select the key and copy it by hand.'}
-        </span>
-      </div>
-      <div className="actions">
-        <button type="button" className="primary" onClick={onDone}>
-          I have stored it
-        </button>
-      </div>
-    </section>
+    <ShownOnce
+      testId="new-key"
+      title={<>Key “{created.name}” created</>}
+      warning="Copy the key now. This is the only time it is shown: the server keeps only a hash of it. If you lose it, revoke it and create another."
+      value={created.key}
+      valueLabel="The new API key"
+      noun="key"
+      doneLabel="I have stored it"
+      onDone={onDone}
+    />
   );
 }
