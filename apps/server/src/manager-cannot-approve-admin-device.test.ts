@@ -1,4 +1,3 @@
-import { createApiKey, makeCtx, PERMISSIONS } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
 
@@ -19,19 +18,12 @@ describe('approving another user’s device', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ backend: 'postgres', role: 'api', env: { AUTH_MODE: 'team' } });
-    const operator = makeCtx({
-      userId: 'system',
-      roleName: 'SYSTEM',
-      permissions: [...PERMISSIONS],
-      via: 'system',
-    });
     for (const [user, role] of [
       ['ada', 'ADMIN'],
       ['maria', 'MANAGER'],
       ['dev', 'DEVELOPER'],
     ] as const) {
-      await server.addUser(user, role);
-      const { key } = await createApiKey(server.deps, operator, { userId: user, name: 'test' });
+      const { key } = await server.addUserWithKey(user, role);
       as[user] = { authorization: `Bearer ${key}` };
       // A pairing request, as a CoderClaw adapter's first attempt leaves it.
       devices[user] = (

@@ -1,5 +1,6 @@
-import { createApiKey, makeCtx, PERMISSIONS } from '@ccl/core';
+import { createApiKey } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operatorCtx } from './cli-support.ts';
 import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
 
 /**
@@ -18,12 +19,7 @@ describe('API keys made with an API key', () => {
   beforeAll(async () => {
     server = await startTestServer({ backend: 'postgres', role: 'api', env: { AUTH_MODE: 'team' } });
     await server.addUser('alice', 'DEVELOPER');
-    const operator = makeCtx({
-      userId: 'system',
-      roleName: 'SYSTEM',
-      permissions: [...PERMISSIONS],
-      via: 'system',
-    });
+    const operator = operatorCtx();
     viewOnly = (
       await createApiKey(server.deps, operator, { userId: 'alice', name: 'ro', permissions: ['task:view'] })
     ).key;

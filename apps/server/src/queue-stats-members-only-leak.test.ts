@@ -1,4 +1,3 @@
-import { createApiKey, makeCtx, PERMISSIONS } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
 
@@ -24,18 +23,11 @@ describe('statistics of members-only projects', () => {
       'content-type': 'application/json',
       authorization: `Bearer ${/token: (ccl_\S+)/.exec(server.output())?.[1] ?? ''}`,
     };
-    const operator = makeCtx({
-      userId: 'system',
-      roleName: 'SYSTEM',
-      permissions: [...PERMISSIONS],
-      via: 'system',
-    });
     for (const [user, role] of [
       ['ann', 'DEVELOPER'],
       ['vic', 'VIEWER'],
     ] as const) {
-      await server.addUser(user, role);
-      const { key } = await createApiKey(server.deps, operator, { userId: user, name: 'test' });
+      const { key } = await server.addUserWithKey(user, role);
       as[user] = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     }
     const post = (who: string, path: string, body?: unknown) =>

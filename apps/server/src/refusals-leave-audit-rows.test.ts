@@ -1,14 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createApiKey, makeCtx, PERMISSIONS, revokeApiKey, setPassword } from '@ccl/core';
+import { createApiKey, revokeApiKey, setPassword } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operatorCtx } from './cli-support.ts';
 import { readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
-const operator = makeCtx({
-  userId: 'system',
-  roleName: 'SYSTEM',
-  permissions: [...PERMISSIONS],
-  via: 'system',
-});
+const operator = operatorCtx();
 const PASSWORD = 'correct horse battery staple';
 
 /**
@@ -43,8 +39,7 @@ describe('refusals leave audit rows (team mode)', () => {
       ['ben', 'DEVELOPER'],
       ['vic', 'VIEWER'],
     ] as const) {
-      await server.addUser(user, role);
-      const { key, id } = await createApiKey(server.deps, operator, { userId: user, name: 'test' });
+      const { key, keyId: id } = await server.addUserWithKey(user, role);
       as[user] = { authorization: `Bearer ${key}` };
       keyIds[user] = id;
     }

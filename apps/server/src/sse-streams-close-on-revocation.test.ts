@@ -1,15 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { approveDevice, createApiKey, makeCtx, PERMISSIONS, revokeDevice, setPassword } from '@ccl/core';
+import { approveDevice, createApiKey, revokeDevice, setPassword } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operatorCtx } from './cli-support.ts';
 import { cliEnv, runCli } from './test-support/run-cli.ts';
 import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
 
-const operator = makeCtx({
-  userId: 'system',
-  roleName: 'SYSTEM',
-  permissions: [...PERMISSIONS],
-  via: 'system',
-});
+const operator = operatorCtx();
 const PASSWORD = 'correct horse battery staple';
 
 /** An open text/event-stream: the event names seen so far, and whether the server ended it. */

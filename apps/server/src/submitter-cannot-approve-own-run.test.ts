@@ -1,4 +1,3 @@
-import { createApiKey, makeCtx, PERMISSIONS } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
@@ -37,19 +36,12 @@ describe('the submitter of a run cannot approve it under approval_by_submitter: 
 
   beforeAll(async () => {
     server = await startTestServer({ backend: 'postgres', env: { AUTH_MODE: 'team' } });
-    const operator = makeCtx({
-      userId: 'system',
-      roleName: 'SYSTEM',
-      permissions: [...PERMISSIONS],
-      via: 'system',
-    });
     for (const [user, role] of [
       ['ada', 'ADMIN'],
       ['dev', 'DEVELOPER'],
       ['rev', 'DEVELOPER'],
     ] as const) {
-      await server.addUser(user, role);
-      const { key } = await createApiKey(server.deps, operator, { userId: user, name: 'test' });
+      const { key } = await server.addUserWithKey(user, role);
       as[user] = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     }
     const created = await fetch(`${server.url}/api/projects`, {

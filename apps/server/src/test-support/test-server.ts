@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig } from '@ccl/config';
-import { addUser, type CoreDeps } from '@ccl/core';
+import { addUser, type CoreDeps, createApiKey } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, testRedisUrl } from '@ccl/testing';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { operatorCtx } from '../cli-support.ts';
 import { createLogger } from '../log.ts';
 import type { RouteEntry } from '../permission-matrix.ts';
 import { type Role, startServer } from '../server.ts';
@@ -29,6 +30,8 @@ export interface TestServer {
   /** The server's log lines (JSON), at the LOG_LEVEL the test asked for (silent by default). */
   logs: () => string;
   addUser(id: string, role: string): Promise<void>;
+  /** addUser, then an API key with every permission of the role (made by the operator, as the CLI would). */
+  addUserWithKey(id: string, role: string): Promise<{ key: string; keyId: string }>;
   /** Stops the server as SIGTERM would, keeping the database for inspection; stop() still drops it. */
   stopServer(): Promise<void>;
   stop(): Promise<void>;
@@ -89,6 +92,11 @@ export async function startTestServer(
     logs: () => logText,
     addUser: async (id, role) => {
       await addUser({ prisma, audit: server.deps.audit }, { id, role });
+    },
+    addUserWithKey: async (id, role) => {
+      await addUser({ prisma, audit: server.deps.audit }, { id, role });
+      const created = await createApiKey(server.deps, operatorCtx(), { userId: id, name: 'test' });
+      return { key: created.key, keyId: created.id };
     },
     stopServer: () => server.stop(),
     async stop() {
