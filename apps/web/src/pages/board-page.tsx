@@ -50,6 +50,8 @@ export function BoardPage({ project }: { project: string | null }) {
   // All projects at once: the standard five, since each project may name its own.
   const setting = projects.data?.find((p) => p.slug === project)?.settings.columns;
   const columns = useMemo(() => boardColumns(project ? setting : undefined), [project, setting]);
+  // A project's board waits for its column setting rather than flashing the standard five first.
+  const columnsKnown = !project || !projects.loading || projects.data !== undefined;
   const groups = useMemo(() => groupByColumn(list, filters), [list, filters]);
   const hidden = useMemo(() => hiddenColumnCards(groups, columns), [groups, columns]);
   const options = useMemo(() => filterOptions(list), [list]);
@@ -169,8 +171,10 @@ export function BoardPage({ project }: { project: string | null }) {
           </p>
         </Empty>
       )}
-      {tasks.data && list.length > 0 && hidden.length > 0 && <HiddenColumnsNote hidden={hidden} />}
-      {tasks.data && list.length > 0 && (
+      {tasks.data && columnsKnown && list.length > 0 && hidden.length > 0 && (
+        <HiddenColumnsNote hidden={hidden} />
+      )}
+      {tasks.data && columnsKnown && list.length > 0 && (
         <div className="board" data-columns={columns.length}>
           {columns.map((col) => {
             const cards = groups[col.id];
