@@ -24,6 +24,7 @@ import { authRoutes } from './routes/auth.ts';
 import { boardRoutes } from './routes/board.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
+import { githubRoutes } from './routes/github.ts';
 import { healthRoutes } from './routes/health.ts';
 import { memberRoutes } from './routes/members.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
@@ -161,6 +162,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(secretRoutes);
   await app.register(userRoutes);
   await app.register(memberRoutes);
+  await app.register(githubRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
   if (!(await registerWeb(app, setPageFallback, opts.webDir))) {
     app.get(

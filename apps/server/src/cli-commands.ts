@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '@ccl/config';
+import { githubLoginSchema, type ProjectGithub, projectGithubSchema } from '@ccl/contracts';
 import type { AuditSigner } from '@ccl/core';
 // Subpaths, not the package's index: the index would pull Prisma's client into this chunk,
 // which is loaded before the database starts instead of while it starts.
@@ -83,6 +84,95 @@ export async function userPasswd(id: string): Promise<void> {
 export async function userToken(id: string): Promise<void> {
   const token = await withPrisma((deps, ops) => ops.rotateUserToken(deps, ops.operatorCtx(), id));
   out(`new token for '${id}' (shown once; store it now; the previous one no longer works):\n  ${token}\n`);
+}
+
+export async function userGithub(id: string, login: string | undefined, opts: { clear?: boolean }) {
+  const clear = opts.clear === true || login === '-';
+  if (clear && login && login !== '-') throw new Error('give a GitHub login or --clear, not both');
+  if (!clear && !login) throw new Error("give the user's GitHub login, or --clear to unlink it");
+  let githubLogin: string | null = null;
+  if (!clear) {
+    const parsed = githubLoginSchema.safeParse(login);
+    if (!parsed.success) throw new Error(`GitHub login '${login}' ${parsed.error.issues[0]?.message}`);
+    githubLogin = parsed.data;
+  }
+  const user = await withPrisma((deps, ops) =>
+    ops.updateUserAccount(deps, ops.operatorCtx(), id, { github_login: githubLogin }),
+  );
+  out(
+    user.github_login
+      ? `user '${id}' is linked to GitHub login '${user.github_login}'\n`
+      : `user '${id}' has no GitHub login\n`,
+  );
+}
+
+export interface ProjectGithubOptions {
+  base?: string;
+  pullRequests?: string;
+  draft?: boolean;
+  /** true without a number of attempts. */
+  fixCi?: boolean | string;
+  unlink?: boolean;
+}
+
+/** Where each setting came from on the command line, for the error message. */
+const GITHUB_FLAGS: Record<string, string> = {
+  repo: 'owner/name',
+  base: '--base',
+  pull_requests: '--pull-requests',
+  fix_ci_attempts: '--fix-ci',
+};
+
+function githubSetting(repo: string | undefined, opts: ProjectGithubOptions): ProjectGithub | null {
+  const { unlink, ...rest } = opts;
+  if (unlink) {
+    if (repo || Object.keys(rest).length) throw new Error('--unlink takes no repository or other options');
+    return null;
+  }
+  if (!repo) throw new Error('give the repository as owner/name, or --unlink');
+  const attempts = typeof opts.fixCi === 'string' ? opts.fixCi : undefined;
+  if (attempts !== undefined && !/^\d+$/.test(attempts)) {
+    throw new Error(`--fix-ci '${attempts}' must be a number of attempts from 1 to 10`);
+  }
+  const parsed = projectGithubSchema.safeParse({
+    repo,
+    ...(opts.base !== undefined ? { base: opts.base } : {}),
+    ...(opts.pullRequests ? { pull_requests: opts.pullRequests } : {}),
+    ...(opts.draft ? { draft: true } : {}),
+    ...(opts.fixCi ? { fix_ci: true } : {}),
+    ...(attempts ? { fix_ci_attempts: Number(attempts) } : {}),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? 'repo');
+    throw new Error(`${GITHUB_FLAGS[field] ?? field}: ${issue?.message}`);
+  }
+  return parsed.data;
+}
+
+/** The link as set: unset fields are left to the GitHub integration's defaults (docs/github.md). */
+function describeGithub(g: ProjectGithub): string {
+  const parts = [
+    ...(g.base ? [`base ${g.base}`] : []),
+    ...(g.pull_requests ? [`pull requests ${g.pull_requests}`] : []),
+    ...(g.draft ? ['drafts'] : []),
+    ...(g.fix_ci ? [`fix CI${g.fix_ci_attempts ? ` (up to ${g.fix_ci_attempts} attempts)` : ''}`] : []),
+  ];
+  return parts.length ? `${g.repo} (${parts.join(', ')})` : g.repo;
+}
+
+export async function projectGithub(slug: string, repo: string | undefined, opts: ProjectGithubOptions) {
+  const github = githubSetting(repo, opts);
+  const cfg = loadConfig();
+  const project = await withPrisma((deps, ops) =>
+    ops.setProjectGithub({ ...deps, config: cfg }, ops.operatorCtx(), slug, github),
+  );
+  const linked = project.settings.github;
+  out(
+    linked
+      ? `project '${project.slug}' is linked to ${describeGithub(linked)}\n`
+      : `project '${project.slug}' is not linked to GitHub\n`,
+  );
 }
 
 export async function keyCreate(

@@ -14,6 +14,8 @@ export {
   rotateSecrets,
   rotateUserToken,
   setPassword,
+  setProjectGithub,
+  updateUserAccount,
   verifyAuditChain,
   writeAudit,
 } from '@ccl/core';

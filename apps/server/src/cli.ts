@@ -1,6 +1,7 @@
 // `clawlink`: argument parsing only. Each command loads the modules it needs when it
 // runs, so `user list` never loads the HTTP server, the queue or the agent SDKs.
 import { Command, Option } from 'commander';
+import type { ProjectGithubOptions } from './cli-commands.ts';
 
 const program = new Command('clawlink').description(
   'CoderClawLink: a self-hosted execution portal for AI coding agents',
@@ -45,6 +46,38 @@ user
     "replace a user's bearer token (the first administrator's is printed at the first start) and print the new one once; the old one stops working",
   )
   .action(async (id: string) => (await commands()).userToken(id));
+user
+  .command('github <id> [login]')
+  .description(
+    "link a user to their GitHub account (its /clawlink comments act as the user); '-' or --clear unlinks it",
+  )
+  .option('--clear', 'unlink the GitHub account')
+  .action(async (id: string, login: string | undefined, opts: { clear?: boolean }) =>
+    (await commands()).userGithub(id, login, opts),
+  );
+
+const project = program.command('project').description("manage projects' settings");
+project
+  .command('github <slug> [repo]')
+  .description(
+    'link a project to a GitHub repository (owner/name), replacing an earlier link, or --unlink it; other settings stay',
+  )
+  .option('--base <branch>', "branch pull requests go to (default: the repository's default branch)")
+  .addOption(
+    new Option(
+      '--pull-requests <mode>',
+      'open a pull request for finished work: at once, after approval, or never',
+    ).choices(['auto', 'approve', 'off']),
+  )
+  .option('--draft', 'open pull requests as drafts')
+  .option(
+    '--fix-ci [attempts]',
+    'start a follow-up run when CI fails on a pull request, at most [attempts] times per pull request',
+  )
+  .option('--unlink', 'remove the link to GitHub')
+  .action(async (slug: string, repo: string | undefined, opts: ProjectGithubOptions) =>
+    (await commands()).projectGithub(slug, repo, opts),
+  );
 
 const key = program.command('key').description('manage personal API keys (Authorization: Bearer ccl_…)');
 key

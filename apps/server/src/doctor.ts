@@ -1,11 +1,12 @@
 import { createAgentCatalog, describeSandbox } from '@ccl/agents';
 import { loadConfig } from '@ccl/config';
-import { loadSkills } from '@ccl/core';
-import { pingDatabase } from '@ccl/db';
+import { checkGithubLinks, GithubApps, loadSkills } from '@ccl/core';
+import { createPrisma, pingDatabase } from '@ccl/db';
 import { createExecutionQueue } from '@ccl/queue';
-import { openDatabase } from './database.ts';
+import { type Database, openDatabase } from './database.ts';
 import { createLogger } from './log.ts';
 import { BUILTIN_SKILLS_DIR } from './runtime.ts';
+import { loadSecretsKeyring } from './secrets-key.ts';
 
 type Line = { ok: boolean; what: string; detail: string };
 
@@ -28,8 +29,9 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
 
   let dbUrl: string | null = null;
   let stopDb = async () => {};
+  let db: Database | undefined;
   try {
-    const db = await openDatabase(config, createLogger({ LOG_LEVEL: 'warn' }));
+    db = await openDatabase(config, createLogger({ LOG_LEVEL: 'warn' }));
     stopDb = db.stop;
     // An external DATABASE_URL is only a string until a connection proves it.
     await pingDatabase(db.url);
@@ -46,6 +48,8 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
       `cannot open: ${(err as Error).message}; check DATABASE_URL or the data directory`,
     );
   }
+
+  if (dbUrl) await checkGithub(config, dbUrl, db?.embedded ?? false, report);
 
   if (dbUrl) {
     const queue = createExecutionQueue({
@@ -94,6 +98,38 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
     `${skills.list().length} loaded${skills.problems.length ? `; ${skills.problems.join('; ')}` : ''}`,
   );
   return print(out, lines);
+}
+
+/** Each project linked to GitHub: its credential reads the repository and may push. */
+async function checkGithub(
+  config: ReturnType<typeof loadConfig>,
+  dbUrl: string,
+  embedded: boolean,
+  report: (ok: boolean, what: string, detail: string) => void,
+) {
+  const prisma = createPrisma(dbUrl, { max: 2 });
+  try {
+    const secrets = await loadSecretsKeyring(config, embedded);
+    const githubApps =
+      config.GITHUB_APP_ID && config.GITHUB_APP_PRIVATE_KEY
+        ? new GithubApps({
+            apiUrl: config.GITHUB_API_URL,
+            appId: config.GITHUB_APP_ID,
+            privateKey: config.GITHUB_APP_PRIVATE_KEY,
+          })
+        : undefined;
+    const checks = await checkGithubLinks({
+      prisma,
+      config,
+      ...(secrets ? { secrets } : {}),
+      ...(githubApps ? { githubApps } : {}),
+    });
+    for (const c of checks) report(c.ok, `github ${c.project}`, c.detail);
+  } catch (err) {
+    report(false, 'github', `could not check the linked repositories: ${(err as Error).message}`);
+  } finally {
+    await prisma.$disconnect();
+  }
 }
 
 function print(out: NodeJS.WritableStream, lines: Line[]): boolean {

@@ -140,7 +140,12 @@ describe('every route, fuzzed from the OpenAPI document', () => {
     server = await startTestServer({
       backend: 'postgres',
       role: 'api',
-      env: { SECRETS_KEY: randomBytes(32).toString('base64'), SECRETS_KEY_ID: 'fuzz' },
+      env: {
+        SECRETS_KEY: randomBytes(32).toString('base64'),
+        SECRETS_KEY_ID: 'fuzz',
+        // The webhook's signature check is what hostile bodies meet (unconfigured, it answers 503 by design).
+        GITHUB_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
+      },
     });
     const adminToken = /token: (ccl_\S+)/.exec(server.output())?.[1];
     if (!adminToken) throw new Error(`no first-admin token in: ${server.output()}`);

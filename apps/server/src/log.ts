@@ -8,9 +8,18 @@ const OPTIONS: LoggerOptions = {
     paths: [
       'req.headers.authorization',
       'req.headers.cookie',
-      ...['token', 'password', 'apiKey', 'ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENHANDS_API_KEY'].flatMap(
-        (name) => [name, `*.${name}`],
-      ),
+      'req.headers["x-hub-signature-256"]',
+      ...[
+        'token',
+        'password',
+        'apiKey',
+        'ANTHROPIC_API_KEY',
+        'OPENAI_API_KEY',
+        'OPENHANDS_API_KEY',
+        'GITHUB_TOKEN',
+        'GITHUB_APP_PRIVATE_KEY',
+        'GITHUB_WEBHOOK_SECRET',
+      ].flatMap((name) => [name, `*.${name}`]),
     ],
     censor: '[redacted]',
   },

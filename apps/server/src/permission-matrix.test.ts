@@ -73,6 +73,7 @@ const SAMPLES: Record<string, Sample> = {
   'PUT /api/roles/:name': () => ({ path: '/api/roles/AUDITOR', body: { permissions: ['audit:view'] } }),
   'DELETE /api/roles/:name': () => ({ path: '/api/roles/AUDITOR' }),
   'GET /api/agents/stats': () => ({ path: '/api/agents/stats' }),
+  'GET /api/stats/agents': () => ({ path: '/api/stats/agents' }),
   'GET /api/queue/stats': () => ({ path: '/api/queue/stats' }),
 };
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createAgentCatalog, describeSandbox, FreshRepoTemplate, type Sandbox } from '@ccl/agents';
 import type { Config } from '@ccl/config';
-import { type CoreDeps, ensureBuiltins, loadSkills, sealAuditChain } from '@ccl/core';
+import { type CoreDeps, ensureBuiltins, GithubApps, loadSkills, sealAuditChain } from '@ccl/core';
 import { createPrisma, migrateDatabase, type PrismaClient } from '@ccl/db';
 import { createExecutionQueue, createNotifier, type ExecutionQueue, type Notifier } from '@ccl/queue';
 import type { Logger } from 'pino';
@@ -66,6 +66,16 @@ export async function openRuntime(
       log,
       ...(secrets ? { secrets } : {}),
       freshRepo: new FreshRepoTemplate(),
+      ...(config.GITHUB_APP_ID && config.GITHUB_APP_PRIVATE_KEY
+        ? {
+            githubApps: new GithubApps({
+              apiUrl: config.GITHUB_API_URL,
+              appId: config.GITHUB_APP_ID,
+              privateKey: config.GITHUB_APP_PRIVATE_KEY,
+              log,
+            }),
+          }
+        : {}),
     };
     await sealAuditChain(deps);
     return {

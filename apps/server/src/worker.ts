@@ -4,6 +4,7 @@ import {
   beatWorker,
   CHANNELS,
   forgetWorker,
+  processPendingDeliveries,
   RetryLater,
   reconcileExecutions,
   runExecution,
@@ -49,6 +50,10 @@ export async function startWorkerRole(rt: Runtime, log: Logger, role: string): P
     );
     await sweepWorkspaces(rt.deps).catch((err) =>
       log.warn({ err: (err as Error).message }, 'workspace sweep failed'),
+    );
+    // GitHub deliveries an API process stored but stopped before handling.
+    await processPendingDeliveries(rt.deps).catch((err) =>
+      log.warn({ err: (err as Error).message }, 'GitHub delivery sweep failed'),
     );
   };
   const reconciler = setInterval(reconcile, rt.config.RECONCILE_INTERVAL_S * 1000);

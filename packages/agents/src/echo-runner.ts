@@ -1,5 +1,7 @@
 import { echoOptionsSchema } from '@ccl/contracts';
 import { type AgentRunner, type RunInput, type RunStream, sleep, TransientRunnerError } from './runner.ts';
+import { writeFileTool } from './workspace/file-tools.ts';
+import { PathGuard } from './workspace/path-guard.ts';
 
 /** What a run without `context.echo` does. */
 const ECHO_DEFAULTS = echoOptionsSchema.parse({});
@@ -49,6 +51,7 @@ export class EchoRunner implements AgentRunner {
     if (opts.fail !== false) {
       return { success: false, result: null, error: opts.fail === true ? 'echo: asked to fail' : opts.fail };
     }
+    if (opts.files) await writeEchoFiles(input.workspace.dir, opts.files);
     const result = `echo: ${input.prompt}`;
     yield {
       type: 'usage',
@@ -59,4 +62,10 @@ export class EchoRunner implements AgentRunner {
     };
     return { success: true, result, metadata: { steps: opts.steps } };
   }
+}
+
+/** `context.echo.files`, written by the agents' own write tool: inside the workspace, never into .git. */
+async function writeEchoFiles(dir: string, files: Record<string, string>) {
+  const guard = new PathGuard(dir);
+  for (const [path, content] of Object.entries(files)) await writeFileTool(guard, { path, content });
 }

@@ -177,6 +177,23 @@ export const envSchema = z.object({
       }
       return entries;
     }),
+  /** The address people open the board at, for links in pull requests and GitHub comments; unset: http://HOST:PORT. */
+  PUBLIC_URL: optionalUrl,
+  /** A token (fine-grained or classic) for linked repositories; a project's own GITHUB_TOKEN secret goes first. */
+  GITHUB_TOKEN: z.string().optional(),
+  /** A GitHub App instead of a token: its id and private key (PEM text, or the path of a .pem file). */
+  GITHUB_APP_ID: z.string().trim().regex(/^\d+$/, 'must be the numeric App id').optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().optional(),
+  /** GitHub's REST API; set for GitHub Enterprise Server (https://host/api/v3). */
+  GITHUB_API_URL: z.string().trim().pipe(z.url()).default('https://api.github.com'),
+  /** Secret of the repository or App webhook; unset, POST /api/github/webhook answers 503. */
+  GITHUB_WEBHOOK_SECRET: z.string().optional(),
+  /** The login comments may mention instead of `/clawlink` (`@<login> fix the tests`). */
+  GITHUB_BOT_LOGIN: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]{1,39}(\[bot\])?$/)
+    .default('clawlink'),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
   /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */
@@ -246,6 +263,9 @@ export const FILE_VARIANTS = [
   'OPENAI_API_KEY',
   'OPENHANDS_API_KEY',
   'OPENHANDS_LLM_API_KEY',
+  'GITHUB_TOKEN',
+  'GITHUB_APP_PRIVATE_KEY',
+  'GITHUB_WEBHOOK_SECRET',
 ] as const satisfies ReadonlyArray<keyof typeof envSchema.shape>;
 
 /**
@@ -287,6 +307,11 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env, cwd: string 
     throw new ConfigError(
       'invalid configuration:\n  AUDIT_HMAC_KEY: required when DATABASE_URL is set (the key of the audit ' +
         "log's hash chain, kept outside the database; e.g. openssl rand -base64 32)",
+    );
+  }
+  if (Boolean(data.GITHUB_APP_ID) !== Boolean(data.GITHUB_APP_PRIVATE_KEY)) {
+    throw new ConfigError(
+      'invalid configuration:\n  GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY: a GitHub App needs both its id and its private key',
     );
   }
   const boundToLoopback = isLoopbackHost(data.HOST);

@@ -51,6 +51,35 @@ export const projectSlugSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'slug must be letters, digits, dot, dash or underscore');
 
+/** `owner/name` as GitHub spells a repository. */
+export const githubRepoSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9-]{1,39}\/[A-Za-z0-9._-]{1,100}$/, 'repo must be owner/name, e.g. acme/api')
+  .refine((v) => !v.endsWith('/.') && !v.endsWith('/..'), 'repo must be owner/name, e.g. acme/api');
+
+/** A project linked to a GitHub repository (docs/github.md). */
+export const projectGithubSchema = z
+  .object({
+    repo: githubRepoSchema,
+    /** Unset: the repository's default branch. */
+    base: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9._/-]+$/, 'base must be a branch name')
+      .optional(),
+    /** auto: a completed run with changes opens a PR; approve: it waits for a person first; off: none. */
+    pull_requests: z.enum(['auto', 'approve', 'off']).optional(),
+    draft: z.boolean().optional(),
+    /** A failed check suite on a portal PR starts a follow-up run (at most fix_ci_attempts per PR). */
+    fix_ci: z.boolean().optional(),
+    fix_ci_attempts: z.number().int().min(1).max(10).optional(),
+  })
+  .strict();
+export type ProjectGithub = z.infer<typeof projectGithubSchema>;
+
 /**
  * What a project gives its tasks' runs. repo, ref and model are defaults a task's context
  * overrides; approval, approval_by_submitter, the limits and the network are ceilings a task
@@ -80,6 +109,8 @@ export const projectSettingsSchema = z
     network_allow: networkAllowSchema.optional(),
     /** Board display, not a task default: unset, the board shows all five columns. */
     columns: projectColumnsSchema.optional(),
+    /** Linked: runs clone the repository and completed work becomes a pull request. */
+    github: projectGithubSchema.optional(),
   })
   .strict();
 
@@ -127,6 +158,15 @@ export const executionSummarySchema = z.object({
   pr_url: z.string().nullable(),
 });
 
+/** The newest pull request the portal opened for a card's work. */
+export const taskPullRequestSchema = z.object({
+  url: z.string(),
+  number: z.number().int(),
+  state: z.enum(['open', 'merged', 'closed']),
+  branch: z.string(),
+});
+export type TaskPullRequestDto = z.infer<typeof taskPullRequestSchema>;
+
 export const taskSchema = z.object({
   id: z.string(),
   project_id: z.string(),
@@ -140,6 +180,8 @@ export const taskSchema = z.object({
   created_at: isoDate,
   updated_at: isoDate,
   latest_execution: executionSummarySchema.nullable(),
+  /** The card's newest pull request (follow-up runs push to it); null: none yet. */
+  pull_request: taskPullRequestSchema.nullable(),
 });
 export type TaskDto = z.infer<typeof taskSchema>;
 

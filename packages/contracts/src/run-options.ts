@@ -29,11 +29,26 @@ export const echoOptionsSchema = z.object({
   fail_attempts: z.coerce.number().int().min(0).max(20).default(0),
   /** Ask for an approval halfway through (the execution goes WAITING). */
   ask_approval: z.boolean().default(false),
+  /** Files (workspace-relative path → content) written before finishing, so tests get real diffs. */
+  files: z
+    .record(z.string().min(1).max(500), z.string().max(1_000_000))
+    .refine((f) => Object.keys(f).length <= 100, 'at most 100 files')
+    .optional(),
 });
 export type EchoOptions = z.infer<typeof echoOptionsSchema>;
 
 /** `context.openhands`: which Agent Profile stored on the agent-server runs the task. */
 export const openHandsOptionsSchema = z.looseObject({ agent_profile_id: z.string().max(200).optional() });
+
+/** Where a run of a linked project delivers its work (the project's settings.github, resolved). */
+export const runGithubSchema = z.object({
+  repo: z.string(),
+  /** Unset: the repository's default branch, read when the run starts. */
+  base: z.string().optional(),
+  pull_requests: z.enum(['auto', 'approve', 'off']),
+  draft: z.boolean(),
+});
+export type RunGithub = z.infer<typeof runGithubSchema>;
 
 /**
  * What a run may do, resolved once when it is submitted (core's resolveRunOptions): the task's
@@ -60,6 +75,7 @@ export const runOptionsSchema = z.object({
   ref: z.string().optional(),
   echo: echoOptionsSchema.optional(),
   openhands: openHandsOptionsSchema.optional(),
+  github: runGithubSchema.optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 

@@ -69,6 +69,8 @@ export const submitContextSchema = z
     ref: z.string().trim().max(200).optional(),
     echo: echoOptionsSchema.optional(),
     openhands: openHandsOptionsSchema.optional(),
+    /** In a project linked to GitHub: true/false overrides its pull_requests setting for this run. */
+    create_pr: z.boolean().optional(),
   })
   .catchall(z.unknown());
 

@@ -5,6 +5,19 @@ export const agentStatsQuerySchema = z.object({
   days: z.coerce.number().int().min(1).max(365).default(30).describe('look back this many days'),
 });
 
+/**
+ * Pull requests opened within the look-back and what the merged ones cost: every run of a card
+ * with a merged pull request counts (follow-ups included), divided by the merged pull requests.
+ */
+const pullRequestFigures = {
+  prs_opened: z.number().int(),
+  prs_merged: z.number().int(),
+  /** merged / opened; null with none opened. */
+  merge_rate: z.number().nullable(),
+  /** null with none merged. */
+  cost_usd_per_merged_pr: z.number().nullable(),
+};
+
 export const agentStatsSchema = z.object({
   agent_type: z.string(),
   runs: z.number().int(),
@@ -16,10 +29,21 @@ export const agentStatsSchema = z.object({
   /** Mean cost of finished runs that reported a cost. */
   avg_cost_usd: z.number().nullable(),
   last_run_at: isoDate.nullable(),
+  /** Pull requests opened by this runtime's runs. */
+  ...pullRequestFigures,
 });
 export type AgentStatsDto = z.infer<typeof agentStatsSchema>;
 
-export const agentStatsPageSchema = z.object({ days: z.number().int(), agents: z.array(agentStatsSchema) });
+/** A project's pull requests within the look-back. */
+export const projectPullRequestStatsSchema = z.object({ project_slug: z.string(), ...pullRequestFigures });
+export type ProjectPullRequestStatsDto = z.infer<typeof projectPullRequestStatsSchema>;
+
+export const agentStatsPageSchema = z.object({
+  days: z.number().int(),
+  agents: z.array(agentStatsSchema),
+  /** Projects with pull requests opened within the look-back. */
+  projects: z.array(projectPullRequestStatsSchema),
+});
 export type AgentStatsPageDto = z.infer<typeof agentStatsPageSchema>;
 
 export const queueCountsSchema = z.object({

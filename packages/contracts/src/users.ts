@@ -3,12 +3,26 @@ import { isoDate } from './common.ts';
 
 const password = z.string().min(1).max(1000);
 
+const GITHUB_LOGIN_RULE = 'must be a GitHub login: up to 39 letters, digits or single hyphens between them';
+
+/**
+ * A GitHub login as GitHub allows it: 1-39 letters, digits and single hyphens, not at either end.
+ * Stored lower-cased (GitHub logins are case-insensitive).
+ */
+export const githubLoginSchema = z
+  .string()
+  .trim()
+  .max(39, GITHUB_LOGIN_RULE)
+  .regex(/^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$/, GITHUB_LOGIN_RULE);
+
 export const userAccountSchema = z.object({
   id: z.string(),
   name: z.string().nullable(),
   role: z.string(),
   disabled: z.boolean(),
   has_password: z.boolean(),
+  /** The GitHub account whose `/clawlink` comments act as this user (lower-case); null: none. */
+  github_login: z.string().nullable(),
   created_at: isoDate,
 });
 
@@ -27,9 +41,14 @@ export const updateUserBodySchema = z
     role: z.string().min(1).max(40).optional(),
     disabled: z.boolean().optional(),
     password: password.optional(),
+    /** Links the user's GitHub account (case-insensitive); null unlinks it. */
+    github_login: githubLoginSchema.nullable().optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of name, role, disabled, password');
+  .refine(
+    (b) => Object.keys(b).length > 0,
+    'give at least one of name, role, disabled, password, github_login',
+  );
 
 export const roleSchema = z.object({
   name: z.string(),

@@ -8,9 +8,10 @@ export interface Actor {
   permissions: string[];
   /**
    * How the actor proved itself; `anonymous`: it did not (refused requests, audited with no user);
-   * `device`: the secret of an approved CoderClaw device (its `/k/<secret>` base URL).
+   * `device`: the secret of an approved CoderClaw device (its `/k/<secret>` base URL);
+   * `github`: a signed webhook from GitHub, acting for the user its author's login is linked to.
    */
-  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'device' | 'system' | 'anonymous';
+  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'device' | 'system' | 'anonymous' | 'github';
   /** The API key used, when via is apikey. */
   apiKeyId?: string;
   /** The browser sign-in used, when via is cookie. */

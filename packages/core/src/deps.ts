@@ -2,6 +2,7 @@ import type { AgentCatalog, FreshRepoTemplate } from '@ccl/agents';
 import type { Config } from '@ccl/config';
 import type { PrismaClient } from '@ccl/db';
 import type { AuditSigner } from './audit-chain.ts';
+import type { GithubApps } from './github/client.ts';
 import type { ReadCache } from './read-cache.ts';
 import type { RefusalLog } from './refusals.ts';
 import type { Keyring } from './secrets/keyring.ts';
@@ -49,6 +50,8 @@ export interface CoreDeps {
   secrets?: Keyring;
   /** The repository a workspace without `context.repo` starts as, made once per process. */
   freshRepo: FreshRepoTemplate;
+  /** GITHUB_APP_ID and its key configured: the App's installation tokens, cached per process. */
+  githubApps?: GithubApps;
 }
 
 /** Pub/sub channels (Postgres NOTIFY). */

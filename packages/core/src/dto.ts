@@ -1,4 +1,11 @@
-import type { ExecutionDto, ExecutionEventDto, ProjectDto, TaskDto, TaskStateDto } from '@ccl/contracts';
+import type {
+  ExecutionDto,
+  ExecutionEventDto,
+  ProjectDto,
+  TaskDto,
+  TaskPullRequestDto,
+  TaskStateDto,
+} from '@ccl/contracts';
 import type { Execution, ExecutionEvent, Project, Task } from '@ccl/db';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -82,7 +89,10 @@ export function toEventDto(e: ExecutionEvent): ExecutionEventDto {
   return { seq: e.seq, type: e.type, data: obj(e.data), created_at: e.createdAt.toISOString() };
 }
 
-export function toTaskDto(t: Task & { project: Project; executions: Execution[] }): TaskDto {
+export function toTaskDto(
+  t: Task & { project: Project; executions: Execution[] },
+  pullRequest: TaskPullRequestDto | null,
+): TaskDto {
   const latest = t.executions[0];
   return {
     id: t.id,
@@ -106,6 +116,7 @@ export function toTaskDto(t: Task & { project: Project; executions: Execution[] 
           pr_url: prUrlOf(latest.meta),
         }
       : null,
+    pull_request: pullRequest,
   };
 }
 

@@ -21,6 +21,7 @@ export * from './dto.ts';
 export * from './errors.ts';
 export * from './execution-store.ts';
 export * from './executions.ts';
+export * from './github/index.ts';
 export * from './permissions.ts';
 export * from './project-members.ts';
 export * from './project-scope.ts';

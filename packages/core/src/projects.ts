@@ -1,3 +1,4 @@
+import type { ProjectGithub } from '@ccl/contracts';
 import type { Prisma } from '@ccl/db';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -84,8 +85,11 @@ export async function createProject(
   });
 }
 
+/** What changing a project needs: no queue or runtimes, so the CLI can call it too. */
+type ProjectDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'config' | 'refusals'>;
+
 export async function updateProject(
-  deps: CoreDeps,
+  deps: ProjectDeps,
   ctx: RequestCtx,
   slug: string,
   input: {
@@ -118,4 +122,22 @@ export async function updateProject(
     });
     return toProjectDto(project);
   });
+}
+
+/**
+ * `clawlink project github`: links the project to a GitHub repository, replacing an earlier link,
+ * or unlinks it (null). Its other settings stay; the change goes through updateProject, as a PATCH
+ * of the settings would.
+ */
+export async function setProjectGithub(
+  deps: ProjectDeps,
+  ctx: RequestCtx,
+  slug: string,
+  github: ProjectGithub | null,
+) {
+  await authorize(deps, ctx, 'project:manage', { resourceType: 'project', resourceId: slug });
+  const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
+  if (!project) throw new NotFound(`project '${slug}' not found`);
+  const { github: _previous, ...rest } = (project.settings ?? {}) as ProjectSettings;
+  return updateProject(deps, ctx, slug, { settings: github ? { ...rest, github } : rest });
 }

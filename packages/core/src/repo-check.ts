@@ -2,7 +2,7 @@ import { checkRepoUrl, RepoRefused } from '@ccl/agents';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { Invalid } from './errors.ts';
-import { recordRefusal } from './refusals.ts';
+import { type RefusalDeps, recordRefusal } from './refusals.ts';
 
 /** The URL as recorded: without userinfo (it may hold a password) and cut to a sane length. */
 function shownUrl(url: string): string {
@@ -14,7 +14,12 @@ function shownUrl(url: string): string {
  * Refuses, as bad input, a repository URL the server must not clone (see REPO policy in config).
  * A refusal is audited: such URLs are how the server's own network gets probed.
  */
-export async function checkRepo(deps: CoreDeps, ctx: RequestCtx, url: string, field: string): Promise<void> {
+export async function checkRepo(
+  deps: RefusalDeps & Pick<CoreDeps, 'config'>,
+  ctx: RequestCtx,
+  url: string,
+  field: string,
+): Promise<void> {
   try {
     await checkRepoUrl(url, deps.config.repoPolicy);
   } catch (err) {

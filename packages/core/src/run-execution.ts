@@ -4,11 +4,11 @@ import {
   type ApprovalDecision,
   createWorkspace,
   defaultWorkspacesDir,
+  type GitWorkspace,
   type RunResult,
   type RunStream,
   sleep,
   TransientRunnerError,
-  type Workspace,
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
@@ -16,6 +16,17 @@ import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
 import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import { gitAuthEnv } from './github/client.ts';
+import {
+  accessFor,
+  type Delivery,
+  DeliveryFailed,
+  deliver,
+  type GithubCheckout,
+  prepareCheckout,
+} from './github/deliver.ts';
+import { type GithubOrigin, readOrigin } from './github/origin.ts';
+import { answerOnGithub, replyToReview } from './github/thread.ts';
 import { storedRunOptions } from './run-options.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
@@ -68,6 +79,19 @@ class ExecutionRun {
   private readonly timeout: AbortSignal;
   private readonly signal: AbortSignal;
   private readonly local = new AbortController();
+  private workspace: GitWorkspace | undefined;
+  private secrets: Record<string, string> = {};
+  /** Set when the project is linked to GitHub: the run clones from it and delivers to it. */
+  private checkout: GithubCheckout | undefined;
+  private readonly origin: GithubOrigin | null;
+  /** The agent's first message, its plan, for a pull request's body. */
+  private plan: string | null = null;
+  private taskTitle: string | undefined;
+  /** What the delivery opened or pushed (or why not), for the thread's last word. */
+  private pullRequest: { url: string; number: number } | undefined;
+  private deliveryNote: string | undefined;
+  /** The run's comment on its GitHub thread, edited once per state, in order. */
+  private threadUpdates: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: CoreDeps,
@@ -76,6 +100,7 @@ class ExecutionRun {
     private readonly job: JobContext,
   ) {
     this.state = execution.state;
+    this.origin = readOrigin(execution.github);
     const u = (execution.usage ?? {}) as Partial<Usage>;
     this.usage = {
       input_tokens: u.input_tokens ?? 0,
@@ -93,6 +118,19 @@ class ExecutionRun {
   private async move(to: ExecutionState, patch?: TransitionPatch) {
     await transitionAndPublish(this.deps, this.ctx, this.id, to, patch);
     this.state = to;
+    // A run GitHub started keeps its one comment on the thread up to date.
+    // In order, without holding the run up: GitHub's write pacing can take a second per call.
+    const origin = this.origin;
+    if (origin?.comment) {
+      const delivered = {
+        ...(this.pullRequest ? { pullRequest: this.pullRequest } : {}),
+        ...(this.deliveryNote ? { note: this.deliveryNote } : {}),
+      };
+      const access = () => this.checkout?.access ?? accessFor(this.deps, origin.repo, this.secrets);
+      this.threadUpdates = this.threadUpdates.then(() =>
+        answerOnGithub(this.deps, access, this.execution, origin, to, patch, delivered),
+      );
+    }
   }
 
   private async event(type: string, data: Record<string, unknown>, usage?: Usage) {
@@ -109,6 +147,14 @@ class ExecutionRun {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.begin();
+    } finally {
+      await this.threadUpdates;
+    }
+  }
+
+  private async begin(): Promise<void> {
     if (this.execution.cancelRequestedAt) {
       await this.move('CANCELLED', { eventData: { reason: 'cancelled before it started' } });
       return;
@@ -132,22 +178,38 @@ class ExecutionRun {
     if (this.state === 'PENDING') await this.move('PLANNING');
     else await this.event('retry', { attempt: this.job.attempt });
 
-    let workspace: Workspace;
+    try {
+      this.secrets = await openProjectSecrets(this.deps, this.options.project);
+    } catch (err) {
+      await this.fail(`could not open the project's secrets: ${(err as Error).message}`);
+      return;
+    }
+    if (this.options.github) {
+      try {
+        const task = await this.deps.prisma.task.findUnique({
+          where: { id: this.execution.taskId },
+          select: { title: true },
+        });
+        this.taskTitle = task?.title;
+        this.checkout = await prepareCheckout(this.deps, this.options.github, this.secrets, this.origin);
+      } catch (err) {
+        await this.fail(`could not read the linked GitHub repository: ${(err as Error).message}`);
+        return;
+      }
+    }
+
+    let workspace: GitWorkspace;
     try {
       workspace = await this.prepareWorkspace();
     } catch (err) {
       await this.fail(`could not prepare the workspace: ${(err as Error).message}`);
       return;
     }
+    this.workspace = workspace;
     await this.event('workspace', { dir: workspace.dir });
 
-    let secrets: Record<string, string>;
-    try {
-      secrets = await openProjectSecrets(this.deps, this.options.project);
-    } catch (err) {
-      await this.fail(`could not open the project's secrets: ${(err as Error).message}`);
-      return;
-    }
+    // The GitHub credential is the server's to push with, never the agent's.
+    const { GITHUB_TOKEN: _github, ...runnerSecrets } = this.secrets;
     const stream = agent.runner.run({
       executionId: this.id,
       workspace,
@@ -155,7 +217,7 @@ class ExecutionRun {
       options: this.options,
       attempt: this.job.attempt,
       signal: this.signal,
-      secrets,
+      secrets: runnerSecrets,
     });
     const ended = await this.drive(stream);
     // The runner's own cleanup (sockets, processes, remote work) runs before the end is recorded.
@@ -203,19 +265,27 @@ class ExecutionRun {
   }
 
   /** A fresh checkout per attempt; it stays after the run for WORKSPACE_RETENTION_S, then the sweeper removes it. */
-  private async prepareWorkspace(): Promise<Workspace> {
+  private async prepareWorkspace(): Promise<GitWorkspace> {
     const root = this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
     await rm(`${root}/${this.id}`, { recursive: true, force: true });
-    const { repo, ref } = this.options;
-    return createWorkspace({
+    const common = {
       root,
       executionId: this.id,
       signal: this.signal,
       policy: this.deps.config.repoPolicy,
       freshRepo: this.deps.freshRepo,
-      ...(repo ? { repoUrl: repo } : {}),
-      ...(ref ? { ref } : {}),
-    });
+    };
+    if (this.checkout) {
+      // A linked project's run starts from the repository GitHub names, at the base (or the PR's branch).
+      return createWorkspace({
+        ...common,
+        repoUrl: this.checkout.cloneUrl,
+        ref: this.checkout.checkoutBranch,
+        fetchEnv: gitAuthEnv(await this.checkout.access.token()),
+      });
+    }
+    const { repo, ref } = this.options;
+    return createWorkspace({ ...common, ...(repo ? { repoUrl: repo } : {}), ...(ref ? { ref } : {}) });
   }
 
   private async ensureRunning() {
@@ -241,6 +311,10 @@ class ExecutionRun {
         return undefined;
       case 'approval_request':
         return this.waitForApproval(ev);
+      case 'message':
+        this.plan ??= ev.text;
+        await this.event('message', { text: ev.text });
+        return undefined;
       default: {
         const { type, ...data } = ev;
         await this.event(type, data);
@@ -311,7 +385,81 @@ class ExecutionRun {
       return;
     }
     await this.ensureRunning();
+    if (this.checkout && this.workspace && this.options.github) {
+      let delivery: Delivery;
+      try {
+        delivery = await this.deliver(result, this.checkout, this.workspace);
+      } catch (err) {
+        if (this.signal.aborted) return this.onError(this.signal.reason);
+        if (err instanceof InvalidState || err instanceof ApprovalTimeout) return this.onError(err);
+        const message =
+          err instanceof DeliveryFailed
+            ? err.message
+            : `could not deliver to GitHub: ${(err as Error).message}`;
+        if (!(err instanceof DeliveryFailed))
+          this.deps.log.error({ executionId: this.id, err }, 'delivery failed');
+        await this.fail(message, result.result);
+        return;
+      }
+      await this.recordDelivery(delivery);
+    }
     await this.move('COMPLETED', { result: result.result ?? null, error: null });
+  }
+
+  private deliver(result: RunResult, checkout: GithubCheckout, workspace: GitWorkspace): Promise<Delivery> {
+    const github = this.options.github as NonNullable<RunOptions['github']>;
+    return deliver(
+      this.deps,
+      {
+        signal: this.signal,
+        ask: (request) => this.waitForApproval({ type: 'approval_request', ...request }),
+        event: (type, data) => this.event(type, data),
+      },
+      {
+        execution: this.execution,
+        taskTitle: this.taskTitle ?? this.execution.prompt,
+        options: { ...this.options, github },
+        checkout,
+        origin: this.origin,
+        workspace,
+        result,
+        usage: this.usage,
+        projectSecrets: this.secrets,
+        plan: this.plan,
+      },
+    );
+  }
+
+  /** The PR (or why there is none) on the execution's metadata, beside the runner's own. */
+  private async recordDelivery(delivery: Delivery) {
+    const row = await this.deps.prisma.execution.findUniqueOrThrow({
+      where: { id: this.id },
+      select: { meta: true },
+    });
+    const meta = {
+      ...((row.meta ?? {}) as Record<string, unknown>),
+      ...('pull_request' in delivery
+        ? { pull_request: delivery.pull_request }
+        : { delivery: delivery.skipped }),
+    };
+    await this.deps.prisma.execution.update({
+      where: { id: this.id },
+      data: { meta: storableJson(meta) as Prisma.InputJsonValue },
+    });
+    if (!('pull_request' in delivery)) {
+      this.deliveryNote = delivery.skipped;
+      return;
+    }
+    this.pullRequest = delivery.pull_request;
+    if (delivery.pull_request.follow_up && this.origin && this.checkout) {
+      await replyToReview(
+        this.deps,
+        this.checkout.access,
+        this.execution,
+        this.origin,
+        delivery.pull_request.commit,
+      );
+    }
   }
 
   private async fail(message: string, result?: unknown) {

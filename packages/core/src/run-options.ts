@@ -5,6 +5,7 @@ import {
   type ApprovalMode,
   projectSettingsSchema,
   RUN_OPTION_KEYS,
+  type RunGithub,
   type RunOptions,
   runOptionsSchema,
   type SubmitTaskBody,
@@ -60,6 +61,7 @@ export function resolveRunOptions(input: {
   const repo = task.repo || project.repo;
   const ref = task.ref || project.ref;
   const thinking = THINKING_LEVELS.find((t) => t === task.thinking);
+  const github = runGithub(project.github, task.create_pr);
   return {
     project: input.project.slug,
     approval: stricter(stricter('none', project.approval), task.approval),
@@ -76,6 +78,23 @@ export function resolveRunOptions(input: {
     ...(ref ? { ref } : {}),
     ...(task.echo ? { echo: task.echo } : {}),
     ...(task.openhands ? { openhands: task.openhands } : {}),
+    ...(github ? { github } : {}),
+  };
+}
+
+/**
+ * A linked project's delivery: its pull_requests setting, which `context.create_pr` overrides
+ * (false: no PR; true: a PR, through approval when the project asks for one).
+ */
+function runGithub(linked: ProjectSettings['github'], createPr: boolean | undefined): RunGithub | undefined {
+  if (!linked) return undefined;
+  const setting = linked.pull_requests ?? 'auto';
+  const pullRequests = createPr === false ? 'off' : createPr === true && setting === 'off' ? 'auto' : setting;
+  return {
+    repo: linked.repo,
+    ...(linked.base ? { base: linked.base } : {}),
+    pull_requests: pullRequests,
+    draft: linked.draft === true,
   };
 }
 
@@ -85,7 +104,9 @@ export function resolveRunOptions(input: {
  */
 export function contextToStore(context: SubmitContext, options: RunOptions): Record<string, unknown> {
   const extra = Object.fromEntries(
-    Object.entries(context).filter(([key]) => !(RUN_OPTION_KEYS as readonly string[]).includes(key)),
+    Object.entries(context).filter(
+      ([key]) => key !== 'create_pr' && !(RUN_OPTION_KEYS as readonly string[]).includes(key),
+    ),
   );
   return { ...extra, ...options };
 }

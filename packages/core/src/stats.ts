@@ -5,6 +5,7 @@ import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { projectIdsInReach, projectsInReach, reachesEveryProject } from './project-scope.ts';
+import { NO_PULL_REQUESTS, pullRequestStats } from './pull-request-stats.ts';
 import { listWorkers } from './worker-registry.ts';
 
 interface AgentRow {
@@ -17,7 +18,19 @@ interface AgentRow {
   last_run_at: Date | null;
 }
 
-/** Per runtime over the last `days`: runs, outcomes, success rate and average cost. */
+const NO_RUNS: Omit<AgentRow, 'agent_type'> = {
+  runs: 0,
+  completed: 0,
+  failed: 0,
+  cancelled: 0,
+  avg_cost: null,
+  last_run_at: null,
+};
+
+/**
+ * Per runtime over the last `days`: runs, outcomes, success rate, average cost and the pull
+ * requests its runs opened; and those pull request figures per project.
+ */
 export async function agentStats(
   deps: CoreDeps,
   ctx: RequestCtx,
@@ -31,7 +44,7 @@ export async function agentStats(
     ? Prisma.sql`AND task_id IN (SELECT id FROM tasks WHERE project_id = ANY(${projectIds}::uuid[]))`
     : Prisma.empty;
   // One aggregate query; usage.cost_usd is JSON, so Prisma's groupBy cannot average it.
-  const rows = await deps.prisma.$queryRaw<AgentRow[]>`
+  const runs = deps.prisma.$queryRaw<AgentRow[]>`
     SELECT agent_type,
            COUNT(*)::int AS runs,
            COUNT(*) FILTER (WHERE state = 'COMPLETED')::int AS completed,
@@ -45,12 +58,17 @@ export async function agentStats(
      WHERE created_at >= ${since} ${inReach}
      GROUP BY agent_type
      ORDER BY agent_type`;
+  const [rows, prs] = await Promise.all([runs, pullRequestStats(deps, since, projectIds)]);
+  const byAgent = new Map(rows.map((r) => [r.agent_type, r]));
+  // A runtime whose pull requests fall in the window but whose runs started before it is listed too.
+  const agentTypes = [...new Set([...byAgent.keys(), ...prs.byAgent.keys()])].sort();
   return {
     days: q.days,
-    agents: rows.map((r) => {
+    agents: agentTypes.map((agentType) => {
+      const r = byAgent.get(agentType) ?? NO_RUNS;
       const finished = r.completed + r.failed + r.cancelled;
       return {
-        agent_type: r.agent_type,
+        agent_type: agentType,
         runs: r.runs,
         completed: r.completed,
         failed: r.failed,
@@ -58,8 +76,10 @@ export async function agentStats(
         success_rate: finished > 0 ? r.completed / finished : null,
         avg_cost_usd: r.avg_cost === null ? null : Number(r.avg_cost),
         last_run_at: r.last_run_at ? r.last_run_at.toISOString() : null,
+        ...(prs.byAgent.get(agentType) ?? NO_PULL_REQUESTS),
       };
     }),
+    projects: [...prs.byProject].map(([slug, figures]) => ({ project_slug: slug, ...figures })),
   };
 }
 

@@ -5,15 +5,17 @@ import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
-import type { CoreDeps } from './deps.ts';
+import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish } from './execution-store.ts';
+import type { GithubOrigin } from './github/origin.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
 import { ensureProject, INBOX } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
 import { projectSecretNames } from './secrets/project-secrets.ts';
+import { latestPullRequests } from './task-pull-requests.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
@@ -177,6 +179,8 @@ export async function createTask(
     prompt?: string | undefined;
     agent_type?: string | undefined;
     context?: SubmitContext | undefined;
+    /** A run GitHub started: where it answers (github/origin.ts). */
+    github?: GithubOrigin | undefined;
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
@@ -203,7 +207,11 @@ export async function createTask(
         assigneeId,
       },
     });
-    const execution = exec ? await tx.execution.create({ data: { ...exec, taskId: task.id } }) : null;
+    const execution = exec
+      ? await tx.execution.create({
+          data: { ...exec, taskId: task.id, ...(input.github ? { github: input.github } : {}) },
+        })
+      : null;
     await writeAudit(deps, tx, ctx, {
       action: 'task.create',
       resourceType: 'task',
@@ -216,7 +224,7 @@ export async function createTask(
   if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id, created.task.id);
   // The card as written (and as the queue left its execution), not through getTask: creating a
   // card needs task:submit, and answering with it must not also need task:view.
-  return toTaskDto(await findTask(deps, created.task.id));
+  return cardOf(deps.prisma, await findTask(deps, created.task.id));
 }
 
 /** POST /api/tasks/:id/executions: run (or re-run) a task. */
@@ -224,7 +232,13 @@ export async function startExecution(
   deps: CoreDeps,
   ctx: RequestCtx,
   taskId: string,
-  input: { prompt: string; agent_type: string; context?: SubmitContext | undefined },
+  input: {
+    prompt: string;
+    agent_type: string;
+    context?: SubmitContext | undefined;
+    /** A follow-up GitHub started (a review, a failed check, a command on a portal PR). */
+    github?: GithubOrigin | undefined;
+  },
 ) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
@@ -236,7 +250,9 @@ export async function startExecution(
     context,
   });
   const execution = await deps.prisma.$transaction(async (tx) => {
-    const execution = await tx.execution.create({ data: { ...exec, taskId } });
+    const execution = await tx.execution.create({
+      data: { ...exec, taskId, ...(input.github ? { github: input.github } : {}) },
+    });
     await tx.task.update({ where: { id: taskId }, data: { column: 'in_progress' } });
     await writeAudit(deps, tx, ctx, {
       action: 'execution.start',
@@ -251,6 +267,14 @@ export async function startExecution(
   return deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
 }
 
+type TaskRow = Prisma.TaskGetPayload<{ include: typeof taskInclude }>;
+
+/** The card of one task row, with its newest pull request. */
+async function cardOf(db: CoreDeps['prisma'] | Tx, task: TaskRow): Promise<TaskDto> {
+  const prs = await latestPullRequests(db, [task.id]);
+  return toTaskDto(task, prs.get(task.id) ?? null);
+}
+
 async function findTask(deps: CoreDeps, taskId: string) {
   const task = await deps.prisma.task.findUnique({ where: { id: taskId }, include: taskInclude });
   if (!task) throw new NotFound(`task ${taskId} not found`);
@@ -260,7 +284,7 @@ async function findTask(deps: CoreDeps, taskId: string) {
 export async function getTask(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
-  return toTaskDto(await findTask(deps, taskId));
+  return cardOf(deps.prisma, await findTask(deps, taskId));
 }
 
 export async function listTasks(
@@ -292,7 +316,13 @@ export async function listTasks(
     ...(q.cursor ? { cursor: { id: q.cursor }, skip: 1 } : {}),
   });
   const page = rows.slice(0, q.limit);
-  const items = page.map(toTaskDto).filter((t) => !q.state || t.latest_execution?.state === q.state);
+  const prs = await latestPullRequests(
+    deps.prisma,
+    page.map((t) => t.id),
+  );
+  const items = page
+    .map((t) => toTaskDto(t, prs.get(t.id) ?? null))
+    .filter((t) => !q.state || t.latest_execution?.state === q.state);
   return { items, next_cursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
 }
 
@@ -337,6 +367,6 @@ export async function updateTask(
           : {}),
       },
     });
-    return toTaskDto(updated);
+    return cardOf(tx, updated);
   });
 }

@@ -1,5 +1,12 @@
 export * from './fakes/anthropic.ts';
 export {
+  type GitHttpRequest,
+  type GitHttpServer,
+  type GitLogEntry,
+  startGitHttpServer,
+} from './fakes/git-http.ts';
+export * from './fakes/github.ts';
+export {
   type FakeGooseRecord,
   type FakeGooseScript,
   type FakeGooseStep,

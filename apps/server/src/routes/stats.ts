@@ -14,20 +14,27 @@ const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchem
 export async function statsRoutes(app: AppInstance): Promise<void> {
   const { deps } = app;
 
-  app.get(
-    '/api/agents/stats',
-    {
-      config: { access: needs('task:view') },
-      schema: {
-        operationId: 'getAgentStats',
-        tags: ['stats'],
-        summary: 'Runs, success rate and average cost per runtime over recent days',
-        querystring: agentStatsQuerySchema,
-        response: { 200: agentStatsPageSchema, ...errors },
+  // Two paths, one answer: /api/stats/agents is how the GitHub docs and issue name it.
+  for (const [path, operationId] of [
+    ['/api/agents/stats', 'getAgentStats'],
+    ['/api/stats/agents', 'getStatsAgents'],
+  ] as const) {
+    app.get(
+      path,
+      {
+        config: { access: needs('task:view') },
+        schema: {
+          operationId,
+          tags: ['stats'],
+          summary:
+            'Per runtime and per project: runs, success rate, average cost, pull requests opened and merged, merge rate and cost per merged PR',
+          querystring: agentStatsQuerySchema,
+          response: { 200: agentStatsPageSchema, ...errors },
+        },
       },
-    },
-    async (request) => agentStats(deps, actorOf(request), request.query),
-  );
+      async (request) => agentStats(deps, actorOf(request), request.query),
+    );
+  }
 
   app.get(
     '/api/queue/stats',

@@ -68,7 +68,8 @@ export async function userRoutes(app: AppInstance): Promise<void> {
       schema: {
         operationId: 'updateUser',
         tags: ['users'],
-        summary: 'Change a user’s role, name, password, or disable them (their sessions end at once)',
+        summary:
+          'Change a user’s role, name, password or GitHub login, or disable them (their sessions end at once)',
         params: userParamsSchema,
         body: updateUserBodySchema,
         response: { 200: userAccountSchema, ...errors },

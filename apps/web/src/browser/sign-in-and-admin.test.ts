@@ -297,6 +297,104 @@ describe('sign-in and admin screens on a team server', () => {
     expect(login.status).toBe(200);
     await context.close();
   });
+  it("links a user's GitHub login in Admin → Users, refuses one taken, and unlinks it", async () => {
+    const { page, context } = await newPage(browser, server.url);
+    await page.goto('/login?next=%2Fadmin%2Fusers');
+    await signIn(page, 'alice', PASSWORD);
+    const vic = page.locator('[data-user="vic"]');
+    await vic.waitFor();
+    await vic.getByRole('textbox', { name: 'GitHub login of vic' }).fill('Vic-Hub');
+    await vic.getByRole('button', { name: 'Save GitHub login of vic' }).click();
+    await page.getByText('vic: GitHub login is now vic-hub.').waitFor();
+    // The field shows the login as stored: lower-cased.
+    await expect
+      .poll(() => vic.getByRole('textbox', { name: 'GitHub login of vic' }).inputValue())
+      .toBe('vic-hub');
+    const listed = async () =>
+      (
+        (await (await page.request.get('/api/users')).json()) as Array<{
+          id: string;
+          github_login: string | null;
+        }>
+      )
+        .filter((u) => u.github_login)
+        .map((u) => [u.id, u.github_login]);
+    expect(await listed()).toEqual([['vic', 'vic-hub']]);
+    await checkScreen(page, 'admin-users-github');
+
+    const alice = page.locator('[data-user="alice"]');
+    await alice.getByRole('textbox', { name: 'GitHub login of alice' }).fill('VIC-HUB');
+    await alice.getByRole('button', { name: 'Save GitHub login of alice' }).click();
+    await page
+      .getByRole('alert')
+      .getByText("GitHub login 'vic-hub' is already linked to user 'vic'")
+      .waitFor();
+    expect(await listed()).toEqual([['vic', 'vic-hub']]);
+
+    await vic.getByRole('button', { name: 'Unlink GitHub login of vic' }).click();
+    await page.getByText('vic: GitHub login removed.').waitFor();
+    expect(await vic.getByRole('textbox', { name: 'GitHub login of vic' }).inputValue()).toBe('');
+    expect(await listed()).toEqual([]);
+    await context.close();
+  });
+
+  it('links a project to a GitHub repository in Admin → Projects, keeping its other settings', async () => {
+    const created = await fetch(`${server.url}/api/projects`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${adminToken(server.output())}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ slug: 'linked', settings: { max_turns: 9 } }),
+    });
+    expect(created.status).toBe(201);
+    const { page, context } = await newPage(browser, server.url);
+    await page.goto('/login?next=%2Fadmin%2Fprojects%3Fproject%3Dlinked');
+    await signIn(page, 'alice', PASSWORD);
+    const repo = page.getByLabel('GitHub repository (optional)');
+    await repo.waitFor();
+    expect(await repo.inputValue()).toBe('');
+    await repo.fill('acme/linked');
+    await page.getByLabel('Base branch (optional)').fill('release');
+    await page.getByLabel('Pull requests', { exact: true }).selectOption('approve');
+    await page.getByLabel('Open pull requests as drafts').check();
+    await page.getByLabel('Fix failing CI with a follow-up run').check();
+    await page.getByLabel('CI fix attempts per pull request (optional)').fill('4');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings of linked saved').waitFor();
+    const settingsOf = async () =>
+      (
+        (await (await page.request.get('/api/projects')).json()) as Array<{ slug: string; settings: unknown }>
+      ).find((p) => p.slug === 'linked')?.settings;
+    expect(await settingsOf()).toEqual({
+      max_turns: 9,
+      github: {
+        repo: 'acme/linked',
+        base: 'release',
+        pull_requests: 'approve',
+        draft: true,
+        fix_ci: true,
+        fix_ci_attempts: 4,
+      },
+    });
+
+    // After a reload the form shows what was saved.
+    await page.reload();
+    await repo.waitFor();
+    expect(await repo.inputValue()).toBe('acme/linked');
+    expect(await page.getByLabel('Base branch (optional)').inputValue()).toBe('release');
+    expect(await page.getByLabel('Pull requests', { exact: true }).inputValue()).toBe('approve');
+    expect(await page.getByLabel('Open pull requests as drafts').isChecked()).toBe(true);
+    expect(await page.getByLabel('Fix failing CI with a follow-up run').isChecked()).toBe(true);
+    expect(await page.getByLabel('CI fix attempts per pull request (optional)').inputValue()).toBe('4');
+    await checkScreen(page, 'admin-projects-github');
+
+    // An emptied repository unlinks the project.
+    await repo.fill('');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(settingsOf).toEqual({ max_turns: 9 });
+    await context.close();
+  });
 });
 
 describe('local mode in a real browser', () => {

@@ -2,6 +2,7 @@ import type { TaskDto } from '@ccl/contracts';
 import type { KeyboardEvent } from 'react';
 import { elapsedMs, formatCost, formatDuration } from '../lib/format.ts';
 import { Link } from './link.tsx';
+import { PullRequestLink } from './pull-request-link.tsx';
 import { StateBadge } from './state-badge.tsx';
 
 interface Props {
@@ -52,25 +53,38 @@ export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props
           </span>
         )}
       </div>
-      {exec && (
+      {(exec || task.pull_request) && (
         <dl className="card-facts">
-          <div>
-            <dt>Time</dt>
-            <dd>{formatDuration(elapsedMs(exec.created_at, exec.finished_at, now))}</dd>
-          </div>
-          <div>
-            <dt>Cost</dt>
-            <dd>{formatCost(exec.cost_usd)}</dd>
-          </div>
-          {exec.pr_url && (
+          {exec && (
+            <>
+              <div>
+                <dt>Time</dt>
+                <dd>{formatDuration(elapsedMs(exec.created_at, exec.finished_at, now))}</dd>
+              </div>
+              <div>
+                <dt>Cost</dt>
+                <dd>{formatCost(exec.cost_usd)}</dd>
+              </div>
+            </>
+          )}
+          {task.pull_request ? (
             <div>
-              <dt>PR</dt>
+              <dt className="visually-hidden">Pull request</dt>
               <dd>
-                <a href={exec.pr_url} target="_blank" rel="noreferrer">
-                  pull request
-                </a>
+                <PullRequestLink pr={task.pull_request} />
               </dd>
             </div>
+          ) : (
+            exec?.pr_url && (
+              <div>
+                <dt>PR</dt>
+                <dd>
+                  <a href={exec.pr_url} target="_blank" rel="noopener noreferrer">
+                    pull request
+                  </a>
+                </dd>
+              </div>
+            )
           )}
         </dl>
       )}

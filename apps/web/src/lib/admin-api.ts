@@ -58,8 +58,16 @@ export const users = {
   list: () => api.get<UserAccountDto[]>('/api/users'),
   create: (body: { id: string; name?: string; role: string; password?: string }) =>
     api.post<UserAccountDto>('/api/users', body),
-  update: (id: string, body: { name?: string; role?: string; disabled?: boolean; password?: string }) =>
-    api.patch<UserAccountDto>(`/api/users/${encodeURIComponent(id)}`, body),
+  update: (
+    id: string,
+    body: {
+      name?: string;
+      role?: string;
+      disabled?: boolean;
+      password?: string;
+      github_login?: string | null;
+    },
+  ) => api.patch<UserAccountDto>(`/api/users/${encodeURIComponent(id)}`, body),
   roles: () => api.get<RoleDto[]>('/api/roles'),
   putRole: (name: string, body: { description?: string; permissions: string[] }) =>
     api.put<RoleDto>(`/api/roles/${encodeURIComponent(name)}`, body),

@@ -40,6 +40,7 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
           pr_url: null,
         }
       : null,
+    pull_request: null,
     ...rest,
   };
 }

@@ -82,6 +82,22 @@ export function AgentsPage() {
                     <dt>Avg cost</dt>
                     <dd>{formatCost(s?.avg_cost_usd)}</dd>
                   </div>
+                  <div>
+                    <dt>PRs opened</dt>
+                    <dd>{s?.prs_opened ?? 0}</dd>
+                  </div>
+                  <div>
+                    <dt>PRs merged</dt>
+                    <dd>{s?.prs_merged ?? 0}</dd>
+                  </div>
+                  <div>
+                    <dt>Merge rate</dt>
+                    <dd>{formatRate(s?.merge_rate)}</dd>
+                  </div>
+                  <div>
+                    <dt>Cost per merged PR</dt>
+                    <dd>{formatCost(s?.cost_usd_per_merged_pr)}</dd>
+                  </div>
                   {typeof a.metadata?.sandbox === 'string' && (
                     <div>
                       <dt>Sandbox</dt>
@@ -99,6 +115,48 @@ export function AgentsPage() {
             );
           })}
         </ul>
+      )}
+      {data.data && <ProjectPullRequests projects={data.data.stats.projects} />}
+    </section>
+  );
+}
+
+function formatRate(rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? '—' : `${Math.round(rate * 100)} %`;
+}
+
+/** Pull requests per project: how many were opened and merged, and what a merged one cost. */
+function ProjectPullRequests({ projects }: { projects: AgentStatsPageDto['projects'] }) {
+  return (
+    <section aria-labelledby="project-prs-title">
+      <h2 id="project-prs-title">Pull requests per project ({DAYS} d)</h2>
+      {projects.length === 0 ? (
+        <Empty>No pull requests were opened in the last {DAYS} days.</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="project-pr-stats">
+            <thead>
+              <tr>
+                <th scope="col">Project</th>
+                <th scope="col">Opened</th>
+                <th scope="col">Merged</th>
+                <th scope="col">Merge rate</th>
+                <th scope="col">Cost per merged PR</th>
+              </tr>
+            </thead>
+            <tbody>
+              {projects.map((p) => (
+                <tr key={p.project_slug} data-project={p.project_slug}>
+                  <th scope="row">{p.project_slug}</th>
+                  <td>{p.prs_opened}</td>
+                  <td>{p.prs_merged}</td>
+                  <td>{formatRate(p.merge_rate)}</td>
+                  <td>{formatCost(p.cost_usd_per_merged_pr)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );

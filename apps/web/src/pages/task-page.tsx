@@ -4,6 +4,7 @@ import { AssigneePicker } from '../components/assignee-picker.tsx';
 import { LoadError, Loading } from '../components/async-view.tsx';
 import { ExecutionPanel } from '../components/execution-panel.tsx';
 import { Link } from '../components/link.tsx';
+import { PullRequestLink } from '../components/pull-request-link.tsx';
 import { StateBadge } from '../components/state-badge.tsx';
 import { boardColumns, columnTitle } from '../lib/board.ts';
 import { loadExecutions, loadProjects, loadTask } from '../lib/board-api.ts';
@@ -54,6 +55,14 @@ export function TaskPage({ id }: { id: string }) {
           <dt>Created by</dt>
           <dd>{task.creator_id}</dd>
         </div>
+        {task.pull_request && (
+          <div>
+            <dt>Pull request</dt>
+            <dd>
+              <PullRequestLink pr={task.pull_request} /> from <code>{task.pull_request.branch}</code>
+            </dd>
+          </div>
+        )}
       </dl>
       <section>
         <h2>Description</h2>

@@ -19,6 +19,11 @@ export interface CreateWorkspaceOptions {
   policy?: RepoPolicy;
   /** Where a workspace without `repoUrl` is copied from; a process keeps one (without it, one is made). */
   freshRepo?: FreshRepoTemplate;
+  /**
+   * Added to the environment of the git calls that fetch (a credential as GIT_CONFIG_* variables):
+   * it reaches those processes only, never the checkout's `.git/config`.
+   */
+  fetchEnv?: Record<string, string>;
 }
 
 /** A workspace that also says which commit its diff is measured against. */
@@ -65,8 +70,8 @@ function makeWorkspace(dir: string, baseCommit: string): GitWorkspace {
   };
 }
 
-function gitOpts(cwd: string, signal?: AbortSignal) {
-  return { cwd, ...(signal ? { signal } : {}) };
+function gitOpts(cwd: string, signal?: AbortSignal, env?: Record<string, string>) {
+  return { cwd, ...(signal ? { signal } : {}), ...(env ? { env } : {}) };
 }
 
 /** Local paths are made absolute (git runs elsewhere); anything else is handed to git as is. */
@@ -85,7 +90,7 @@ async function checkOut(dir: string, repoUrl: string, opts: CreateWorkspaceOptio
   const guard = target && opts.policy ? gitGuardConfig(target, opts.policy) : [];
   const source = target?.kind === 'remote' ? cloneUrl(target) : cloneSource(repoUrl);
   try {
-    await cloneInto(dir, source, opts.ref, guard, opts.signal);
+    await cloneInto(dir, source, opts.ref, guard, opts.signal, opts.fetchEnv);
   } catch (err) {
     // git's own words (connection refused, timed out, HTTP 404, not a git server) would tell
     // open ports from closed ones: a user learns only that the fetch failed.
@@ -119,10 +124,12 @@ async function cloneInto(
   ref: string | undefined,
   guard: string[],
   signal?: AbortSignal,
+  fetchEnv?: Record<string, string>,
 ) {
   const o = gitOpts(dir, signal);
+  const fetching = gitOpts(dir, signal, fetchEnv);
   // Clones run from the parent: git may delete the target directory when a clone fails.
-  const parent = gitOpts(dirname(dir), signal);
+  const parent = gitOpts(dirname(dir), signal, fetchEnv);
   if (!ref) {
     await git([...guard, 'clone', '--quiet', '--depth', '1', '--', url, dir], parent);
     await forgetCredentials(dir, url);
@@ -137,7 +144,7 @@ async function cloneInto(
       if (!FULL_SHA.test(ref)) throw new GitError('not a full commit id', '');
       await git(['init', '--quiet'], o);
       await git(['remote', 'add', 'origin', url], o);
-      await git([...guard, 'fetch', '--quiet', '--depth', '1', 'origin', ref], o);
+      await git([...guard, 'fetch', '--quiet', '--depth', '1', 'origin', ref], fetching);
       await git(['checkout', '--quiet', '--detach', 'FETCH_HEAD'], o);
     },
     async () => {

@@ -1,4 +1,4 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withShadowGit } from './shadow-git.ts';
 
@@ -27,8 +27,18 @@ export async function diffAgainst(
     dir,
     async (shadow) => {
       const index = join(shadow.gitDir, 'diff-index');
-      // Starting from a copy of the real index keeps git's stat cache, so unchanged files are not re-hashed.
-      await copyFile(join(dir, '.git', 'index'), index).catch(() => undefined);
+      // Starting from a copy of the real index keeps git's stat cache, so unchanged files are not
+      // re-hashed. The copy keeps the index's own mtime: git re-hashes the entries not older than
+      // the index ("racily clean"), and a copy dated now would hide a same-size edit made in the
+      // second of the checkout.
+      const real = join(dir, '.git', 'index');
+      try {
+        await copyFile(real, index);
+        const { atime, mtime } = await stat(real);
+        await utimes(index, atime, mtime);
+      } catch {
+        // No index yet: git builds one.
+      }
       const opts = { env: { GIT_INDEX_FILE: index }, ...(signal ? { signal } : {}) };
       await shadow.run(['add', '-A', '--', '.'], opts);
       const names = await shadow.run(

@@ -30,6 +30,7 @@ export class GitError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    readonly stdout = '',
   ) {
     super(message);
   }
@@ -58,7 +59,13 @@ export function git(args: string[], opts: GitOptions): Promise<string> {
         if (!err) return resolve(stdout);
         if (opts.signal?.aborted) return reject(opts.signal.reason ?? err);
         const detail = redactUrl(stderr.trim() || err.message);
-        reject(new GitError(`git ${redactUrl(args.join(' '))} failed: ${detail}`, redactUrl(stderr)));
+        reject(
+          new GitError(
+            `git ${redactUrl(args.join(' '))} failed: ${detail}`,
+            redactUrl(stderr),
+            redactUrl(stdout),
+          ),
+        );
       },
     );
   });

@@ -1,6 +1,7 @@
 export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
 export { FreshRepoTemplate } from './fresh-repo.ts';
+export { GitError } from './git.ts';
 export { NETWORK_MODES, type NetworkPolicy, narrowNetwork, networkPolicyOf } from './network-policy.ts';
 export { processGroupAlive } from './process-group.ts';
 export {
@@ -17,6 +18,7 @@ export {
   type SandboxStatus,
   SandboxUnavailable,
 } from './sandbox.ts';
+export { type ShadowGit, withShadowGit } from './shadow-git.ts';
 export { TOOL } from './tool-specs.ts';
 export {
   createToolbox,

@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git } from './git.ts';
@@ -39,6 +39,8 @@ export async function withShadowGit<T>(
     await git(['init', '--quiet', '--bare', gitDir], { cwd: tmp, ...(signal ? { signal } : {}) });
     await mkdir(join(gitDir, 'objects', 'info'), { recursive: true });
     await writeFile(join(gitDir, 'objects', 'info', 'alternates'), `${objects}\n`);
+    // A depth-1 clone's history ends at its commit: the shadow must know where, or a push walks on.
+    await copyFile(join(dotGit, 'shallow'), join(gitDir, 'shallow')).catch(() => undefined);
     const shadow: ShadowGit = {
       gitDir,
       workTree,

@@ -18,6 +18,7 @@ type UserRow = {
   roleName: string;
   disabled: boolean;
   passwordHash: string | null;
+  githubLogin: string | null;
   createdAt: Date;
 };
 
@@ -28,6 +29,7 @@ export function toUserDto(u: UserRow) {
     role: u.roleName,
     disabled: u.disabled,
     has_password: u.passwordHash !== null,
+    github_login: u.githubLogin,
     created_at: u.createdAt.toISOString(),
   };
 }
@@ -75,9 +77,26 @@ export async function createUserAccount(
   });
 }
 
-/** Role, name, disabled and password; each change is audited, a role change with its before and after. */
+/**
+ * A GitHub login links one user at most: comments by that account act as them. Compared
+ * lower-cased, as GitHub compares logins.
+ */
+async function checkGithubLogin(tx: Tx, userId: string, login: string) {
+  // Two admins linking the same login at once: the second waits and then sees the first's link
+  // (instead of failing on the unique index with a 500).
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`github-login:${login}`}))`;
+  const holder = await tx.user.findUnique({ where: { githubLogin: login }, select: { id: true } });
+  if (holder && holder.id !== userId) {
+    throw new Conflict(`GitHub login '${login}' is already linked to user '${holder.id}'`);
+  }
+}
+
+/**
+ * Role, name, disabled, password and GitHub login; each change is audited, a role change and a
+ * GitHub link with their before and after.
+ */
 export async function updateUserAccount(
-  deps: CoreDeps,
+  deps: Pick<CoreDeps, 'prisma' | 'audit' | 'cache'>,
   ctx: RequestCtx,
   id: string,
   input: {
@@ -85,6 +104,8 @@ export async function updateUserAccount(
     role?: string | undefined;
     disabled?: boolean | undefined;
     password?: string | undefined;
+    /** null unlinks. */
+    github_login?: string | null | undefined;
   },
 ) {
   await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: id });
@@ -93,10 +114,13 @@ export async function updateUserAccount(
   }
   if (input.password) checkPasswordStrength(input.password, id);
   const passwordHash = input.password ? await hashPassword(input.password) : undefined;
+  const githubLogin =
+    typeof input.github_login === 'string' ? input.github_login.toLowerCase() : input.github_login;
   return deps.prisma.$transaction(async (tx) => {
     const before = await tx.user.findUnique({ where: { id } });
     if (!before) throw new NotFound(`user '${id}' not found`);
     if (input.role) await requireRole(tx, input.role);
+    if (githubLogin) await checkGithubLogin(tx, id, githubLogin);
     const losesAdmin =
       before.roleName === 'ADMIN' && ((input.role && input.role !== 'ADMIN') || input.disabled === true);
     if (losesAdmin) await keepAnAdmin(tx, id);
@@ -105,6 +129,7 @@ export async function updateUserAccount(
       ...(input.role ? { role: { connect: { name: input.role } } } : {}),
       ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
       ...(passwordHash ? { passwordHash } : {}),
+      ...(githubLogin !== undefined ? { githubLogin } : {}),
     };
     const user = await tx.user.update({ where: { id }, data });
     // A new password or a disabled account ends the browser sessions at once.
@@ -130,6 +155,9 @@ export async function updateUserAccount(
         fields: Object.keys(input).filter((k) => k !== 'password'),
         ...(input.password ? { password_set: true } : {}),
         ...(input.role ? { role_from: before.roleName, role_to: input.role } : {}),
+        ...(githubLogin !== undefined
+          ? { github_login_from: before.githubLogin, github_login_to: githubLogin }
+          : {}),
       },
     });
     return toUserDto(user);

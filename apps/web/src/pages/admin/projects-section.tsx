@@ -10,6 +10,7 @@ import { navigate } from '../../lib/router.ts';
 import { useSession } from '../../lib/session.tsx';
 import { useResource } from '../../lib/use-resource.ts';
 import { BoardColumnsFields, columnsFromForm } from './board-columns-fields.tsx';
+import { GithubFields, githubFromForm } from './github-fields.tsx';
 
 export function ProjectsSection({ project }: { project: string | null }) {
   const list = useResource(projects.list);
@@ -51,6 +52,9 @@ export function ProjectsSection({ project }: { project: string | null }) {
   );
 }
 
+/** The settings the form below holds; it leaves the others as they are. */
+const FORM_SETTINGS = ['repo', 'ref', 'approval', 'max_cost_usd', 'model', 'columns', 'github'] as const;
+
 function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: ProjectDto) => void }) {
   const { can } = useSession();
   const toasts = useToasts();
@@ -62,8 +66,11 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
     e.preventDefault();
     const form = new FormData(e.currentTarget);
     const get = (k: string) => String(form.get(k) ?? '').trim();
-    // The API replaces the settings as a whole, so an emptied field drops that default.
-    const settings: ProjectSettings = {};
+    // The API replaces the settings as a whole, so an emptied field drops that default; settings
+    // this form does not show (max_turns, network…) are sent back as they were.
+    const settings: ProjectSettings = Object.fromEntries(
+      Object.entries(s).filter(([k]) => !(FORM_SETTINGS as readonly string[]).includes(k)),
+    );
     if (get('repo')) settings.repo = get('repo');
     if (get('ref')) settings.ref = get('ref');
     if (get('approval') === 'commands' || get('approval') === 'none') {
@@ -73,6 +80,8 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
     if (get('model')) settings.model = get('model');
     const columns = columnsFromForm(form);
     if (columns) settings.columns = columns;
+    const github = githubFromForm(form);
+    if (github) settings.github = github;
     setBusy(true);
     try {
       onSaved(await projects.saveSettings(project.slug, settings));
@@ -86,10 +95,10 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
 
   return (
     <form className="form panel" onSubmit={submit} aria-labelledby="settings-title">
-      <h2 id="settings-title">Task defaults and board</h2>
+      <h2 id="settings-title">Task defaults, board and GitHub</h2>
       <p className="muted">
         Every new task of this project starts with these; a task’s own settings win. The columns shape this
-        project’s board.
+        project’s board; the GitHub link, where its work goes.
       </p>
       {!allowed && (
         <p className="muted" role="note">
@@ -130,6 +139,7 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
           <input name="model" defaultValue={s.model ?? ''} spellCheck={false} />
         </Field>
         <BoardColumnsFields settings={s} />
+        <GithubFields settings={s} />
         <div className="actions">
           <button type="submit" className="primary">
             {busy ? 'Saving…' : 'Save settings'}

@@ -81,6 +81,7 @@ function UsersTable(props: {
             <th scope="col">User</th>
             <th scope="col">Role</th>
             <th scope="col">Sign-in</th>
+            <th scope="col">GitHub</th>
             <th scope="col">Since</th>
             <th scope="col">
               <span className="visually-hidden">Actions</span>
@@ -108,6 +109,20 @@ function UsersTable(props: {
                 </select>
               </td>
               <td>{u.disabled ? 'disabled' : u.has_password ? 'password set' : 'no password'}</td>
+              <td>
+                <GithubLogin
+                  key={u.github_login ?? ''}
+                  user={u}
+                  busy={busy === u.id}
+                  onSave={(login) =>
+                    update(
+                      u,
+                      { github_login: login },
+                      login ? `GitHub login is now ${login.toLowerCase()}` : 'GitHub login removed',
+                    )
+                  }
+                />
+              </td>
               <td>{formatTime(u.created_at)}</td>
               <td>
                 <div className="actions">
@@ -134,6 +149,52 @@ function UsersTable(props: {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** GitHub logins: 1-39 letters, digits and single hyphens, none at either end. */
+const GITHUB_LOGIN = '[A-Za-z0-9]+(-[A-Za-z0-9]+)*';
+
+/** The GitHub account whose `/clawlink` comments act as this user; saved empty, it is unlinked. */
+function GithubLogin(props: {
+  user: UserAccountDto;
+  busy: boolean;
+  onSave: (login: string | null) => Promise<void>;
+}) {
+  const { user } = props;
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const login = String(new FormData(e.currentTarget).get('github_login') ?? '').trim();
+    await props.onSave(login || null);
+  };
+  return (
+    <form className="actions github-login" onSubmit={submit}>
+      <input
+        name="github_login"
+        defaultValue={user.github_login ?? ''}
+        placeholder="not linked"
+        aria-label={`GitHub login of ${user.id}`}
+        maxLength={39}
+        pattern={GITHUB_LOGIN}
+        title="a GitHub login: letters, digits and single hyphens, at most 39"
+        spellCheck={false}
+        autoCapitalize="none"
+        autoComplete="off"
+      />
+      <button type="submit" disabled={props.busy} aria-label={`Save GitHub login of ${user.id}`}>
+        Save
+      </button>
+      {user.github_login && (
+        <button
+          type="button"
+          disabled={props.busy}
+          aria-label={`Unlink GitHub login of ${user.id}`}
+          onClick={() => void props.onSave(null)}
+        >
+          Unlink
+        </button>
+      )}
+    </form>
   );
 }
 
