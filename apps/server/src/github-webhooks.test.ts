@@ -94,7 +94,8 @@ describe('GitHub webhooks', () => {
   });
 
   it('a linked developer’s /clawlink comment starts a task; the bot edits one comment as it moves', async () => {
-    scriptEdit('FOOTER.md', 'footer\n');
+    // The agent looks for a credential everywhere it can: its environment, the remote, the git config.
+    scriptEdit('FOOTER.md', 'footer\n', [{ command: 'env; git remote -v; cat .git/config; ls -a ~ 2>&1' }]);
     const res = await w.deliver('issue_comment', issueComment('dana-gh', '/clawlink add a footer'), {
       delivery: 'cmd-1',
     });
@@ -105,6 +106,14 @@ describe('GitHub webhooks', () => {
     const done = await w.waitForState(executionId, ['COMPLETED', 'FAILED'], 30_000);
     expect(done.error).toBeNull();
     expect(done.userId).toBe('dana');
+    const looked = await w.server.prisma.executionEvent.findFirstOrThrow({
+      where: { executionId, type: 'tool_result' },
+    });
+    const seen = JSON.stringify(looked.data);
+    expect(seen).toContain('origin');
+    expect(seen).toContain('/acme/api.git');
+    expect(seen).not.toContain(w.token);
+    expect(seen).not.toContain(Buffer.from(`x-access-token:${w.token}`).toString('base64'));
     expect(done.prompt).toContain('> add a footer');
     // The issue text is quoted data: the run's network stays the project's.
     expect((done.context as { network: string }).network).toBe('none');

@@ -11,6 +11,7 @@ import type { Execution } from '@ccl/db';
 import { writeAudit } from '../audit.ts';
 import { makeCtx, type RequestCtx } from '../context.ts';
 import type { CoreDeps } from '../deps.ts';
+import { auditGithubWrite } from './audit-github.ts';
 import { describeGithubError, type GithubAccess, gitAuthEnv, githubAccess } from './client.ts';
 import {
   type CommitIdentity,
@@ -167,14 +168,16 @@ export async function deliver(deps: CoreDeps, host: DeliveryHost, input: Deliver
   const findings = scanDiff(diff.unified, knownSecrets(deps, input.projectSecrets, token));
   if (findings.length > 0) {
     const where = findings.map(({ file, line, kind }) => ({ file, line, kind }));
-    await audit(deps, ctx, 'github.secret_scan', checkout.repo, 'DENIED', { findings: where });
+    await auditGithubWrite(deps, ctx.actor.userId, 'github.secret_scan', checkout.repo, 'DENIED', {
+      findings: where,
+    });
     const decision = await host.ask({
       id: `secret-scan-${execution.id.slice(0, 8)}`,
       kind: 'secret_scan',
       description: `${describeFindings(findings)}. Nothing was pushed; approve to push anyway, deny to keep the work here.`,
       details: { findings: where, repo: checkout.repo },
     });
-    await audit(deps, ctx, 'github.secret_scan.decision', checkout.repo, 'ALLOWED', {
+    await auditGithubWrite(deps, ctx.actor.userId, 'github.secret_scan.decision', checkout.repo, 'ALLOWED', {
       approved: decision.approved,
       by: decision.by ?? null,
     });
@@ -215,25 +218,6 @@ function actingCtx(execution: Execution): RequestCtx {
   return makeCtx(
     { userId: execution.userId, roleName: 'SYSTEM', permissions: [], via: 'system' },
     `job-${execution.id}`,
-  );
-}
-
-async function audit(
-  deps: CoreDeps,
-  ctx: RequestCtx,
-  action: string,
-  repo: string,
-  outcome: 'ALLOWED' | 'DENIED' | 'FAILED',
-  detail: Record<string, unknown>,
-) {
-  await deps.prisma.$transaction((tx) =>
-    writeAudit(deps, tx, ctx, {
-      action,
-      resourceType: 'github_repo',
-      resourceId: repo,
-      outcome,
-      detail: { channel: 'github', repo, ...detail },
-    }),
   );
 }
 
@@ -279,10 +263,16 @@ async function pushWork(
       } catch (err) {
         const reason =
           err instanceof RebaseConflict || err instanceof DeliveryFailed ? err.message : pushError(err);
-        await audit(deps, ctx, 'github.push', checkout.repo, 'FAILED', { branch, reason });
+        await auditGithubWrite(deps, ctx.actor.userId, 'github.push', checkout.repo, 'FAILED', {
+          branch,
+          reason,
+        });
         throw err instanceof RebaseConflict ? new DeliveryFailed(err.message) : new DeliveryFailed(reason);
       }
-      await audit(deps, ctx, 'github.push', checkout.repo, 'ALLOWED', { branch, commit });
+      await auditGithubWrite(deps, ctx.actor.userId, 'github.push', checkout.repo, 'ALLOWED', {
+        branch,
+        commit,
+      });
       return commit;
     },
     host.signal,
@@ -412,7 +402,10 @@ async function openPullRequest(
     }
   } catch (err) {
     const reason = describeGithubError(err);
-    await audit(deps, ctx, 'github.pr.create', checkout.repo, 'FAILED', { branch, reason });
+    await auditGithubWrite(deps, ctx.actor.userId, 'github.pr.create', checkout.repo, 'FAILED', {
+      branch,
+      reason,
+    });
     throw new DeliveryFailed(`pushed ${branch} but could not open the pull request: ${reason}`);
   }
   const task = await deps.prisma.task.findUniqueOrThrow({

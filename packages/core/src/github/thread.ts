@@ -1,32 +1,10 @@
 import type { Execution, ExecutionState } from '@ccl/db';
-import { writeAudit } from '../audit.ts';
-import { makeCtx } from '../context.ts';
 import type { CoreDeps } from '../deps.ts';
 import type { TransitionPatch } from '../execution-store.ts';
+import { auditGithubWrite } from './audit-github.ts';
 import { describeGithubError, type GithubAccess } from './client.ts';
 import { cardUrl } from './deliver.ts';
 import type { GithubOrigin } from './origin.ts';
-
-/** Audits one GitHub write made for a run, as the run's user, on channel github. */
-export async function auditGithubWrite(
-  deps: CoreDeps,
-  userId: string,
-  action: string,
-  repo: string,
-  outcome: 'ALLOWED' | 'FAILED',
-  detail: Record<string, unknown>,
-) {
-  const ctx = makeCtx({ userId, roleName: 'SYSTEM', permissions: [], via: 'system' });
-  await deps.prisma.$transaction((tx) =>
-    writeAudit(deps, tx, ctx, {
-      action,
-      resourceType: 'github_repo',
-      resourceId: repo,
-      outcome,
-      detail: { channel: 'github', repo, ...detail },
-    }),
-  );
-}
 
 /** The bot's one comment on a thread, in the words of the run's state. */
 export function threadText(

@@ -6,9 +6,10 @@ import { publishChange } from '../execution-store.ts';
 import { parseProjectSettings } from '../run-options.ts';
 import { openProjectSecrets } from '../secrets/project-secrets.ts';
 import { createTask, startExecution } from '../tasks.ts';
+import { auditGithubWrite } from './audit-github.ts';
 import { accessFor } from './deliver.ts';
 import type { GithubOrigin } from './origin.ts';
-import { auditGithubWrite, threadText } from './thread.ts';
+import { threadText } from './thread.ts';
 
 /**
  * GitHub's webhook deliveries. The route checks the signature and stores the delivery (its
@@ -85,28 +86,15 @@ const reviewEvent = z.looseObject({
   pull_request: z.looseObject({ number: z.number().int() }),
 });
 
-const checkSuiteEvent = z.looseObject({
-  action: z.string(),
-  repository,
-  check_suite: z.looseObject({
-    id: z.number().int(),
-    conclusion: z.string().nullish(),
-    head_branch: z.string().nullish(),
-    head_sha: z.string(),
-  }),
+/** A finished CI run: the same fields under `check_suite` or `workflow_run`. */
+const ciRun = z.looseObject({
+  id: z.number().int(),
+  conclusion: z.string().nullish(),
+  head_branch: z.string().nullish(),
+  head_sha: z.string(),
 });
-
-const workflowRunEvent = z.looseObject({
-  action: z.string(),
-  repository,
-  workflow_run: z.looseObject({
-    id: z.number().int(),
-    name: z.string().nullish(),
-    conclusion: z.string().nullish(),
-    head_branch: z.string().nullish(),
-    head_sha: z.string(),
-  }),
-});
+const checkSuiteEvent = z.looseObject({ action: z.string(), repository, check_suite: ciRun });
+const workflowRunEvent = z.looseObject({ action: z.string(), repository, workflow_run: ciRun });
 
 const pullRequestEvent = z.looseObject({
   action: z.string(),
@@ -221,7 +209,7 @@ async function onComment(deps: CoreDeps, e: z.infer<typeof issueCommentEvent>): 
         ? `@${login} your GitHub account is not linked to a ClawLink user, so I cannot start a task for you. Ask a ClawLink admin to link it (Admin → Users → GitHub login, or \`clawlink user github <user> ${login}\`).`
         : `@${login} your ClawLink user '${ctx.actor.userId}' may not start tasks in project '${project.slug}' (it needs task:submit and agent:execute there). Ask a ClawLink admin for access.`;
     await access.octokit.rest.issues.createComment({ owner, repo: name, issue_number: number, body });
-    await auditGithubWrite(deps, ctx?.actor.userId ?? 'system', 'github.command', repo, 'ALLOWED', {
+    await auditGithubWrite(deps, ctx?.actor.userId ?? 'system', 'github.command', repo, 'DENIED', {
       refused: true,
       login,
       number,
@@ -335,7 +323,7 @@ async function onReview(deps: CoreDeps, e: z.infer<typeof reviewEvent>): Promise
       issue_number: number,
       body: `@${login} I can only act on reviews from GitHub accounts linked to a ClawLink user who may start tasks in project '${project.slug}'. Ask a ClawLink admin to link yours.`,
     });
-    await auditGithubWrite(deps, ctx?.actor.userId ?? 'system', 'github.review', repo, 'ALLOWED', {
+    await auditGithubWrite(deps, ctx?.actor.userId ?? 'system', 'github.review', repo, 'DENIED', {
       refused: true,
       login,
       number,
