@@ -116,6 +116,8 @@ export const projectSettingsSchema = z
 
 export const projectSchema = z.object({
   id: z.string(),
+  /** Short sequential number; CoderClaw 2026.3's `tenantId`. */
+  number: z.number().int(),
   slug: z.string(),
   name: z.string(),
   description: z.string(),
@@ -149,6 +151,8 @@ export type AssigneeDto = z.infer<typeof assigneeSchema>;
 
 export const executionSummarySchema = z.object({
   id: z.string(),
+  /** Short sequential number (`#7`), CoderClaw 2026.3's execution id. */
+  number: z.number().int(),
   agent_type: z.string(),
   state: executionStateSchema,
   created_at: isoDate,
@@ -167,8 +171,18 @@ export const taskPullRequestSchema = z.object({
 });
 export type TaskPullRequestDto = z.infer<typeof taskPullRequestSchema>;
 
+export const TASK_PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const;
+export const taskPrioritySchema = z.enum(TASK_PRIORITIES);
+
 export const taskSchema = z.object({
   id: z.string(),
+  /** Short sequential number (`#42`), accepted wherever the id is; CoderClaw 2026.3's `taskId`. */
+  number: z.number().int(),
+  priority: taskPrioritySchema,
+  /** The agent the card's runs use when a run names none; null: DEFAULT_AGENT. */
+  agent_type: z.string().nullable(),
+  /** Run settings (as a submit's `context`) the card's runs start from. */
+  context: jsonObject.nullable(),
   project_id: z.string(),
   project_slug: z.string(),
   title: z.string(),
@@ -194,8 +208,10 @@ export const createTaskBodySchema = z.object({
   assignee_id: userIdSchema.optional(),
   /** With both prompt and agent_type the task starts an execution at once. */
   prompt: z.string().min(1).max(200_000).optional(),
+  /** Without a prompt: the card keeps it (and `context`) for the runs started later. */
   agent_type: z.string().trim().min(1).max(64).optional(),
   context: submitContextSchema.optional(),
+  priority: taskPrioritySchema.optional(),
 });
 
 export const updateTaskBodySchema = z
@@ -205,9 +221,16 @@ export const updateTaskBodySchema = z
     column: boardColumnSchema.optional(),
     /** A user to assign, or null to unassign. */
     assignee_id: userIdSchema.nullable().optional(),
+    priority: taskPrioritySchema.optional(),
+    /** The card's agent and run settings for later runs; null clears them. */
+    agent_type: z.string().trim().min(1).max(64).nullable().optional(),
+    context: submitContextSchema.nullable().optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of title, description, column, assignee_id');
+  .refine(
+    (b) => Object.keys(b).length > 0,
+    'give at least one of title, description, column, assignee_id, priority, agent_type, context',
+  );
 
 export const listTasksQuerySchema = z.object({
   project: projectSlugSchema.optional(),

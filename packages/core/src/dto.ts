@@ -96,6 +96,10 @@ export function toTaskDto(
   const latest = t.executions[0];
   return {
     id: t.id,
+    number: t.number,
+    priority: t.priority,
+    agent_type: t.agentType,
+    context: t.context === null ? null : obj(t.context),
     project_id: t.projectId,
     project_slug: t.project.slug,
     title: t.title,
@@ -108,6 +112,7 @@ export function toTaskDto(
     latest_execution: latest
       ? {
           id: latest.id,
+          number: latest.number,
           agent_type: latest.agentType,
           state: latest.state.toLowerCase() as TaskDto['column'] & ExecutionDto['state'],
           created_at: latest.createdAt.toISOString(),
@@ -123,6 +128,7 @@ export function toTaskDto(
 export function toProjectDto(p: Project & { _count: { tasks: number } }): ProjectDto {
   return {
     id: p.id,
+    number: p.number,
     slug: p.slug,
     name: p.name,
     description: p.description,

@@ -1,6 +1,6 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
-import type { Prisma } from '@ccl/db';
+import { Prisma } from '@ccl/db';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -179,14 +179,17 @@ export async function createTask(
     prompt?: string | undefined;
     agent_type?: string | undefined;
     context?: SubmitContext | undefined;
+    priority?: TaskDto['priority'] | undefined;
     /** A run GitHub started: where it answers (github/origin.ts). */
     github?: GithubOrigin | undefined;
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
   await assertProjectInReach(deps, ctx, input.project);
-  if ((input.prompt === undefined) !== (input.agent_type === undefined)) {
-    throw new Invalid('give both prompt and agent_type to start an execution, or neither');
+  if (input.prompt !== undefined && input.agent_type === undefined) {
+    throw new Invalid(
+      'give agent_type with prompt to start an execution (agent_type alone is kept on the card)',
+    );
   }
   const context = { ...(input.context ?? {}), project: input.project };
   const exec =
@@ -205,6 +208,10 @@ export async function createTask(
         column: input.column ?? (exec ? 'in_progress' : 'todo'),
         creatorId: ctx.actor.userId,
         assigneeId,
+        ...(input.priority ? { priority: input.priority } : {}),
+        // The card remembers its agent and run settings for the runs started later.
+        ...(input.agent_type ? { agentType: input.agent_type } : {}),
+        ...(input.context ? { context: input.context as Prisma.InputJsonValue } : {}),
       },
     });
     const execution = exec
@@ -336,6 +343,10 @@ export async function updateTask(
     column?: TaskDto['column'] | undefined;
     /** null unassigns. */
     assignee_id?: string | null | undefined;
+    priority?: TaskDto['priority'] | undefined;
+    /** null clears. */
+    agent_type?: string | null | undefined;
+    context?: SubmitContext | null | undefined;
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
@@ -352,6 +363,11 @@ export async function updateTask(
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.column !== undefined ? { column: input.column } : {}),
         ...(input.assignee_id !== undefined ? { assigneeId: input.assignee_id } : {}),
+        ...(input.priority !== undefined ? { priority: input.priority } : {}),
+        ...(input.agent_type !== undefined ? { agentType: input.agent_type } : {}),
+        ...(input.context !== undefined
+          ? { context: input.context === null ? Prisma.DbNull : (input.context as Prisma.InputJsonValue) }
+          : {}),
       },
     });
     await writeAudit(deps, tx, ctx, {

@@ -20,6 +20,10 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
   const { state, agent, ...rest } = over;
   return {
     id: `t${n}`,
+    number: n,
+    priority: 'medium',
+    agent_type: null,
+    context: null,
     project_id: 'p',
     project_slug: 'demo',
     title: `task ${n}`,
@@ -32,6 +36,7 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
     latest_execution: state
       ? {
           id: `e${n}`,
+          number: n,
           agent_type: agent ?? 'echo',
           state: state as 'running',
           created_at: new Date().toISOString(),
