@@ -1,9 +1,10 @@
-// The baseline: a bare Fastify route answering the same JSON a state read returns.
+// The baseline: bare Fastify routes answering the same JSON a poll returns (either adapter's).
 import Fastify from 'fastify';
 
 const body = JSON.parse(process.argv[2] ?? '{}');
 const app = Fastify({ logger: false });
 app.get('/api/runtime/tasks/:task_id/state', async () => body);
+app.get('/api/runtime/executions/:id', async () => body);
 // The webhook baseline: takes the same delivery, parses it, answers 202 (no signature, no database).
 app.post('/api/github/webhook', async (request, reply) =>
   reply.code(202).send({ status: 'accepted', delivery: request.headers['x-github-delivery'] }),

@@ -1,5 +1,9 @@
 // npm run bench: measures in one run, on this machine, against baselines of the same run.
-//  1. GET /api/runtime/tasks/:id/state throughput and p99 vs a bare Fastify route with the same JSON.
+//  1. The polls both CoderClaw adapters send, exactly as they send them (headers included), throughput
+//     and p99 at 32 connections vs a bare Fastify route with the same JSON: the session contract's
+//     GET /api/runtime/tasks/:id/state with no session id (local install; a paired device's
+//     `/k/<secret>` base URL; no key at all, the task id standing for its session) and 2026.3's
+//     GET /api/runtime/executions/:id with an API key.
 //  2. submit → first RUNNING latency (p50/p99) for `echo` on each queue backend.
 //  3. GitHub webhook acknowledgement (signed issue_comment deliveries, as GitHub sends them):
 //     p50/p99 vs a bare Fastify route that parses the same body.
@@ -7,6 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,13 +26,16 @@ const resultsDir = join(here, 'results');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 
-function spawnServer(script: string, args: string[]): Promise<{ port: number; child: ChildProcess }> {
+type Spawned = { port: number; child: ChildProcess; key?: string; secret?: string };
+
+/** Starts a bench server; it prints one JSON line (its port, and with `--team` the bench's credentials). */
+function spawnServer(script: string, args: string[]): Promise<Spawned> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.once('line', (line) => resolve({ port: JSON.parse(line).port, child }));
+    lines.once('line', (line) => resolve({ ...JSON.parse(line), child }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
@@ -39,8 +47,22 @@ async function stopChild(child: ChildProcess) {
   await exited;
 }
 
-async function load(url: string) {
-  const result = await autocannon({ url, connections: 32, pipelining: 1, duration: DURATION_S });
+/** What both adapter generations send on every request (shared/coderclaw-contract.md). */
+const ADAPTER_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
+const CONNECTIONS = 32;
+const TARGET_RATIO = 0.4;
+const TARGET_P99_MS = 10;
+const ROUNDS = 2;
+type Load = Awaited<ReturnType<typeof load>>;
+
+async function load(url: string, headers: Record<string, string>) {
+  const result = await autocannon({
+    url,
+    headers,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    duration: DURATION_S,
+  });
   return {
     requests_per_s: result.requests.average,
     latency_p50_ms: result.latency.p50,
@@ -53,40 +75,131 @@ async function load(url: string) {
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
+async function post(url: string, headers: Record<string, string>, body?: unknown) {
+  const init = { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
+  return readJson(await fetch(url, init));
+}
+
+/**
+ * One poll as an adapter sends it, against our server and against a bare Fastify route answering
+ * the same JSON (bench/bare-server.ts), each warmed up first, in this run.
+ */
+async function comparePoll(base: string, path: string, headers: Record<string, string>) {
+  // The bare route answers the API path; a `/k/<secret>` base URL's prefix is ours alone.
+  const barePath = path.replace(/^\/k\/[^/]+/, '');
+  const answer = await fetch(`${base}${path}`, { headers });
+  const body = await answer.text();
+  if (answer.status !== 200) throw new Error(`GET ${path} answered ${answer.status}: ${body}`);
+  const bare = await spawnServer('bare-server.ts', [body]);
+  try {
+    const bareUrl = `http://127.0.0.1:${bare.port}${barePath}`;
+    await load(bareUrl, headers); // warm-ups
+    await load(`${base}${path}`, headers);
+    // Alternated, and the better of two rounds kept on each side: on a shared machine a burst of
+    // other work hits one measurement, rarely both of one side.
+    const rounds: Array<{ baseline: Load; ours: Load }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      rounds.push({ baseline: await load(bareUrl, headers), ours: await load(`${base}${path}`, headers) });
+    }
+    const best = (side: 'baseline' | 'ours') =>
+      rounds.map((r) => r[side]).reduce((a, b) => (b.requests_per_s > a.requests_per_s ? b : a));
+    const baseline = best('baseline');
+    const ours = best('ours');
+    const ratio = ours.requests_per_s / baseline.requests_per_s;
+    return {
+      request: {
+        method: 'GET',
+        path: barePath,
+        key_in_path: barePath !== path,
+        headers: Object.keys(headers),
+      },
+      connections: CONNECTIONS,
+      baseline,
+      ours,
+      rounds,
+      ratio,
+      target_ratio: TARGET_RATIO,
+      target_p99_ms: TARGET_P99_MS,
+      meets_targets: ratio >= TARGET_RATIO && ours.latency_p99_ms < TARGET_P99_MS && ours.non_2xx === 0,
+    };
+  } finally {
+    await stopChild(bare.child);
+  }
+}
+
+/**
+ * The polls CoderClaw really sends, each once a second per task: the session contract's adapter
+ * polls `GET /api/runtime/tasks/{task_id}/state` with no session id and no credential; the 2026.3
+ * adapter polls `GET /api/runtime/executions/{id}` with its API key and claw id.
+ */
 async function stateReads() {
   const db = await createTestDatabase();
-  const full = await spawnServer('full-server.ts', [db.url]);
+  const teamDb = await createTestDatabase();
+  const local = await spawnServer('full-server.ts', [db.url]);
+  const team = await spawnServer('full-server.ts', [teamDb.url, '--team']);
   try {
-    const base = `http://127.0.0.1:${full.port}`;
-    const headers = { 'content-type': 'application/json', accept: 'application/json' };
-    const session = await readJson(await fetch(`${base}/api/runtime/sessions`, { method: 'POST', headers }));
-    const submitted = await readJson(
-      await fetch(`${base}/api/runtime/tasks/submit`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
-          agent_type: 'echo',
-          prompt: 'bench',
-          context: {},
-          session_id: session.session_id,
-        }),
-      }),
+    // The session contract on a local install: CoderClaw on this machine, base URL without a key.
+    const localBase = `http://127.0.0.1:${local.port}`;
+    const session = await post(`${localBase}/api/runtime/sessions`, ADAPTER_HEADERS);
+    const localTask = await post(`${localBase}/api/runtime/tasks/submit`, ADAPTER_HEADERS, {
+      agent_type: 'echo',
+      prompt: 'bench',
+      context: {},
+      session_id: session.session_id,
+    });
+    const oldLocal = await comparePoll(
+      localBase,
+      `/api/runtime/tasks/${localTask.task_id}/state`,
+      ADAPTER_HEADERS,
     );
-    const path = `/api/runtime/tasks/${submitted.task_id}/state?session_id=${session.session_id}`;
-    const body = await (await fetch(`${base}${path}`)).text();
-    const bare = await spawnServer('bare-server.ts', [body]);
-    try {
-      await load(`http://127.0.0.1:${bare.port}${path}`); // warm-up
-      const baseline = await load(`http://127.0.0.1:${bare.port}${path}`);
-      await load(`${base}${path}`);
-      const ours = await load(`${base}${path}`);
-      return { baseline, ours, ratio: ours.requests_per_s / baseline.requests_per_s, target_ratio: 0.4 };
-    } finally {
-      await stopChild(bare.child);
-    }
+
+    // AUTH_MODE team, where the loopback rule does not apply: an adapter paired as a device (its
+    // base URL carries the device's secret, `/k/<secret>`) opens a session and submits.
+    const teamBase = `http://127.0.0.1:${team.port}`;
+    const { key, secret } = team;
+    const device = `${teamBase}/k/${secret}`;
+    const paired = await post(
+      `${device}/api/runtime/sessions?user_id=bench&device_id=laptop`,
+      ADAPTER_HEADERS,
+    );
+    const teamTask = await post(`${device}/api/runtime/tasks/submit`, ADAPTER_HEADERS, {
+      agent_type: 'echo',
+      prompt: 'bench',
+      context: {},
+      session_id: paired.session_id,
+    });
+    // What that paired adapter sends: its base URL, with the secret, is the prefix of every call.
+    const oldDevice = await comparePoll(
+      teamBase,
+      `/k/${secret}/api/runtime/tasks/${teamTask.task_id}/state`,
+      ADAPTER_HEADERS,
+    );
+    // The same poll with no key at all: the task id stands for the session that submitted it.
+    const oldTaskId = await comparePoll(
+      teamBase,
+      `/api/runtime/tasks/${teamTask.task_id}/state`,
+      ADAPTER_HEADERS,
+    );
+
+    // CoderClaw 2026.3: a card, a run of it, and the run's poll, with the adapter's API key and claw id.
+    const keyed = { ...ADAPTER_HEADERS, authorization: `Bearer ${key}`, 'x-claw-id': '1' };
+    const card = await post(`${teamBase}/api/tasks`, keyed, { title: 'bench', agent_type: 'echo' });
+    const run = await post(`${teamBase}/api/runtime/executions`, keyed, {
+      taskId: card.number,
+      payload: 'bench',
+    });
+    const newAdapter = await comparePoll(teamBase, `/api/runtime/executions/${run.id}`, keyed);
+    return {
+      old_adapter_local: oldLocal,
+      old_adapter_paired_device: oldDevice,
+      old_adapter_task_id: oldTaskId,
+      new_adapter: newAdapter,
+    };
   } finally {
-    await stopChild(full.child);
+    await stopChild(local.child);
+    await stopChild(team.child);
     await db.drop();
+    await teamDb.drop();
   }
 }
 
@@ -204,33 +317,52 @@ async function webhookAcks() {
 
 await mkdir(resultsDir, { recursive: true });
 const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
+// BENCH_ONLY=polls measures the polls alone (for a quick look; the figures file says so).
+const only = process.env.BENCH_ONLY;
 const reads = await stateReads();
-const latency = { redis: await submitToRunning('redis'), postgres: await submitToRunning('postgres') };
-const webhooks = await webhookAcks();
+const latency =
+  only === 'polls'
+    ? null
+    : { redis: await submitToRunning('redis'), postgres: await submitToRunning('postgres') };
+const webhooks = only === 'polls' ? null : await webhookAcks();
 const results = {
   run: runId,
   node: process.version,
   duration_s: DURATION_S,
+  // Two cores shared with whatever else runs: read the figures against this.
+  load_average: loadavg(),
   state_reads: reads,
   submit_to_running: latency,
   github_webhook_ack: webhooks,
 };
 await writeFile(join(resultsDir, `core-${runId}.json`), `${JSON.stringify(results, null, 2)}\n`);
-await writeFile(join(resultsDir, 'core-latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+if (!only) await writeFile(join(resultsDir, 'core-latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 
 const ok = (cond: boolean) => (cond ? 'meets target' : 'MISSES target');
-console.log(`\nCoderClawLink core benchmark (${runId})`);
-console.log(
-  `  state reads: ${reads.ours.requests_per_s.toFixed(0)} req/s (p99 ${reads.ours.latency_p99_ms} ms) vs bare Fastify ${reads.baseline.requests_per_s.toFixed(0)} req/s (p99 ${reads.baseline.latency_p99_ms} ms) = ${(reads.ratio * 100).toFixed(1)} % — ${ok(reads.ratio >= 0.4)} (≥ 40 %)`,
-);
-for (const backend of ['redis', 'postgres'] as const) {
-  const l = latency[backend];
+console.log(`\nCoderClawLink core benchmark (${runId}, load average ${loadavg()[0]?.toFixed(2)})`);
+const polls = [
+  ['old adapter, local install (no session_id, no credential)', reads.old_adapter_local],
+  ['old adapter, paired device (team mode, /k/<secret> base URL)', reads.old_adapter_paired_device],
+  ['old adapter, task id standing for its session (team mode, no key)', reads.old_adapter_task_id],
+  ['new adapter, GET /api/runtime/executions/{id} with API key', reads.new_adapter],
+] as const;
+for (const [name, r] of polls) {
   console.log(
-    `  submit → RUNNING on ${backend}: p50 ${l.p50_ms.toFixed(1)} ms, p99 ${l.p99_ms.toFixed(1)} ms over ${l.samples} — ${ok(l.p50_ms < l.target_p50_ms)} (p50 < ${l.target_p50_ms} ms)`,
+    `  ${name}: ${r.ours.requests_per_s.toFixed(0)} req/s (p99 ${r.ours.latency_p99_ms} ms${r.ours.non_2xx ? `, ${r.ours.non_2xx} non-2xx` : ''}) vs bare Fastify ${r.baseline.requests_per_s.toFixed(0)} req/s (p99 ${r.baseline.latency_p99_ms} ms) = ${(r.ratio * 100).toFixed(1)} % — ${ok(r.meets_targets)} (≥ ${TARGET_RATIO * 100} %, p99 < ${TARGET_P99_MS} ms at ${CONNECTIONS} connections)`,
   );
 }
-console.log(
-  `  GitHub webhook ack: p50 ${webhooks.ours.p50_ms.toFixed(1)} ms, p99 ${webhooks.ours.p99_ms.toFixed(1)} ms vs bare Fastify p50 ${webhooks.baseline.p50_ms.toFixed(1)} ms (${webhooks.ratio_p50.toFixed(1)}×) over ${webhooks.ours.samples} — ${ok(webhooks.ours.p50_ms < webhooks.target_p50_ms)} (p50 < 50 ms)`,
-);
+if (latency) {
+  for (const backend of ['redis', 'postgres'] as const) {
+    const l = latency[backend];
+    console.log(
+      `  submit → RUNNING on ${backend}: p50 ${l.p50_ms.toFixed(1)} ms, p99 ${l.p99_ms.toFixed(1)} ms over ${l.samples} — ${ok(l.p50_ms < l.target_p50_ms)} (p50 < ${l.target_p50_ms} ms)`,
+    );
+  }
+}
+if (webhooks) {
+  console.log(
+    `  GitHub webhook ack: p50 ${webhooks.ours.p50_ms.toFixed(1)} ms, p99 ${webhooks.ours.p99_ms.toFixed(1)} ms vs bare Fastify p50 ${webhooks.baseline.p50_ms.toFixed(1)} ms (${webhooks.ratio_p50.toFixed(1)}×) over ${webhooks.ours.samples} — ${ok(webhooks.ours.p50_ms < webhooks.target_p50_ms)} (p50 < 50 ms)`,
+  );
+}
 console.log(`  figures: bench/results/core-${runId}.json\n`);
 process.exit(0);

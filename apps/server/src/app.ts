@@ -28,6 +28,7 @@ import { githubRoutes } from './routes/github.ts';
 import { healthRoutes } from './routes/health.ts';
 import { memberRoutes } from './routes/members.ts';
 import { runtimeRoutes } from './routes/runtime.ts';
+import { runtimeExecutionRoutes } from './routes/runtime-executions.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { userRoutes } from './routes/users.ts';
@@ -153,6 +154,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
 
   await app.register(healthRoutes);
   await app.register(runtimeRoutes);
+  await app.register(runtimeExecutionRoutes);
   await app.register(boardRoutes);
   await app.register(eventRoutes);
   await app.register(auditRoutes);

@@ -44,6 +44,10 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
   reply.status(500).send({ error: 'internal', message: `internal error (request ${request.id})` });
 }
 
+const API_PATH = /^\/api(\/|$)/;
+const API_FAMILIES =
+  "this server speaks CoderClaw's session API (/api/runtime/sessions, /api/runtime/tasks/…) and its runtime-executions API (/api/runtime/executions…), and the board's API (/api/tasks, /api/executions, /api/projects…); see /docs";
+
 /** Answers an unmatched request with a page (the board's own routes) and says so; false: not a page. */
 export type PageFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
@@ -89,9 +93,13 @@ export function registerErrorHandling(app: FastifyInstance): { setPageFallback: 
   // Only unmatched requests pay for the page fallback (an onRequest hook would run on every route).
   app.setNotFoundHandler((request, reply) => {
     if (pageFallback?.(request, reply)) return;
+    const path = request.url.split('?')[0] ?? '';
+    const message = `no route ${request.method} ${path}`;
+    // A CoderClaw version may call a path this server does not serve: its error shows our body, so
+    // say which of its APIs this server speaks and where they are described.
     reply
       .status(404)
-      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+      .send({ error: 'not_found', message: API_PATH.test(path) ? `${message}; ${API_FAMILIES}` : message });
   });
   return {
     setPageFallback: (f) => {

@@ -65,11 +65,16 @@ function hooks<T>(h: T | T[] | undefined): T[] {
 /** Puts the limit on the route with `operationId` (the state poll); call before routes are added. */
 export function limitFailedPolls(
   app: FastifyInstance,
-  operationId: string,
+  operationIds: readonly string[],
   limit: FailedPollLimit,
   refuse: (retryAfterS: number) => Error,
 ): void {
-  const taskOf = (request: FastifyRequest) => (request.params as { task_id?: string }).task_id ?? '';
+  // The session contract's task id, or CoderClaw 2026.3's execution number (a string before
+  // validation, a number after it: one key for both).
+  const taskOf = (request: FastifyRequest) => {
+    const params = request.params as { task_id?: unknown; id?: unknown };
+    return String(params.task_id ?? params.id ?? '');
+  };
   const check: Hook<[(err?: Error) => void]> = (request, reply, done) => {
     const retryAfter = limit.refusal(request.ip, taskOf(request));
     if (retryAfter === null) return done();
@@ -82,7 +87,8 @@ export function limitFailedPolls(
     done();
   };
   app.addHook('onRoute', (route: RouteOptions) => {
-    if ((route.schema as { operationId?: string } | undefined)?.operationId !== operationId) return;
+    const op = (route.schema as { operationId?: string } | undefined)?.operationId ?? '';
+    if (!operationIds.includes(op)) return;
     route.onRequest = [...hooks(route.onRequest), check] as RouteOptions['onRequest'];
     route.onResponse = [...hooks(route.onResponse), count] as RouteOptions['onResponse'];
   });

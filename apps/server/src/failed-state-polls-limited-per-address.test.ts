@@ -56,3 +56,46 @@ describe('failed state polls (unknown task ids) are limited per address and logg
     expect(loudPollLines()).toEqual([]);
   });
 });
+
+describe("CoderClaw 2026.3's execution poll: the same rules", () => {
+  let server: TestServer;
+  let execution = 0;
+  let key = '';
+  const poll = (id: number, address: string) =>
+    server.inject({
+      method: 'GET',
+      url: `/api/runtime/executions/${id}`,
+      remoteAddress: address,
+      headers: { authorization: `Bearer ${key}`, 'x-claw-id': '1' },
+    });
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      backend: 'postgres',
+      env: { RATE_LIMIT_FAILED_POLLS_PER_MINUTE: String(LIMIT), RATE_LIMIT_PER_MINUTE: String(LIMIT) },
+    });
+    const card = await server.inject({
+      method: 'POST',
+      url: '/api/tasks',
+      payload: { title: 'poll me', agent_type: 'echo' },
+    });
+    const started = await server.inject({
+      method: 'POST',
+      url: '/api/runtime/executions',
+      payload: { taskId: card.json().number, payload: 'poll me' },
+    });
+    execution = started.json().id;
+    key = (await server.addUserWithKey('claw', 'DEVELOPER')).key;
+  });
+  afterAll(async () => server?.stop());
+
+  it('polling a known execution is not held to the general limit; unknown numbers are, per address', async () => {
+    for (let i = 0; i < LIMIT * 3; i++) expect((await poll(execution, '10.0.1.5')).statusCode).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 5; i++) statuses.push((await poll(900_000 + i, '10.0.1.6')).statusCode);
+    expect(statuses.slice(0, LIMIT).every((s) => s === 404)).toBe(true);
+    expect(statuses.slice(LIMIT).every((s) => s === 429)).toBe(true);
+    const again = await poll(execution, '10.0.1.6');
+    expect(again.statusCode, again.body).toBe(200);
+  });
+});

@@ -10,9 +10,17 @@ import { FailedPollLimit, limitFailedPolls } from './failed-poll-limit.ts';
 const API_PATH = /^\/(?:api\/|(?:healthz|readyz)(?:$|\?))/;
 
 /** Routes that create work: they get the tighter RATE_LIMIT_SUBMIT_PER_MINUTE. */
-const SUBMIT_OPERATIONS = new Set(['submitRuntimeTask', 'createTask', 'startExecution']);
-/** CoderClaw's state poll: only its failed answers are limited (RATE_LIMIT_FAILED_POLLS_PER_MINUTE). */
-const STATE_POLL = 'getRuntimeTaskState';
+const SUBMIT_OPERATIONS = new Set([
+  'submitRuntimeTask',
+  'createTask',
+  'startExecution',
+  'startRuntimeExecution',
+]);
+/**
+ * CoderClaw's polls, of both adapter generations (the session contract's task state, 2026.3's
+ * execution): only their failed answers are limited (RATE_LIMIT_FAILED_POLLS_PER_MINUTE).
+ */
+const STATE_POLLS = ['getRuntimeTaskState', 'getRuntimeExecution'] as const;
 /**
  * Never limited by the general limit: probes from orchestrators and load balancers, and CoderClaw's
  * state poll. The adapter polls each running task once a second from one address, so a per-address
@@ -20,7 +28,7 @@ const STATE_POLL = 'getRuntimeTaskState';
  * second; the poll is answered from the read cache (a task's row at most once a second) and
  * changes nothing. Its failures (unknown ids) are what a flood is made of, and are limited apart.
  */
-const UNLIMITED_OPERATIONS = new Set(['healthz', 'readyz', STATE_POLL]);
+const UNLIMITED_OPERATIONS = new Set<string>(['healthz', 'readyz', ...STATE_POLLS]);
 
 export class RateLimited extends Error {
   override name = 'RateLimited';
@@ -96,7 +104,7 @@ export async function registerHardening(app: FastifyInstance, config: Config): P
 
   const failedPolls = config.RATE_LIMIT_FAILED_POLLS_PER_MINUTE;
   if (failedPolls > 0) {
-    limitFailedPolls(app, STATE_POLL, new FailedPollLimit(failedPolls), (retryAfter) => {
+    limitFailedPolls(app, STATE_POLLS, new FailedPollLimit(failedPolls), (retryAfter) => {
       const message = `too many failed state polls: at most ${failedPolls} unknown tasks per minute from one address; retry in ${retryAfter} s`;
       return new RateLimited(message);
     });

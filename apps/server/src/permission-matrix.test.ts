@@ -11,6 +11,9 @@ interface Fixtures {
   taskId: string;
   executionId: string;
   runtimeTaskId: string;
+  /** The numbers CoderClaw 2026.3 names them by. */
+  taskNumber: number;
+  executionNumber: number;
 }
 type Sample = (f: Fixtures, caller: Caller) => { path: string; body?: unknown };
 
@@ -29,6 +32,19 @@ const SAMPLES: Record<string, Sample> = {
     path: `/api/runtime/tasks/${f.runtimeTaskId}/cancel`,
     body: { session_id: c.sessionId },
   }),
+  'POST /api/runtime/executions': (f) => ({
+    path: '/api/runtime/executions',
+    body: { taskId: f.taskNumber, payload: 'matrix' },
+  }),
+  'GET /api/runtime/executions/:id': (f) => ({ path: `/api/runtime/executions/${f.executionNumber}` }),
+  'POST /api/runtime/executions/:id/cancel': (f) => ({
+    path: `/api/runtime/executions/${f.executionNumber}/cancel`,
+    body: {},
+  }),
+  'GET /api/agents': () => ({ path: '/api/agents?user_id=matrix' }),
+  'GET /api/skills': () => ({ path: '/api/skills' }),
+  'GET /api/claws/:clawId/skills': () => ({ path: '/api/claws/7/skills' }),
+  'POST /api/tasks/next': () => ({ path: '/api/tasks/next' }),
   'GET /api/projects': () => ({ path: '/api/projects' }),
   'POST /api/projects': () => ({
     path: '/api/projects',
@@ -234,6 +250,8 @@ describe('permission matrix', () => {
       taskId: submitted.task_id as string,
       runtimeTaskId: submitted.task_id as string,
       executionId: (task.latest_execution as { id: string }).id,
+      taskNumber: task.number as number,
+      executionNumber: (task.latest_execution as { number: number }).number,
     };
     await waitFor(async () => {
       const e = await server.prisma.execution.findUnique({ where: { id: fixtures.executionId } });

@@ -1,4 +1,4 @@
-import { authorize, type Permission, type RequestCtx } from '@ccl/core';
+import { authorize, has, type Permission, type RequestCtx } from '@ccl/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requestCtx, taskReaderCtx } from './auth.ts';
 
@@ -18,7 +18,7 @@ export type Access =
       conditional?: Partial<Record<Permission, string>>;
       /** Where CoderClaw sends its runtime session id, which then authenticates the request. */
       session?: 'body' | 'query';
-      /** CoderClaw's state poll carries no credential: the session that submitted the task stands in. */
+      /** CoderClaw's state poll (and a restarted client's cancel) may carry no credential: the session that submitted the task stands in. */
       taskPoll?: true;
     }
   /** Open to anyone who can reach the server; `open` says what makes that safe. */
@@ -105,7 +105,8 @@ async function checkAccess(request: FastifyRequest): Promise<void> {
       ? await taskReaderCtx(deps, request, taskId, sessionId)
       : await requestCtx(deps, request, sessionId);
   for (const permission of access.permissions) {
-    await authorize(deps, ctx, permission, resourceOf(request, permission));
+    // What a refusal's audit row names is worked out only for a refusal: this runs on every poll.
+    if (!has(ctx, permission)) await authorize(deps, ctx, permission, resourceOf(request, permission));
   }
   request.actor = ctx;
 }

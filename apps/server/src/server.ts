@@ -1,5 +1,12 @@
 import { type Config, databasePoolSize } from '@ccl/config';
-import { CHANNELS, type CoreDeps, ensureFirstAdmin, ReadCache, RefusalLog } from '@ccl/core';
+import {
+  CHANNELS,
+  type CoreDeps,
+  ensureFirstAdmin,
+  ReadCache,
+  RefusalLog,
+  RuntimeExecutionCache,
+} from '@ccl/core';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -66,11 +73,15 @@ export async function startServer(
       const cache = new ReadCache();
       refusals = new RefusalLog(rt.deps);
       refusals.start();
-      hub.on('*', (change) => cache.taskChanged(change.taskId));
+      const runtimeExecutions = new RuntimeExecutionCache();
+      hub.on('*', (change) => {
+        cache.taskChanged(change.taskId, change.executionId);
+        runtimeExecutions.changed(change.executionId);
+      });
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
       app = await buildApp({
-        deps: { ...rt.deps, cache, refusals },
+        deps: { ...rt.deps, cache, runtimeExecutions, refusals },
         hub,
         queuePing: () => rt.queue.ping(),
         logger: log,

@@ -160,6 +160,8 @@ export const executionSummarySchema = z.object({
   cost_usd: z.number().nullable(),
   /** The pull request opened for this run's changes (meta.pr_url), when there is one. */
   pr_url: z.string().nullable(),
+  /** The CoderClaw instance (`X-Claw-Id` / `clawId`) that started the run, when one did. */
+  claw_id: z.number().int().nullable(),
 });
 
 /** The newest pull request the portal opened for a card's work. */
@@ -244,7 +246,9 @@ export const taskPageSchema = z.object({ items: z.array(taskSchema), next_cursor
 
 export const startExecutionBodySchema = z.object({
   prompt: z.string().min(1).max(200_000),
-  agent_type: z.string().trim().min(1).max(64),
+  /** Unset: the card's agent_type (else DEFAULT_AGENT). */
+  agent_type: z.string().trim().min(1).max(64).optional(),
+  /** Unset: the card's context. */
   context: submitContextSchema.optional(),
 });
 

@@ -21,5 +21,16 @@ export const errorBodySchema = z.object({
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export const idParamSchema = z.object({ id: z.uuid() });
+/** A card or an execution: its id, or its number as people write it (`42` for `#42`). */
+export const refParamSchema = z.object({
+  id: z
+    .string()
+    .regex(
+      /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[1-9][0-9]{0,9})$/,
+      {
+        message: 'id must be an id or a number (42 for #42)',
+      },
+    ),
+});
 export const isoDate = z.iso.datetime({ offset: true });
 export const jsonObject = z.record(z.string(), z.unknown());

@@ -6,6 +6,7 @@ export * from './devices.ts';
 export * from './network.ts';
 export * from './run-options.ts';
 export * from './runtime.ts';
+export * from './runtime-executions.ts';
 export * from './secrets.ts';
 export * from './stats.ts';
 export * from './users.ts';

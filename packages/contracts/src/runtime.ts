@@ -96,7 +96,11 @@ export type TaskStateDto = z.infer<typeof taskStateSchema>;
 
 export const taskIdParamSchema = z.object({ task_id: z.uuid({ message: 'task_id must be a task id' }) });
 
-export const cancelBodySchema = z.object({ session_id: sessionIdSchema });
+/**
+ * CoderClaw sends its session id; a client restarted since the submit has none (or a new one): without
+ * one the task id stands for the session that submitted it, as on the state poll.
+ */
+export const cancelBodySchema = z.object({ session_id: sessionIdSchema.optional() });
 export const cancelResponseSchema = z.object({ success: z.boolean(), task_id: z.string() });
 
 export const sessionQuerySchema = z.object({ session_id: sessionIdSchema });

@@ -21,15 +21,30 @@ export function isDeviceSecret(token: string): boolean {
 /**
  * The owner of an approved device, acting from it. Null when the secret is unknown (a revocation
  * clears it, a new approval replaces it), the device is not approved, or its owner is disabled.
- * Read on every request, like an API key, so a revocation takes effect at once.
+ * A secret that authenticates is kept in the read cache like an API key (the session contract's
+ * adapter sends it with every poll); a revocation, a replaced secret or a role change sends the
+ * notice that drops it, so they take effect at once.
  */
 export async function deviceSecretCtx(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: Pick<CoreDeps, 'prisma' | 'cache'>,
   secret: string,
   requestId?: string,
 ): Promise<RequestCtx | null> {
+  const secretHash = hashToken(secret);
+  const key = `device:${secretHash}`;
+  const read = () => readDeviceSecret(deps, secretHash);
+  const ctx =
+    deps.cache?.credential(key) ??
+    (await (deps.cache ? deps.cache.loadCredential(key, read, (found) => found && { ctx: found }) : read()));
+  return ctx && (requestId ? { ...ctx, requestId } : ctx);
+}
+
+async function readDeviceSecret(
+  deps: Pick<CoreDeps, 'prisma'>,
+  secretHash: string,
+): Promise<RequestCtx | null> {
   const device = await deps.prisma.device.findUnique({
-    where: { secretHash: hashToken(secret) },
+    where: { secretHash },
     include: { user: { include: { role: true } } },
   });
   if (device?.state !== 'APPROVED' || device.user.disabled) return null;
@@ -37,14 +52,11 @@ export async function deviceSecretCtx(
   if (!device.lastSeenAt || now - device.lastSeenAt.getTime() > TOUCH_EVERY_MS) {
     await deps.prisma.device.update({ where: { id: device.id }, data: { lastSeenAt: new Date(now) } });
   }
-  return makeCtx(
-    {
-      userId: device.userId,
-      roleName: device.user.roleName,
-      permissions: device.user.role.permissions,
-      via: 'device',
-      deviceId: device.deviceId,
-    },
-    requestId,
-  );
+  return makeCtx({
+    userId: device.userId,
+    roleName: device.user.roleName,
+    permissions: device.user.role.permissions,
+    via: 'device',
+    deviceId: device.deviceId,
+  });
 }

@@ -140,6 +140,8 @@ export async function approveDevice(
         secretHash: hashToken(secret),
       },
     });
+    // The secret it replaces may be kept by API processes: the notice drops it.
+    if (device.secretHash !== null) await announceCredentialChange(tx);
     await writeAudit(deps, tx, ctx, {
       action: 'device.approve',
       resourceType: 'device',
@@ -154,13 +156,14 @@ export async function approveDevice(
     });
     return row;
   });
+  if (device.secretHash !== null) deps.cache?.forgetAllSessions();
   return { ...toDeviceDto(updated), secret };
 }
 
 /** Revokes the device, its secret and every runtime session it holds; the next request with one of them is refused. */
 export async function revokeDevice(deps: DeviceDeps, ctx: RequestCtx, ref: DeviceRef): Promise<DeviceDto> {
   const device = await reachableDevice(deps, ctx, ref, 'device.revoke');
-  const { row, hashes } = await deps.prisma.$transaction(async (tx) => {
+  const row = await deps.prisma.$transaction(async (tx) => {
     const row = await tx.device.update({
       where: { id: device.id },
       data: { state: 'REVOKED', decidedAt: new Date(), decidedBy: ctx.actor.userId, secretHash: null },
@@ -173,10 +176,11 @@ export async function revokeDevice(deps: DeviceDeps, ctx: RequestCtx, ref: Devic
       outcome: 'ALLOWED',
       detail: { user_id: device.userId, device_id: device.deviceId, sessions_revoked: hashes.length },
     });
-    return { row, hashes };
+    return row;
   });
-  // This process forgets at once; the NOTIFY sent with the commit reaches the other API processes.
-  for (const hash of hashes) deps.cache?.forgetSession(hash);
+  // This process forgets at once (its sessions and the secret, which it may keep too); the NOTIFY
+  // sent with the commit reaches the other API processes.
+  deps.cache?.forgetAllSessions();
   return toDeviceDto(row);
 }
 

@@ -119,6 +119,7 @@ export function toTaskDto(
           finished_at: iso(latest.finishedAt),
           cost_usd: costOf(latest.usage),
           pr_url: prUrlOf(latest.meta),
+          claw_id: latest.clawId,
         }
       : null,
     pull_request: pullRequest,

@@ -57,6 +57,11 @@ export async function transitionExecution(
     data.pendingApproval = (patch.pendingApproval ?? null) as Prisma.InputJsonValue;
   }
   const updated = await tx.execution.update({ where: { id: executionId }, data, select: { eventSeq: true } });
+  // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
+  // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
+  if (to === 'COMPLETED') {
+    await tx.task.updateMany({ where: { id: taskId, column: 'in_progress' }, data: { column: 'review' } });
+  }
   await tx.executionEvent.create({
     data: {
       executionId,

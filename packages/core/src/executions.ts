@@ -9,26 +9,29 @@ import { InvalidState, NotFound } from './errors.ts';
 import { publishChange, transitionAndPublish, transitionExecution } from './execution-store.ts';
 import { assertExecutionInReach, assertTaskInReach } from './project-scope.ts';
 import type { CachedTaskState } from './read-cache.ts';
+import { SUBMITTED_EXECUTION } from './runtime-task.ts';
 import { isTerminal } from './state-machine.ts';
+import { executionIdOf, taskIdOf } from './task-ref.ts';
 
-async function latestExecutionOfTask(deps: CoreDeps, taskId: string) {
+/** The execution a runtime task_id means: the one it was submitted with (runtime-task.ts), not the latest. */
+async function submittedExecutionOfTask(deps: CoreDeps, taskId: string) {
   const task = await deps.prisma.task.findUnique({
     where: { id: taskId },
-    include: { project: { select: { slug: true } }, executions: { orderBy: { createdAt: 'desc' }, take: 1 } },
+    include: { project: { select: { slug: true } }, executions: SUBMITTED_EXECUTION },
   });
   const execution = task?.executions[0];
   if (!task || !execution) throw new NotFound(`task ${taskId} not found`);
   return { task, execution };
 }
 
-/** GET /api/runtime/tasks/:task_id/state — the task's latest execution; the read CoderClaw polls. */
+/** GET /api/runtime/tasks/:task_id/state — the execution the task was submitted with; the read CoderClaw polls. */
 export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskStateDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
   const state: CachedTaskState =
     deps.cache?.taskState(taskId) ??
     (await (deps.cache
-      ? deps.cache.loadTaskState(taskId, () => latestExecutionOfTask(deps, taskId))
-      : latestExecutionOfTask(deps, taskId)));
+      ? deps.cache.loadTaskState(taskId, () => submittedExecutionOfTask(deps, taskId))
+      : submittedExecutionOfTask(deps, taskId)));
   // The submitter polling its own task (CoderClaw's hot path) needs no membership lookup.
   if (state.execution.userId !== ctx.actor.userId) await assertTaskInReach(deps, ctx, taskId);
   // Built once per cached read; of a running execution only execution_time moves with the clock.
@@ -44,9 +47,10 @@ export async function getTaskState(deps: CoreDeps, ctx: RequestCtx, taskId: stri
  * marks it CANCELLED once the runner has stopped. Terminal ones answer false.
  * Answers with the execution as the cancel left it: the caller needs task:cancel, not also task:view.
  */
-export async function cancelExecution(deps: CoreDeps, ctx: RequestCtx, executionId: string) {
-  await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: executionId });
-  await assertExecutionInReach(deps, ctx, executionId);
+export async function cancelExecution(deps: CoreDeps, ctx: RequestCtx, ref: string) {
+  await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: ref });
+  const executionId = await executionIdOf(deps, ref);
+  await assertExecutionInReach(deps, ctx, executionId, ref);
   const success = await requestCancel(deps, ctx, executionId);
   return { success, execution: await findExecution(deps, executionId) };
 }
@@ -93,11 +97,11 @@ async function requestCancel(deps: CoreDeps, ctx: RequestCtx, executionId: strin
   return true;
 }
 
-/** POST /api/runtime/tasks/:task_id/cancel — cancels the task's latest execution. */
+/** POST /api/runtime/tasks/:task_id/cancel — cancels the execution the task was submitted with. */
 export async function cancelTask(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
   await authorize(deps, ctx, 'task:cancel', { resourceType: 'task', resourceId: taskId });
   await assertTaskInReach(deps, ctx, taskId);
-  const { execution } = await latestExecutionOfTask(deps, taskId);
+  const { execution } = await submittedExecutionOfTask(deps, taskId);
   return { success: await requestCancel(deps, ctx, execution.id), task_id: taskId };
 }
 
@@ -107,15 +111,18 @@ async function findExecution(deps: CoreDeps, executionId: string) {
   return execution;
 }
 
-export async function getExecution(deps: CoreDeps, ctx: RequestCtx, executionId: string) {
-  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
-  await assertExecutionInReach(deps, ctx, executionId);
+/** `ref`, here and below: the execution's id or its number (task-ref.ts). */
+export async function getExecution(deps: CoreDeps, ctx: RequestCtx, ref: string) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: ref });
+  const executionId = await executionIdOf(deps, ref);
+  await assertExecutionInReach(deps, ctx, executionId, ref);
   return toExecutionDto(await findExecution(deps, executionId));
 }
 
-export async function listTaskExecutions(deps: CoreDeps, ctx: RequestCtx, taskId: string) {
-  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
-  await assertTaskInReach(deps, ctx, taskId);
+export async function listTaskExecutions(deps: CoreDeps, ctx: RequestCtx, ref: string) {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: ref });
+  const taskId = await taskIdOf(deps, ref);
+  await assertTaskInReach(deps, ctx, taskId, ref);
   if (!(await deps.prisma.task.findUnique({ where: { id: taskId }, select: { id: true } }))) {
     throw new NotFound(`task ${taskId} not found`);
   }
@@ -127,12 +134,13 @@ export async function listTaskExecutions(deps: CoreDeps, ctx: RequestCtx, taskId
 export async function listExecutionEvents(
   deps: CoreDeps,
   ctx: RequestCtx,
-  executionId: string,
+  ref: string,
   afterSeq = 0,
   limit = 500,
 ) {
-  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: executionId });
-  await assertExecutionInReach(deps, ctx, executionId);
+  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: ref });
+  const executionId = await executionIdOf(deps, ref);
+  await assertExecutionInReach(deps, ctx, executionId, ref);
   const execution = await findExecution(deps, executionId);
   const events = await deps.prisma.executionEvent.findMany({
     where: { executionId, seq: { gt: afterSeq } },
@@ -146,11 +154,12 @@ export async function listExecutionEvents(
 export async function decideApproval(
   deps: CoreDeps,
   ctx: RequestCtx,
-  executionId: string,
+  ref: string,
   decision: { approved: boolean; comment?: string | undefined },
 ) {
-  await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: executionId });
-  await assertExecutionInReach(deps, ctx, executionId);
+  await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: ref });
+  const executionId = await executionIdOf(deps, ref);
+  await assertExecutionInReach(deps, ctx, executionId, ref);
   await assertNotOwnRun(deps, ctx, executionId, decision.approved);
   const change = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.findUnique({ where: { id: executionId } });

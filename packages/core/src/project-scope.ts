@@ -45,14 +45,14 @@ export function tasksInReach(ctx: RequestCtx): Prisma.TaskWhereInput {
 }
 
 /** An object that exists but is out of the caller's reach: answered 404, and audited as refused. */
-async function outOfReach(deps: RefusalDeps, ctx: RequestCtx, resourceType: string, id: string) {
+async function outOfReach(deps: RefusalDeps, ctx: RequestCtx, resourceType: string, id: string, shown = id) {
   await recordRefusal(deps, ctx, {
     action: 'reach.denied',
     resourceType,
     resourceId: id,
     reason: 'in a members-only project the caller is not a member of',
   });
-  return new NotFound(`${resourceType} ${resourceType === 'project' ? `'${id}'` : id} not found`);
+  return new NotFound(`${resourceType} ${resourceType === 'project' ? `'${shown}'` : shown} not found`);
 }
 
 export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, slug: string) {
@@ -68,18 +68,24 @@ export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, s
   }
 }
 
-export async function assertTaskInReach(deps: RefusalDeps, ctx: RequestCtx, taskId: string) {
+/** `shown`: how the caller named the task (its number, task-ref.ts); the 404 names nothing more. */
+export async function assertTaskInReach(deps: RefusalDeps, ctx: RequestCtx, taskId: string, shown = taskId) {
   const projects = projectsInReach(ctx);
   if (!projects) return;
   const found = await deps.prisma.task.count({ where: { id: taskId, project: projects } });
   if (found) return;
   // Told apart only on the way out: an unknown id is a plain 404, an existing one a refusal.
   if (await deps.prisma.task.count({ where: { id: taskId } }))
-    throw await outOfReach(deps, ctx, 'task', taskId);
-  throw new NotFound(`task ${taskId} not found`);
+    throw await outOfReach(deps, ctx, 'task', taskId, shown);
+  throw new NotFound(`task ${shown} not found`);
 }
 
-export async function assertExecutionInReach(deps: RefusalDeps, ctx: RequestCtx, executionId: string) {
+export async function assertExecutionInReach(
+  deps: RefusalDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  shown = executionId,
+) {
   const projects = projectsInReach(ctx);
   if (!projects) return;
   const found = await deps.prisma.execution.count({
@@ -87,7 +93,7 @@ export async function assertExecutionInReach(deps: RefusalDeps, ctx: RequestCtx,
   });
   if (found) return;
   if (await deps.prisma.execution.count({ where: { id: executionId } })) {
-    throw await outOfReach(deps, ctx, 'execution', executionId);
+    throw await outOfReach(deps, ctx, 'execution', executionId, shown);
   }
-  throw new NotFound(`execution ${executionId} not found`);
+  throw new NotFound(`execution ${shown} not found`);
 }

@@ -82,4 +82,45 @@ describe('ReadCache', () => {
     expect(after.starts()).toBe(1);
     expect(cache.session('h1')).toBeUndefined();
   });
+
+  it("keeps a task's submitter through its own execution's changes, not through another execution's", async () => {
+    const cache = new ReadCache();
+    const submitter = { executionId: 'e1', session: { tokenHash: 'h1' } };
+    await cache.loadTaskSubmitter('t1', async () => submitter);
+    cache.taskChanged('t1', 'e1'); // the submitted run moves on: same session stands for the task
+    expect(cache.taskSubmitter('t1')).toBe(submitter);
+    cache.taskChanged('t1', 'e2'); // another run of the card: read again
+    expect(cache.taskSubmitter('t1')).toBeUndefined();
+  });
+
+  it('keeps a credential until a revocation or its own expiry, and never a refusal nor a read a revocation overtook', async () => {
+    const cache = new ReadCache();
+    const keep = (ctx: Omit<RequestCtx, 'requestId'> | null, until?: number) => ctx && { ctx, until };
+    await cache.loadCredential(
+      'apikey:a',
+      async () => sessionOf('u1'),
+      (ctx) => keep(ctx),
+    );
+    expect(cache.credential('apikey:a')?.actor.userId).toBe('u1');
+    await cache.loadCredential(
+      'apikey:b',
+      async () => null,
+      (ctx) => keep(ctx),
+    );
+    expect(cache.credential('apikey:b')).toBeUndefined();
+    await cache.loadCredential(
+      'apikey:c',
+      async () => sessionOf('u2'),
+      (ctx) => keep(ctx, Date.now() - 1),
+    );
+    expect(cache.credential('apikey:c')).toBeUndefined();
+
+    const racing = gate<Omit<RequestCtx, 'requestId'> | null>(sessionOf('u1'));
+    const read = cache.loadCredential('apikey:d', racing.load, (ctx) => keep(ctx));
+    cache.forgetAllSessions();
+    expect(cache.credential('apikey:a')).toBeUndefined();
+    racing.open();
+    expect((await read)?.actor.userId).toBe('u1');
+    expect(cache.credential('apikey:d')).toBeUndefined();
+  });
 });

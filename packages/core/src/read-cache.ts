@@ -25,12 +25,16 @@ class TtlMap<V> {
     return hit.value;
   }
 
-  set(key: string, value: V): void {
+  /** `until`: an earlier end than the TTL's (a credential's own expiry). */
+  set(key: string, value: V, until?: number | null): void {
     if (this.map.size >= this.max) {
       const oldest = this.map.keys().next().value;
       if (oldest !== undefined) this.map.delete(oldest);
     }
-    this.map.set(key, { value, expires: Date.now() + this.ttlMs });
+    this.map.set(key, {
+      value,
+      expires: Math.min(Date.now() + this.ttlMs, until ?? Number.POSITIVE_INFINITY),
+    });
   }
 
   delete(key: string): void {
@@ -42,6 +46,14 @@ class TtlMap<V> {
   }
 }
 
+type ActorCtx = Omit<RequestCtx, 'requestId'>;
+
+/**
+ * The execution a runtime task_id stands for and the runtime session that submitted it (null: none,
+ * e.g. the board or an API key; tokenHash null: a row from before ids were hashed).
+ */
+export type TaskSubmitter = { executionId: string; session: { tokenHash: string | null } | null };
+
 export type CachedTaskState = {
   task: Pick<Task, 'id' | 'title'> & { project: Pick<Project, 'slug'> };
   execution: Execution;
@@ -50,14 +62,18 @@ export type CachedTaskState = {
 };
 
 /**
- * Keeps the hot read path of CoderClaw's polling (session → task state) off the
+ * Keeps the hot read path of CoderClaw's polling (credential or session → task state) off the
  * database. Entries are dropped when this process hears of a change (Postgres
  * NOTIFY) and expire after a short TTL anyway, so a lost notification costs at
  * most that long a stale answer.
  */
 export class ReadCache {
-  private readonly sessions: TtlMap<Omit<RequestCtx, 'requestId'>>;
+  private readonly sessions: TtlMap<ActorCtx>;
+  /** Other credentials (API keys, device secrets, the local developer), dropped with the sessions. */
+  private readonly credentials: TtlMap<ActorCtx>;
   private readonly taskStates: TtlMap<CachedTaskState>;
+  /** Which session stands for a task in a credential-less poll; a change of another execution drops it. */
+  private readonly taskSubmitters: TtlMap<TaskSubmitter>;
   /** Bumped on every change of a task, so a read that raced a change is not cached. */
   private readonly generations = new Map<string, number>();
   /** Bumped on every session revocation, for the same reason. */
@@ -67,7 +83,9 @@ export class ReadCache {
 
   constructor(opts: { sessionTtlMs?: number; taskTtlMs?: number; max?: number } = {}) {
     this.sessions = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
+    this.credentials = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
+    this.taskSubmitters = new TtlMap(60_000, opts.max ?? 10_000);
   }
 
   /**
@@ -93,10 +111,7 @@ export class ReadCache {
    * same session in flight, and kept. A read that a revocation overtook is answered but not kept,
    * and a read that starts after a revocation never joins one that started before it.
    */
-  loadSession(
-    tokenHash: string,
-    load: () => Promise<Omit<RequestCtx, 'requestId'> | null>,
-  ): Promise<Omit<RequestCtx, 'requestId'> | null> {
+  loadSession(tokenHash: string, load: () => Promise<ActorCtx | null>): Promise<ActorCtx | null> {
     const epoch = this.sessionEpoch;
     return this.once(`s:${epoch}:${tokenHash}`, async () => {
       const ctx = await load();
@@ -105,15 +120,34 @@ export class ReadCache {
     });
   }
 
-  forgetSession(tokenHash: string) {
-    this.sessionEpoch++;
-    this.sessions.delete(tokenHash);
-  }
-
-  /** On a revocation heard from any process (CHANNELS.sessions): every session is read afresh. */
+  /** On a revocation heard from any process (CHANNELS.sessions): every session and credential is read afresh. */
   forgetAllSessions() {
     this.sessionEpoch++;
     this.sessions.clear();
+    this.credentials.clear();
+  }
+
+  /** A credential other than a runtime session, by a key naming its kind (`apikey:<sha256>`, `local`, …). */
+  credential(key: string) {
+    return this.credentials.get(key);
+  }
+
+  /**
+   * A credential's cache miss, like loadSession: `load` reads it; `keep` names the actor it proved
+   * (null: nothing to keep, e.g. a refusal) and when the credential itself ends, if before the TTL.
+   */
+  loadCredential<V>(
+    key: string,
+    load: () => Promise<V>,
+    keep: (value: V) => { ctx: ActorCtx; until?: number | null } | null,
+  ): Promise<V> {
+    const epoch = this.sessionEpoch;
+    return this.once(`c:${epoch}:${key}`, async () => {
+      const value = await load();
+      const kept = keep(value);
+      if (kept && epoch === this.sessionEpoch) this.credentials.set(key, kept.ctx, kept.until);
+      return value;
+    });
   }
 
   taskState(taskId: string) {
@@ -137,8 +171,24 @@ export class ReadCache {
     });
   }
 
-  taskChanged(taskId: string) {
+  taskSubmitter(taskId: string): TaskSubmitter | undefined {
+    return this.taskSubmitters.get(taskId);
+  }
+
+  /** A miss of taskSubmitter, shared and kept like loadTaskState. */
+  loadTaskSubmitter(taskId: string, load: () => Promise<TaskSubmitter>): Promise<TaskSubmitter> {
+    const generation = this.generation(taskId);
+    return this.once(`a:${generation}:${taskId}`, async () => {
+      const value = await load();
+      if (this.generation(taskId) === generation) this.taskSubmitters.set(taskId, value);
+      return value;
+    });
+  }
+
+  /** `executionId`: the execution that changed; its own changes do not move the task's submitter. */
+  taskChanged(taskId: string, executionId?: string) {
     this.taskStates.delete(taskId);
+    if (this.taskSubmitters.get(taskId)?.executionId !== executionId) this.taskSubmitters.delete(taskId);
     this.generations.set(taskId, this.generation(taskId) + 1);
     // Generations only matter while a read is in flight; keep the map from growing without bound.
     if (this.generations.size > 50_000) this.generations.clear();

@@ -5,7 +5,9 @@ import { type Actor, makeCtx, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { refuseNamesAlone } from './device-pairing.ts';
 import { Forbidden, NotFound, Unauthorized } from './errors.ts';
+import type { TaskSubmitter } from './read-cache.ts';
 import { anonymousCtx, recordRefusal } from './refusals.ts';
+import { SUBMITTED_EXECUTION } from './runtime-task.ts';
 import { hashToken, LOCAL_USER_ID } from './users.ts';
 
 /** Sessions are touched at most this often, so polling does not write on every read. */
@@ -284,7 +286,7 @@ async function keyBoundSession(
 }
 
 /**
- * CoderClaw polls task state without a session id. The task id (a random UUID the
+ * CoderClaw polls task state (and may cancel) without a session id. The task id (a random UUID the
  * submitter received) then stands for the session that submitted it, as long as
  * that session is still live; an unknown task has no session and answers 404.
  */
@@ -293,13 +295,14 @@ export async function taskSessionCtx(
   taskId: string,
   requestId?: string,
 ): Promise<RequestCtx> {
-  const latest = await deps.prisma.execution.findFirst({
-    where: { taskId },
-    orderBy: { createdAt: 'desc' },
-    select: { session: { select: { tokenHash: true } } },
-  });
-  if (!latest) throw new NotFound(`task ${taskId} not found`);
-  if (!latest.session) {
+  // Cached, and its session until a revocation notice: an unchanged task's poll reads nothing. An
+  // unknown id is never kept (those polls are limited per address, failed-poll-limit.ts).
+  const { session } =
+    deps.cache?.taskSubmitter(taskId) ??
+    (await (deps.cache
+      ? deps.cache.loadTaskSubmitter(taskId, () => readTaskSubmitter(deps, taskId))
+      : readTaskSubmitter(deps, taskId)));
+  if (!session) {
     await recordRefusal(deps, anonymousCtx(requestId), {
       action: 'auth.refused',
       resourceType: 'task',
@@ -308,13 +311,21 @@ export async function taskSessionCtx(
     });
     throw new Unauthorized('credentials required: pass a session_id or an Authorization: Bearer token');
   }
-  const ctx = latest.session.tokenHash
-    ? await sessionCtxByHash(deps, latest.session.tokenHash, requestId)
-    : null;
+  const ctx = session.tokenHash ? await sessionCtxByHash(deps, session.tokenHash, requestId) : null;
   if (!ctx) {
     throw new NotFound(
       `the session that submitted task ${taskId} has ended (revoked or idle); create one with POST /api/runtime/sessions`,
     );
   }
   return ctx;
+}
+
+async function readTaskSubmitter(deps: CoreDeps, taskId: string): Promise<TaskSubmitter> {
+  const submitted = await deps.prisma.execution.findFirst({
+    where: { taskId },
+    orderBy: SUBMITTED_EXECUTION.orderBy,
+    select: { id: true, session: { select: { tokenHash: true } } },
+  });
+  if (!submitted) throw new NotFound(`task ${taskId} not found`);
+  return { executionId: submitted.id, session: submitted.session };
 }

@@ -16,6 +16,7 @@ import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
 import { projectSecretNames } from './secrets/project-secrets.ts';
 import { latestPullRequests } from './task-pull-requests.ts';
+import { taskIdOf } from './task-ref.ts';
 
 type SubmitContext = SubmitTaskBody['context'];
 
@@ -205,7 +206,8 @@ export async function createTask(
         projectId: project.id,
         title: input.title,
         description: input.description ?? '',
-        column: input.column ?? (exec ? 'in_progress' : 'todo'),
+        // A card that starts a run is in progress, whatever column it was asked for.
+        column: exec ? 'in_progress' : (input.column ?? 'todo'),
         creatorId: ctx.actor.userId,
         assigneeId,
         ...(input.priority ? { priority: input.priority } : {}),
@@ -234,31 +236,43 @@ export async function createTask(
   return cardOf(deps.prisma, await findTask(deps, created.task.id));
 }
 
-/** POST /api/tasks/:id/executions: run (or re-run) a task. */
+/** POST /api/tasks/:id/executions: run (or re-run) a task; `ref` is its id or number (task-ref.ts). */
 export async function startExecution(
   deps: CoreDeps,
   ctx: RequestCtx,
-  taskId: string,
+  ref: string,
   input: {
     prompt: string;
-    agent_type: string;
+    /** Unset: the card's agent_type, else DEFAULT_AGENT (`general-purpose`). */
+    agent_type?: string | undefined;
+    /** Unset: the card's context. */
     context?: SubmitContext | undefined;
     /** A follow-up GitHub started (a review, a failed check, a command on a portal PR). */
     github?: GithubOrigin | undefined;
+    /** The CoderClaw instance that asked for the run (runtime-executions.ts). */
+    clawId?: number | undefined;
   },
 ) {
-  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
-  await assertTaskInReach(deps, ctx, taskId);
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: ref });
+  const taskId = await taskIdOf(deps, ref);
+  await assertTaskInReach(deps, ctx, taskId, ref);
   const task = await findTask(deps, taskId);
-  const context = { ...(input.context ?? {}), project: task.project.slug };
+  // The card's own agent and run settings, unless the run names its own.
+  const cardContext = (task.context ?? {}) as SubmitContext;
+  const context = { ...(input.context ?? cardContext), project: task.project.slug };
   const exec = await prepareExecution(deps, ctx, {
-    agentType: input.agent_type,
+    agentType: input.agent_type ?? task.agentType ?? 'general-purpose',
     prompt: input.prompt,
     context,
   });
   const execution = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.create({
-      data: { ...exec, taskId, ...(input.github ? { github: input.github } : {}) },
+      data: {
+        ...exec,
+        taskId,
+        ...(input.github ? { github: input.github } : {}),
+        ...(input.clawId !== undefined ? { clawId: input.clawId } : {}),
+      },
     });
     await tx.task.update({ where: { id: taskId }, data: { column: 'in_progress' } });
     await writeAudit(deps, tx, ctx, {
@@ -288,9 +302,11 @@ async function findTask(deps: CoreDeps, taskId: string) {
   return task;
 }
 
-export async function getTask(deps: CoreDeps, ctx: RequestCtx, taskId: string): Promise<TaskDto> {
-  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: taskId });
-  await assertTaskInReach(deps, ctx, taskId);
+/** `ref`: the task's id or its number (task-ref.ts). */
+export async function getTask(deps: CoreDeps, ctx: RequestCtx, ref: string): Promise<TaskDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'task', resourceId: ref });
+  const taskId = await taskIdOf(deps, ref);
+  await assertTaskInReach(deps, ctx, taskId, ref);
   return cardOf(deps.prisma, await findTask(deps, taskId));
 }
 
@@ -336,7 +352,7 @@ export async function listTasks(
 export async function updateTask(
   deps: CoreDeps,
   ctx: RequestCtx,
-  taskId: string,
+  ref: string,
   input: {
     title?: string | undefined;
     description?: string | undefined;
@@ -349,8 +365,9 @@ export async function updateTask(
     context?: SubmitContext | null | undefined;
   },
 ): Promise<TaskDto> {
-  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: taskId });
-  await assertTaskInReach(deps, ctx, taskId);
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: ref });
+  const taskId = await taskIdOf(deps, ref);
+  await assertTaskInReach(deps, ctx, taskId, ref);
   const before = await findTask(deps, taskId);
   // Answers with the row it wrote: re-reading through getTask would also need task:view.
   return deps.prisma.$transaction(async (tx) => {

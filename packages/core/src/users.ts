@@ -4,6 +4,7 @@ import { keepAnAdmin } from './admin/last-admin.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
+import { announceCredentialChange } from './credential-change.ts';
 import type { CoreDeps } from './deps.ts';
 import { Invalid, NotFound } from './errors.ts';
 import { BUILTIN_ROLES, ROLE_NAMES } from './permissions.ts';
@@ -99,6 +100,7 @@ export async function addUser(
       create: { id: input.id, roleName: role, name: input.name ?? null },
       update: { roleName: role, ...(input.name ? { name: input.name } : {}) },
     });
+    if (before && before.roleName !== role) await announceCredentialChange(tx);
     await writeAudit(deps, tx, systemCtx(), {
       action: 'user.upsert',
       resourceType: 'user',

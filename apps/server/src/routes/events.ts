@@ -1,4 +1,4 @@
-import { errorBodySchema, eventsQuerySchema, idParamSchema, TERMINAL_STATES } from '@ccl/contracts';
+import { errorBodySchema, eventsQuerySchema, refParamSchema, TERMINAL_STATES } from '@ccl/contracts';
 import { listExecutionEvents, projectsInReach } from '@ccl/core';
 import type { FastifyReply } from 'fastify';
 import type { AppInstance } from '../app.ts';
@@ -44,17 +44,18 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
         operationId: 'streamExecutionEvents',
         tags: ['executions'],
         summary: 'Live events as text/event-stream; resume with Last-Event-ID',
-        params: idParamSchema,
+        params: refParamSchema,
         querystring: eventsQuerySchema,
         response: { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema },
       },
     },
     async (request, reply) => {
       const ctx = actorOf(request);
-      const executionId = request.params.id;
       let seq = lastEventId(request.headers['last-event-id']) ?? request.query.after ?? 0;
       // Fail before the stream starts, so unknown ids and refusals are normal JSON errors.
-      const first = await listExecutionEvents(deps, ctx, executionId, seq, EVENT_PAGE);
+      const first = await listExecutionEvents(deps, ctx, request.params.id, seq, EVENT_PAGE);
+      // The path may name the execution by its number; changes are heard by its id.
+      const executionId = first.execution.id;
 
       const res = openEventStream(reply);
 

@@ -98,13 +98,15 @@ export async function runtimeRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/runtime/tasks/:task_id/cancel',
     {
-      config: { access: { ...needs('task:cancel'), session: 'body' } },
+      // Without a session_id (a restarted client) the submitting session stands in, as on the poll.
+      config: { access: { ...needs('task:cancel'), session: 'body', taskPoll: true } },
       schema: {
         operationId: 'cancelRuntimeTask',
         tags,
-        summary: 'Cancel the task; success is false once it has ended',
+        summary:
+          'Cancel the task; success is false once it has ended. Without session_id the session that submitted it (while live) is the caller',
         params: taskIdParamSchema,
-        body: cancelBodySchema,
+        body: cancelBodySchema.nullish(),
         response: { 200: cancelResponseSchema, ...errors },
       },
     },

@@ -77,10 +77,11 @@ describe('board in a real browser', () => {
     const ran = (await (await fetch(`${server.url}/api/tasks?project=demo`)).json()).items.find(
       (t: { title: string }) => t.title === 'Summarise the changelog',
     ) as { id: string };
+    // Its run completed, so the card waits in Review; one column right is Done.
+    await page.locator(`[data-column="review"] [data-task-id="${ran.id}"]`).waitFor();
     const handle = page.getByRole('button', { name: 'Move Summarise the changelog' });
     await handle.focus();
     await page.keyboard.press('Space');
-    await page.keyboard.press('ArrowRight');
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('Space');
     await page.locator(`[data-column="done"] [data-task-id="${ran.id}"]`).waitFor();
@@ -97,7 +98,10 @@ describe('board in a real browser', () => {
       .waitFor();
     const runs = (await (await fetch(`${server.url}/api/tasks/${ran.id}/executions`)).json()) as unknown[];
     expect(runs).toHaveLength(2);
-    await badge.and(page.locator('[data-state="completed"]')).waitFor({ timeout: 20_000 });
+    // Completed, the card moves on to Review by itself.
+    await page
+      .locator(`[data-column="review"] [data-task-id="${ran.id}"] .badge[data-state="completed"]`)
+      .waitFor({ timeout: 20_000 });
     await context.close();
   });
 

@@ -74,7 +74,8 @@ describe('task detail in a real browser', () => {
     await screenshot(page, 'new-task');
     await page.getByRole('button', { name: 'Create and run' }).click();
 
-    await page.waitForURL(/\/tasks\/[0-9a-f-]{36}$/);
+    // The task page's address names the card by its number (#42 → /tasks/42).
+    await page.waitForURL(/\/tasks\/\d+$/);
     await page.getByRole('heading', { name: 'Approval needed' }).waitFor();
     expect(await page.getByTestId('log').textContent()).toContain('Checking first.');
     expect(await page.locator('.execution .badge').getAttribute('data-state')).toBe('waiting');

@@ -2,6 +2,7 @@ import type { TaskDto } from '@ccl/contracts';
 import type { KeyboardEvent } from 'react';
 import { elapsedMs, formatCost, formatDuration } from '../lib/format.ts';
 import { Link } from './link.tsx';
+import { PriorityTag } from './priority.tsx';
 import { PullRequestLink } from './pull-request-link.tsx';
 import { StateBadge } from './state-badge.tsx';
 
@@ -28,7 +29,10 @@ export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props
       }}
     >
       <div className="card-head">
-        <Link href={`/tasks/${task.id}`} className="card-title">
+        <Link href={`/tasks/${task.number}`} className="card-title">
+          <span className="task-number" data-testid="task-number">
+            #{task.number}
+          </span>{' '}
           {task.title}
         </Link>
         <button
@@ -44,7 +48,13 @@ export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props
       </div>
       <div className="card-meta">
         <StateBadge state={exec?.state ?? null} />
+        <PriorityTag priority={task.priority} />
         {exec && <span className="agent">{exec.agent_type}</span>}
+        {exec?.claw_id != null && (
+          <span className="claw" data-testid="card-claw" title="The CoderClaw instance that started this run">
+            claw #{exec.claw_id}
+          </span>
+        )}
         {task.assignee_id && (
           <span className="assignee" data-testid="card-assignee">
             <span className="visually-hidden">Assigned to </span>

@@ -43,3 +43,6 @@ export const loadAssignees = (project: string) =>
 
 export const assignTask = (taskId: string, assigneeId: string | null) =>
   api.patch<TaskDto>(`/api/tasks/${taskId}`, { assignee_id: assigneeId });
+
+export const setPriority = (taskId: string, priority: TaskDto['priority']) =>
+  api.patch<TaskDto>(`/api/tasks/${taskId}`, { priority });

@@ -43,6 +43,7 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
           finished_at: null,
           cost_usd: null,
           pr_url: null,
+          claw_id: null,
         }
       : null,
     pull_request: null,

@@ -239,7 +239,10 @@ function HiddenColumnsNote({ hidden }: { hidden: Array<BoardColumn & { cards: Ta
         {hidden.flatMap((c) =>
           c.cards.map((t) => (
             <li key={t.id}>
-              <Link href={`/tasks/${t.id}`}>{t.title}</Link> <span className="muted">in {c.title}</span>
+              <Link href={`/tasks/${t.number}`}>
+                #{t.number} {t.title}
+              </Link>{' '}
+              <span className="muted">in {c.title}</span>
             </li>
           )),
         )}

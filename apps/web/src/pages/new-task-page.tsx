@@ -2,6 +2,7 @@ import type { AgentInfoDto, ProjectDto, SkillInfoDto, TaskDto } from '@ccl/contr
 import { type FormEvent, useState } from 'react';
 import { LoadError, Loading } from '../components/async-view.tsx';
 import { Field } from '../components/field.tsx';
+import { PrioritySelect } from '../components/priority.tsx';
 import { useToasts } from '../components/toasts.tsx';
 import { api } from '../lib/api.ts';
 import { navigate } from '../lib/router.ts';
@@ -63,12 +64,13 @@ export function NewTaskPage({ project }: { project: string | null }) {
         project: get('project') || 'inbox',
         title: get('title'),
         ...(get('description') ? { description: get('description') } : {}),
+        priority: get('priority') || 'medium',
         prompt: get('prompt'),
         agent_type: chosen,
         context,
       });
       toasts.info(`Task “${task.title}” created and queued.`);
-      navigate(`/tasks/${task.id}`);
+      navigate(`/tasks/${task.number}`);
     } catch (err) {
       toasts.error('create the task', err);
       setSubmitting(false);
@@ -101,6 +103,9 @@ export function NewTaskPage({ project }: { project: string | null }) {
         </Field>
         <Field label="Description" optional>
           <textarea name="description" rows={2} />
+        </Field>
+        <Field label="Priority">
+          <PrioritySelect name="priority" defaultValue="medium" />
         </Field>
         <Field label="Prompt">
           <textarea name="prompt" rows={6} required />

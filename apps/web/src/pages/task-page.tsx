@@ -4,6 +4,7 @@ import { AssigneePicker } from '../components/assignee-picker.tsx';
 import { LoadError, Loading } from '../components/async-view.tsx';
 import { ExecutionPanel } from '../components/execution-panel.tsx';
 import { Link } from '../components/link.tsx';
+import { PriorityPicker } from '../components/priority.tsx';
 import { PullRequestLink } from '../components/pull-request-link.tsx';
 import { StateBadge } from '../components/state-badge.tsx';
 import { boardColumns, columnTitle } from '../lib/board.ts';
@@ -35,7 +36,12 @@ export function TaskPage({ id }: { id: string }) {
         <Link href={boardPath(task.project_slug)}>{task.project_slug}</Link> <span aria-hidden="true">›</span>{' '}
         {columnTitle(task.column, columns)}
       </nav>
-      <h1 id="task-title">{task.title}</h1>
+      <h1 id="task-title">
+        <span className="task-number" data-testid="task-number">
+          #{task.number}
+        </span>{' '}
+        {task.title}
+      </h1>
       <dl className="facts">
         <div>
           <dt>Project</dt>
@@ -44,6 +50,12 @@ export function TaskPage({ id }: { id: string }) {
         <div>
           <dt>Column</dt>
           <dd>{columnTitle(task.column, columns)}</dd>
+        </div>
+        <div>
+          <dt>Priority</dt>
+          <dd>
+            <PriorityPicker task={task} onSaved={onTaskSaved} />
+          </dd>
         </div>
         <div>
           <dt>Assignee</dt>

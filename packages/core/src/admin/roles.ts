@@ -1,6 +1,7 @@
 import { writeAudit } from '../audit.ts';
 import { authorize } from '../authorize.ts';
 import type { RequestCtx } from '../context.ts';
+import { announceCredentialChange } from '../credential-change.ts';
 import type { CoreDeps } from '../deps.ts';
 import { Conflict, Invalid, NotFound } from '../errors.ts';
 import { PERMISSIONS } from '../permissions.ts';
@@ -56,6 +57,8 @@ export async function putRole(
       update: { ...(input.description !== undefined ? { description: input.description } : {}), permissions },
       include: { _count: { select: { users: true } } },
     });
+    // Sessions and API keys are cached with their permissions: the notice makes them read afresh.
+    if (before) await announceCredentialChange(tx);
     await writeAudit(deps, tx, ctx, {
       action: before ? 'role.update' : 'role.create',
       resourceType: 'role',

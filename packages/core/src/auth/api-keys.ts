@@ -9,7 +9,7 @@ import { recordRefusal } from '../refusals.ts';
 import { hashToken } from '../users.ts';
 
 /** The CLI manages keys with the database alone. */
-type KeyDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'refusals'>;
+type KeyDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'refusals' | 'cache'>;
 
 /** lastUsedAt is written at most this often. */
 const TOUCH_EVERY_MS = 60_000;
@@ -164,6 +164,8 @@ export async function revokeApiKey(deps: KeyDeps, ctx: RequestCtx, id: string) {
     });
     return revoked;
   });
+  // This process forgets at once; the notice sent with the commit reaches the other API processes.
+  deps.cache?.forgetAllSessions();
   return toApiKeyDto(updated);
 }
 
@@ -186,15 +188,35 @@ function keyRefusal(
 
 /**
  * The actor behind an API key; a KeyRefusal when the key is revoked, expired or its owner disabled;
- * null when no key has this value.
+ * null when no key has this value. A key that authenticates is kept in the read cache (until the next
+ * revocation notice, its expiry or a few seconds): the new adapter polls with it every second.
  */
 export async function apiKeyCtx(
   deps: CoreDeps,
   key: string,
   requestId?: string,
 ): Promise<RequestCtx | KeyRefusal | null> {
+  const keyHash = hashToken(key);
+  const cached = deps.cache?.credential(`apikey:${keyHash}`);
+  const read = cached ? { ctx: cached } : await loadApiKey(deps, keyHash);
+  if (!read || !('ctx' in read)) return read;
+  return requestId ? { ...read.ctx, requestId } : read.ctx;
+}
+
+type KeyRead = { ctx: RequestCtx; until: number | null } | KeyRefusal | null;
+
+function loadApiKey(deps: CoreDeps, keyHash: string): Promise<KeyRead> {
+  if (!deps.cache) return readApiKey(deps, keyHash);
+  return deps.cache.loadCredential(
+    `apikey:${keyHash}`,
+    () => readApiKey(deps, keyHash),
+    (read) => (read && 'ctx' in read ? read : null),
+  );
+}
+
+async function readApiKey(deps: CoreDeps, keyHash: string): Promise<KeyRead> {
   const row = await deps.prisma.apiKey.findUnique({
-    where: { keyHash: hashToken(key) },
+    where: { keyHash },
     include: { user: { include: { role: true } } },
   });
   const now = Date.now();
@@ -205,12 +227,19 @@ export async function apiKeyCtx(
     await deps.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date(now) } });
   }
   const rolePermissions = row.user.role.permissions;
-  // The owner's role is read on every request, so a role change narrows existing keys too.
+  // The owner's role is read afresh after every revocation notice (a role change sends one), so a
+  // role change narrows existing keys too.
   const permissions = row.permissions.length
     ? row.permissions.filter((p) => rolePermissions.includes(p))
     : rolePermissions;
-  return makeCtx(
-    { userId: row.userId, roleName: row.user.roleName, permissions, via: 'apikey', apiKeyId: row.id },
-    requestId,
-  );
+  return {
+    ctx: makeCtx({
+      userId: row.userId,
+      roleName: row.user.roleName,
+      permissions,
+      via: 'apikey',
+      apiKeyId: row.id,
+    }),
+    until: row.expiresAt?.getTime() ?? null,
+  };
 }

@@ -61,10 +61,19 @@ export async function authenticate(deps: CoreDeps, creds: Credentials): Promise<
     }
   }
   if (creds.localTrusted) {
-    const actor = await loadUserActor(deps, LOCAL_USER_ID, 'local');
-    if (actor) return makeCtx(actor, creds.requestId);
+    const ctx = deps.cache?.credential('local') ?? (await loadLocalCtx(deps));
+    if (ctx) return creds.requestId ? { ...ctx, requestId: creds.requestId } : ctx;
   }
   throw await refused(deps, creds, new Unauthorized(NEED_CREDENTIALS), { reason: 'no credentials' });
+}
+
+/** The local developer, kept like a session (a role change or a disabled account sends a revocation notice). */
+function loadLocalCtx(deps: CoreDeps): Promise<RequestCtx | null> {
+  const read = async () => {
+    const actor = await loadUserActor(deps, LOCAL_USER_ID, 'local');
+    return actor && makeCtx(actor);
+  };
+  return deps.cache ? deps.cache.loadCredential('local', read, (ctx) => ctx && { ctx }) : read();
 }
 
 async function sessionCtx(deps: CoreDeps, creds: Credentials, sessionId: string): Promise<RequestCtx> {
@@ -79,8 +88,9 @@ async function sessionCtx(deps: CoreDeps, creds: Credentials, sessionId: string)
 async function bearerCtx(deps: CoreDeps, creds: Credentials, token: string): Promise<RequestCtx> {
   if (isDeviceSecret(token)) return deviceCtx(deps, creds, token);
   const fromKey = await apiKeyCtx(deps, token, creds.requestId);
-  const invalid = new Unauthorized('the API key is not valid (unknown, revoked or expired)');
   if (fromKey && 'actor' in fromKey) return fromKey;
+  // Made only now: an error's stack trace cost a twentieth of every keyed poll.
+  const invalid = new Unauthorized('the API key is not valid (unknown, revoked or expired)');
   if (fromKey) {
     const { keyId, userId, reason } = fromKey;
     throw await refused(deps, creds, invalid, { reason, credential: `api_key:${keyId}`, owner: userId });

@@ -1,0 +1,212 @@
+import { GENERAL_PURPOSE } from '@ccl/agents';
+import type {
+  NextTaskDto,
+  RuntimeExecutionDto,
+  StartRuntimeExecutionBody,
+  SubmitTaskBody,
+  TaskDto,
+} from '@ccl/contracts';
+import type { Execution } from '@ccl/db';
+import { writeAudit } from './audit.ts';
+import { authorize } from './authorize.ts';
+import type { RequestCtx } from './context.ts';
+import type { CoreDeps } from './deps.ts';
+import { NotFound } from './errors.ts';
+import { cancelExecution } from './executions.ts';
+import { assertExecutionInReach, assertTaskInReach, seesAllProjects } from './project-scope.ts';
+import type { CachedRuntimeExecution } from './runtime-execution-cache.ts';
+import { isTerminal } from './state-machine.ts';
+import { startExecution } from './tasks.ts';
+
+/**
+ * CoderClaw 2026.3's runtime-executions API (docs/coderclaw.md): cards, executions and projects
+ * by their numbers, and the run started through the same `startExecution` as every other start.
+ */
+
+/** Where the run's context keeps the `sessionId` CoderClaw sent (its own id, not one of our sessions). */
+const SESSION_KEY = 'coderclaw_session_id';
+
+type Numbered = Execution & { task: { id: string; number: number; project: { number: number } } };
+
+const numbered = {
+  task: { select: { id: true, number: true, project: { select: { number: true } } } },
+} as const;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** The adapter keeps `result` as the task's output: text as it is, anything else as JSON text. */
+function resultText(result: unknown): string | null {
+  if (result === null || result === undefined) return null;
+  return typeof result === 'string' ? result : JSON.stringify(result);
+}
+
+export function toRuntimeExecution(e: Numbered): RuntimeExecutionDto {
+  const session = (e.context as Record<string, unknown> | null)?.[SESSION_KEY];
+  return {
+    id: e.number,
+    taskId: e.task.number,
+    agentId: null,
+    clawId: e.clawId,
+    tenantId: e.task.project.number,
+    submittedBy: e.userId,
+    sessionId: typeof session === 'string' ? session : null,
+    status: e.state.toLowerCase() as RuntimeExecutionDto['status'],
+    payload: e.prompt,
+    result: resultText(e.result),
+    errorMessage: e.error,
+    startedAt: iso(e.startedAt),
+    completedAt: iso(e.finishedAt),
+    createdAt: e.createdAt.toISOString(),
+    updatedAt: e.updatedAt.toISOString(),
+  };
+}
+
+/** Reach checks answer 404 naming the uuid; the caller asked by number, so the answer names that. */
+async function byNumber<T>(what: string, check: Promise<T>): Promise<T> {
+  try {
+    return await check;
+  } catch (err) {
+    if (err instanceof NotFound) throw new NotFound(`${what} not found`);
+    throw err;
+  }
+}
+
+/** POST /api/runtime/executions: a run of card #taskId with `payload` as its prompt. */
+export async function startRuntimeExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  input: Omit<StartRuntimeExecutionBody, 'agentId'>,
+): Promise<RuntimeExecutionDto> {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task', resourceId: `#${input.taskId}` });
+  const card = await deps.prisma.task.findUnique({
+    where: { number: input.taskId },
+    select: { id: true, number: true, agentType: true, context: true, project: { select: { number: true } } },
+  });
+  if (!card) throw new NotFound(`task #${input.taskId} not found`);
+  await byNumber(`task #${input.taskId}`, assertTaskInReach(deps, ctx, card.id));
+  // The card's agent and run settings, as a re-run from the board uses them.
+  const context = {
+    ...((card.context ?? {}) as SubmitTaskBody['context']),
+    ...(input.sessionId ? { [SESSION_KEY]: input.sessionId } : {}),
+  };
+  const execution = await startExecution(deps, ctx, card.id, {
+    prompt: input.payload,
+    agent_type: card.agentType ?? GENERAL_PURPOSE,
+    context,
+    clawId: input.clawId,
+  });
+  return toRuntimeExecution({ ...execution, task: card });
+}
+
+async function loadRuntimeExecution(deps: CoreDeps, number: number): Promise<CachedRuntimeExecution | null> {
+  const row = await deps.prisma.execution.findUnique({ where: { number }, include: numbered });
+  return row && { executionId: row.id, taskUuid: row.task.id, answer: toRuntimeExecution(row) };
+}
+
+/** GET /api/runtime/executions/:id — polled once a second per run, so answered from the read cache. */
+export async function getRuntimeExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  number: number,
+): Promise<RuntimeExecutionDto> {
+  await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: `#${number}` });
+  const cache = deps.runtimeExecutions;
+  const found =
+    cache?.get(number) ??
+    (await (cache
+      ? cache.load(number, () => loadRuntimeExecution(deps, number))
+      : loadRuntimeExecution(deps, number)));
+  if (!found) throw new NotFound(`execution #${number} not found`);
+  // The submitter polling its own run (the adapter's hot path) needs no membership lookup.
+  if (found.answer.submittedBy !== ctx.actor.userId) {
+    await byNumber(`execution #${number}`, assertExecutionInReach(deps, ctx, found.executionId));
+  }
+  return found.answer;
+}
+
+/** How long a cancel waits for the run to stop: the adapter reports success only on `cancelled`. */
+export const CANCEL_WAIT_MS = 10_000;
+
+/**
+ * POST /api/runtime/executions/:id/cancel — asks the run to stop as every cancel does, then answers
+ * once it has (or after `waitMs`, with the state it is in). An ended run answers unchanged.
+ */
+export async function cancelRuntimeExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  number: number,
+  waitMs = CANCEL_WAIT_MS,
+): Promise<RuntimeExecutionDto> {
+  await authorize(deps, ctx, 'task:cancel', { resourceType: 'execution', resourceId: `#${number}` });
+  const row = await deps.prisma.execution.findUnique({ where: { number }, select: { id: true } });
+  if (!row) throw new NotFound(`execution #${number} not found`);
+  await byNumber(`execution #${number}`, cancelExecution(deps, ctx, row.id));
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    // Listening before reading: a change between the read and the wait still wakes it.
+    const left = deadline - Date.now();
+    const changed = deps.runtimeExecutions?.nextChange(row.id, Math.max(0, Math.min(250, left)));
+    const current = await deps.prisma.execution.findUniqueOrThrow({
+      where: { id: row.id },
+      include: numbered,
+    });
+    if (isTerminal(current.state) || left <= 0) return toRuntimeExecution(current);
+    await (changed ?? new Promise((resolve) => setTimeout(resolve, Math.min(100, left))));
+  }
+}
+
+interface ClaimedRow {
+  id: string;
+  number: number;
+  column: string;
+  priority: TaskDto['priority'];
+  project_number: number;
+  project_slug: string;
+}
+
+/**
+ * POST /api/tasks/next — hands the caller the next card waiting in To do that it may take (its own,
+ * or nobody's in a project it reaches): the highest priority, then the oldest. One statement finds
+ * and claims it (assignee: the caller, column: in_progress); SKIP LOCKED lets concurrent callers
+ * pass a card another is claiming, so no card is handed out twice.
+ */
+export async function claimNextTask(deps: CoreDeps, ctx: RequestCtx): Promise<NextTaskDto> {
+  await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
+  const me = ctx.actor.userId;
+  const everyProject = seesAllProjects(ctx);
+  return deps.prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<ClaimedRow[]>`
+      WITH next AS (
+        SELECT t.id FROM tasks t
+        WHERE t."column" = 'todo'
+          AND (t.assignee_id = ${me} OR t.assignee_id IS NULL)
+          AND (${everyProject}::boolean
+               OR NOT EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = t.project_id)
+               OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = t.project_id AND m.user_id = ${me}))
+        ORDER BY t.priority DESC, t.created_at, t.number
+        LIMIT 1
+        FOR UPDATE OF t SKIP LOCKED)
+      UPDATE tasks SET assignee_id = ${me}, "column" = 'in_progress', updated_at = now() AT TIME ZONE 'UTC'
+      FROM next, projects p
+      WHERE tasks.id = next.id AND p.id = tasks.project_id
+      RETURNING tasks.id::text AS id, tasks.number, tasks."column" AS "column", tasks.priority::text AS priority,
+                p.number AS project_number, p.slug AS project_slug`;
+    const claimed = rows[0];
+    if (!claimed) return { task: null };
+    await writeAudit(deps, tx, ctx, {
+      action: 'task.claim',
+      resourceType: 'task',
+      resourceId: claimed.id,
+      outcome: 'ALLOWED',
+      detail: { number: claimed.number, project: claimed.project_slug, priority: claimed.priority },
+    });
+    return {
+      task: {
+        id: claimed.number,
+        status: claimed.column,
+        projectId: claimed.project_number,
+        priority: claimed.priority,
+      },
+    };
+  });
+}
