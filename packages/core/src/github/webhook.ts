@@ -5,6 +5,7 @@ import type { CoreDeps } from '../deps.ts';
 import { publishChange } from '../execution-store.ts';
 import { parseProjectSettings } from '../run-options.ts';
 import { openProjectSecrets } from '../secrets/project-secrets.ts';
+import { loadUserActor } from '../sessions.ts';
 import { createTask, startExecution } from '../tasks.ts';
 import { auditGithubWrite } from './audit-github.ts';
 import { accessFor } from './deliver.ts';
@@ -147,17 +148,17 @@ async function linkedProjects(deps: CoreDeps, repo: string) {
 
 /** The portal user a GitHub login is linked to, as a request context of theirs. */
 async function actorForLogin(deps: CoreDeps, login: string): Promise<RequestCtx | null> {
-  const found = await deps.prisma.user.findUnique({
+  const linked = await deps.prisma.user.findUnique({
     where: { githubLogin: login.toLowerCase() },
-    include: { role: true },
+    select: { id: true },
   });
-  if (!found || found.disabled) return null;
-  return makeCtx({
-    userId: found.id,
-    roleName: found.roleName,
-    permissions: found.role.permissions,
-    via: 'github',
-  });
+  return linked ? actorForUser(deps, linked.id) : null;
+}
+
+/** A user's own permissions, acting through GitHub; null when the user is gone or disabled. */
+async function actorForUser(deps: CoreDeps, userId: string): Promise<RequestCtx | null> {
+  const actor = await loadUserActor(deps, userId, 'github');
+  return actor && makeCtx(actor);
 }
 
 /** True when the user may start runs in the project: task:submit, agent:execute, and reach. */
@@ -411,17 +412,6 @@ async function onCiFailure(
     execution_id: execution.id,
   });
   return `ci follow-up: ${execution.id}`;
-}
-
-async function actorForUser(deps: CoreDeps, userId: string): Promise<RequestCtx | null> {
-  const found = await deps.prisma.user.findUnique({ where: { id: userId }, include: { role: true } });
-  if (!found || found.disabled) return null;
-  return makeCtx({
-    userId: found.id,
-    roleName: found.roleName,
-    permissions: found.role.permissions,
-    via: 'github',
-  });
 }
 
 async function onPullRequest(deps: CoreDeps, e: z.infer<typeof pullRequestEvent>): Promise<string> {
