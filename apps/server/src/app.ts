@@ -31,15 +31,19 @@ import { runtimeRoutes } from './routes/runtime.ts';
 import { runtimeExecutionRoutes } from './routes/runtime-executions.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { statsRoutes } from './routes/stats.ts';
+import { telegramRoutes } from './routes/telegram.ts';
 import { userRoutes } from './routes/users.ts';
 import { registerWeb } from './static-web.ts';
 import { registerStorableInput } from './storable-input.ts';
+import type { TelegramService } from './telegram/service.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     deps: CoreDeps;
     hub: EventHub;
     queuePing: () => Promise<void>;
+    /** The Telegram bot, when TELEGRAM_BOT_TOKEN is set. */
+    telegram: TelegramService | null;
     /** Every registered route, as the permission matrix saw it. */
     routeTable: RouteEntry[];
   }
@@ -57,6 +61,7 @@ export interface AppOptions {
   deps: CoreDeps;
   hub: EventHub;
   queuePing: () => Promise<void>;
+  telegram?: TelegramService | null;
   logger: FastifyBaseLogger;
   /** The built board; default apps/web/dist. */
   webDir?: string;
@@ -97,6 +102,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   app.decorate('deps', opts.deps);
   app.decorate('hub', opts.hub);
   app.decorate('queuePing', opts.queuePing);
+  app.decorate('telegram', opts.telegram ?? null);
   app.decorate('routeTable', enforceRouteMatrix(app));
 
   // CoderClaw sends Content-Type: application/json on body-less POSTs; an empty body is "no body", not an error.
@@ -165,6 +171,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   await app.register(userRoutes);
   await app.register(memberRoutes);
   await app.register(githubRoutes);
+  await app.register(telegramRoutes);
   // The board at the root; without a build of apps/web the root leads to the API docs instead.
   if (!(await registerWeb(app, setPageFallback, opts.webDir))) {
     app.get(

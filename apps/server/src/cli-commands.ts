@@ -106,6 +106,38 @@ export async function userGithub(id: string, login: string | undefined, opts: { 
   );
 }
 
+/** `telegram link <user>`: a single-use code (10 minutes) and the bot's deep link, for the user to open. */
+export async function telegramLink(id: string): Promise<void> {
+  const cfg = loadConfig();
+  const { code, expiresAt } = await withPrisma((deps, ops) =>
+    ops.createTelegramLinkCode(deps, ops.operatorCtx(), id),
+  );
+  const username = cfg.TELEGRAM_BOT_TOKEN ? await telegramBotUsername(cfg).catch(() => null) : null;
+  out(
+    [
+      `link code for '${id}' (single use, valid until ${expiresAt.toISOString()}):`,
+      `  ${code}`,
+      username
+        ? `  open https://t.me/${username}?start=${code} on the user's phone, or send the bot: /start ${code}`
+        : `  the user sends the bot, in a private chat: /start ${code}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+export async function telegramUnlink(id: string): Promise<void> {
+  const unlinked = await withPrisma((deps, ops) => ops.unlinkTelegram(deps, ops.operatorCtx(), id));
+  out(
+    unlinked ? `user '${id}' is no longer linked to Telegram\n` : `user '${id}' was not linked to Telegram\n`,
+  );
+}
+
+async function telegramBotUsername(cfg: ReturnType<typeof loadConfig>): Promise<string> {
+  const { Api } = await import('grammy');
+  const api = new Api(cfg.TELEGRAM_BOT_TOKEN as string, { apiRoot: cfg.TELEGRAM_API_ROOT });
+  return (await api.getMe()).username;
+}
+
 export interface ProjectGithubOptions {
   base?: string;
   pullRequests?: string;

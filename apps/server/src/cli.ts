@@ -56,6 +56,18 @@ user
     (await commands()).userGithub(id, login, opts),
   );
 
+const telegram = program.command('telegram').description("link users' Telegram accounts (docs/telegram.md)");
+telegram
+  .command('link <user>')
+  .description(
+    'print a single-use code (valid 10 minutes) and the bot link that binds the Telegram account sending it to <user>',
+  )
+  .action(async (id: string) => (await commands()).telegramLink(id));
+telegram
+  .command('unlink <user>')
+  .description("unlink <user>'s Telegram account")
+  .action(async (id: string) => (await commands()).telegramUnlink(id));
+
 const project = program.command('project').description("manage projects' settings");
 project
   .command('github <slug> [repo]')

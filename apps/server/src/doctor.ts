@@ -7,6 +7,7 @@ import { type Database, openDatabase } from './database.ts';
 import { createLogger } from './log.ts';
 import { BUILTIN_SKILLS_DIR } from './runtime.ts';
 import { loadSecretsKeyring } from './secrets-key.ts';
+import { describeError } from './telegram/service.ts';
 
 type Line = { ok: boolean; what: string; detail: string };
 
@@ -79,6 +80,8 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
   }
   await stopDb();
 
+  if (config.TELEGRAM_BOT_TOKEN) await checkTelegram(config, report);
+
   const catalog = createAgentCatalog(config);
   await catalog.refresh();
   const sandbox = await catalog.sandbox.status();
@@ -129,6 +132,26 @@ async function checkGithub(
     report(false, 'github', `could not check the linked repositories: ${(err as Error).message}`);
   } finally {
     await prisma.$disconnect();
+  }
+}
+
+/** The bot token, with getMe: Telegram answers 401 for a wrong one. */
+async function checkTelegram(
+  config: ReturnType<typeof loadConfig>,
+  report: (ok: boolean, what: string, detail: string) => void,
+) {
+  const { Api } = await import('grammy');
+  const api = new Api(config.TELEGRAM_BOT_TOKEN as string, { apiRoot: config.TELEGRAM_API_ROOT });
+  try {
+    const me = await api.getMe();
+    const mode = config.TELEGRAM_WEBHOOK_URL ? `webhook ${config.TELEGRAM_WEBHOOK_URL}` : 'long polling';
+    report(true, 'telegram', `bot @${me.username} (${mode})`);
+  } catch (err) {
+    report(
+      false,
+      'telegram',
+      `getMe failed: ${describeError(err)}; check TELEGRAM_BOT_TOKEN (from @BotFather) and TELEGRAM_API_ROOT`,
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hashToken } from '@ccl/core';
+import { type FakeTelegram, startFakeTelegram } from '@ccl/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedTables, type Fingerprinter, fingerprinter } from './test-support/db-fingerprint.ts';
@@ -14,6 +15,7 @@ import {
   safeEncode,
 } from './test-support/openapi-requests.ts';
 import { STACK_LINE } from './test-support/run-cli.ts';
+import { botToken } from './test-support/telegram-fixture.ts';
 import { type Json, startTestServer, type TestServer } from './test-support/test-server.ts';
 
 /** Fixed so a failure reproduces; FUZZ_SEED=<n> explores elsewhere, FUZZ_RUNS=<n> goes deeper. */
@@ -57,6 +59,7 @@ const FORGED: Record<string, unknown> = {
 
 describe('every route, fuzzed from the OpenAPI document', () => {
   let server: TestServer;
+  let telegram: FakeTelegram;
   let fp: Fingerprinter;
   let ops: Operation[];
   let current: Record<string, string>;
@@ -136,6 +139,7 @@ describe('every route, fuzzed from the OpenAPI document', () => {
   }
 
   beforeAll(async () => {
+    telegram = await startFakeTelegram({ token: botToken() });
     // role api: no worker, so nothing changes the database behind a request's back (runs stay PENDING).
     server = await startTestServer({
       backend: 'postgres',
@@ -145,6 +149,9 @@ describe('every route, fuzzed from the OpenAPI document', () => {
         SECRETS_KEY_ID: 'fuzz',
         // The webhook's signature check is what hostile bodies meet (unconfigured, it answers 503 by design).
         GITHUB_WEBHOOK_SECRET: randomBytes(16).toString('hex'),
+        // Likewise the Telegram webhook's secret token (a bot against a loopback fake).
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: telegram.url,
       },
     });
     const adminToken = /token: (ccl_\S+)/.exec(server.output())?.[1];
@@ -188,7 +195,10 @@ describe('every route, fuzzed from the OpenAPI document', () => {
     current = await fp.take();
     console.info(`fuzz-routes: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS}, ${ops.length} operations`);
   }, 60_000);
-  afterAll(async () => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    await telegram?.close();
+  });
 
   it('finds the routes and the tables to watch', () => {
     expect(ops.length).toBeGreaterThan(20);

@@ -19,6 +19,8 @@ const OPTIONS: LoggerOptions = {
         'GITHUB_TOKEN',
         'GITHUB_APP_PRIVATE_KEY',
         'GITHUB_WEBHOOK_SECRET',
+        'TELEGRAM_BOT_TOKEN',
+        'TELEGRAM_WEBHOOK_SECRET',
       ].flatMap((name) => [name, `*.${name}`]),
     ],
     censor: '[redacted]',

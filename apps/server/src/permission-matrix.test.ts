@@ -121,6 +121,9 @@ const SIGNED_IN_SAMPLES: Record<string, { path: string; body?: unknown }> = {
   'GET /api/devices': { path: '/api/devices' },
   'POST /api/devices/:id/approve': { path: `/api/devices/${SOME_ID}/approve` },
   'POST /api/devices/:id/revoke': { path: `/api/devices/${SOME_ID}/revoke` },
+  'GET /api/auth/telegram': { path: '/api/auth/telegram' },
+  'POST /api/auth/telegram/link': { path: '/api/auth/telegram/link' },
+  'DELETE /api/auth/telegram': { path: '/api/auth/telegram' },
 };
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -14,6 +14,7 @@ import type { Database } from './database.ts';
 import { EventHub } from './event-hub.ts';
 import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
+import { TelegramService } from './telegram/service.ts';
 import { startWorkerRole, type WorkerRole } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
@@ -26,6 +27,8 @@ export interface Started {
   routes: RouteEntry[];
   /** Sends a request straight into the HTTP app, without a socket (tests); null for a worker. */
   inject: ((opts: InjectOptions) => Promise<LightMyRequestResponse>) | null;
+  /** The Telegram bot of this process, when TELEGRAM_BOT_TOKEN is set (api role). */
+  telegram: TelegramService | null;
   stop(): Promise<void>;
 }
 
@@ -65,6 +68,7 @@ export async function startServer(
   let hub: EventHub | null = null;
   let refusals: RefusalLog | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let telegram: TelegramService | null = null;
   let url: string | null = null;
   try {
     if (role !== 'worker') {
@@ -80,9 +84,15 @@ export async function startServer(
       });
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
+      const apiDeps = { ...rt.deps, cache, runtimeExecutions, refusals };
+      if (config.TELEGRAM_BOT_TOKEN) {
+        telegram = new TelegramService(apiDeps, { databaseUrl: rt.db.url, log });
+        await telegram.start(hub, rt.notifier);
+      }
       app = await buildApp({
-        deps: { ...rt.deps, cache, runtimeExecutions, refusals },
+        deps: apiDeps,
         hub,
+        telegram,
         queuePing: () => rt.queue.ping(),
         logger: log,
       });
@@ -95,6 +105,7 @@ export async function startServer(
     if (role !== 'api') worker = await startWorkerRole(rt, log, role);
   } catch (err) {
     await app?.close();
+    await telegram?.stop();
     await refusals?.close();
     await hub?.stop();
     await rt.close();
@@ -112,6 +123,7 @@ export async function startServer(
     deps: rt.deps,
     routes: app?.routeTable ?? [],
     inject: http ? (opts) => http.inject(opts) : null,
+    telegram,
     stop: () => {
       stopping ??= (async () => {
         // Stop taking requests, let running jobs finish (or go back to the queue), then release the rest.
@@ -119,6 +131,7 @@ export async function startServer(
         // terminal's Ctrl-C reaches embedded PostgreSQL too) must not keep the others open.
         const steps: Array<[string, () => Promise<unknown> | undefined]> = [
           ['http', () => app?.close()],
+          ['telegram', () => telegram?.stop()],
           ['worker', () => worker?.close()],
           // Refusals counted but not yet written, while the database is still there.
           ['refusals', () => refusals?.close()],

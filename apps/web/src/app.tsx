@@ -5,6 +5,7 @@ import { ToastProvider } from './components/toasts.tsx';
 import { UserMenu } from './components/user-menu.tsx';
 import { loginPath, navigate, parseRoute, type Route, useLocation } from './lib/router.ts';
 import { SessionProvider, useSession } from './lib/session.tsx';
+import { AccountPage } from './pages/account-page.tsx';
 import { ADMIN_TITLES, AdminPage } from './pages/admin/admin-page.tsx';
 import { AgentsPage } from './pages/agents-page.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
@@ -31,6 +32,7 @@ const TITLES: Record<Exclude<Route['page'], 'admin'>, string> = {
   agents: 'Agents',
   audit: 'Audit log',
   queue: 'Queue',
+  account: 'My account',
   login: 'Sign in',
   not_found: 'Not found',
 };
@@ -51,6 +53,8 @@ function Page({ route }: { route: Route }) {
       return <AuditPage />;
     case 'queue':
       return <QueuePage />;
+    case 'account':
+      return <AccountPage />;
     case 'login':
       return <LoginPage next={route.next} />;
     case 'admin':

@@ -194,6 +194,23 @@ export const envSchema = z.object({
     .trim()
     .regex(/^[A-Za-z0-9-]{1,39}(\[bot\])?$/)
     .default('clawlink'),
+  /** The Telegram bot's token from @BotFather; unset, the bot is off. */
+  TELEGRAM_BOT_TOKEN: z
+    .string()
+    .trim()
+    .regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'must be a token from @BotFather (<digits>:<letters>)')
+    .optional(),
+  /** Set: Telegram POSTs updates to this address (ending in /api/telegram/webhook); unset: long polling. */
+  TELEGRAM_WEBHOOK_URL: optionalUrl,
+  /** The webhook's X-Telegram-Bot-Api-Secret-Token; unset, one derived from the bot token. */
+  TELEGRAM_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{16,256}$/, 'must be 16 to 256 of A-Z, a-z, 0-9, _ and -')
+    .optional(),
+  /** The Bot API's address (a local Bot API server, or a test double). */
+  TELEGRAM_API_ROOT: z.string().trim().pipe(z.url()).default('https://api.telegram.org'),
+  /** Least time between two messages (sent or edited) in one chat; Telegram allows about one a second. */
+  TELEGRAM_CHAT_INTERVAL_MS: int(1000, 0, 60_000),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
   /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */
@@ -266,6 +283,8 @@ export const FILE_VARIANTS = [
   'GITHUB_TOKEN',
   'GITHUB_APP_PRIVATE_KEY',
   'GITHUB_WEBHOOK_SECRET',
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_WEBHOOK_SECRET',
 ] as const satisfies ReadonlyArray<keyof typeof envSchema.shape>;
 
 /**

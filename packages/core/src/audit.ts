@@ -22,6 +22,14 @@ export type AuditDeps = Pick<CoreDeps, 'audit'>;
  */
 export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry: AuditEntry): Promise<void> {
   const { actor } = ctx;
+  // An action from a chat names the channel and the person there, whatever the use case wrote.
+  const detail = actor.channel
+    ? {
+        ...entry.detail,
+        channel: actor.channel.name,
+        [`${actor.channel.name}_user_id`]: actor.channel.externalUserId,
+      }
+    : entry.detail;
   const prev = await lockChainHead(deps.audit, tx);
   const row = {
     seq: prev.seq + 1n,
@@ -34,7 +42,7 @@ export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry
     resourceId: storableText(entry.resourceId ?? null),
     outcome: entry.outcome,
     requestId: ctx.requestId ?? null,
-    detail: storedDetail(entry.detail),
+    detail: storedDetail(detail),
   };
   const hash = rowHash(deps.audit, row, prev.hash);
   await tx.$executeRaw`

@@ -9,9 +9,22 @@ export interface Actor {
   /**
    * How the actor proved itself; `anonymous`: it did not (refused requests, audited with no user);
    * `device`: the secret of an approved CoderClaw device (its `/k/<secret>` base URL);
-   * `github`: a signed webhook from GitHub, acting for the user its author's login is linked to.
+   * `github`: a signed webhook from GitHub, acting for the user its author's login is linked to;
+   * `telegram`: a Telegram update from an account linked to the user (`channel` names it).
    */
-  via: 'session' | 'local' | 'token' | 'apikey' | 'cookie' | 'device' | 'system' | 'anonymous' | 'github';
+  via:
+    | 'session'
+    | 'local'
+    | 'token'
+    | 'apikey'
+    | 'cookie'
+    | 'device'
+    | 'system'
+    | 'anonymous'
+    | 'github'
+    | 'telegram';
+  /** A chat channel the action came through, and the person there: written on every audit row. */
+  channel?: { name: 'telegram'; externalUserId: string };
   /** The API key used, when via is apikey. */
   apiKeyId?: string;
   /** The browser sign-in used, when via is cookie. */

@@ -1,5 +1,6 @@
 import type { TaskStateDto } from '@ccl/contracts';
 import { assertNotOwnRun } from './approval-by-submitter.ts';
+import { approvalRequestHash } from './approval-request.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
@@ -155,7 +156,12 @@ export async function decideApproval(
   deps: CoreDeps,
   ctx: RequestCtx,
   ref: string,
-  decision: { approved: boolean; comment?: string | undefined },
+  decision: {
+    approved: boolean;
+    comment?: string | undefined;
+    /** Decide only if the pending request is still the one shown (approvalRequestHash); else InvalidState. */
+    requestHash?: string | undefined;
+  },
 ) {
   await authorize(deps, ctx, 'task:approve', { resourceType: 'execution', resourceId: ref });
   const executionId = await executionIdOf(deps, ref);
@@ -170,6 +176,9 @@ export async function decideApproval(
       );
     }
     const request = (execution.pendingApproval ?? {}) as Record<string, unknown>;
+    if (decision.requestHash !== undefined && decision.requestHash !== approvalRequestHash(request)) {
+      throw new InvalidState(`execution ${executionId} is waiting on another request than the one shown`);
+    }
     const data = {
       request_id: request.id ?? null,
       approved: decision.approved,

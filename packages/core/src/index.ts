@@ -1,5 +1,6 @@
 export * from './admin/roles.ts';
 export * from './admin/user-accounts.ts';
+export * from './approval-request.ts';
 export * from './assignees.ts';
 export * from './audit.ts';
 export * from './audit-chain.ts';
@@ -41,6 +42,7 @@ export * from './state-machine.ts';
 export * from './stats.ts';
 export * from './task-ref.ts';
 export * from './tasks.ts';
+export * from './telegram/index.ts';
 export * from './users.ts';
 export * from './worker-registry.ts';
 export * from './workspace-sweep.ts';

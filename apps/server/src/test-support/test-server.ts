@@ -9,6 +9,7 @@ import { operatorCtx } from '../cli-support.ts';
 import { createLogger } from '../log.ts';
 import type { RouteEntry } from '../permission-matrix.ts';
 import { type Role, startServer } from '../server.ts';
+import type { TelegramService } from '../telegram/service.ts';
 import { TEST_AUDIT_HMAC_KEY } from './run-cli.ts';
 
 export { TEST_AUDIT_HMAC_KEY };
@@ -23,6 +24,8 @@ export interface TestServer {
   prisma: PrismaClient;
   deps: CoreDeps;
   routes: RouteEntry[];
+  /** The process's Telegram bot, when TELEGRAM_BOT_TOKEN was given. */
+  telegram: TelegramService | null;
   /** Fastify's inject() into the running app (no socket; the peer looks like loopback). */
   inject(opts: InjectOptions): Promise<LightMyRequestResponse>;
   /** Text the server wrote to its terminal (first-admin notice…). */
@@ -84,6 +87,7 @@ export async function startTestServer(
     prisma,
     deps: server.deps,
     routes: server.routes,
+    telegram: server.telegram,
     inject: (injectOpts) => {
       if (!server.inject) throw new Error('a worker-only server has no HTTP app to inject into');
       return server.inject(injectOpts);

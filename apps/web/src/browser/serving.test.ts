@@ -31,7 +31,7 @@ describe('the built board served by the API process', () => {
   });
 
   it('falls back to index.html for the SPA routes but never shadows /api, /docs or /healthz', async () => {
-    for (const path of ['/agents', '/audit', '/queue', '/tasks/new', '/projects/demo']) {
+    for (const path of ['/agents', '/audit', '/queue', '/account', '/tasks/new', '/projects/demo']) {
       const res = await fetch(`${server.url}${path}`, { headers: html });
       expect(res.status, path).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-cache');

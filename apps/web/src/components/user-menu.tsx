@@ -46,6 +46,11 @@ export function UserMenu() {
         </p>
         <ul>
           <li>
+            <Link href="/account" onClick={close}>
+              My account
+            </Link>
+          </li>
+          <li>
             <Link href="/admin/keys" onClick={close}>
               API keys
             </Link>

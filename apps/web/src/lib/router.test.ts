@@ -8,6 +8,8 @@ describe('routes', () => {
     expect(parseRoute('/tasks/new', '?project=demo')).toEqual({ page: 'new', project: 'demo' });
     expect(parseRoute('/tasks/abc')).toEqual({ page: 'task', id: 'abc' });
     expect(parseRoute('/audit/')).toEqual({ page: 'audit' });
+    expect(parseRoute('/account')).toEqual({ page: 'account' });
+    expect(parseRoute('/account/x')).toEqual({ page: 'not_found', path: '/account/x' });
     expect(parseRoute('/nope/x')).toEqual({ page: 'not_found', path: '/nope/x' });
     expect(boardPath('a b')).toBe('/projects/a%20b');
     expect(boardPath(null)).toBe('/');

@@ -7,6 +7,7 @@ export type Route =
   | { page: 'agents' }
   | { page: 'audit' }
   | { page: 'queue' }
+  | { page: 'account' }
   | { page: 'login'; next: string }
   | { page: 'admin'; section: AdminSection; project: string | null }
   | { page: 'not_found'; path: string };
@@ -42,7 +43,10 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (first === 'admin' && section && parts.length === 2) {
     return { page: 'admin', section, project: params.get('project') };
   }
-  if (parts.length === 1 && (first === 'agents' || first === 'audit' || first === 'queue')) {
+  if (
+    parts.length === 1 &&
+    (first === 'agents' || first === 'audit' || first === 'queue' || first === 'account')
+  ) {
     return { page: first };
   }
   return { page: 'not_found', path: pathname };

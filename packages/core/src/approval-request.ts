@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+
+/** What an agent asked to do, as stored on a WAITING execution (`pending_approval`). */
+export interface ApprovalRequestView {
+  id: string | null;
+  kind: string;
+  description: string;
+  details: Record<string, unknown>;
+  requestedAt: string | null;
+}
+
+export function approvalRequestOf(stored: unknown): ApprovalRequestView | null {
+  if (!stored || typeof stored !== 'object') return null;
+  const r = stored as Record<string, unknown>;
+  return {
+    id: typeof r.id === 'string' ? r.id : null,
+    kind: typeof r.kind === 'string' ? r.kind : 'action',
+    description: typeof r.description === 'string' ? r.description : '',
+    details: r.details && typeof r.details === 'object' ? (r.details as Record<string, unknown>) : {},
+    requestedAt: typeof r.requested_at === 'string' ? r.requested_at : null,
+  };
+}
+
+/**
+ * Names one pending request exactly: a decision made on what a person was shown (a chat message)
+ * applies only while the execution still waits on that request. Keys are sorted, so the hash does
+ * not depend on how the JSON was read back.
+ */
+export function approvalRequestHash(stored: unknown): string {
+  return createHash('sha256')
+    .update(canonicalJson(stored ?? null))
+    .digest('base64url');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
