@@ -242,8 +242,14 @@ export class TelegramService {
     return status;
   }
 
-  /** Updates recorded by a process that stopped before handling them. */
+  /**
+   * Updates recorded by a process that stopped before handling them; and the record of handled
+   * ones is kept a week (Telegram's update ids only grow, and it keeps an update at most 24 hours).
+   */
   private async processLeftovers(): Promise<void> {
+    await this.deps.prisma.telegramUpdate.deleteMany({
+      where: { processedAt: { lt: new Date(Date.now() - 7 * 24 * 3600_000) } },
+    });
     const rows = await this.deps.prisma.telegramUpdate.findMany({
       where: { processedAt: null, receivedAt: { lt: new Date(Date.now() - 60_000) } },
       orderBy: { updateId: 'asc' },
