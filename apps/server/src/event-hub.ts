@@ -8,13 +8,14 @@ interface Subscriber {
 
 /**
  * Fans the notifications of this process out to SSE streams: execution changes keyed by
- * execution id, over a single LISTEN, and revocations (CHANNELS.sessions, sent by whichever
+ * execution id, over a single LISTEN, card changes (CHANNELS.task), and revocations (CHANNELS.sessions, sent by whichever
  * process revoked a credential, the CLI too) to every open stream.
  */
 export class EventHub {
   private readonly byExecution = new Map<string, Set<Listener>>();
   private readonly all = new Set<Listener>();
   private readonly revocations = new Set<() => void>();
+  private readonly cards = new Set<(taskId: string) => void>();
   private readonly unsubscribe: Array<() => Promise<void>> = [];
 
   async start(bus: Subscriber): Promise<void> {
@@ -31,6 +32,15 @@ export class EventHub {
       }),
       await bus.subscribe(CHANNELS.sessions, () => {
         for (const fn of this.revocations) fn();
+      }),
+      await bus.subscribe(CHANNELS.task, (payload) => {
+        let taskId: unknown;
+        try {
+          taskId = (JSON.parse(payload) as { taskId?: unknown }).taskId;
+        } catch {
+          return;
+        }
+        if (typeof taskId === 'string') for (const fn of this.cards) fn(taskId);
       }),
     );
   }
@@ -51,6 +61,12 @@ export class EventHub {
       set.delete(fn);
       if (set.size === 0) this.byExecution.delete(executionId);
     };
+  }
+
+  /** Listen to changes of cards that no run change carries (edits, moves, claims). */
+  onTask(fn: (taskId: string) => void): () => void {
+    this.cards.add(fn);
+    return () => this.cards.delete(fn);
   }
 
   /** Called when some credential was revoked (which one is not said). Returns the unsubscribe function. */

@@ -111,6 +111,45 @@ describe('execution events over SSE', () => {
     expect(mine).toEqual(expect.arrayContaining(['PLANNING', 'RUNNING', 'COMPLETED']));
   });
 
+  it('streams card changes without a run change: made, edited, claimed by tasks/next', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/api/board/events`, { signal: controller.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const json = { 'content-type': 'application/json' };
+    const created = await readJson(
+      await fetch(`${server.url}/api/tasks`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ project: 'live-cards', title: 'claim me' }),
+      }),
+    );
+    await fetch(`${server.url}/api/tasks/${created.id}`, {
+      method: 'PATCH',
+      headers: json,
+      body: JSON.stringify({ priority: 'urgent' }),
+    });
+    // CoderClaw 2026.3 as an executor: the claim moves the card to In progress on open boards.
+    const next = await readJson(
+      await fetch(`${server.url}/api/tasks/next`, { method: 'POST', headers: json }),
+    );
+    expect(next.task).toMatchObject({ id: created.number, status: 'in_progress' });
+    const decoder = new TextDecoder();
+    let text = '';
+    const mine = () =>
+      text
+        .split('\n\n')
+        .filter((b) => b.startsWith('event: task'))
+        .map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)))
+        .filter((c) => c.taskId === created.id);
+    while (mine().length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    controller.abort();
+    expect(mine()).toEqual([{ taskId: created.id }, { taskId: created.id }, { taskId: created.id }]);
+  });
+
   it('answers a plain JSON 404 for an unknown execution', async () => {
     const res = await fetch(`${server.url}/api/executions/00000000-0000-4000-8000-000000000000/events`);
     expect(res.status).toBe(404);

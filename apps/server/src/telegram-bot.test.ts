@@ -167,7 +167,10 @@ describe('running and following tasks', () => {
     world.fake.userSays({ chat: ALICE, from: { id: ALICE }, text: `/cancel #${number}` });
     // The answer, besides the task's own message (now followed).
     await world.fake.waitFor(() =>
-      world.fake.messages(ALICE).slice(before).find((m) => m.text === `Cancelling #${number}…`),
+      world.fake
+        .messages(ALICE)
+        .slice(before)
+        .find((m) => m.text === `Cancelling #${number}…`),
     );
     await world.waitForState(executionId, ['CANCELLED']);
     const cancel = (await auditRows('execution.cancel')).find((r) => r.resourceId === executionId);

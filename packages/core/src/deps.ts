@@ -61,6 +61,8 @@ export interface CoreDeps {
 export const CHANNELS = {
   /** payload: ExecutionChange JSON — any change of an execution (state, event, usage). */
   execution: 'ccl_execution',
+  /** payload: `{ taskId }` JSON — a card changed without a change of its runs (boards re-read it). */
+  task: 'ccl_task',
   /** payload: execution id — ask the worker that holds it to abort. */
   cancel: 'ccl_cancel',
   /**

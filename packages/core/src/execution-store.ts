@@ -140,6 +140,18 @@ export async function publishChange(deps: CoreDeps, change: ExecutionChange): Pr
   }
 }
 
+/**
+ * A card changed without any of its runs changing (edited, moved, assigned, claimed, created
+ * without a run): boards re-read it. Like publishChange, a failure is logged, never thrown.
+ */
+export async function publishTaskChange(deps: CoreDeps, taskId: string): Promise<void> {
+  try {
+    await deps.bus.publish(CHANNELS.task, JSON.stringify({ taskId }));
+  } catch (err) {
+    deps.log.warn({ err, taskId }, 'could not publish task change');
+  }
+}
+
 /** Runs `fn` in a transaction that performs one transition, then publishes it. */
 export async function transitionAndPublish(
   deps: CoreDeps,

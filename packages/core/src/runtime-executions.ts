@@ -12,6 +12,7 @@ import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
+import { publishTaskChange } from './execution-store.ts';
 import { cancelExecution } from './executions.ts';
 import { assertExecutionInReach, assertTaskInReach, seesAllProjects } from './project-scope.ts';
 import type { CachedRuntimeExecution } from './runtime-execution-cache.ts';
@@ -174,7 +175,7 @@ export async function claimNextTask(deps: CoreDeps, ctx: RequestCtx): Promise<Ne
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
   const me = ctx.actor.userId;
   const everyProject = seesAllProjects(ctx);
-  return deps.prisma.$transaction(async (tx) => {
+  const next = await deps.prisma.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<ClaimedRow[]>`
       WITH next AS (
         SELECT t.id FROM tasks t
@@ -192,7 +193,7 @@ export async function claimNextTask(deps: CoreDeps, ctx: RequestCtx): Promise<Ne
       RETURNING tasks.id::text AS id, tasks.number, tasks."column" AS "column", tasks.priority::text AS priority,
                 p.number AS project_number, p.slug AS project_slug`;
     const claimed = rows[0];
-    if (!claimed) return { task: null };
+    if (!claimed) return { task: null, taskId: null };
     await writeAudit(deps, tx, ctx, {
       action: 'task.claim',
       resourceType: 'task',
@@ -207,6 +208,10 @@ export async function claimNextTask(deps: CoreDeps, ctx: RequestCtx): Promise<Ne
         projectId: claimed.project_number,
         priority: claimed.priority,
       },
+      taskId: claimed.id,
     };
   });
+  // The claimed card moves to In progress on every open board.
+  if (next.taskId) await publishTaskChange(deps, next.taskId);
+  return { task: next.task };
 }

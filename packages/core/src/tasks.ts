@@ -8,7 +8,7 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound } from './errors.ts';
-import { publishChange, transitionAndPublish } from './execution-store.ts';
+import { publishChange, publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
 import { ensureProject, INBOX } from './projects.ts';
@@ -231,6 +231,7 @@ export async function createTask(
     return { task, execution };
   });
   if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id, created.task.id);
+  else await publishTaskChange(deps, created.task.id);
   // The card as written (and as the queue left its execution), not through getTask: creating a
   // card needs task:submit, and answering with it must not also need task:view.
   return cardOf(deps.prisma, await findTask(deps, created.task.id));
@@ -370,7 +371,7 @@ export async function updateTask(
   await assertTaskInReach(deps, ctx, taskId, ref);
   const before = await findTask(deps, taskId);
   // Answers with the row it wrote: re-reading through getTask would also need task:view.
-  return deps.prisma.$transaction(async (tx) => {
+  const card = await deps.prisma.$transaction(async (tx) => {
     if (input.assignee_id !== undefined) await checkAssignee(tx, before.projectId, input.assignee_id);
     const updated = await tx.task.update({
       include: taskInclude,
@@ -402,4 +403,6 @@ export async function updateTask(
     });
     return cardOf(tx, updated);
   });
+  await publishTaskChange(deps, taskId);
+  return card;
 }

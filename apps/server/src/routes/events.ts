@@ -109,8 +109,9 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
 
   /**
    * GET /api/board/events — every execution change (new runs, state moves, progress) as
-   * `event: execution` with { executionId, taskId, seq, state }, so a board refreshes the
-   * cards that moved. No replay: a reconnecting board reloads its lists.
+   * `event: execution` with { executionId, taskId, seq, state }, and every other card change (edit,
+   * move, assignment, claim, a card made without a run) as `event: task` with { taskId }, so a
+   * board refreshes the cards that moved. No replay: a reconnecting board reloads its lists.
    */
   app.get(
     '/api/board/events',
@@ -139,15 +140,20 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
         return known;
       };
       let queue = Promise.resolve();
-      const off = hub.on('*', (change) => {
-        // Chained, so changes keep their order while lookups are in flight.
+      // Chained, so changes keep their order while lookups are in flight.
+      const send = (taskId: string, event: string, data: unknown) => {
         queue = queue
           .then(async () => {
-            if (await visible(change.taskId))
-              res.write(`event: execution\ndata: ${JSON.stringify(change)}\n\n`);
+            if (await visible(taskId)) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
           })
           .catch(() => undefined);
-      });
+      };
+      const offRuns = hub.on('*', (change) => send(change.taskId, 'execution', change));
+      const offCards = hub.onTask((taskId) => send(taskId, 'task', { taskId }));
+      const off = () => {
+        offRuns();
+        offCards();
+      };
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
       const close = () => {
         off();

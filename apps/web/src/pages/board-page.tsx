@@ -286,7 +286,8 @@ function useLiveCards(
         if (opened++ > 0) reload();
       },
       onMessage: (msg) => {
-        if (msg.event !== 'execution') return;
+        // `execution`: a run of the card changed; `task`: the card itself (moved, edited, claimed).
+        if (msg.event !== 'execution' && msg.event !== 'task') return;
         const change = JSON.parse(msg.data) as { taskId?: string };
         if (change.taskId) refresh(change.taskId);
       },
