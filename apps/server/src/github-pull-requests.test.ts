@@ -47,7 +47,6 @@ describe('GitHub: a completed run becomes a pull request', () => {
     expect(pr.body).toContain('Do this: Add a greeting');
     expect(pr.body).toContain("Agent's summary");
     expect(pr.body).toContain('Cost: $');
-    expect(pr.body).toContain(`http://clawlink.test/tasks/${taskId}`);
 
     // The branch holds the agent's file on top of main, authored by the agent, naming user and task.
     expect(await w.git.readFile('acme/web', branch, 'src/hello.txt')).toBe('hello from the agent\n');
@@ -65,6 +64,10 @@ describe('GitHub: a completed run becomes a pull request', () => {
     });
     const card = await readJson(await w.api('GET', `/api/tasks/${taskId}`));
     expect(card.column).toBe('review');
+    // The card by its number, which GitHub would not take for one of its own issues (#N).
+    expect(pr.body).toContain(
+      `Opened by ClawLink for [card ${card.number}](http://clawlink.test/tasks/${card.number})`,
+    );
     expect(card.pull_request).toMatchObject({ url: pr.html_url, number: pr.number, state: 'open' });
 
     const audit = await w.server.prisma.auditEvent.findMany({

@@ -122,6 +122,14 @@ describe('GitHub webhooks', () => {
     expect(mine).toHaveLength(1);
     const history = (mine[0] as (typeof mine)[number]).bodies;
     expect(history[0]).toContain('Queued');
+    const card = await w.server.prisma.task.findFirstOrThrow({
+      where: { executions: { some: { id: done.id } } },
+    });
+    // The card by number, never `#N` (GitHub would link its own issue N).
+    expect(
+      history.slice(1).every((b) => b.includes(`[card ${card.number}](`)),
+      JSON.stringify(history),
+    ).toBe(true);
     expect(
       history.some((b) => b.includes('Working on it')),
       JSON.stringify(history),

@@ -87,6 +87,7 @@ class ExecutionRun {
   /** The agent's first message, its plan, for a pull request's body. */
   private plan: string | null = null;
   private taskTitle: string | undefined;
+  private taskNumber = 0;
   /** What the delivery opened or pushed (or why not), for the thread's last word. */
   private pullRequest: { url: string; number: number } | undefined;
   private deliveryNote: string | undefined;
@@ -188,9 +189,10 @@ class ExecutionRun {
       try {
         const task = await this.deps.prisma.task.findUnique({
           where: { id: this.execution.taskId },
-          select: { title: true },
+          select: { title: true, number: true },
         });
         this.taskTitle = task?.title;
+        this.taskNumber = task?.number ?? 0;
         this.checkout = await prepareCheckout(this.deps, this.options.github, this.secrets, this.origin);
       } catch (err) {
         await this.fail(`could not read the linked GitHub repository: ${(err as Error).message}`);
@@ -418,6 +420,7 @@ class ExecutionRun {
       {
         execution: this.execution,
         taskTitle: this.taskTitle ?? this.execution.prompt,
+        taskNumber: this.taskNumber,
         options: { ...this.options, github },
         checkout,
         origin: this.origin,

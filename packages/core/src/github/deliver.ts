@@ -107,6 +107,8 @@ export interface DeliveryHost {
 export interface DeliveryInput {
   execution: Execution;
   taskTitle: string;
+  /** The card's number, for links in the PR's body. */
+  taskNumber: number;
   options: RunOptions & { github: RunGithub };
   checkout: GithubCheckout;
   origin: GithubOrigin | null;
@@ -323,9 +325,24 @@ const oneLine = (text: string, max: number) => {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 };
 
-export function cardUrl(deps: CoreDeps, taskId: string): string {
+/** The card on the board, by its number (`/tasks/42`). */
+export function cardUrl(deps: CoreDeps, taskNumber: number): string {
   const base = deps.config.PUBLIC_URL ?? `http://${deps.config.HOST}:${deps.config.PORT}`;
-  return `${base.replace(/\/$/, '')}/tasks/${taskId}`;
+  return `${base.replace(/\/$/, '')}/tasks/${taskNumber}`;
+}
+
+/**
+ * A link to the card for GitHub texts: "card 42", never "#42", which GitHub would link to its own
+ * issue 42.
+ */
+export function cardLink(deps: CoreDeps, taskNumber: number): string {
+  return `[card ${taskNumber}](${cardUrl(deps, taskNumber)})`;
+}
+
+/** The number of the card a run belongs to. */
+export async function taskNumberOf(deps: Pick<CoreDeps, 'prisma'>, taskId: string): Promise<number> {
+  const task = await deps.prisma.task.findUniqueOrThrow({ where: { id: taskId }, select: { number: true } });
+  return task.number;
 }
 
 function prBody(deps: CoreDeps, input: DeliveryInput): string {
@@ -341,7 +358,7 @@ function prBody(deps: CoreDeps, input: DeliveryInput): string {
   // A PR for a `/clawlink` command on an issue points back at it (a command on a PR pushes to that PR).
   const issue = input.origin?.kind === 'command' ? input.origin.comment?.issue_number : undefined;
   return [
-    `Opened by ClawLink for [${input.taskTitle}](${cardUrl(deps, execution.taskId)}).`,
+    `Opened by ClawLink for ${cardLink(deps, input.taskNumber)}: ${input.taskTitle}.`,
     ...(issue ? ['', `Refs #${issue}`] : []),
     '',
     '### Task',
@@ -353,7 +370,7 @@ function prBody(deps: CoreDeps, input: DeliveryInput): string {
     `- Agent: \`${execution.agentType}\``,
     `- Tokens: ${usage.input_tokens} in, ${usage.output_tokens} out`,
     `- Cost: $${usage.cost_usd.toFixed(4)}`,
-    `- Card: ${cardUrl(deps, execution.taskId)}`,
+    `- Card: ${input.taskNumber} (${cardUrl(deps, input.taskNumber)})`,
   ].join('\n');
 }
 

@@ -3,13 +3,13 @@ import type { CoreDeps } from '../deps.ts';
 import type { TransitionPatch } from '../execution-store.ts';
 import { auditGithubWrite } from './audit-github.ts';
 import { describeGithubError, type GithubAccess } from './client.ts';
-import { cardUrl } from './deliver.ts';
+import { cardLink, taskNumberOf } from './deliver.ts';
 import type { GithubOrigin } from './origin.ts';
 
 /** The bot's one comment on a thread, in the words of the run's state. */
 export function threadText(
   deps: CoreDeps,
-  execution: Pick<Execution, 'id' | 'taskId'>,
+  taskNumber: number,
   state: ExecutionState | 'QUEUED',
   extra: {
     error?: string | null;
@@ -18,7 +18,7 @@ export function threadText(
     note?: string;
   },
 ): string {
-  const card = `[card](${cardUrl(deps, execution.taskId)})`;
+  const card = cardLink(deps, taskNumber);
   switch (state) {
     case 'QUEUED':
     case 'PENDING':
@@ -53,7 +53,7 @@ export async function answerOnGithub(
   if (!origin.comment) return;
   const [owner, repo] = origin.repo.split('/') as [string, string];
   const approval = (patch?.pendingApproval as { description?: string } | undefined)?.description;
-  const body = threadText(deps, execution, state, {
+  const body = threadText(deps, await taskNumberOf(deps, execution.taskId), state, {
     ...delivered,
     ...(patch?.error !== undefined ? { error: patch.error } : {}),
     ...(approval ? { approval: approval.slice(0, 300) } : {}),
@@ -96,7 +96,7 @@ export async function replyToReview(
         repo,
         pull_number: number,
         comment_id: commentId,
-        body: `Addressed in ${commit.slice(0, 12)} by ClawLink ([card](${cardUrl(deps, execution.taskId)})).`,
+        body: `Addressed in ${commit.slice(0, 12)} by ClawLink (${cardLink(deps, await taskNumberOf(deps, execution.taskId))}).`,
       });
       await auditGithubWrite(deps, execution.userId, 'github.comment', origin.repo, 'ALLOWED', {
         number,

@@ -8,7 +8,7 @@ import { openProjectSecrets } from '../secrets/project-secrets.ts';
 import { loadUserActor } from '../sessions.ts';
 import { createTask, startExecution } from '../tasks.ts';
 import { auditGithubWrite } from './audit-github.ts';
-import { accessFor } from './deliver.ts';
+import { accessFor, taskNumberOf } from './deliver.ts';
 import type { GithubOrigin } from './origin.ts';
 import { threadText } from './thread.ts';
 
@@ -272,7 +272,7 @@ async function onComment(deps: CoreDeps, e: z.infer<typeof issueCommentEvent>): 
     taskId = card.id;
     executionId = card.latest_execution?.id ?? '';
   }
-  const body = threadText(deps, { id: executionId, taskId }, 'QUEUED', {});
+  const body = threadText(deps, await taskNumberOf(deps, taskId), 'QUEUED', {});
   await access.octokit.rest.issues
     .updateComment({ owner, repo: name, comment_id: reply.data.id, body })
     .catch(() => undefined);
