@@ -1,12 +1,5 @@
 import { type Config, databasePoolSize } from '@ccl/config';
-import {
-  CHANNELS,
-  type CoreDeps,
-  ensureFirstAdmin,
-  ReadCache,
-  RefusalLog,
-  RuntimeExecutionCache,
-} from '@ccl/core';
+import { CHANNELS, type CoreDeps, ensureFirstAdmin, ReadCache, RefusalLog } from '@ccl/core';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -77,14 +70,10 @@ export async function startServer(
       const cache = new ReadCache();
       refusals = new RefusalLog(rt.deps);
       refusals.start();
-      const runtimeExecutions = new RuntimeExecutionCache();
-      hub.on('*', (change) => {
-        cache.taskChanged(change.taskId, change.executionId);
-        runtimeExecutions.changed(change.executionId);
-      });
+      hub.on('*', (change) => cache.taskChanged(change.taskId, change.executionId));
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
-      const apiDeps = { ...rt.deps, cache, runtimeExecutions, refusals };
+      const apiDeps = { ...rt.deps, cache, refusals };
       if (config.TELEGRAM_BOT_TOKEN) {
         telegram = new TelegramService(apiDeps, { databaseUrl: rt.db.url, log });
         await telegram.start(hub, rt.notifier);

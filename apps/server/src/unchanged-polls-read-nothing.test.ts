@@ -1,11 +1,4 @@
-import {
-  approveDevice,
-  CHANNELS,
-  ReadCache,
-  RuntimeExecutionCache,
-  revokeApiKey,
-  revokeDevice,
-} from '@ccl/core';
+import { approveDevice, CHANNELS, ReadCache, revokeApiKey, revokeDevice } from '@ccl/core';
 import type { PrismaClient } from '@ccl/db';
 import { createNotifier, type Notifier } from '@ccl/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,16 +76,14 @@ describe('polling an unchanged task reads nothing from the database', () => {
       },
     }) as unknown as PrismaClient;
     const cache = new ReadCache({ taskTtlMs: 60_000, sessionTtlMs: 60_000 });
-    const runtimeExecutions = new RuntimeExecutionCache({ ttlMs: 60_000 });
     notifier = createNotifier(server.databaseUrl);
     await notifier.subscribe(CHANNELS.execution, (payload) => {
       const change = JSON.parse(payload) as { taskId: string; executionId: string };
       cache.taskChanged(change.taskId, change.executionId);
-      runtimeExecutions.changed(change.executionId);
     });
     await notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
     app = await buildApp({
-      deps: { ...server.deps, prisma: counted, cache, runtimeExecutions },
+      deps: { ...server.deps, prisma: counted, cache },
       hub: new EventHub(),
       queuePing: async () => {},
       logger: createLogger(server.deps.config),

@@ -5,7 +5,6 @@ import type { AuditSigner } from './audit-chain.ts';
 import type { GithubApps } from './github/client.ts';
 import type { ReadCache } from './read-cache.ts';
 import type { RefusalLog } from './refusals.ts';
-import type { RuntimeExecutionCache } from './runtime-execution-cache.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import type { SkillRegistry } from './skills.ts';
 
@@ -43,8 +42,6 @@ export interface CoreDeps {
   log: Logger;
   /** Present in API processes, which hear change notifications and keep it fresh. */
   cache?: ReadCache;
-  /** Present in API processes: CoderClaw 2026.3's execution poll, kept fresh the same way. */
-  runtimeExecutions?: RuntimeExecutionCache;
   /** Present in API processes: refusals are counted per minute there instead of one row each. */
   refusals?: RefusalLog;
   /** Keys the audit log's hash chain (AUDIT_HMAC_KEY, or the embedded setup's generated key). */

@@ -32,7 +32,6 @@ export * from './reconcile.ts';
 export * from './refusals.ts';
 export * from './run-execution.ts';
 export * from './run-options.ts';
-export * from './runtime-execution-cache.ts';
 export * from './runtime-executions.ts';
 export * from './secrets/keyring.ts';
 export * from './secrets/project-secrets.ts';

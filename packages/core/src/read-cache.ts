@@ -1,4 +1,4 @@
-import type { TaskStateDto } from '@ccl/contracts';
+import type { RuntimeExecutionDto, TaskStateDto } from '@ccl/contracts';
 import type { Execution, Project, Task } from '@ccl/db';
 import type { RequestCtx } from './context.ts';
 
@@ -61,11 +61,21 @@ export type CachedTaskState = {
   answer?: TaskStateDto;
 };
 
+/** What the poll of CoderClaw 2026.3 needs of an execution: its answer and who may read it cheaply. */
+export interface CachedRuntimeExecution {
+  executionId: string;
+  /** The card's uuid, for the reach check of a reader who is not the submitter. */
+  taskUuid: string;
+  answer: RuntimeExecutionDto;
+}
+
 /**
- * Keeps the hot read path of CoderClaw's polling (credential or session → task state) off the
- * database. Entries are dropped when this process hears of a change (Postgres
- * NOTIFY) and expire after a short TTL anyway, so a lost notification costs at
- * most that long a stale answer.
+ * Keeps the hot read paths of CoderClaw's polling off the database: credential or session → task
+ * state (the session contract) and execution number → execution (2026.3). Entries are dropped
+ * when this process hears of a change (Postgres NOTIFY, `taskChanged`) and expire after a short
+ * TTL anyway, so a lost notification costs at most that long a stale answer. A read that a change
+ * overtook is answered but not kept, and readers arriving after a change never join a read that
+ * started before it.
  */
 export class ReadCache {
   private readonly sessions: TtlMap<ActorCtx>;
@@ -80,12 +90,26 @@ export class ReadCache {
   private sessionEpoch = 0;
   /** Database reads in flight, by what they read: concurrent misses share one. */
   private readonly loading = new Map<string, Promise<unknown>>();
+  /** 2026.3's execution poll, by execution number. */
+  private readonly runtimeExecutions: TtlMap<CachedRuntimeExecution>;
+  /** execution uuid → number: changes name the uuid, the poll names the number. */
+  private readonly executionNumbers = new Map<string, number>();
+  /**
+   * Every change is stamped with a tick: a read of an execution by number learns its uuid only when
+   * it returns, so it is kept only if that execution has not changed since the read started.
+   */
+  private tick = 0;
+  private readonly executionChangedAt = new Map<string, number>();
+  /** Executions forgotten from executionChangedAt count as changed at this tick. */
+  private tickFloor = 0;
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(opts: { sessionTtlMs?: number; taskTtlMs?: number; max?: number } = {}) {
     this.sessions = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.credentials = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
     this.taskSubmitters = new TtlMap(60_000, opts.max ?? 10_000);
+    this.runtimeExecutions = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
   }
 
   /**
@@ -185,11 +209,82 @@ export class ReadCache {
     });
   }
 
-  /** `executionId`: the execution that changed; its own changes do not move the task's submitter. */
+  runtimeExecution(number: number): CachedRuntimeExecution | undefined {
+    return this.runtimeExecutions.get(String(number));
+  }
+
+  /** A miss of runtimeExecution: `load` once for every concurrent reader; null (unknown) is not kept. */
+  loadRuntimeExecution(
+    number: number,
+    load: () => Promise<CachedRuntimeExecution | null>,
+  ): Promise<CachedRuntimeExecution | null> {
+    const key = `#${number}`;
+    const generation = this.generation(key);
+    const started = this.tick;
+    return this.once(`x:${generation}:${number}`, async () => {
+      const value = await load();
+      const changed = value ? (this.executionChangedAt.get(value.executionId) ?? this.tickFloor) : 0;
+      if (value && changed <= started && this.generation(key) === generation) {
+        this.runtimeExecutions.set(String(number), value);
+        if (this.executionNumbers.size >= 50_000) this.executionNumbers.clear();
+        this.executionNumbers.set(value.executionId, number);
+      }
+      return value;
+    });
+  }
+
+  /** Resolves at the next change of the execution heard here, or after `ms` (a lost notification). */
+  nextChange(executionId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = this.waiters.get(executionId) ?? new Set<() => void>();
+      const wake = () => {
+        clearTimeout(timer);
+        waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiting.delete(wake);
+        if (waiting.size === 0 && this.waiters.get(executionId) === waiting) this.waiters.delete(executionId);
+        resolve();
+      }, ms);
+      waiting.add(wake);
+      this.waiters.set(executionId, waiting);
+    });
+  }
+
+  /**
+   * On every change heard from any process (CHANNELS.execution). `executionId`: the execution that
+   * changed; its own changes do not move the task's submitter.
+   */
   taskChanged(taskId: string, executionId?: string) {
     this.taskStates.delete(taskId);
     if (this.taskSubmitters.get(taskId)?.executionId !== executionId) this.taskSubmitters.delete(taskId);
-    this.generations.set(taskId, this.generation(taskId) + 1);
+    this.bump(taskId);
+    if (executionId) this.executionChanged(executionId);
+  }
+
+  private executionChanged(executionId: string) {
+    this.tick++;
+    // The stamps only matter while a read is in flight; keep the map from growing without bound.
+    if (this.executionChangedAt.size > 50_000) {
+      this.executionChangedAt.clear();
+      this.tickFloor = this.tick;
+    }
+    this.executionChangedAt.set(executionId, this.tick);
+    const number = this.executionNumbers.get(executionId);
+    if (number !== undefined) {
+      this.runtimeExecutions.delete(String(number));
+      this.bump(`#${number}`);
+    }
+    const waiting = this.waiters.get(executionId);
+    if (waiting) {
+      this.waiters.delete(executionId);
+      for (const wake of waiting) wake();
+    }
+  }
+
+  private bump(key: string) {
+    this.generations.set(key, this.generation(key) + 1);
     // Generations only matter while a read is in flight; keep the map from growing without bound.
     if (this.generations.size > 50_000) this.generations.clear();
   }

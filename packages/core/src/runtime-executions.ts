@@ -15,7 +15,7 @@ import { NotFound } from './errors.ts';
 import { publishTaskChange } from './execution-store.ts';
 import { cancelExecution } from './executions.ts';
 import { assertExecutionInReach, assertTaskInReach, seesAllProjects } from './project-scope.ts';
-import type { CachedRuntimeExecution } from './runtime-execution-cache.ts';
+import type { CachedRuntimeExecution } from './read-cache.ts';
 import { isTerminal } from './state-machine.ts';
 import { startExecution } from './tasks.ts';
 
@@ -111,11 +111,11 @@ export async function getRuntimeExecution(
   number: number,
 ): Promise<RuntimeExecutionDto> {
   await authorize(deps, ctx, 'task:view', { resourceType: 'execution', resourceId: `#${number}` });
-  const cache = deps.runtimeExecutions;
+  const cache = deps.cache;
   const found =
-    cache?.get(number) ??
+    cache?.runtimeExecution(number) ??
     (await (cache
-      ? cache.load(number, () => loadRuntimeExecution(deps, number))
+      ? cache.loadRuntimeExecution(number, () => loadRuntimeExecution(deps, number))
       : loadRuntimeExecution(deps, number)));
   if (!found) throw new NotFound(`execution #${number} not found`);
   // The submitter polling its own run (the adapter's hot path) needs no membership lookup.
@@ -146,7 +146,7 @@ export async function cancelRuntimeExecution(
   for (;;) {
     // Listening before reading: a change between the read and the wait still wakes it.
     const left = deadline - Date.now();
-    const changed = deps.runtimeExecutions?.nextChange(row.id, Math.max(0, Math.min(250, left)));
+    const changed = deps.cache?.nextChange(row.id, Math.max(0, Math.min(250, left)));
     const current = await deps.prisma.execution.findUniqueOrThrow({
       where: { id: row.id },
       include: numbered,
