@@ -67,10 +67,15 @@ export async function startServer(
     if (role !== 'worker') {
       hub = new EventHub();
       await hub.start(rt.notifier);
-      const cache = new ReadCache();
+      // Change notices keep it fresh, so answers are kept 30 s: a task polled once a second is read
+      // from the database once per change, not once per poll. A LISTEN gap clears it.
+      const cache = new ReadCache({ taskTtlMs: 30_000 });
+      rt.notifier.onGap(() => cache.forgetAll());
       refusals = new RefusalLog(rt.deps);
       refusals.start();
       hub.on('*', (change) => cache.taskChanged(change.taskId, change.executionId));
+      // A card edited (its title is in the state answer) or moved.
+      hub.onTask((taskId) => cache.taskChanged(taskId));
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
       const apiDeps = { ...rt.deps, cache, refusals };

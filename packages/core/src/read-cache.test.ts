@@ -123,4 +123,22 @@ describe('ReadCache', () => {
     expect((await read)?.actor.userId).toBe('u1');
     expect(cache.credential('apikey:d')).toBeUndefined();
   });
+
+  it('forgets everything, and keeps no read in flight, when change notices may have been lost', async () => {
+    const cache = new ReadCache({ taskTtlMs: 60_000 });
+    await cache.loadTaskState('t1', async () => stateOf('t1'));
+    await cache.loadCredential(
+      'apikey:a',
+      async () => sessionOf('u1'),
+      (ctx) => ctx && { ctx },
+    );
+    const racing = gate(stateOf('t2'));
+    const read = cache.loadTaskState('t2', racing.load);
+    cache.forgetAll();
+    expect(cache.taskState('t1')).toBeUndefined();
+    expect(cache.credential('apikey:a')).toBeUndefined();
+    racing.open();
+    await read;
+    expect(cache.taskState('t2')).toBeUndefined();
+  });
 });

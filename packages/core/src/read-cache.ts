@@ -88,6 +88,8 @@ export class ReadCache {
   private readonly generations = new Map<string, number>();
   /** Bumped on every session revocation, for the same reason. */
   private sessionEpoch = 0;
+  /** Bumped when change notices may have been lost (forgetAll): no read in flight is kept. */
+  private gapEpoch = 0;
   /** Database reads in flight, by what they read: concurrent misses share one. */
   private readonly loading = new Map<string, Promise<unknown>>();
   /** 2026.3's execution poll, by execution number. */
@@ -144,6 +146,18 @@ export class ReadCache {
     });
   }
 
+  /**
+   * Change notices may have been lost (the LISTEN connection dropped, or is back): everything kept
+   * is read afresh, and no read in flight is kept. This is what lets the TTLs be long.
+   */
+  forgetAll() {
+    this.gapEpoch++;
+    this.forgetAllSessions();
+    this.taskStates.clear();
+    this.taskSubmitters.clear();
+    this.runtimeExecutions.clear();
+  }
+
   /** On a revocation heard from any process (CHANNELS.sessions): every session and credential is read afresh. */
   forgetAllSessions() {
     this.sessionEpoch++;
@@ -188,9 +202,10 @@ export class ReadCache {
    */
   loadTaskState(taskId: string, load: () => Promise<CachedTaskState>): Promise<CachedTaskState> {
     const generation = this.generation(taskId);
-    return this.once(`t:${generation}:${taskId}`, async () => {
+    const gap = this.gapEpoch;
+    return this.once(`t:${gap}:${generation}:${taskId}`, async () => {
       const value = await load();
-      if (this.generation(taskId) === generation) this.taskStates.set(taskId, value);
+      if (this.generation(taskId) === generation && gap === this.gapEpoch) this.taskStates.set(taskId, value);
       return value;
     });
   }
@@ -202,9 +217,11 @@ export class ReadCache {
   /** A miss of taskSubmitter, shared and kept like loadTaskState. */
   loadTaskSubmitter(taskId: string, load: () => Promise<TaskSubmitter>): Promise<TaskSubmitter> {
     const generation = this.generation(taskId);
-    return this.once(`a:${generation}:${taskId}`, async () => {
+    const gap = this.gapEpoch;
+    return this.once(`a:${gap}:${generation}:${taskId}`, async () => {
       const value = await load();
-      if (this.generation(taskId) === generation) this.taskSubmitters.set(taskId, value);
+      if (this.generation(taskId) === generation && gap === this.gapEpoch)
+        this.taskSubmitters.set(taskId, value);
       return value;
     });
   }
@@ -221,10 +238,11 @@ export class ReadCache {
     const key = `#${number}`;
     const generation = this.generation(key);
     const started = this.tick;
-    return this.once(`x:${generation}:${number}`, async () => {
+    const gap = this.gapEpoch;
+    return this.once(`x:${gap}:${generation}:${number}`, async () => {
       const value = await load();
       const changed = value ? (this.executionChangedAt.get(value.executionId) ?? this.tickFloor) : 0;
-      if (value && changed <= started && this.generation(key) === generation) {
+      if (value && changed <= started && this.generation(key) === generation && gap === this.gapEpoch) {
         this.runtimeExecutions.set(String(number), value);
         if (this.executionNumbers.size >= 50_000) this.executionNumbers.clear();
         this.executionNumbers.set(value.executionId, number);

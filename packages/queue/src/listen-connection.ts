@@ -26,11 +26,31 @@ export class ListenConnection {
   private opening: Promise<pg.Client> | undefined;
   private reconnecting = false;
   private readonly closing = new AbortController();
+  private readonly gapListeners = new Set<() => void>();
 
   constructor(
     private readonly databaseUrl: string,
     private readonly report: (err: Error) => void,
   ) {}
+
+  /**
+   * Called when the connection drops and again once it LISTENs anew: notifications in between are
+   * lost, so whoever keeps state fresh by them (read caches) forgets it.
+   */
+  onGap(fn: () => void): () => void {
+    this.gapListeners.add(fn);
+    return () => this.gapListeners.delete(fn);
+  }
+
+  private gap(): void {
+    for (const fn of this.gapListeners) {
+      try {
+        fn();
+      } catch (err) {
+        this.report(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
 
   async add(channel: string, listener: Listener): Promise<void> {
     if (this.closing.signal.aborted) throw new Error('Notifier is closed');
@@ -128,6 +148,7 @@ export class ListenConnection {
     discard(client);
     if (this.closing.signal.aborted) return;
     this.report(err);
+    this.gap();
     void this.reconnect();
   }
 
@@ -140,6 +161,7 @@ export class ListenConnection {
         await sleep(delay, undefined, { signal: this.closing.signal });
         try {
           await this.connect();
+          this.gap();
           return;
         } catch (err) {
           if (this.closing.signal.aborted) return;

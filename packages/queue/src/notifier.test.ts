@@ -94,6 +94,9 @@ describe('Notifier', { timeout: 20_000 }, () => {
     const received: Record<string, string[]> = { one: [], two: [] };
     await notifier.subscribe('one', (payload) => received.one?.push(payload));
     await notifier.subscribe('two', (payload) => received.two?.push(payload));
+    // Caches kept fresh by notifications hear of the gap: once at the drop, once LISTENing again.
+    let gaps = 0;
+    notifier.onGap(() => gaps++);
 
     const terminated = await adminQuery(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`,
@@ -110,6 +113,7 @@ describe('Notifier', { timeout: 20_000 }, () => {
       await publisher.publish('two', 'again');
       return (received.one?.length ?? 0) > 0 && (received.two?.length ?? 0) > 0;
     });
+    expect(gaps).toBe(2);
   });
 
   test('a failing listener is reported without starving the others', async () => {

@@ -6,6 +6,11 @@ export interface Notifier {
   publish(channel: string, payload: string): Promise<void>;
   /** Resolves once the channel is LISTENed; returns the unsubscribe function. */
   subscribe(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * `fn` runs when the LISTEN connection drops and again once it is back: notifications sent in
+   * between are lost. Returns the function that stops it.
+   */
+  onGap(fn: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -52,6 +57,9 @@ export function createNotifier(databaseUrl: string, opts: NotifierOptions = {}):
         subscribed = false;
         await listener.remove(channel, subscription);
       };
+    },
+    onGap(fn) {
+      return listener.onGap(fn);
     },
     close() {
       closed ??= listener.close().then(() => pool.end());
