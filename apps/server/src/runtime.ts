@@ -52,6 +52,7 @@ export async function openRuntime(
       attempts: config.EXECUTION_ATTEMPTS,
       onError: (err) => log.warn({ err: err.message }, 'queue background error'),
     });
+    await queue.ready();
     const notifier = createNotifier(db.url, {
       onError: (err) => log.warn({ err }, 'notifier connection problem'),
     });

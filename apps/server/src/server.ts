@@ -4,6 +4,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import type { Database } from './database.ts';
+import { guardDroppedDatabaseConnections } from './dropped-connections.ts';
 import { EventHub } from './event-hub.ts';
 import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
@@ -49,6 +50,7 @@ export async function startServer(
   /** Already starting (see cli-start.ts); opened here otherwise. */
   db?: Promise<Database>,
 ): Promise<Started> {
+  guardDroppedDatabaseConnections(log);
   const rt = await openRuntime(config, log, {
     migrate: role !== 'worker',
     poolSize: databasePoolSize(config, role),

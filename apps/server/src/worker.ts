@@ -40,6 +40,12 @@ export async function startWorkerRole(rt: Runtime, log: Logger, role: string): P
     onFailed: (executionId, err, willRetry) =>
       log.warn({ executionId, err: err.message, willRetry }, 'job failed'),
   });
+  try {
+    await worker.ready();
+  } catch (err) {
+    await worker.close().catch(() => undefined);
+    throw err;
+  }
   const unsubscribe = await rt.notifier.subscribe(CHANNELS.cancel, (executionId) => {
     if (worker.cancel(executionId)) log.info({ executionId }, 'cancel delivered to runner');
   });

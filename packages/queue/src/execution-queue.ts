@@ -24,6 +24,24 @@ export function createExecutionQueue(opts: ExecutionQueueOptions): ExecutionQueu
   return openExecutionQueue('postgres', withBackend(createPostgresBackend), connection, settings);
 }
 
+const READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Waits for BullMQ's set-up of a queue or worker. The Postgres backend checks (or migrates) its
+ * schema once and remembers the outcome: a connection PostgreSQL ends during that set-up leaves a
+ * failed promise that every later query returns at once, and BullMQ's worker loop then retries
+ * without pause, holding the event loop. Waiting for it at start turns that into a start that
+ * fails with the reason. Redis connections reconnect and need no wait.
+ */
+async function readyWithin(waitUntilReady: () => Promise<unknown>, backend: QueueBackend) {
+  if (backend !== 'postgres') return;
+  await withTimeout(
+    waitUntilReady(),
+    READY_TIMEOUT_MS,
+    `the Postgres queue backend was not ready within ${READY_TIMEOUT_MS / 1000} s`,
+  );
+}
+
 /** Generic over the backend so that both get exactly the same behaviour. */
 function openExecutionQueue<B extends IQueueBackend, C>(
   backend: QueueBackend,
@@ -66,6 +84,7 @@ function openExecutionQueue<B extends IQueueBackend, C>(
         `${backend} queue backend did not answer within ${PING_TIMEOUT_MS} ms`,
       );
     },
+    ready: () => readyWithin(() => queue.waitUntilReady(), backend),
     createWorker(opts) {
       const worker = startExecutionWorker(classes.Worker, connection, settings, opts);
       workers.add(worker);
@@ -75,6 +94,7 @@ function openExecutionQueue<B extends IQueueBackend, C>(
           await worker.close();
           workers.delete(worker);
         },
+        ready: () => readyWithin(() => worker.ready(), backend),
       };
     },
     async close() {

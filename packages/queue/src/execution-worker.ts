@@ -56,5 +56,8 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
     cancel: (executionId) => running.has(executionId) && worker.cancelJob(executionId),
     running: () => [...running],
     close: () => worker.close(),
+    ready: async () => {
+      await worker.waitUntilReady();
+    },
   };
 }

@@ -47,6 +47,8 @@ export interface ExecutionWorker {
   running(): string[];
   /** Stops taking jobs and waits for running handlers to finish; nothing is lost. */
   close(): Promise<void>;
+  /** As ExecutionQueue.ready, for the worker's own connections. */
+  ready(): Promise<void>;
 }
 
 export type ExecutionJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent';
@@ -69,6 +71,11 @@ export interface ExecutionQueue {
   counts(): Promise<ExecutionJobCounts>;
   /** Throws if the backend does not answer (used by /readyz). */
   ping(): Promise<void>;
+  /**
+   * Resolves once the backend is set up (the Postgres backend's schema checked or migrated), so
+   * that nothing later waits on a set-up that a dropped connection failed; throws after 30 s.
+   */
+  ready(): Promise<void>;
   createWorker(opts: CreateWorkerOptions): ExecutionWorker;
   /** Closes the workers created here (gracefully), then the queue. */
   close(): Promise<void>;

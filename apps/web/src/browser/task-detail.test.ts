@@ -125,7 +125,10 @@ describe('task detail in a real browser', () => {
     await page.getByText('step 2/200').waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('.execution .badge[data-state="cancelled"]').waitFor({ timeout: 10_000 });
-    expect(await page.getByTestId('log').textContent()).toContain('state → CANCELLED');
+    // The badge follows the cancel's answer; the log follows the event stream, a moment later.
+    await expect
+      .poll(() => page.getByTestId('log').textContent(), { timeout: 10_000 })
+      .toContain('state → CANCELLED');
     await page.getByRole('button', { name: 'Retry' }).waitFor();
     await screenshot(page, 'task-cancelled');
     await context.close();
