@@ -17,6 +17,8 @@ export interface JobQueue {
   /** Removes a job no worker has taken yet; false when absent or already running. */
   remove(executionId: string): Promise<boolean>;
   state(executionId: string): Promise<'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent'>;
+  /** Throws when the backend does not answer within a couple of seconds. */
+  ping?(): Promise<void>;
   /** Jobs per BullMQ state, for the read-only queue view. */
   counts?(): Promise<{ waiting: number; active: number; delayed: number; failed: number; completed: number }>;
   readonly backend?: string;

@@ -8,7 +8,8 @@ export class DomainError extends Error {
       | 'conflict'
       | 'invalid_state'
       | 'invalid'
-      | 'rate_limited',
+      | 'rate_limited'
+      | 'unavailable',
     message: string,
   ) {
     super(message);
@@ -50,5 +51,15 @@ export class Invalid extends DomainError {
 export class RateLimited extends DomainError {
   constructor(message: string) {
     super('rate_limited', message);
+  }
+}
+
+/** A dependency (the queue, the database) is down: the request can be sent again in a moment. */
+export class Unavailable extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterS = 5,
+  ) {
+    super('unavailable', message);
   }
 }

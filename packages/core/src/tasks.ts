@@ -7,7 +7,7 @@ import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
-import { Invalid, NotFound } from './errors.ts';
+import { Invalid, NotFound, Unavailable } from './errors.ts';
 import { publishChange, publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
@@ -100,10 +100,26 @@ async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecu
   };
 }
 
+const QUEUE_DOWN = 'the queue is unreachable; try again in a few seconds';
+
+/**
+ * Before anything of a new run is written: a queue that does not answer turns the submission into
+ * a 503 that leaves nothing behind, instead of a card whose run cannot start.
+ */
+async function assertQueueReachable(deps: CoreDeps): Promise<void> {
+  if (!deps.queue.ping) return;
+  try {
+    await deps.queue.ping();
+  } catch (err) {
+    deps.log.warn({ err: (err as Error).message }, 'submission refused: the queue does not answer');
+    throw new Unavailable(QUEUE_DOWN);
+  }
+}
+
 /**
  * After the commit: tells listeners (board, caches) and enqueues. If the queue
- * refuses, the execution is failed with the reason, so nothing is left PENDING
- * without a job.
+ * refuses (it went away since the check before the write), the execution is failed
+ * with the reason, so nothing is left PENDING without a job, and the caller gets a 503.
  */
 async function enqueueOrFail(
   deps: CoreDeps,
@@ -116,15 +132,15 @@ async function enqueueOrFail(
     await deps.queue.enqueue(executionId);
   } catch (err) {
     deps.log.error({ err, executionId }, 'enqueue failed');
-    await transitionAndPublish(deps, ctx, executionId, 'FAILED', {
-      error: 'the queue is unreachable; try again',
-    });
+    await transitionAndPublish(deps, ctx, executionId, 'FAILED', { error: QUEUE_DOWN });
+    throw new Unavailable(QUEUE_DOWN);
   }
 }
 
 /** POST /api/runtime/tasks/submit: a card in the project plus its first execution. */
 export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitTaskBody) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
+  await assertQueueReachable(deps);
   const exec = await prepareExecution(deps, ctx, {
     agentType: input.agent_type,
     prompt: input.prompt,
@@ -193,6 +209,7 @@ export async function createTask(
     );
   }
   const context = { ...(input.context ?? {}), project: input.project };
+  if (input.prompt && input.agent_type) await assertQueueReachable(deps);
   const exec =
     input.prompt && input.agent_type
       ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
@@ -258,6 +275,7 @@ export async function startExecution(
   const taskId = await taskIdOf(deps, ref);
   await assertTaskInReach(deps, ctx, taskId, ref);
   const task = await findTask(deps, taskId);
+  await assertQueueReachable(deps);
   // The card's own agent and run settings, unless the run names its own.
   const cardContext = (task.context ?? {}) as SubmitContext;
   const context = { ...(input.context ?? cardContext), project: task.project.slug };
