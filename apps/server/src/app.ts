@@ -17,6 +17,7 @@ import { frameworkErrors, registerErrorHandling } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { registerHardening } from './hardening.ts';
 import { AccessLog, lazyChildLogger } from './logger.ts';
+import { type Metrics, metricsRoutes } from './metrics.ts';
 import { stripPathKey } from './path-key.ts';
 import { enforceRouteMatrix, open, type RouteEntry } from './permission-matrix.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -62,6 +63,8 @@ export interface AppOptions {
   hub: EventHub;
   queuePing: () => Promise<void>;
   telegram?: TelegramService | null;
+  /** Prometheus metrics; unset (tests that build a bare app), no /metrics route. */
+  metrics?: Metrics;
   logger: FastifyBaseLogger;
   /** The built board; default apps/web/dist. */
   webDir?: string;
@@ -158,6 +161,7 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   });
   await registerHardening(app, opts.deps.config);
 
+  if (opts.metrics) metricsRoutes(app, opts.metrics);
   await app.register(healthRoutes);
   await app.register(runtimeRoutes);
   await app.register(runtimeExecutionRoutes);

@@ -21,6 +21,7 @@ const OPTIONS: LoggerOptions = {
         'GITHUB_WEBHOOK_SECRET',
         'TELEGRAM_BOT_TOKEN',
         'TELEGRAM_WEBHOOK_SECRET',
+        'METRICS_TOKEN',
       ].flatMap((name) => [name, `*.${name}`]),
     ],
     censor: '[redacted]',

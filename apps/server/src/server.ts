@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { Database } from './database.ts';
 import { guardDroppedDatabaseConnections } from './dropped-connections.ts';
 import { EventHub } from './event-hub.ts';
+import { Metrics } from './metrics.ts';
 import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
 import { TelegramService } from './telegram/service.ts';
@@ -85,10 +86,13 @@ export async function startServer(
         telegram = new TelegramService(apiDeps, { databaseUrl: rt.db.url, log });
         await telegram.start(hub, rt.notifier);
       }
+      const metrics = new Metrics(apiDeps);
+      metrics.watch(hub);
       app = await buildApp({
         deps: apiDeps,
         hub,
         telegram,
+        metrics,
         queuePing: () => rt.queue.ping(),
         logger: log,
       });

@@ -211,6 +211,8 @@ export const envSchema = z.object({
   TELEGRAM_API_ROOT: z.string().trim().pipe(z.url()).default('https://api.telegram.org'),
   /** Least time between two messages (sent or edited) in one chat; Telegram allows about one a second. */
   TELEGRAM_CHAT_INTERVAL_MS: int(1000, 0, 60_000),
+  /** Bearer token that lets Prometheus scrape GET /metrics from another machine; unset: this machine only. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
   /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */
@@ -285,6 +287,7 @@ export const FILE_VARIANTS = [
   'GITHUB_WEBHOOK_SECRET',
   'TELEGRAM_BOT_TOKEN',
   'TELEGRAM_WEBHOOK_SECRET',
+  'METRICS_TOKEN',
 ] as const satisfies ReadonlyArray<keyof typeof envSchema.shape>;
 
 /**

@@ -1,0 +1,223 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { CoreDeps, ExecutionChange } from '@ccl/core';
+import { Prisma } from '@ccl/db';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppInstance } from './app.ts';
+import type { EventHub } from './event-hub.ts';
+import { open } from './permission-matrix.ts';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/**
+ * The Prometheus metrics of an API process (`GET /metrics`). Request durations and finished runs
+ * are counted as they happen, in this process; everything about the deployment as a whole
+ * (executions by state, the queue, cost, approvals waiting, workers) is read from PostgreSQL and the
+ * queue when scraped, so any one API process answers for all of them.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly http: Histogram<'method' | 'route' | 'status'>;
+  private readonly durations: Histogram<'agent' | 'state'>;
+
+  constructor(private readonly deps: CoreDeps) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.http = new Histogram({
+      name: 'clawlink_http_request_duration_seconds',
+      help: 'HTTP requests by route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
+    this.durations = new Histogram({
+      name: 'clawlink_execution_duration_seconds',
+      help: 'Executions from start to end, by agent and end state (finished while this process ran)',
+      labelNames: ['agent', 'state'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    const db = deps.prisma;
+    new Gauge({
+      name: 'clawlink_executions',
+      help: 'Executions by state and agent',
+      labelNames: ['state', 'agent'],
+      registers,
+      async collect() {
+        const rows = await db.execution.groupBy({ by: ['state', 'agentType'], _count: { _all: true } });
+        this.reset();
+        for (const r of rows) this.set({ state: r.state.toLowerCase(), agent: r.agentType }, r._count._all);
+      },
+    });
+    new Gauge({
+      name: 'clawlink_approvals_waiting',
+      help: 'Executions waiting for an approval',
+      registers,
+      async collect() {
+        this.set(await db.execution.count({ where: { state: 'WAITING' } }));
+      },
+    });
+    new Gauge({
+      name: 'clawlink_queue_jobs',
+      help: 'Queue jobs by BullMQ state',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const counts = await deps.queue.counts?.();
+        this.reset();
+        for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'clawlink_queue_oldest_pending_age_seconds',
+      help: 'Age of the oldest execution not yet started (0: none)',
+      registers,
+      async collect() {
+        const oldest = await db.execution.findFirst({
+          where: { state: 'PENDING' },
+          orderBy: { createdAt: 'asc' },
+          select: { createdAt: true },
+        });
+        this.set(oldest ? (Date.now() - oldest.createdAt.getTime()) / 1000 : 0);
+      },
+    });
+    const usage = new Gauge({
+      name: 'clawlink_tokens',
+      help: 'Model tokens used, by agent, project and kind (input, output)',
+      labelNames: ['agent', 'project', 'kind'],
+      registers,
+    });
+    new Gauge({
+      name: 'clawlink_cost_usd',
+      help: 'Model cost in US dollars, by agent and project',
+      labelNames: ['agent', 'project'],
+      registers,
+      async collect() {
+        const rows = await db.$queryRaw<
+          Array<{ agent: string; project: string; input: number; output: number; cost: number }>
+        >(Prisma.sql`
+          SELECT e.agent_type AS agent, p.slug AS project,
+                 COALESCE(SUM((e.usage->>'input_tokens')::float8), 0) AS input,
+                 COALESCE(SUM((e.usage->>'output_tokens')::float8), 0) AS output,
+                 COALESCE(SUM((e.usage->>'cost_usd')::float8), 0) AS cost
+          FROM executions e JOIN tasks t ON t.id = e.task_id JOIN projects p ON p.id = t.project_id
+          WHERE e.usage IS NOT NULL
+          GROUP BY e.agent_type, p.slug`);
+        this.reset();
+        usage.reset();
+        for (const r of rows) {
+          this.set({ agent: r.agent, project: r.project }, Number(r.cost));
+          usage.set({ agent: r.agent, project: r.project, kind: 'input' }, Number(r.input));
+          usage.set({ agent: r.agent, project: r.project, kind: 'output' }, Number(r.output));
+        }
+      },
+    });
+    const running = new Gauge({
+      name: 'clawlink_worker_running',
+      help: 'Executions each worker process is running',
+      labelNames: ['worker', 'host'],
+      registers,
+    });
+    new Gauge({
+      name: 'clawlink_worker_heartbeat_age_seconds',
+      help: 'Seconds since each worker process last beat, with its running executions in clawlink_worker_running',
+      labelNames: ['worker', 'host'],
+      registers,
+      async collect() {
+        const workers = await db.worker.findMany();
+        this.reset();
+        running.reset();
+        for (const w of workers) {
+          this.set({ worker: w.id, host: w.host }, (Date.now() - w.lastSeenAt.getTime()) / 1000);
+          running.set({ worker: w.id, host: w.host }, w.running);
+        }
+      },
+    });
+    new Gauge({
+      name: 'clawlink_reconciler_actions',
+      help: 'Changes the reconciler made to lost executions (its rows in the audit log)',
+      registers,
+      async collect() {
+        this.set(await db.auditEvent.count({ where: { requestId: 'reconciler', outcome: 'ALLOWED' } }));
+      },
+    });
+    new Counter({
+      name: 'clawlink_build_info',
+      help: 'Always 1; the label says which queue backend this deployment uses',
+      labelNames: ['queue'],
+      registers,
+    }).inc({ queue: deps.queue.backend ?? 'unknown' }, 1);
+  }
+
+  /** Times every answered request by its route template (never the raw URL: ids would explode it). */
+  observeRequest(request: FastifyRequest, reply: FastifyReply): void {
+    const route = request.routeOptions.url ?? 'unmatched';
+    this.http.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  }
+
+  /** Watches runs end (one read per finished execution) for the duration histogram. */
+  watch(hub: EventHub): () => void {
+    return hub.on('*', (change: ExecutionChange) => {
+      if (!TERMINAL.has(change.state)) return;
+      void this.deps.prisma.execution
+        .findUnique({
+          where: { id: change.executionId },
+          select: { agentType: true, startedAt: true, finishedAt: true, state: true },
+        })
+        .then((e) => {
+          if (!e?.startedAt || !e.finishedAt) return;
+          const seconds = (e.finishedAt.getTime() - e.startedAt.getTime()) / 1000;
+          this.durations.observe({ agent: e.agentType, state: e.state.toLowerCase() }, seconds);
+        })
+        .catch(() => undefined);
+    });
+  }
+}
+
+function tokenMatches(given: string | undefined, want: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** GET /metrics: from this machine, or with METRICS_TOKEN as the bearer. */
+export function metricsRoutes(app: AppInstance, metrics: Metrics): void {
+  const token = app.deps.config.METRICS_TOKEN;
+  // On the root instance, so it sees every route's answers.
+  app.addHook('onResponse', async (request, reply) => metrics.observeRequest(request, reply));
+  app.get(
+    '/metrics',
+    {
+      config: {
+        access: open(
+          'Prometheus: peers on this machine, or anyone with METRICS_TOKEN as the bearer (checked in constant time); counts only, no ids',
+        ),
+      },
+      schema: {
+        operationId: 'metrics',
+        tags: ['health'],
+        summary: 'Prometheus metrics (text format)',
+        hide: true,
+      },
+    },
+    async (request, reply) => {
+      const local = LOOPBACK.has(request.socket.remoteAddress ?? '') && LOOPBACK.has(request.ip);
+      const auth = request.headers.authorization;
+      const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+      if (!local && !(token && tokenMatches(bearer, token))) {
+        return reply.status(401).send({
+          error: 'unauthorized',
+          message: token
+            ? 'send METRICS_TOKEN as "Authorization: Bearer <token>"'
+            : 'metrics are served to this machine only; set METRICS_TOKEN to scrape from elsewhere',
+        });
+      }
+      const text = await metrics.registry.metrics();
+      return reply.header('content-type', metrics.registry.contentType).send(text);
+    },
+  );
+}
