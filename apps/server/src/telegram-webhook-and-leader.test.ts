@@ -1,17 +1,9 @@
-import { createServer } from 'node:net';
 import { startFakeTelegram } from '@ccl/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { webhookSecret } from './telegram/service.ts';
+import { freePort } from './test-support/free-port.ts';
 import { botToken } from './test-support/telegram-fixture.ts';
 import { startTestServer, waitFor } from './test-support/test-server.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
