@@ -75,7 +75,18 @@ export async function startWorkerRole(rt: Runtime, log: Logger, role: string): P
     async close() {
       clearInterval(reconciler);
       await unsubscribe();
-      await worker.close();
+      // Running executions get SHUTDOWN_GRACE_S to finish; then they go back to the queue.
+      const grace = setTimeout(() => {
+        const left = worker.running();
+        if (left.length)
+          log.warn({ executions: left }, 'shutdown grace over: running executions go back to the queue');
+        worker.requeueRunning();
+      }, rt.config.SHUTDOWN_GRACE_S * 1000);
+      try {
+        await worker.close();
+      } finally {
+        clearTimeout(grace);
+      }
       // Only once the running jobs are done: while it drains them the worker keeps beating.
       await heartbeat.stop();
     },

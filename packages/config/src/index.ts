@@ -211,6 +211,11 @@ export const envSchema = z.object({
   TELEGRAM_API_ROOT: z.string().trim().pipe(z.url()).default('https://api.telegram.org'),
   /** Least time between two messages (sent or edited) in one chat; Telegram allows about one a second. */
   TELEGRAM_CHAT_INTERVAL_MS: int(1000, 0, 60_000),
+  /**
+   * Seconds a shutdown (SIGTERM, Ctrl-C) waits for running executions; those still running then go
+   * back to the queue as they are, for the next worker. A second signal exits at once.
+   */
+  SHUTDOWN_GRACE_S: int(30, 0, 3600),
   /** Bearer token that lets Prometheus scrape GET /metrics from another machine; unset: this machine only. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */

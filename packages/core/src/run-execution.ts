@@ -481,6 +481,13 @@ class ExecutionRun {
       await this.fail(this.local.signal.reason.message);
       return;
     }
+    const reason: unknown = this.job.signal.reason;
+    if (this.job.signal.aborted && reason instanceof Error && reason.name === 'WorkerShutdown') {
+      // Its worker is shutting down: the run stays as it is and its job goes back to the queue
+      // (the queue's worker does that on this throw); the next worker starts it again.
+      await this.event('requeued', { reason: reason.message });
+      throw reason;
+    }
     if (this.signal.aborted) {
       // The runner has stopped (its stream threw or returned): only now is it CANCELLED.
       await this.move('CANCELLED', { eventData: { reason: 'cancelled while running' } });

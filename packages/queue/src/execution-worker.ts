@@ -1,4 +1,4 @@
-import type { BackendClasses, IQueueBackend } from 'bullmq';
+import { type BackendClasses, type IQueueBackend, WaitingError } from 'bullmq';
 import type { ExecutionJobData, ExecutionJobName } from './execution-job.ts';
 import { handlerError, isUnrecoverable, toJobError } from './permanent-failure.ts';
 import type { QueueSettings } from './queue-settings.ts';
@@ -12,11 +12,14 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
   opts: CreateWorkerOptions,
 ): ExecutionWorker {
   const running = new Set<string>();
+  // Aborted when a shutdown's grace time is over: running jobs go back to the queue.
+  const stopping = new AbortController();
   const worker = new WorkerClass<ExecutionJobData, void, ExecutionJobName>(
     settings.queueName,
     // BullMQ creates an AbortSignal (for cancelJob) only for processors declaring a third parameter.
-    async (job, _token, signal) => {
-      if (!signal) throw new Error('BullMQ passed no AbortSignal to the processor');
+    async (job, token, jobSignal) => {
+      if (!jobSignal) throw new Error('BullMQ passed no AbortSignal to the processor');
+      const signal = AbortSignal.any([jobSignal, stopping.signal]);
       const { executionId } = job.data;
       // attemptsMade counts finished attempts only, so a job recovered from a dead worker keeps its number.
       const attempt = job.attemptsMade + 1;
@@ -28,6 +31,11 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
           isFinalAttempt: attempt >= (job.opts.attempts ?? 1),
         });
       } catch (err) {
+        if (stopping.signal.aborted && !jobSignal.aborted) {
+          // Back to the queue as it was, its attempts untouched: another worker starts it again.
+          await job.moveToWait(token);
+          throw new WaitingError();
+        }
         throw toJobError(err, signal.aborted);
       } finally {
         running.delete(executionId);
@@ -56,8 +64,17 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
     cancel: (executionId) => running.has(executionId) && worker.cancelJob(executionId),
     running: () => [...running],
     close: () => worker.close(),
+    requeueRunning: () => stopping.abort(new WorkerShutdown()),
     ready: async () => {
       await worker.waitUntilReady();
     },
   };
+}
+
+/** The abort reason a handler sees when its worker shuts down: stop, and leave the run as it is. */
+export class WorkerShutdown extends Error {
+  override name = 'WorkerShutdown';
+  constructor() {
+    super('the worker is shutting down; the job goes back to the queue');
+  }
 }

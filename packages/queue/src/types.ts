@@ -49,6 +49,11 @@ export interface ExecutionWorker {
   close(): Promise<void>;
   /** As ExecutionQueue.ready, for the worker's own connections. */
   ready(): Promise<void>;
+  /**
+   * Aborts the running handlers with a WorkerShutdown reason; each job they held goes back to the
+   * queue (its attempts untouched) once its handler returns. For a shutdown's end of grace.
+   */
+  requeueRunning(): void;
 }
 
 export type ExecutionJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent';

@@ -1,0 +1,74 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { BACKENDS, readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+
+describe.each(BACKENDS)('a shutdown with runs still going (%s queue)', (backend) => {
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.stop();
+  });
+
+  it('waits SHUTDOWN_GRACE_S, then puts running and waiting runs back on the queue as they are; the next worker finishes them', async () => {
+    const first = await startTestServer({ backend, env: { SHUTDOWN_GRACE_S: '1' } });
+    servers.push(first);
+    const json = { 'content-type': 'application/json' };
+    const post = async (title: string, echo: Record<string, unknown>) =>
+      readJson(
+        await fetch(`${first.url}/api/tasks`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({
+            project: 'grace',
+            title,
+            prompt: title,
+            agent_type: 'echo',
+            context: { echo },
+          }),
+        }),
+      );
+    const long = await post('long', { steps: 40, delay_ms: 100 });
+    const asks = await post('asks', { steps: 2, delay_ms: 10, ask_approval: true });
+    const state = async (card: { latest_execution: { id: string } }) =>
+      (await first.prisma.execution.findUniqueOrThrow({ where: { id: card.latest_execution.id } })).state;
+    await waitFor(async () => (await state(long)) === 'RUNNING');
+    await waitFor(async () => (await state(asks)) === 'WAITING');
+
+    const stopping = Date.now();
+    await first.stopServer();
+    const took = Date.now() - stopping;
+    // One second of grace, not the 4 s the long run still needed, nor the approval's hour.
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(4_000);
+    // Left as they were: neither cancelled nor failed, and no attempt used up.
+    expect(await state(long)).toBe('RUNNING');
+    expect(await state(asks)).toBe('WAITING');
+    const requeued = await first.prisma.executionEvent.count({
+      where: { executionId: { in: [long.latest_execution.id, asks.latest_execution.id] }, type: 'requeued' },
+    });
+    expect(requeued).toBe(2);
+
+    // The next worker of the deployment takes them from the queue.
+    const next = await startTestServer({
+      backend,
+      role: 'worker',
+      shareDatabaseWith: first,
+      env: { QUEUE_NAME: first.deps.config.QUEUE_NAME, SHUTDOWN_GRACE_S: '1' },
+    });
+    servers.push(next);
+    await waitFor(async () => (await state(long)) === 'COMPLETED', 30_000, 100);
+    const finished = await first.prisma.execution.findUniqueOrThrow({
+      where: { id: long.latest_execution.id },
+    });
+    expect(finished.attempts).toBe(1);
+    // The waiting one asks again on its new worker; approving it there finishes it.
+    await waitFor(
+      async () => {
+        const row = await first.prisma.execution.findUniqueOrThrow({
+          where: { id: asks.latest_execution.id },
+        });
+        return row.state === 'WAITING' && row.pendingApproval !== null;
+      },
+      30_000,
+      100,
+    );
+  }, 90_000);
+});
