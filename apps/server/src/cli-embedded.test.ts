@@ -29,7 +29,8 @@ async function waitReady(server: CliProcess, baseUrl: string): Promise<void> {
     if (server.exit) throw new Error(`the server exited before it was ready: ${server.describe()}`);
     try {
       const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
+      // The line comes once the worker has started too, a moment after HTTP answers.
+      if (res.status === 200 && server.stdout.includes('CoderClawLink is ready at')) return;
       last = `HTTP ${res.status} ${(await res.text()).slice(0, 300)}`;
     } catch (err) {
       last = String((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
@@ -163,7 +164,7 @@ describe('clawlink with the embedded PostgreSQL (no DATABASE_URL, no REDIS_URL)'
     expect(out).toMatch(
       new RegExp(`^ ok \\s+database\\s+embedded PostgreSQL in ${escapeRegExp(dataDir)}$`, 'm'),
     );
-    expect(out).toMatch(/^ ok \s+queue\s+BullMQ Postgres backend \(REDIS_URL unset\)$/m);
+    expect(out).toMatch(/^ ok \s+queue\s+BullMQ Postgres backend \(REDIS_URL unset\); jobs: \d+ waiting/m);
     expect(out).toMatch(/^ ok \s+agent echo\s+available$/m);
     // Agent commands run in bubblewrap here; where it cannot start the line says FAIL and why.
     expect(out).toMatch(/^ ok \s+sandbox\s+on \(bubblewrap at \/\S+\/bwrap\)$/m);

@@ -51,6 +51,7 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
   }
 
   if (dbUrl) await checkGithub(config, dbUrl, db?.embedded ?? false, report);
+  if (dbUrl) await checkExecutions(config, dbUrl, report);
 
   if (dbUrl) {
     const queue = createExecutionQueue({
@@ -61,12 +62,12 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
     });
     try {
       await queue.ping();
+      const counts = await queue.counts();
       report(
         true,
         'queue',
-        queue.backend === 'redis'
-          ? 'Redis reachable (REDIS_URL)'
-          : 'BullMQ Postgres backend (REDIS_URL unset)',
+        `${queue.backend === 'redis' ? 'Redis reachable (REDIS_URL)' : 'BullMQ Postgres backend (REDIS_URL unset)'}; ` +
+          `jobs: ${counts.waiting} waiting, ${counts.active} active, ${counts.delayed} delayed, ${counts.failed} failed`,
       );
     } catch (err) {
       report(
@@ -130,6 +131,56 @@ async function checkGithub(
     for (const c of checks) report(c.ok, `github ${c.project}`, c.detail);
   } catch (err) {
     report(false, 'github', `could not check the linked repositories: ${(err as Error).message}`);
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+/** How long a running execution may go without any event before doctor calls it stuck. */
+const STUCK_AFTER_MS = 10 * 60_000;
+
+/**
+ * Executions that look stuck: started but without any event for 10 minutes, waiting for an
+ * approval past APPROVAL_TIMEOUT_S, or queued while no worker has beaten for a minute.
+ */
+async function checkExecutions(
+  config: ReturnType<typeof loadConfig>,
+  dbUrl: string,
+  report: (ok: boolean, what: string, detail: string) => void,
+) {
+  const prisma = createPrisma(dbUrl, { max: 2 });
+  try {
+    const now = Date.now();
+    const quiet = await prisma.execution.findMany({
+      where: { state: { in: ['PLANNING', 'RUNNING'] }, updatedAt: { lt: new Date(now - STUCK_AFTER_MS) } },
+      select: { number: true },
+      orderBy: { updatedAt: 'asc' },
+      take: 10,
+    });
+    const overdue = await prisma.execution.findMany({
+      where: { state: 'WAITING', updatedAt: { lt: new Date(now - config.APPROVAL_TIMEOUT_S * 1000) } },
+      select: { number: true },
+      take: 10,
+    });
+    const pending = await prisma.execution.count({ where: { state: 'PENDING' } });
+    const workers = await prisma.worker.count({ where: { lastSeenAt: { gt: new Date(now - 60_000) } } });
+    const list = (rows: Array<{ number: number }>) => rows.map((r) => `#${r.number}`).join(', ');
+    const problems = [
+      quiet.length ? `no event for 10 min from ${list(quiet)}` : null,
+      overdue.length ? `waiting for an approval past APPROVAL_TIMEOUT_S: ${list(overdue)}` : null,
+      pending && !workers
+        ? `${pending} queued but no worker has beaten in the last minute (start one: clawlink start --role worker)`
+        : null,
+    ].filter((p): p is string => p !== null);
+    report(
+      problems.length === 0,
+      'executions',
+      problems.length
+        ? `${problems.join('; ')}; the reconciler retries lost runs, clawlink audit shows their history`
+        : `${pending} queued, ${workers} worker${workers === 1 ? '' : 's'} alive, none stuck`,
+    );
+  } catch (err) {
+    report(false, 'executions', `could not check: ${(err as Error).message}`);
   } finally {
     await prisma.$disconnect();
   }
