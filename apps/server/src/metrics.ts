@@ -150,13 +150,19 @@ export class Metrics {
     }).inc({ queue: deps.queue.backend ?? 'unknown' }, 1);
   }
 
+  /** One child per method, route and status: the polls take this path, so no label hashing per request. */
+  private readonly httpSeries = new Map<string, { observe(value: number): void }>();
+
   /** Times every answered request by its route template (never the raw URL: ids would explode it). */
   observeRequest(request: FastifyRequest, reply: FastifyReply): void {
     const route = request.routeOptions.url ?? 'unmatched';
-    this.http.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      series = this.http.labels({ method: request.method, route, status: String(reply.statusCode) });
+      this.httpSeries.set(key, series);
+    }
+    series.observe(reply.elapsedTime / 1000);
   }
 
   /** Watches runs end (one read per finished execution) for the duration histogram. */
@@ -188,7 +194,10 @@ function tokenMatches(given: string | undefined, want: string): boolean {
 export function metricsRoutes(app: AppInstance, metrics: Metrics): void {
   const token = app.deps.config.METRICS_TOKEN;
   // On the root instance, so it sees every route's answers.
-  app.addHook('onResponse', async (request, reply) => metrics.observeRequest(request, reply));
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request, reply);
+    done();
+  });
   app.get(
     '/metrics',
     {
