@@ -28,12 +28,15 @@ export async function openRuntime(
   opts: { migrate: boolean; poolSize?: number; db?: Promise<Database> },
 ): Promise<Runtime> {
   const db = await (opts.db ?? openDatabase(config, log));
+  // What was opened before a failed start, closed again in reverse order.
+  const opened: Array<() => Promise<unknown>> = [];
   try {
     if (opts.migrate) {
       const { applied } = await migrateDatabase(db.url, { log: (msg: string) => log.info(msg) });
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
     const prisma = createPrisma(db.url, opts.poolSize ? { max: opts.poolSize } : {});
+    opened.push(() => prisma.$disconnect());
     const agents = createAgentCatalog(config);
     // Independent start-up steps side by side: Prisma's first queries (its query compiler
     // loads then), skills read from disk, the sandbox probe (a bwrap start) and the keys.
@@ -52,10 +55,12 @@ export async function openRuntime(
       attempts: config.EXECUTION_ATTEMPTS,
       onError: (err) => log.warn({ err: err.message }, 'queue background error'),
     });
+    opened.push(() => queue.close());
     await queue.ready();
     const notifier = createNotifier(db.url, {
       onError: (err) => log.warn({ err }, 'notifier connection problem'),
     });
+    opened.push(() => notifier.close());
     const deps: CoreDeps = {
       prisma,
       config,
@@ -102,6 +107,7 @@ export async function openRuntime(
       },
     };
   } catch (err) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
     await db.stop();
     throw err;
   }

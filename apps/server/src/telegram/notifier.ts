@@ -95,6 +95,11 @@ export class TaskNotifier {
 
   private async refresh(taskId: string): Promise<void> {
     const { prisma } = this.deps;
+    // Most changes concern tasks no chat follows: one cheap question first.
+    const followed = await prisma.$queryRaw<Array<{ one: number }>>`
+      SELECT 1 AS one FROM telegram_follows f JOIN tasks t ON t.id = ${taskId}::uuid
+      WHERE f.task_id = t.id OR f.project_id = t.project_id LIMIT 1`;
+    if (followed.length === 0) return;
     const task = await prisma.task.findUnique({
       where: { id: taskId },
       include: taskInclude,

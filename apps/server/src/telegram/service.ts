@@ -163,6 +163,14 @@ export class TelegramService {
         }
       }
       await this.processLeftovers();
+      // Webhook updates another api process stored but did not get to handle (it stopped).
+      const sweep = setInterval(() => {
+        this.processLeftovers().catch((err) =>
+          this.opts.log.warn({ err: describeError(err) }, 'telegram: leftover updates not handled'),
+        );
+      }, 60_000);
+      sweep.unref();
+      abort.signal.addEventListener('abort', () => clearInterval(sweep));
       if (!config.TELEGRAM_WEBHOOK_URL) await this.poll(abort.signal);
     })().catch((err) => this.opts.log.error({ err: describeError(err) }, 'telegram: the bot stopped'));
   }
