@@ -21,11 +21,12 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
  * machine forwarding someone else is not the local developer.
  */
 export function isLocalTrusted(deps: CoreDeps, request: FastifyRequest): boolean {
-  return (
-    deps.config.authMode === 'local' &&
-    LOOPBACK.has(request.socket.remoteAddress ?? '') &&
-    LOOPBACK.has(request.ip)
-  );
+  return deps.config.authMode === 'local' && isLoopbackPeer(request);
+}
+
+/** The peer is this machine, and so is the client a trusted proxy names (TRUST_PROXY). */
+export function isLoopbackPeer(request: FastifyRequest): boolean {
+  return LOOPBACK.has(request.socket.remoteAddress ?? '') && LOOPBACK.has(request.ip);
 }
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

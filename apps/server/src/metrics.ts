@@ -1,13 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { CoreDeps, ExecutionChange } from '@ccl/core';
+import { type CoreDeps, type ExecutionChange, sameSecret } from '@ccl/core';
 import { Prisma } from '@ccl/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppInstance } from './app.ts';
+import { isLoopbackPeer } from './auth.ts';
 import type { EventHub } from './event-hub.ts';
 import { open } from './permission-matrix.ts';
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /**
@@ -184,12 +183,6 @@ export class Metrics {
   }
 }
 
-function tokenMatches(given: string | undefined, want: string): boolean {
-  const a = Buffer.from(given ?? '');
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** GET /metrics: from this machine, or with METRICS_TOKEN as the bearer. */
 export function metricsRoutes(app: AppInstance, metrics: Metrics): void {
   const token = app.deps.config.METRICS_TOKEN;
@@ -214,10 +207,10 @@ export function metricsRoutes(app: AppInstance, metrics: Metrics): void {
       },
     },
     async (request, reply) => {
-      const local = LOOPBACK.has(request.socket.remoteAddress ?? '') && LOOPBACK.has(request.ip);
+      const local = isLoopbackPeer(request);
       const auth = request.headers.authorization;
       const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
-      if (!local && !(token && tokenMatches(bearer, token))) {
+      if (!local && !(token && sameSecret(bearer, token))) {
         return reply.status(401).send({
           error: 'unauthorized',
           message: token

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '@ccl/db';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from './test-support/free-port.ts';
+import { freePort } from './test-support/run-cli.ts';
 import { readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -1,7 +1,7 @@
 import { startFakeTelegram } from '@ccl/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { webhookSecret } from './telegram/service.ts';
-import { freePort } from './test-support/free-port.ts';
+import { freePort } from './test-support/run-cli.ts';
 import { botToken } from './test-support/telegram-fixture.ts';
 import { startTestServer, waitFor } from './test-support/test-server.ts';
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { CoreDeps } from './deps.ts';
 
 /** What an agent asked to do, as stored on a WAITING execution (`pending_approval`). */
 export interface ApprovalRequestView {
@@ -41,4 +42,22 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value ?? null);
+}
+
+/**
+ * The newest decision on a run's requests, as its state event recorded it (WAITING → RUNNING, with
+ * who decided); the latest few state events are searched, so it is found after the run moved on.
+ */
+export async function lastApprovalDecision(deps: Pick<CoreDeps, 'prisma'>, executionId: string) {
+  const events = await deps.prisma.executionEvent.findMany({
+    where: { executionId, type: 'state' },
+    orderBy: { seq: 'desc' },
+    take: 5,
+  });
+  for (const e of events) {
+    const d = (e.data as { decision?: { approved?: boolean; comment?: string | null; by?: string } })
+      .decision;
+    if (d) return { approved: d.approved === true, comment: d.comment ?? null, by: d.by ?? null };
+  }
+  return null;
 }

@@ -201,11 +201,19 @@ export class ReadCache {
    * flight since its last change, and kept only if no change of the task was heard meanwhile.
    */
   loadTaskState(taskId: string, load: () => Promise<CachedTaskState>): Promise<CachedTaskState> {
+    return this.loadForTask('t', taskId, this.taskStates, load);
+  }
+
+  /**
+   * A miss of a per-task entry: shared with reads of the same task in flight since its last change
+   * (and the last notice gap), and kept only if neither happened while it read.
+   */
+  private loadForTask<V>(kind: string, taskId: string, into: TtlMap<V>, load: () => Promise<V>): Promise<V> {
     const generation = this.generation(taskId);
     const gap = this.gapEpoch;
-    return this.once(`t:${gap}:${generation}:${taskId}`, async () => {
+    return this.once(`${kind}:${gap}:${generation}:${taskId}`, async () => {
       const value = await load();
-      if (this.generation(taskId) === generation && gap === this.gapEpoch) this.taskStates.set(taskId, value);
+      if (this.generation(taskId) === generation && gap === this.gapEpoch) into.set(taskId, value);
       return value;
     });
   }
@@ -216,14 +224,7 @@ export class ReadCache {
 
   /** A miss of taskSubmitter, shared and kept like loadTaskState. */
   loadTaskSubmitter(taskId: string, load: () => Promise<TaskSubmitter>): Promise<TaskSubmitter> {
-    const generation = this.generation(taskId);
-    const gap = this.gapEpoch;
-    return this.once(`a:${gap}:${generation}:${taskId}`, async () => {
-      const value = await load();
-      if (this.generation(taskId) === generation && gap === this.gapEpoch)
-        this.taskSubmitters.set(taskId, value);
-      return value;
-    });
+    return this.loadForTask('a', taskId, this.taskSubmitters, load);
   }
 
   runtimeExecution(number: number): CachedRuntimeExecution | undefined {

@@ -12,6 +12,7 @@ import {
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
+import { lastApprovalDecision } from './approval-request.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
@@ -356,13 +357,7 @@ class ExecutionRun {
       this.state = row.state;
       if (row.state !== 'RUNNING')
         throw new InvalidState(`execution left WAITING for ${row.state.toLowerCase()}`);
-      const last = await this.deps.prisma.executionEvent.findFirst({
-        where: { executionId: this.id, type: 'state' },
-        orderBy: { seq: 'desc' },
-      });
-      const decision = (
-        (last?.data ?? {}) as { decision?: { approved?: boolean; comment?: string | null; by?: string } }
-      ).decision;
+      const decision = await lastApprovalDecision(this.deps, this.id);
       return {
         approved: decision?.approved === true,
         ...(decision?.comment ? { comment: decision.comment } : {}),

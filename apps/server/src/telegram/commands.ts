@@ -7,9 +7,11 @@ import {
   getTask,
   INBOX,
   LinkRefused,
+  lastApprovalDecision,
   listAgents,
   listProjects,
   listTasks,
+  oneLine,
   type RequestCtx,
   redeemTelegramLinkCode,
   telegramCtx,
@@ -18,9 +20,8 @@ import {
 } from '@ccl/core';
 import type { Bot, Context, NextFunction } from 'grammy';
 import type { Message } from 'grammy/types';
-import { APPROVE_DATA, lastDecision, type TaskNotifier, TELEGRAM_REFRESH } from './notifier.ts';
+import { APPROVE_DATA, type TaskNotifier, TELEGRAM_REFRESH } from './notifier.ts';
 import type { ChatPacer } from './pacer.ts';
-import { oneLine } from './render.ts';
 
 /** What `setMyCommands` tells clients; `/help` prints the same. */
 export const BOT_COMMANDS = [
@@ -365,7 +366,7 @@ async function decide(
   } catch (err) {
     if (!(err instanceof DomainError)) throw err;
     if (err.code === 'invalid_state') {
-      const first = await lastDecision(deps, row.executionId);
+      const first = await lastApprovalDecision(deps, row.executionId);
       return first
         ? `Already ${first.approved ? 'approved' : 'denied'} by ${first.by ?? 'someone'}.`
         : 'This request is no longer pending.';

@@ -6,15 +6,17 @@ import {
   costOf,
   type ExecutionChange,
   has,
+  lastApprovalDecision,
   loadUserActor,
   makeCtx,
+  oneLine,
   projectsInReach,
 } from '@ccl/core';
 import type { Prisma } from '@ccl/db';
 import type { Api, RawApi } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import type { ChatPacer } from './pacer.ts';
-import { oneLine, renderApproval, renderDecided, renderTask, type TaskView } from './render.ts';
+import { renderApproval, renderDecided, renderTask, type TaskView } from './render.ts';
 
 /** Another process asks the bot's leader to bring a task's messages up to date (payload: task id). */
 export const TELEGRAM_REFRESH = 'ccl_telegram';
@@ -257,7 +259,7 @@ export class TaskNotifier {
       where: { executionId, decidedAt: null, ...(currentHash ? { NOT: { requestHash: currentHash } } : {}) },
     });
     if (open.length === 0) return;
-    const decision = await lastDecision(this.deps, executionId);
+    const decision = await lastApprovalDecision(this.deps, executionId);
     const outcome = decision
       ? `${decision.approved ? '✅ Approved' : '❌ Denied'} by ${decision.by ?? 'someone'}${
           decision.comment ? `: ${oneLine(decision.comment, 500)}` : ''
@@ -281,21 +283,6 @@ export class TaskNotifier {
       );
     }
   }
-}
-
-/** The newest decision recorded on the run's state events: the first one made on its request. */
-export async function lastDecision(deps: Pick<CoreDeps, 'prisma'>, executionId: string) {
-  const events = await deps.prisma.executionEvent.findMany({
-    where: { executionId, type: 'state' },
-    orderBy: { seq: 'desc' },
-    take: 5,
-  });
-  for (const e of events) {
-    const d = (e.data as { decision?: { approved?: boolean; comment?: string | null; by?: string } })
-      .decision;
-    if (d) return { approved: d.approved === true, comment: d.comment ?? null, by: d.by ?? null };
-  }
-  return null;
 }
 
 function progressLine(type: string, data: unknown): string | null {

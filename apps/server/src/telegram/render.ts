@@ -1,4 +1,4 @@
-import type { ApprovalRequestView } from '@ccl/core';
+import { type ApprovalRequestView, oneLine } from '@ccl/core';
 
 /** Telegram's limit on a message's text. */
 const MAX_TEXT = 4096;
@@ -35,11 +35,6 @@ const STATE_LINE: Record<string, string> = {
   FAILED: '❌ failed',
   CANCELLED: '⏹ cancelled',
 };
-
-export function oneLine(text: string, max = 200): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
 
 function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;

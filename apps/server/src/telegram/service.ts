@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { CoreDeps } from '@ccl/core';
+import { createHmac } from 'node:crypto';
+import { type CoreDeps, sameSecret } from '@ccl/core';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { Bot, GrammyError, HttpError } from 'grammy';
 import type { Update } from 'grammy/types';
@@ -35,10 +35,7 @@ export function webhookSecret(config: CoreDeps['config']): string {
 
 /** Constant-time comparison of a webhook's X-Telegram-Bot-Api-Secret-Token. */
 export function webhookSecretMatches(config: CoreDeps['config'], given: unknown): boolean {
-  if (typeof given !== 'string') return false;
-  const want = Buffer.from(webhookSecret(config));
-  const got = Buffer.from(given);
-  return got.length === want.length && timingSafeEqual(got, want);
+  return sameSecret(given, webhookSecret(config));
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Execution } from '@ccl/db';
 import { writeAudit } from '../audit.ts';
 import { makeCtx, type RequestCtx } from '../context.ts';
 import type { CoreDeps } from '../deps.ts';
+import { oneLine } from '../text.ts';
 import { auditGithubWrite } from './audit-github.ts';
 import { describeGithubError, type GithubAccess, gitAuthEnv, githubAccess } from './client.ts';
 import {
@@ -319,11 +320,6 @@ async function commitMessage(deps: CoreDeps, input: DeliveryInput): Promise<stri
     '\n\n',
   );
 }
-
-const oneLine = (text: string, max: number) => {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-};
 
 /** The card on the board, by its number (`/tasks/42`). */
 export function cardUrl(deps: CoreDeps, taskNumber: number): string {
