@@ -37,6 +37,7 @@ import { userRoutes } from './routes/users.ts';
 import { registerWeb } from './static-web.ts';
 import { registerStorableInput } from './storable-input.ts';
 import type { TelegramService } from './telegram/service.ts';
+import type { Tracing } from './tracing.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,6 +67,8 @@ export interface AppOptions {
   /** Prometheus metrics; unset (tests that build a bare app), no /metrics route. */
   metrics?: Metrics;
   logger: FastifyBaseLogger;
+  /** OpenTelemetry (OTEL_EXPORTER_OTLP_ENDPOINT set): a span per request. Unset: no hook at all. */
+  tracing?: Tracing | null;
   /** The built board; default apps/web/dist. */
   webDir?: string;
 }
@@ -107,6 +110,8 @@ export async function buildApp(opts: AppOptions): Promise<AppInstance> {
   app.decorate('queuePing', opts.queuePing);
   app.decorate('telegram', opts.telegram ?? null);
   app.decorate('routeTable', enforceRouteMatrix(app));
+  // Before every other hook and route, so the span covers the whole request.
+  opts.tracing?.instrumentHttp(app);
 
   // CoderClaw sends Content-Type: application/json on body-less POSTs; an empty body is "no body", not an error.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '@ccl/config';
-import { githubLoginSchema, type ProjectGithub, projectGithubSchema } from '@ccl/contracts';
+import { githubLoginSchema, type ProjectGithub, projectGithubSchema, userBudgetSchema } from '@ccl/contracts';
 import type { AuditSigner } from '@ccl/core';
 // Subpaths, not the package's index: the index would pull Prisma's client into this chunk,
 // which is loaded before the database starts instead of while it starts.
@@ -103,6 +103,25 @@ export async function userGithub(id: string, login: string | undefined, opts: { 
     user.github_login
       ? `user '${id}' is linked to GitHub login '${user.github_login}'\n`
       : `user '${id}' has no GitHub login\n`,
+  );
+}
+
+/** `user budget <id> <usd|->`: as a PATCH of the user's budget_usd_month would. */
+export async function userBudget(id: string, usd: string) {
+  let budget: number | null = null;
+  if (usd !== '-') {
+    const parsed = userBudgetSchema.safeParse(Number(usd));
+    if (!parsed.success || usd.trim() === '')
+      throw new Error(`budget '${usd}' must be a positive number of US dollars, or '-' to remove it`);
+    budget = parsed.data;
+  }
+  const user = await withPrisma((deps, ops) =>
+    ops.updateUserAccount(deps, ops.operatorCtx(), id, { budget_usd_month: budget }),
+  );
+  out(
+    user.budget_usd_month === null
+      ? `user '${id}' has no monthly budget\n`
+      : `user '${id}' may spend $${user.budget_usd_month} a month\n`,
   );
 }
 

@@ -56,6 +56,13 @@ user
     (await commands()).userGithub(id, login, opts),
   );
 
+user
+  .command('budget <id> <usd>')
+  .description(
+    "set a user's monthly budget in US dollars over their runs in every project (calendar month, UTC); '-' removes it",
+  )
+  .action(async (id: string, usd: string) => (await commands()).userBudget(id, usd));
+
 const telegram = program.command('telegram').description("link users' Telegram accounts (docs/telegram.md)");
 telegram
   .command('link <user>')

@@ -4,17 +4,20 @@ import { checkGithubLinks, GithubApps, loadSkills } from '@ccl/core';
 import { createPrisma, pingDatabase } from '@ccl/db';
 import { createExecutionQueue } from '@ccl/queue';
 import { type Database, openDatabase } from './database.ts';
+import { checkBudgets } from './doctor-budgets.ts';
 import { createLogger } from './log.ts';
 import { BUILTIN_SKILLS_DIR } from './runtime.ts';
 import { loadSecretsKeyring } from './secrets-key.ts';
 import { describeError } from './telegram/service.ts';
 
-type Line = { ok: boolean; what: string; detail: string };
+/** `warn`: worth a look, not a failure (doctor still exits 0). */
+type Line = { ok: boolean; what: string; detail: string; warn?: boolean };
+type Report = (ok: boolean, what: string, detail: string, warn?: boolean) => void;
 
 /** `clawlink doctor`: every check in plain words, with what to do when it fails. */
 export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
   const lines: Line[] = [];
-  const report = (ok: boolean, what: string, detail: string) => lines.push({ ok, what, detail });
+  const report: Report = (ok, what, detail, warn = false) => lines.push({ ok, what, detail, warn });
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -52,6 +55,7 @@ export async function runDoctor(out: NodeJS.WritableStream): Promise<boolean> {
 
   if (dbUrl) await checkGithub(config, dbUrl, db?.embedded ?? false, report);
   if (dbUrl) await checkExecutions(config, dbUrl, report);
+  if (dbUrl) await checkBudgets(dbUrl, report);
 
   if (dbUrl) {
     const queue = createExecutionQueue({
@@ -207,7 +211,8 @@ async function checkTelegram(
 }
 
 function print(out: NodeJS.WritableStream, lines: Line[]): boolean {
-  for (const l of lines) out.write(`${l.ok ? ' ok ' : 'FAIL'}  ${l.what.padEnd(18)} ${l.detail}\n`);
+  for (const l of lines)
+    out.write(`${l.ok ? (l.warn ? 'WARN' : ' ok ') : 'FAIL'}  ${l.what.padEnd(18)} ${l.detail}\n`);
   // Unavailable agent runtimes are expected on a fresh machine; only config, database, queue and skills fail the check.
   const essential = lines.filter((l) => !l.what.startsWith('agent '));
   return essential.every((l) => l.ok);

@@ -1,4 +1,4 @@
-import { DomainError, Unavailable } from '@ccl/core';
+import { DomainError, isDatabaseUnavailable, Unavailable } from '@ccl/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -12,17 +12,6 @@ const DOMAIN_STATUS: Record<DomainError['code'], number> = {
   rate_limited: 429,
   unavailable: 503,
 };
-
-/**
- * Prisma's codes for a database it cannot reach or that ended the connection, and for a pool or
- * transaction start that timed out: the request may succeed in a moment.
- */
-const DATABASE_DOWN = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
-
-function databaseDown(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && DATABASE_DOWN.has(code);
-}
 
 const FASTIFY_CODES: Record<string, { error: string; message?: (e: FastifyError) => string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { error: 'payload_too_large', message: () => 'the request body is too large' },
@@ -79,7 +68,8 @@ export function registerErrorHandling(app: FastifyInstance): { setPageFallback: 
     if (err instanceof DomainError) {
       return reply.status(DOMAIN_STATUS[err.code]).send({ error: err.code, message: err.message });
     }
-    if (databaseDown(err)) {
+    // The database is out of reach or its pool is exhausted: the request may succeed in a moment.
+    if (isDatabaseUnavailable(err)) {
       request.log.warn({ err: (err as Error).message.slice(-200) }, 'the database does not answer');
       return reply.status(503).header('retry-after', '5').send({
         error: 'unavailable',

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { loadAuditSigner } from './audit-key.ts';
 import { type Database, openDatabase } from './database.ts';
 import { loadSecretsKeyring } from './secrets-key.ts';
+import type { Tracing } from './tracing.ts';
 
 export const BUILTIN_SKILLS_DIR = fileURLToPath(new URL('../../../skills', import.meta.url));
 
@@ -19,13 +20,15 @@ export interface Runtime {
   queue: ExecutionQueue;
   notifier: Notifier;
   deps: CoreDeps;
+  /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: Tracing | null;
   close(): Promise<void>;
 }
 
 export async function openRuntime(
   config: Config,
   log: Logger,
-  opts: { migrate: boolean; poolSize?: number; db?: Promise<Database> },
+  opts: { migrate: boolean; poolSize?: number; db?: Promise<Database>; tracing?: Tracing | null },
 ): Promise<Runtime> {
   const db = await (opts.db ?? openDatabase(config, log));
   // What was opened before a failed start, closed again in reverse order.
@@ -53,6 +56,8 @@ export async function openRuntime(
       redisUrl: config.REDIS_URL,
       queueName: config.QUEUE_NAME,
       attempts: config.EXECUTION_ATTEMPTS,
+      lockDurationMs: config.QUEUE_LOCK_DURATION_S * 1000,
+      stalledIntervalMs: config.QUEUE_STALLED_CHECK_S * 1000,
       onError: (err) => log.warn({ err: err.message }, 'queue background error'),
     });
     opened.push(() => queue.close());
@@ -67,7 +72,7 @@ export async function openRuntime(
       audit,
       agents,
       skills,
-      queue,
+      queue: opts.tracing ? opts.tracing.traceQueue(queue, prisma) : queue,
       bus: notifier,
       log,
       ...(secrets ? { secrets } : {}),
@@ -91,6 +96,7 @@ export async function openRuntime(
       queue,
       notifier,
       deps,
+      tracing: opts.tracing ?? null,
       async close() {
         // Every resource is released even when one of them fails to close; the database goes last.
         const steps: Array<[string, () => Promise<unknown>]> = [

@@ -10,6 +10,7 @@ import { Metrics } from './metrics.ts';
 import type { RouteEntry } from './permission-matrix.ts';
 import { openRuntime } from './runtime.ts';
 import { TelegramService } from './telegram/service.ts';
+import { startTracing } from './tracing.ts';
 import { startWorkerRole, type WorkerRole } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
@@ -52,10 +53,15 @@ export async function startServer(
   db?: Promise<Database>,
 ): Promise<Started> {
   guardDroppedDatabaseConnections(log);
+  const tracing = await startTracing(config, log);
   const rt = await openRuntime(config, log, {
     migrate: role !== 'worker',
     poolSize: databasePoolSize(config, role),
     ...(db ? { db } : {}),
+    tracing,
+  }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
+    throw err;
   });
   const admin = await ensureFirstAdmin(rt.deps);
   if (admin) printFirstAdmin(admin, out);
@@ -95,6 +101,7 @@ export async function startServer(
         metrics,
         queuePing: () => rt.queue.ping(),
         logger: log,
+        tracing,
       });
       await app.listen({ host: config.HOST, port: config.PORT });
       const address = app.server.address();
@@ -109,6 +116,7 @@ export async function startServer(
     await refusals?.close();
     await hub?.stop();
     await rt.close();
+    await tracing?.shutdown();
     throw err;
   }
   log.info(
@@ -137,6 +145,8 @@ export async function startServer(
           ['refusals', () => refusals?.close()],
           ['events', () => hub?.stop()],
           ['runtime', () => rt.close()],
+          // Last: the spans of everything above are sent to the collector before the process ends.
+          ['tracing', () => tracing?.shutdown()],
         ];
         for (const [name, step] of steps) {
           try {

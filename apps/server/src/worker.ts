@@ -4,15 +4,15 @@ import {
   beatWorker,
   CHANNELS,
   forgetWorker,
+  isDatabaseUnavailable,
   processPendingDeliveries,
-  RetryLater,
   reconcileExecutions,
-  runExecution,
   sweepWorkspaces,
   type WorkerIdentity,
 } from '@ccl/core';
 import type { ExecutionWorker } from '@ccl/queue';
 import type { Logger } from 'pino';
+import { executionHandler } from './execution-handler.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface WorkerRole {
@@ -26,19 +26,13 @@ export interface WorkerRole {
  * `workers` tells the Queue page this process is alive and how busy it is.
  */
 export async function startWorkerRole(rt: Runtime, log: Logger, role: string): Promise<WorkerRole> {
+  const runs = executionHandler(rt, log);
   const worker = rt.queue.createWorker({
     concurrency: rt.config.WORKER_CONCURRENCY,
-    handler: async (executionId, job) => {
-      try {
-        await runExecution(rt.deps, executionId, job);
-      } catch (err) {
-        if (err instanceof RetryLater) throw err;
-        log.error({ err, executionId }, 'execution handler crashed');
-        throw err;
-      }
-    },
-    onFailed: (executionId, err, willRetry) =>
-      log.warn({ executionId, err: err.message, willRetry }, 'job failed'),
+    handler: runs.handle,
+    // A run whose database went away mid-step comes back in a few seconds, its attempts untouched.
+    retryLaterOn: isDatabaseUnavailable,
+    onFailed: (executionId, err, willRetry) => runs.onFailed(executionId, err, willRetry),
   });
   try {
     await worker.ready();
@@ -47,9 +41,9 @@ export async function startWorkerRole(rt: Runtime, log: Logger, role: string): P
     throw err;
   }
   const unsubscribe = await rt.notifier.subscribe(CHANNELS.cancel, (executionId) => {
-    if (worker.cancel(executionId)) log.info({ executionId }, 'cancel delivered to runner');
+    if (worker.cancel(executionId)) runs.logOf(executionId).info({}, 'cancel delivered to runner');
   });
-  // Every worker reconciles; the checks are idempotent, so several workers doing it at once is harmless.
+  // Every worker tries; one process at a time reconciles (an advisory lock), the others skip the round.
   const reconcile = async () => {
     await reconcileExecutions(rt.deps).catch((err) =>
       log.warn({ err: (err as Error).message }, 'reconcile failed'),

@@ -15,27 +15,36 @@ export class EchoRunner implements AgentRunner {
   async *run(input: RunInput): RunStream {
     const opts = input.options.echo ?? ECHO_DEFAULTS;
     const { signal } = input;
+    // A resumed run goes on at the step it asked about, with the decision it was given.
+    const resumed = input.resume ? echoCheckpoint(input.resume.checkpoint) : undefined;
+    let decided = input.resume?.decision;
 
-    yield { type: 'status', phase: 'planning', message: 'planning' };
-    const plan = `Plan: echo the prompt in ${opts.steps} step(s).`;
-    yield { type: 'message', text: plan };
-    await sleep(Math.min(opts.delay_ms, 50), signal);
+    if (!resumed) {
+      yield { type: 'status', phase: 'planning', message: 'planning' };
+      const plan = `Plan: echo the prompt in ${opts.steps} step(s).`;
+      yield { type: 'message', text: plan };
+      await sleep(Math.min(opts.delay_ms, 50), signal);
 
-    if (input.attempt <= opts.fail_attempts) {
-      throw new TransientRunnerError(`echo: simulated transient failure on attempt ${input.attempt}`);
+      if (input.attempt <= opts.fail_attempts) {
+        throw new TransientRunnerError(`echo: simulated transient failure on attempt ${input.attempt}`);
+      }
+
+      yield { type: 'status', phase: 'running', message: 'running' };
     }
-
-    yield { type: 'status', phase: 'running', message: 'running' };
     const approvalAt = opts.ask_approval ? Math.floor(opts.steps / 2) : -1;
-    for (let step = 1; step <= opts.steps; step++) {
+    for (let step = resumed?.step ?? 1; step <= Math.max(opts.steps, resumed?.step ?? 1); step++) {
       if (step - 1 === approvalAt || (opts.steps === 0 && opts.ask_approval)) {
-        const decision = yield {
-          type: 'approval_request',
-          id: `echo-approval-${step}`,
-          kind: 'command',
-          description: `echo wants to continue after step ${step - 1}`,
-          details: { command: `echo step ${step}` },
-        };
+        const decision =
+          decided ??
+          (yield {
+            type: 'approval_request',
+            id: `echo-approval-${step}`,
+            kind: 'command',
+            description: `echo wants to continue after step ${step - 1}`,
+            details: { command: `echo step ${step}` },
+            checkpoint: { step },
+          });
+        decided = undefined;
         if (!decision?.approved) {
           return {
             success: false,
@@ -44,6 +53,7 @@ export class EchoRunner implements AgentRunner {
           };
         }
       }
+      if (step > opts.steps) break;
       await sleep(opts.delay_ms, signal);
       yield { type: 'progress', step, total: opts.steps, message: `step ${step}/${opts.steps}` };
     }
@@ -62,6 +72,13 @@ export class EchoRunner implements AgentRunner {
     };
     return { success: true, result, metadata: { steps: opts.steps } };
   }
+}
+
+function echoCheckpoint(checkpoint: unknown): { step: number } {
+  const step = (checkpoint as { step?: unknown } | null)?.step;
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 1)
+    throw new Error("echo: the checkpoint to resume from is not one of echo's");
+  return { step };
 }
 
 /** `context.echo.files`, written by the agents' own write tool: inside the workspace, never into .git. */

@@ -21,6 +21,13 @@ export type AgentEvent =
       kind: string;
       description: string;
       details?: Record<string, unknown>;
+      /**
+       * The runner's state at this question, as plain JSON. With it the worker parks the run (gives
+       * its slot back) and, once a person decides, any worker resumes it through `RunInput.resume`
+       * instead of keeping this generator alive for the wait. Runners whose state lives in a
+       * process or connection they hold (Goose) leave it out and keep their slot while they wait.
+       */
+      checkpoint?: unknown;
     }
   | { type: 'artifact'; kind: 'diff' | 'file'; name: string; content: string }
   | { type: 'error'; message: string };
@@ -52,6 +59,11 @@ export interface RunInput {
   signal: AbortSignal;
   /** The project's secrets (e.g. ANTHROPIC_API_KEY), decrypted for this run only; they override the server's. */
   secrets?: Readonly<Record<string, string>>;
+  /**
+   * Set when the run continues after a parked approval: the checkpoint of that approval request and
+   * the decision. The runner goes on from there (same workspace) without yielding the question again.
+   */
+  resume?: { checkpoint: unknown; decision: ApprovalDecision };
 }
 
 export type RunStream = AsyncGenerator<AgentEvent, RunResult, ApprovalDecision | undefined>;

@@ -44,6 +44,11 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9-]+$/)
     .default('clawlink-executions'),
   WORKER_CONCURRENCY: int(4, 1, 256),
+  /**
+   * Runs of one project that may hold a worker slot at once, unless its `settings.max_concurrent`
+   * says otherwise; 0: no limit (projects still take turns in the queue).
+   */
+  PROJECT_MAX_CONCURRENCY: int(0, 0, 10_000),
   /** Connections in one process's database pool; unset, derived from the role (see databasePoolSize). */
   DATABASE_POOL_SIZE: z.preprocess(
     (v) => (v === '' ? undefined : v),
@@ -56,6 +61,13 @@ export const envSchema = z.object({
   EXECUTION_ATTEMPTS: int(3, 1, 20),
   /** How often workers compare executions with the queue and repair lost jobs. */
   RECONCILE_INTERVAL_S: int(30, 1, 3600),
+  /**
+   * A worker's claim on a job lasts this long unless renewed (every half of it); a killed worker's
+   * jobs come back about this long plus one or two QUEUE_STALLED_CHECK_S after it died.
+   */
+  QUEUE_LOCK_DURATION_S: int(30, 2, 3600),
+  /** How often workers look for jobs whose claim expired (their worker died). */
+  QUEUE_STALLED_CHECK_S: int(5, 1, 3600),
   /** How often each worker process writes its heartbeat row; three missed beats mark it stale. */
   WORKER_HEARTBEAT_S: int(5, 1, 300),
   DEFAULT_AGENT: z.enum(RUNNER_AGENT_TYPES).default('echo'),
@@ -218,6 +230,13 @@ export const envSchema = z.object({
   SHUTDOWN_GRACE_S: int(30, 0, 3600),
   /** Bearer token that lets Prometheus scrape GET /metrics from another machine; unset: this machine only. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * OTLP/HTTP collector (its base URL; traces go to `<url>/v1/traces`). Set: the process loads the
+   * OpenTelemetry SDK and traces requests, enqueues, runs and model calls. Unset: nothing is loaded.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  /** The `service.name` the traces carry. */
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default('clawlink'),
   /** Requests per minute per client address on every route but health checks; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
   /** Submissions (new tasks and executions) per minute per client address; 0 turns the limit off. */

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { executionStateSchema, isoDate, jsonObject } from './common.ts';
 import { networkAllowSchema, networkModeSchema } from './network.ts';
-import { approvalModeSchema, maxCostUsdSchema, maxTokensSchema, maxTurnsSchema } from './run-options.ts';
+import {
+  approvalModeSchema,
+  maxCostUsdSchema,
+  maxTokensSchema,
+  maxTurnsSchema,
+  onLimitSchema,
+} from './run-options.ts';
 import { submitContextSchema } from './runtime.ts';
 
 export const BOARD_COLUMNS = ['backlog', 'todo', 'in_progress', 'review', 'done'] as const;
@@ -111,8 +117,37 @@ export const projectSettingsSchema = z
     columns: projectColumnsSchema.optional(),
     /** Linked: runs clone the repository and completed work becomes a pull request. */
     github: projectGithubSchema.optional(),
+    max_concurrent: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe(
+        'runs of this project that may hold worker slots at once (PROJECT_MAX_CONCURRENCY when unset)',
+      ),
+    budget_usd_month: z
+      .number()
+      .positive()
+      .max(10_000_000)
+      .optional()
+      .describe(
+        'US dollars the runs of this project may cost per calendar month (UTC); at 100 % new runs wait and running ones ask to go on',
+      ),
+    on_limit: onLimitSchema.optional(),
   })
   .strict();
+
+/** A project's monthly budget and what its runs created this month (UTC) have cost. */
+export const projectBudgetSchema = z.object({
+  /** The calendar month (UTC) counted, `YYYY-MM`. */
+  month: z.string(),
+  budget_usd: z.number(),
+  spent_usd: z.number(),
+  /** spent / budget in whole percent, rounded down; 80 and more is a warning, 100 and more holds new runs. */
+  percent: z.number().int(),
+});
+export type ProjectBudgetDto = z.infer<typeof projectBudgetSchema>;
 
 export const projectSchema = z.object({
   id: z.string(),
@@ -124,6 +159,8 @@ export const projectSchema = z.object({
   settings: projectSettingsSchema,
   created_at: isoDate,
   task_count: z.number().int(),
+  /** Null when the project has no `settings.budget_usd_month`. */
+  budget: projectBudgetSchema.nullable(),
 });
 export type ProjectDto = z.infer<typeof projectSchema>;
 
@@ -162,6 +199,8 @@ export const executionSummarySchema = z.object({
   pr_url: z.string().nullable(),
   /** The CoderClaw instance (`X-Claw-Id` / `clawId`) that started the run, when one did. */
   claw_id: z.number().int().nullable(),
+  /** Why the pending run has not started (its project's concurrency limit or budget). */
+  held_reason: z.string().nullable(),
 });
 
 /** The newest pull request the portal opened for a card's work. */
@@ -267,6 +306,8 @@ export const executionSchema = z.object({
   /** What the runner reported at the end: model, turns, changed files, diff, plan. */
   meta: jsonObject,
   pending_approval: jsonObject.nullable(),
+  /** Why a pending run has not started: its project's concurrency limit or budget; null otherwise. */
+  held_reason: z.string().nullable(),
   attempts: z.number().int(),
   created_at: isoDate,
   started_at: isoDate.nullable(),

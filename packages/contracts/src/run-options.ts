@@ -18,6 +18,11 @@ export type ThinkingLevel = (typeof THINKING_LEVELS)[number];
 export const maxTurnsSchema = z.number().int().min(1).describe('model turns (agent steps) per run');
 export const maxTokensSchema = z.number().int().min(1).describe('input plus output tokens per run');
 export const maxCostUsdSchema = z.number().positive().describe('US dollars per run, from the price table');
+/** What a run does at its max_cost_usd: end FAILED (default), or wait in WAITING for a person to let it go on. */
+export const onLimitSchema = z
+  .enum(['fail', 'ask'])
+  .describe('at max_cost_usd: fail ends the run; ask makes it wait for approval to go on');
+export type OnLimit = z.infer<typeof onLimitSchema>;
 
 /** `context.echo` of the echo agent: the knobs tests and demos use to exercise every path. */
 export const echoOptionsSchema = z.object({
@@ -65,6 +70,8 @@ export const runOptionsSchema = z.object({
   max_turns: maxTurnsSchema,
   max_tokens: maxTokensSchema,
   max_cost_usd: maxCostUsdSchema,
+  /** The project's `on_limit`; absent: fail (stored only when the project says ask). */
+  on_limit: onLimitSchema.optional(),
   network: networkModeSchema,
   /** The hosts of `network: allowlist`; absent under none and open. */
   network_allow: z.array(z.string()).optional(),

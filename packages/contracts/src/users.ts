@@ -15,6 +15,13 @@ export const githubLoginSchema = z
   .max(39, GITHUB_LOGIN_RULE)
   .regex(/^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$/, GITHUB_LOGIN_RULE);
 
+/** A user's monthly budget: US dollars over their runs in every project, per calendar month (UTC). */
+export const userBudgetSchema = z
+  .number()
+  .positive()
+  .max(10_000_000)
+  .describe("US dollars the user's runs may cost per calendar month (UTC)");
+
 export const userAccountSchema = z.object({
   id: z.string(),
   name: z.string().nullable(),
@@ -23,6 +30,8 @@ export const userAccountSchema = z.object({
   has_password: z.boolean(),
   /** The GitHub account whose `/clawlink` comments act as this user (lower-case); null: none. */
   github_login: z.string().nullable(),
+  /** US dollars the user's runs (in every project) may cost per calendar month (UTC); null: no limit. */
+  budget_usd_month: z.number().nullable(),
   created_at: isoDate,
 });
 
@@ -43,11 +52,13 @@ export const updateUserBodySchema = z
     password: password.optional(),
     /** Links the user's GitHub account (case-insensitive); null unlinks it. */
     github_login: githubLoginSchema.nullable().optional(),
+    /** The user's monthly budget in US dollars; null removes it. */
+    budget_usd_month: userBudgetSchema.nullable().optional(),
   })
   .strict()
   .refine(
     (b) => Object.keys(b).length > 0,
-    'give at least one of name, role, disabled, password, github_login',
+    'give at least one of name, role, disabled, password, github_login, budget_usd_month',
   );
 
 export const roleSchema = z.object({

@@ -13,7 +13,10 @@ export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
 /** The slice of the queue the domain needs; the transport (BullMQ) lives outside core. */
 export interface JobQueue {
-  enqueue(executionId: string): Promise<void>;
+  /** `priority`: lower runs first (the run's fair-share rank, core/admission.ts). */
+  enqueue(executionId: string, opts?: { priority?: number }): Promise<void>;
+  /** Moves a parked job back to the queue now; false when it is not parked. */
+  wake(executionId: string): Promise<boolean>;
   /** Removes a job no worker has taken yet; false when absent or already running. */
   remove(executionId: string): Promise<boolean>;
   state(executionId: string): Promise<'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'absent'>;
@@ -26,6 +29,8 @@ export interface JobQueue {
 
 export interface Publisher {
   publish(channel: string, payload: string): Promise<void>;
+  /** Present where the process listens (the LISTEN/NOTIFY notifier); returns the unsubscribe. */
+  subscribe?(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 export interface Logger {

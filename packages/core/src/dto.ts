@@ -1,6 +1,7 @@
 import type {
   ExecutionDto,
   ExecutionEventDto,
+  ProjectBudgetDto,
   ProjectDto,
   TaskDto,
   TaskPullRequestDto,
@@ -78,6 +79,7 @@ export function toExecutionDto(e: Execution): ExecutionDto {
     usage: obj(e.usage),
     meta: obj(e.meta),
     pending_approval: e.pendingApproval ? obj(e.pendingApproval) : null,
+    held_reason: e.state === 'PENDING' ? e.heldReason : null,
     attempts: e.attempts,
     created_at: e.createdAt.toISOString(),
     started_at: iso(e.startedAt),
@@ -120,13 +122,18 @@ export function toTaskDto(
           cost_usd: costOf(latest.usage),
           pr_url: prUrlOf(latest.meta),
           claw_id: latest.clawId,
+          held_reason: latest.state === 'PENDING' ? latest.heldReason : null,
         }
       : null,
     pull_request: pullRequest,
   };
 }
 
-export function toProjectDto(p: Project & { _count: { tasks: number } }): ProjectDto {
+/** `budget`: the month's figures when the project has a budget (budgets.ts projectBudgets). */
+export function toProjectDto(
+  p: Project & { _count: { tasks: number } },
+  budget: ProjectBudgetDto | null,
+): ProjectDto {
   return {
     id: p.id,
     number: p.number,
@@ -136,5 +143,6 @@ export function toProjectDto(p: Project & { _count: { tasks: number } }): Projec
     settings: obj(p.settings),
     created_at: p.createdAt.toISOString(),
     task_count: p._count.tasks,
+    budget,
   };
 }

@@ -1,6 +1,7 @@
-import type { ExecutionState, Prisma } from '@ccl/db';
+import { type ExecutionState, Prisma } from '@ccl/db';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
+import { type DatabaseRetryOptions, retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
 import { canTransition, isTerminal } from './state-machine.ts';
@@ -10,6 +11,8 @@ export interface TransitionPatch {
   result?: unknown;
   error?: string | null;
   pendingApproval?: Record<string, unknown> | null;
+  /** A parked run's runner state (set with WAITING), or null to forget it. */
+  checkpoint?: Record<string, unknown> | null;
   /** Extra data stored on the state event. */
   eventData?: Record<string, unknown>;
 }
@@ -56,6 +59,9 @@ export async function transitionExecution(
   if (patch.pendingApproval !== undefined) {
     data.pendingApproval = (patch.pendingApproval ?? null) as Prisma.InputJsonValue;
   }
+  if (patch.checkpoint !== undefined) {
+    data.checkpoint = patch.checkpoint === null ? Prisma.DbNull : (patch.checkpoint as Prisma.InputJsonValue);
+  }
   const updated = await tx.execution.update({ where: { id: executionId }, data, select: { eventSeq: true } });
   // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
   // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
@@ -99,7 +105,8 @@ interface AppendedRow {
  * Appends a non-state event (message, progress, tool call…) and tells whether a cancel was requested
  * meanwhile. One statement, atomic on its own: runners write an event for every step they take, and
  * an interactive transaction would cost four round trips each. The row lock the UPDATE takes orders
- * concurrent appends, so seq stays gap-free.
+ * concurrent appends, so seq stays gap-free. Only workers append events: a busy or unreachable
+ * database is waited for (database-retry.ts) rather than failing the run.
  */
 export async function appendEvent(
   deps: Pick<CoreDeps, 'prisma'>,
@@ -111,7 +118,8 @@ export async function appendEvent(
   const data = JSON.stringify(storableJson(rawData));
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = new Date().toISOString();
-  const rows = await deps.prisma.$queryRaw<AppendedRow[]>`
+  const rows = await retryWhileDatabaseUnavailable(
+    () => deps.prisma.$queryRaw<AppendedRow[]>`
     WITH bumped AS (
       UPDATE executions
       SET event_seq = event_seq + 1,
@@ -125,7 +133,8 @@ export async function appendEvent(
       FROM bumped)
     SELECT event_seq AS seq, task_id::text AS "taskId", state::text AS state,
            cancel_requested_at IS NOT NULL AS "cancelRequested"
-    FROM bumped`;
+    FROM bumped`,
+  );
   const row = rows[0];
   if (!row) throw new NotFound(`execution ${executionId} not found`);
   return { executionId, ...row };
@@ -152,17 +161,57 @@ export async function publishTaskChange(deps: CoreDeps, taskId: string): Promise
   }
 }
 
-/** Runs `fn` in a transaction that performs one transition, then publishes it. */
+/**
+ * Performs one transition in its own transaction, then publishes it. A busy or unreachable database
+ * is tried again for up to `retryMs` (a minute by default: a run's moves wait rather than fail the
+ * run); a request passes 0 and answers 503 at once instead.
+ */
 export async function transitionAndPublish(
   deps: CoreDeps,
   ctx: RequestCtx,
   executionId: string,
   to: ExecutionState,
   patch?: TransitionPatch,
+  { retryMs }: Pick<DatabaseRetryOptions, 'retryMs'> = {},
 ): Promise<ExecutionChange> {
-  const change = await deps.prisma.$transaction((tx) =>
-    transitionExecution(deps, tx, ctx, executionId, to, patch),
+  const change = await retryWhileDatabaseUnavailable(
+    async (tryNumber) => {
+      try {
+        return await deps.prisma.$transaction((tx) =>
+          transitionExecution(deps, tx, ctx, executionId, to, patch),
+        );
+      } catch (err) {
+        // A connection lost while committing leaves the outcome unknown: the next try may find it made.
+        if (tryNumber > 1 && err instanceof InvalidState) {
+          const made = await madeAlready(deps, executionId, to);
+          if (made) return made;
+        }
+        throw err;
+      }
+    },
+    {
+      retryMs,
+      onRetry: (err, tryNumber) => {
+        if (tryNumber === 1)
+          deps.log.warn(
+            { executionId, to, err: err.message },
+            'the database is busy or away: the transition waits',
+          );
+      },
+    },
   );
   await publishChange(deps, change);
   return change;
+}
+
+async function madeAlready(
+  deps: CoreDeps,
+  executionId: string,
+  to: ExecutionState,
+): Promise<ExecutionChange | null> {
+  const row = await deps.prisma.execution.findUnique({
+    where: { id: executionId },
+    select: { state: true, taskId: true, eventSeq: true },
+  });
+  return row?.state === to ? { executionId, taskId: row.taskId, seq: row.eventSeq, state: to } : null;
 }

@@ -80,14 +80,21 @@ async function requestCancel(deps: CoreDeps, ctx: RequestCtx, executionId: strin
       outcome: 'ALLOWED',
       detail: { state: state.toLowerCase() },
     });
-    return state === 'PENDING' ? ('pending' as const) : ('active' as const);
+    // A PENDING run may also be held (over its project's limit): its parked job is removed like a queued one.
+    if (state === 'PENDING') return 'pending' as const;
+    return state === 'WAITING' ? ('waiting' as const) : ('active' as const);
   });
   if (outcome === 'terminal') return false;
   if (outcome === 'pending' && (await deps.queue.remove(executionId))) {
     try {
-      await transitionAndPublish(deps, ctx, executionId, 'CANCELLED', {
-        eventData: { reason: 'cancelled before it started' },
-      });
+      await transitionAndPublish(
+        deps,
+        ctx,
+        executionId,
+        'CANCELLED',
+        { eventData: { reason: 'cancelled before it started' } },
+        { retryMs: 0 },
+      );
       return true;
     } catch (err) {
       // A worker took it between our lock and the removal; it sees cancel_requested_at and stops.
@@ -95,6 +102,8 @@ async function requestCancel(deps: CoreDeps, ctx: RequestCtx, executionId: strin
     }
   }
   await deps.bus.publish(CHANNELS.cancel, executionId);
+  // A parked run (waiting for a decision without a worker) is woken to record its cancel.
+  if (outcome === 'waiting') await deps.queue.wake(executionId);
   return true;
 }
 
@@ -199,5 +208,7 @@ export async function decideApproval(
     return moved;
   });
   await publishChange(deps, change);
+  // A parked run has no worker: its job sleeps until the decision wakes it, on any worker.
+  await deps.queue.wake(executionId);
   return toExecutionDto(await findExecution(deps, executionId));
 }

@@ -1,7 +1,10 @@
 import type { ProjectGithub } from '@ccl/contracts';
 import type { Prisma } from '@ccl/db';
+import { wakeHeld } from './admission.ts';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
+import { releaseBudgetWaits } from './budget-release.ts';
+import { projectBudgets } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toProjectDto } from './dto.ts';
@@ -42,7 +45,8 @@ export async function listProjects(deps: CoreDeps, ctx: RequestCtx) {
     orderBy: { createdAt: 'asc' },
     include: { _count: { select: { tasks: true } } },
   });
-  return rows.map(toProjectDto);
+  const budgets = await projectBudgets(deps.prisma, rows);
+  return rows.map((p) => toProjectDto(p, budgets.get(p.id) ?? null));
 }
 
 type ProjectSettings = Record<string, unknown>;
@@ -74,6 +78,7 @@ export async function createProject(
       },
       include: { _count: { select: { tasks: true } } },
     });
+    const budget = (await projectBudgets(tx, [project])).get(project.id) ?? null;
     await writeAudit(deps, tx, ctx, {
       action: 'project.create',
       resourceType: 'project',
@@ -81,12 +86,14 @@ export async function createProject(
       outcome: 'ALLOWED',
       detail: { slug: input.slug },
     });
-    return toProjectDto(project);
+    return toProjectDto(project, budget);
   });
 }
 
 /** What changing a project needs: no queue or runtimes, so the CLI can call it too. */
-type ProjectDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'config' | 'refusals'>;
+/** The CLI changes projects without a queue; the server also wakes runs a raised limit lets start. */
+type ProjectDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'config' | 'refusals'> &
+  Partial<Pick<CoreDeps, 'queue' | 'log'>>;
 
 export async function updateProject(
   deps: ProjectDeps,
@@ -101,7 +108,7 @@ export async function updateProject(
   await authorize(deps, ctx, 'project:manage', { resourceType: 'project', resourceId: slug });
   if (typeof input.settings?.repo === 'string')
     await checkRepo(deps, ctx, input.settings.repo, 'settings.repo');
-  return deps.prisma.$transaction(async (tx) => {
+  const updated = await deps.prisma.$transaction(async (tx) => {
     const existing = await tx.project.findUnique({ where: { slug } });
     if (!existing) throw new NotFound(`project '${slug}' not found`);
     const project = await tx.project.update({
@@ -113,6 +120,7 @@ export async function updateProject(
       },
       include: { _count: { select: { tasks: true } } },
     });
+    const budget = (await projectBudgets(tx, [project])).get(project.id) ?? null;
     await writeAudit(deps, tx, ctx, {
       action: 'project.update',
       resourceType: 'project',
@@ -120,8 +128,18 @@ export async function updateProject(
       outcome: 'ALLOWED',
       detail: { slug, fields: Object.keys(input) },
     });
-    return toProjectDto(project);
+    return toProjectDto(project, budget);
   });
+  // A raised budget lets the runs waiting on it go on.
+  if (input.settings !== undefined) await releaseBudgetWaits(deps, ctx, { projectId: updated.id });
+  // A raised limit (or budget) lets the project's held runs start now rather than at their next look.
+  const { queue } = deps;
+  if (input.settings !== undefined && queue) {
+    await wakeHeld({ ...deps, queue }, updated.id).catch((err) =>
+      deps.log?.warn({ err: (err as Error).message, project: slug }, 'could not wake held runs'),
+    );
+  }
+  return updated;
 }
 
 /**

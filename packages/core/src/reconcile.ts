@@ -6,36 +6,71 @@ import { appendEvent, publishChange, transitionAndPublish } from './execution-st
 export interface ReconcileResult {
   requeued: string[];
   failed: string[];
+  /** Another process was reconciling the same queue: this round did nothing. */
+  skipped: boolean;
 }
 
 /** Executions this old without a live job are considered lost (younger ones may be mid-enqueue). */
 const GRACE_MS = 15_000;
 
+/** First key of the reconciler's advisory lock; the second is the queue's name, hashed. */
+const RECONCILER_LOCK = 0x7e1e_7ec0;
+
+/** A round holds its lock at most this long (its transaction's timeout); rounds take far less. */
+const ROUND_TIMEOUT_MS = 5 * 60_000;
+
 /**
- * Postgres is the truth and the queue only delivers: compares the two and repairs
- * what a crash lost. A non-terminal execution whose job is gone is queued again;
- * one whose job failed for good (the worker died once too often) is failed.
+ * Postgres is the truth and the queue only delivers: compares the two and repairs what a crash
+ * lost. One process at a time: two rounds at once would both find a lost run and queue it twice,
+ * each writing a `requeued` event. The lock is a transaction's (pg_try_advisory_xact_lock), so a
+ * process killed mid-round frees it with its connection; a round that finds it taken is skipped.
+ * The transaction only holds the lock (one pooled connection, for the round): the repairs commit
+ * on their own as they go.
  */
 export async function reconcileExecutions(
   deps: CoreDeps,
   opts: { graceMs?: number; limit?: number } = {},
 ): Promise<ReconcileResult> {
+  return deps.prisma.$transaction(
+    async (tx) => {
+      const [lock] = await tx.$queryRaw<Array<{ taken: boolean }>>`
+        SELECT pg_try_advisory_xact_lock(${RECONCILER_LOCK}::int, hashtext(${deps.config.QUEUE_NAME})) AS taken`;
+      if (!lock?.taken) return { requeued: [], failed: [], skipped: true };
+      return reconcileRound(deps, opts);
+    },
+    { timeout: ROUND_TIMEOUT_MS },
+  );
+}
+
+/**
+ * A non-terminal execution whose job is gone, or finished while the run did not, is queued again.
+ * A job that failed for good is one of two things. BullMQ fails a job on a real error only on its
+ * last attempt (a run that ended on its own is already terminal, so this is a run that crashed
+ * there): that execution is failed. It also fails, without any attempt used, a job whose workers
+ * died more often than its `maxStalledCount`: the run was lost, not failed, and runs again. The
+ * execution's `attempts`, which the run records as each attempt starts, tells the two apart.
+ */
+async function reconcileRound(
+  deps: CoreDeps,
+  opts: { graceMs?: number; limit?: number },
+): Promise<ReconcileResult> {
   const ctx: RequestCtx = systemCtx('reconciler');
   const cutoff = new Date(Date.now() - (opts.graceMs ?? GRACE_MS));
   const candidates = await deps.prisma.execution.findMany({
     where: { state: { in: ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] }, updatedAt: { lt: cutoff } },
-    select: { id: true, taskId: true, state: true },
+    select: { id: true, state: true, attempts: true, queueRank: true },
     orderBy: { updatedAt: 'asc' },
     take: opts.limit ?? 500,
   });
-  const result: ReconcileResult = { requeued: [], failed: [] };
+  const result: ReconcileResult = { requeued: [], failed: [], skipped: false };
+  const lastAttempt = deps.config.EXECUTION_ATTEMPTS;
   for (const exec of candidates) {
     const job = await deps.queue.state(exec.id);
     if (job === 'waiting' || job === 'delayed' || job === 'active') continue;
-    if (job === 'failed') {
+    if (job === 'failed' && exec.attempts >= lastAttempt) {
       try {
         await transitionAndPublish(deps, ctx, exec.id, 'FAILED', {
-          error: 'the worker running it stopped and the job ran out of attempts',
+          error: `the run crashed on its last attempt (${exec.attempts} of ${lastAttempt}); the worker's log has the error`,
         });
         result.failed.push(exec.id);
       } catch (err) {
@@ -43,16 +78,16 @@ export async function reconcileExecutions(
       }
       continue;
     }
-    // absent or completed while the row is not terminal: the job was lost before it could finish.
     const change = await appendEvent(deps, exec.id, 'requeued', {
-      reason: `job ${job}`,
+      reason: job === 'failed' ? 'the queue gave up on its job after its workers died' : `job ${job}`,
       state: exec.state.toLowerCase(),
     });
     await publishChange(deps, change);
-    await deps.queue.enqueue(exec.id);
+    // Back in its place among the projects' queued runs (its fair-share rank), if it had one.
+    await deps.queue.enqueue(exec.id, exec.queueRank === null ? undefined : { priority: exec.queueRank });
     result.requeued.push(exec.id);
   }
   if (result.requeued.length || result.failed.length)
-    deps.log.warn({ ...result }, 'reconciled lost executions');
+    deps.log.warn({ requeued: result.requeued, failed: result.failed }, 'reconciled lost executions');
   return result;
 }

@@ -5,6 +5,7 @@ import {
   createWorkspace,
   defaultWorkspacesDir,
   type GitWorkspace,
+  openWorkspace,
   type RunResult,
   type RunStream,
   sleep,
@@ -12,9 +13,12 @@ import {
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
+import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { lastApprovalDecision } from './approval-request.ts';
+import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
+import { runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
-import type { CoreDeps } from './deps.ts';
+import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
 import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
 import { gitAuthEnv } from './github/client.ts';
@@ -61,15 +65,65 @@ interface Usage {
   model?: string;
 }
 
+/**
+ * A wait that holds its slot (a runner without checkpoints) is woken by the execution's change
+ * notice; this is only the fallback when a notice is lost, or where the process does not listen.
+ */
+const WAIT_FALLBACK_MS = 2_000;
 const WAIT_POLL_MS = 250;
 
-/** One job: drives the runner and records every step. Idempotent: a terminal execution is left alone. */
-export async function runExecution(deps: CoreDeps, executionId: string, job: JobContext): Promise<void> {
+/** A held run (over its project's limit) looks again this often even if nothing wakes it. */
+const HOLD_RECHECK_MS = 30_000;
+
+/**
+ * The job gives its worker slot back: the run waits (for a decision, or for room in its project)
+ * without a worker, and its job sleeps until `until` or until woken (see @ccl/queue's ParkRequest).
+ */
+export interface ParkOutcome {
+  park: { until: number; stillWaiting(): Promise<boolean> };
+}
+
+/** What a parked run stores beside its runner's checkpoint, to go on where it stopped. */
+interface RunCheckpoint {
+  runner: unknown;
+  plan: string | null;
+  workspace_dir: string;
+  base_commit: string;
+}
+
+/** The approval wait of a run that can park: thrown out of the runner loop, caught in onError. */
+class Parked extends Error {
+  override name = 'Parked';
+  constructor(readonly until: number) {
+    super('parked until a decision');
+  }
+}
+
+/**
+ * One job: drives the runner and records every step. Idempotent: a terminal execution is left
+ * alone. Returns a park request when the run waits without holding its slot.
+ */
+export async function runExecution(
+  deps: CoreDeps,
+  executionId: string,
+  job: JobContext,
+): Promise<ParkOutcome | undefined> {
   const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
   const execution = await deps.prisma.execution.findUnique({ where: { id: executionId } });
-  if (!execution || isTerminal(execution.state)) return;
+  if (!execution || isTerminal(execution.state)) return undefined;
   const run = new ExecutionRun(deps, ctx, execution, job);
-  await run.start();
+  return run.start();
+}
+
+function readCheckpoint(value: unknown): RunCheckpoint | undefined {
+  const c = value as Partial<RunCheckpoint> | null;
+  if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
+  return {
+    runner: c.runner,
+    plan: c.plan ?? null,
+    workspace_dir: c.workspace_dir,
+    base_commit: c.base_commit,
+  };
 }
 
 class ExecutionRun {
@@ -94,6 +148,13 @@ class ExecutionRun {
   private deliveryNote: string | undefined;
   /** The run's comment on its GitHub thread, edited once per state, in order. */
   private threadUpdates: Promise<void> = Promise.resolve();
+  /** Set when the job should give its slot back instead of ending. */
+  private parked: ParkOutcome | undefined;
+  /** Known once the run was admitted (or held): its end or park wakes the project's held runs. */
+  private projectId: string | undefined;
+  /** Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget). */
+  private readonly approvedLimits = new Set<string>();
+  private limitRequests = 0;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -117,8 +178,15 @@ class ExecutionRun {
     return this.execution.id;
   }
 
-  private async move(to: ExecutionState, patch?: TransitionPatch) {
+  private async move(to: ExecutionState, given?: TransitionPatch) {
+    // A finished run keeps no checkpoint.
+    const patch = isTerminal(to) && given?.checkpoint === undefined ? { ...given, checkpoint: null } : given;
     await transitionAndPublish(this.deps, this.ctx, this.id, to, patch);
+    this.moved(to, patch);
+  }
+
+  /** After a transition: the run's state, and its GitHub thread's comment. */
+  private moved(to: ExecutionState, patch?: TransitionPatch) {
     this.state = to;
     // A run GitHub started keeps its one comment on the thread up to date.
     // In order, without holding the run up: GitHub's write pacing can take a second per call.
@@ -148,17 +216,36 @@ class ExecutionRun {
     if (change.cancelRequested) this.local.abort(new Error('cancelled'));
   }
 
-  async start(): Promise<void> {
+  async start(): Promise<ParkOutcome | undefined> {
     try {
       await this.begin();
     } finally {
       await this.threadUpdates;
     }
+    // A slot of the project is free again: its next held run may start.
+    if (this.projectId && (isTerminal(this.state) || (this.parked && this.state === 'WAITING'))) {
+      await wakeHeld(this.deps, this.projectId).catch((err) =>
+        this.deps.log.warn({ executionId: this.id, err: (err as Error).message }, 'could not wake held runs'),
+      );
+    }
+    return this.parked;
   }
 
   private async begin(): Promise<void> {
     if (this.execution.cancelRequestedAt) {
-      await this.move('CANCELLED', { eventData: { reason: 'cancelled before it started' } });
+      const reason = this.state === 'PENDING' ? 'cancelled before it started' : 'cancelled while waiting';
+      await this.move('CANCELLED', { eventData: { reason } });
+      return;
+    }
+    const saved = readCheckpoint(this.execution.checkpoint);
+    if (this.state === 'WAITING' && saved) {
+      // Woken while still waiting: the approval's time ran out, or the wake was early.
+      const deadline = this.approvalDeadline();
+      if (Date.now() >= deadline) {
+        await this.fail(this.approvalTimeoutMessage());
+        return;
+      }
+      this.parked = this.parkUntil(deadline);
       return;
     }
     // A worker-only process has not probed hosts and binaries yet (the API's probes are not shared).
@@ -177,8 +264,40 @@ class ExecutionRun {
       return;
     }
     await this.deps.prisma.execution.update({ where: { id: this.id }, data: { attempts: this.job.attempt } });
-    if (this.state === 'PENDING') await this.move('PLANNING');
-    else await this.event('retry', { attempt: this.job.attempt });
+    let resume: { checkpoint: unknown; decision: ApprovalDecision } | undefined;
+    if (this.state === 'PENDING') {
+      // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
+      const admission = await admitExecution(this.deps, this.ctx, this.id);
+      this.projectId = admission.projectId;
+      if (!admission.admitted) {
+        this.parked = {
+          park: { until: Date.now() + HOLD_RECHECK_MS, stillWaiting: () => stillHeld(this.deps, this.id) },
+        };
+        return;
+      }
+      this.moved('PLANNING');
+    } else if (this.state === 'RUNNING' && saved) {
+      // Decided while parked: the runner goes on from its checkpoint, in the workspace it left.
+      const decision = await lastApprovalDecision(this.deps, this.id);
+      resume = {
+        checkpoint: saved.runner,
+        decision: {
+          approved: decision?.approved === true,
+          ...(decision?.comment ? { comment: decision.comment } : {}),
+          ...(decision?.by ? { by: decision.by } : {}),
+        },
+      };
+      this.plan = saved.plan;
+      await this.event('resumed', { attempt: this.job.attempt });
+    } else {
+      await this.event('retry', { attempt: this.job.attempt });
+    }
+    this.projectId ??= (
+      await this.deps.prisma.task.findUnique({
+        where: { id: this.execution.taskId },
+        select: { projectId: true },
+      })
+    )?.projectId;
 
     try {
       this.secrets = await openProjectSecrets(this.deps, this.options.project);
@@ -201,15 +320,23 @@ class ExecutionRun {
       }
     }
 
-    let workspace: GitWorkspace;
+    let workspace: GitWorkspace | null = null;
+    if (resume && saved) {
+      workspace = await openWorkspace(this.workspacesRoot(), this.id, saved.base_commit);
+      if (!workspace) {
+        // Parked on another machine, or swept: the run starts over here and asks again.
+        await this.event('resume_failed', { reason: 'the workspace is not on this worker; starting over' });
+        resume = undefined;
+      }
+    }
     try {
-      workspace = await this.prepareWorkspace();
+      workspace ??= await this.prepareWorkspace();
     } catch (err) {
       await this.fail(`could not prepare the workspace: ${(err as Error).message}`);
       return;
     }
     this.workspace = workspace;
-    await this.event('workspace', { dir: workspace.dir });
+    if (!resume) await this.event('workspace', { dir: workspace.dir });
 
     // The GitHub credential is the server's to push with, never the agent's.
     const { GITHUB_TOKEN: _github, ...runnerSecrets } = this.secrets;
@@ -221,6 +348,7 @@ class ExecutionRun {
       attempt: this.job.attempt,
       signal: this.signal,
       secrets: runnerSecrets,
+      ...(resume ? { resume } : {}),
     });
     const ended = await this.drive(stream);
     // The runner's own cleanup (sockets, processes, remote work) runs before the end is recorded.
@@ -248,28 +376,66 @@ class ExecutionRun {
   }
 
   /**
-   * The one place the token and cost limits are enforced, for every runtime: each `usage` event
-   * is checked against the run's options (the API runtimes' loop reports one per model call;
-   * Goose and OpenHands report theirs as they go).
+   * The one place the token, cost and budget limits are enforced, for every runtime: each `usage`
+   * event is checked against the run's options and the monthly budgets of its project and submitter
+   * (the API runtimes' loop reports one per model call; Goose and OpenHands report theirs as they
+   * go). Over the token limit, or max_cost_usd under `on_limit: "fail"`, the run stops; at a budget,
+   * or max_cost_usd under `on_limit: "ask"`, it waits here for a person, the runner suspended
+   * after the model call that reported.
    */
-  private checkLimits() {
+  private async checkLimits(): Promise<void> {
     const maxCost = this.options.max_cost_usd;
     const maxTokens = this.options.max_tokens;
     const tokens = this.usage.input_tokens + this.usage.output_tokens;
-    if (this.usage.cost_usd > maxCost) {
-      this.local.abort(
-        new LimitExceeded(
-          `cost limit reached: $${this.usage.cost_usd.toFixed(4)} > $${maxCost} (context.max_cost_usd)`,
-        ),
-      );
-    } else if (tokens > maxTokens) {
-      this.local.abort(new LimitExceeded(`token limit reached: ${tokens} > ${maxTokens} tokens`));
+    const overCost = this.usage.cost_usd > maxCost;
+    const costMessage = `cost limit reached: $${this.usage.cost_usd.toFixed(4)} > $${maxCost} (context.max_cost_usd)`;
+    if (overCost && this.options.on_limit !== 'ask') return this.local.abort(new LimitExceeded(costMessage));
+    if (tokens > maxTokens)
+      return this.local.abort(new LimitExceeded(`token limit reached: ${tokens} > ${maxTokens} tokens`));
+    const details = { cost_usd: this.usage.cost_usd };
+    if (
+      overCost &&
+      !(await this.mayGoPast('max_cost_usd', costMessage, { ...details, max_cost_usd: maxCost }))
+    )
+      return;
+    const budget = await runBudgetReached(this.deps.prisma, this.id);
+    if (budget) {
+      const { limit, message, budget_usd, spent_usd } = budget;
+      await this.mayGoPast(limit, message, { ...details, budget_usd, spent_usd });
     }
   }
 
+  /**
+   * Asks a person whether the run may go past a limit (`kind: "budget"`, holding its slot like any
+   * request without a checkpoint). Approved by a person, the run is not asked about that limit
+   * again; released by the system (the budget was raised), it is held to the new budget. Denied,
+   * it stops and ends FAILED naming the limit.
+   */
+  private async mayGoPast(limit: string, message: string, figures: Record<string, number>): Promise<boolean> {
+    if (this.approvedLimits.has(limit)) return true;
+    this.limitRequests += 1;
+    const decision = await this.waitForApproval({
+      type: 'approval_request',
+      id: `limit-${limit}-${this.limitRequests}`,
+      kind: 'budget',
+      description: 'budget reached — approve to continue',
+      details: { limit, reason: message, ...figures },
+    });
+    if (decision.approved) {
+      if (decision.by !== BUDGET_RELEASE_ACTOR) this.approvedLimits.add(limit);
+      return true;
+    }
+    this.local.abort(new LimitExceeded(`${message}; denied${decision.by ? ` by ${decision.by}` : ''}`));
+    return false;
+  }
+
   /** A fresh checkout per attempt; it stays after the run for WORKSPACE_RETENTION_S, then the sweeper removes it. */
+  private workspacesRoot(): string {
+    return this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
+  }
+
   private async prepareWorkspace(): Promise<GitWorkspace> {
-    const root = this.deps.config.WORKSPACES_DIR ?? defaultWorkspacesDir(this.deps.config.dataDir);
+    const root = this.workspacesRoot();
     await rm(`${root}/${this.id}`, { recursive: true, force: true });
     const common = {
       root,
@@ -310,7 +476,8 @@ class ExecutionRun {
           ...(ev.model ? { model: ev.model } : this.usage.model ? { model: this.usage.model } : {}),
         };
         await this.event('usage', { ...this.usage }, this.usage);
-        this.checkLimits();
+        // May wait for a person; the runner gets nothing back for its usage report either way.
+        await this.checkLimits();
         return undefined;
       case 'approval_request':
         return this.waitForApproval(ev);
@@ -337,33 +504,93 @@ class ExecutionRun {
       details: ev.details ?? {},
       requested_at: new Date().toISOString(),
     };
-    await this.move('WAITING', { pendingApproval: request, eventData: { approval_request: request } });
-    // A person answers through the API (WAITING → RUNNING with the decision on the state event).
-    const timeoutS = this.deps.config.APPROVAL_TIMEOUT_S;
-    const deadline = Date.now() + timeoutS * 1000;
-    for (;;) {
-      if (Date.now() > deadline) {
-        throw new ApprovalTimeout(
-          `no decision on the approval request within ${timeoutS} s (APPROVAL_TIMEOUT_S)`,
-        );
-      }
-      await sleep(WAIT_POLL_MS, this.signal);
-      const row = await this.deps.prisma.execution.findUniqueOrThrow({
-        where: { id: this.id },
-        select: { state: true, cancelRequestedAt: true },
-      });
-      if (row.cancelRequestedAt) this.local.abort(new Error('cancelled'));
-      if (row.state === 'WAITING') continue;
-      this.state = row.state;
-      if (row.state !== 'RUNNING')
-        throw new InvalidState(`execution left WAITING for ${row.state.toLowerCase()}`);
-      const decision = await lastApprovalDecision(this.deps, this.id);
-      return {
-        approved: decision?.approved === true,
-        ...(decision?.comment ? { comment: decision.comment } : {}),
-        ...(decision?.by ? { by: decision.by } : {}),
+    const deadline = Date.now() + this.deps.config.APPROVAL_TIMEOUT_S * 1000;
+    if (ev.checkpoint !== undefined && this.workspace) {
+      // The runner can go on from a checkpoint: the run parks and its worker slot is free until a
+      // decision (or the approval's timeout) wakes its job, on whichever worker takes it.
+      const checkpoint: RunCheckpoint = {
+        runner: ev.checkpoint,
+        plan: this.plan,
+        workspace_dir: this.workspace.dir,
+        base_commit: this.workspace.baseCommit,
       };
+      await this.move('WAITING', {
+        pendingApproval: request,
+        checkpoint: storableJson(checkpoint) as unknown as Record<string, unknown>,
+        eventData: { approval_request: request },
+      });
+      throw new Parked(deadline);
     }
+    await this.move('WAITING', {
+      pendingApproval: request,
+      checkpoint: null,
+      eventData: { approval_request: request },
+    });
+    // A person answers through the API (WAITING → RUNNING with the decision on the state event);
+    // the change notice wakes this wait.
+    let wake: () => void = () => undefined;
+    const unsubscribe = await this.deps.bus
+      .subscribe?.(CHANNELS.execution, (payload) => {
+        if (payload.includes(this.id)) wake();
+      })
+      .catch(() => undefined);
+    try {
+      for (;;) {
+        if (Date.now() > deadline) throw new ApprovalTimeout(this.approvalTimeoutMessage());
+        await new Promise<void>((resolve, reject) => {
+          wake = resolve;
+          sleep(unsubscribe ? WAIT_FALLBACK_MS : WAIT_POLL_MS, this.signal).then(resolve, reject);
+        });
+        const row = await this.deps.prisma.execution.findUniqueOrThrow({
+          where: { id: this.id },
+          select: { state: true, cancelRequestedAt: true },
+        });
+        if (row.cancelRequestedAt) this.local.abort(new Error('cancelled'));
+        if (row.state === 'WAITING') continue;
+        this.state = row.state;
+        if (row.state !== 'RUNNING')
+          throw new InvalidState(`execution left WAITING for ${row.state.toLowerCase()}`);
+        const decision = await lastApprovalDecision(this.deps, this.id);
+        return {
+          approved: decision?.approved === true,
+          ...(decision?.comment ? { comment: decision.comment } : {}),
+          ...(decision?.by ? { by: decision.by } : {}),
+        };
+      }
+    } finally {
+      wake = () => undefined;
+      await unsubscribe?.().catch(() => undefined);
+    }
+  }
+
+  /** When the pending approval times out: APPROVAL_TIMEOUT_S after it was asked. */
+  private approvalDeadline(): number {
+    const asked = (this.execution.pendingApproval as { requested_at?: string } | null)?.requested_at;
+    const at = asked ? Date.parse(asked) : Number.NaN;
+    return (
+      (Number.isNaN(at) ? this.execution.updatedAt.getTime() : at) +
+      this.deps.config.APPROVAL_TIMEOUT_S * 1000
+    );
+  }
+
+  private approvalTimeoutMessage(): string {
+    return `no decision on the approval request within ${this.deps.config.APPROVAL_TIMEOUT_S} s (APPROVAL_TIMEOUT_S)`;
+  }
+
+  /** Gives the slot back until the deadline; a decision (or cancel) wakes the job earlier. */
+  private parkUntil(deadline: number): ParkOutcome {
+    return {
+      park: {
+        until: deadline,
+        stillWaiting: async () => {
+          const row = await this.deps.prisma.execution.findUnique({
+            where: { id: this.id },
+            select: { state: true, cancelRequestedAt: true },
+          });
+          return row?.state === 'WAITING' && !row.cancelRequestedAt;
+        },
+      },
+    };
   }
 
   private async finish(result: RunResult) {
@@ -467,6 +694,10 @@ class ExecutionRun {
 
   private async onError(err: unknown) {
     if (isTerminal(this.state)) return;
+    if (err instanceof Parked && !this.signal.aborted) {
+      this.parked = this.parkUntil(err.until);
+      return;
+    }
     if (this.timeout.aborted) {
       await this.fail(`timed out after ${this.deps.config.EXECUTION_TIMEOUT_S} s (EXECUTION_TIMEOUT_S)`);
       return;

@@ -69,6 +69,8 @@ export function resolveRunOptions(input: {
     max_turns: lowest(server.MAX_TURNS, project.max_turns, task.max_turns),
     max_tokens: lowest(server.MAX_TOKENS, project.max_tokens, task.max_tokens),
     max_cost_usd: lowest(server.MAX_COST_USD, project.max_cost_usd, task.max_cost_usd),
+    // The project's alone (a task cannot turn its cost ceiling into a question); absent means fail.
+    ...(project.on_limit === 'ask' ? { on_limit: 'ask' as const } : {}),
     ...narrowNetwork(project, task),
     ...(model ? { model } : {}),
     // An unknown level is ignored, as the providers' adapters always did.

@@ -1,6 +1,7 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
 import { Prisma } from '@ccl/db';
+import { assignQueueRank } from './admission.ts';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -106,12 +107,15 @@ const QUEUE_DOWN = 'the queue is unreachable; try again in a few seconds';
  * Before anything of a new run is written: a queue that does not answer turns the submission into
  * a 503 that leaves nothing behind, instead of a card whose run cannot start.
  */
-async function assertQueueReachable(deps: CoreDeps): Promise<void> {
+async function assertQueueReachable(deps: CoreDeps, ctx: RequestCtx): Promise<void> {
   if (!deps.queue.ping) return;
   try {
     await deps.queue.ping();
   } catch (err) {
-    deps.log.warn({ err: (err as Error).message }, 'submission refused: the queue does not answer');
+    deps.log.warn(
+      { err: (err as Error).message, reqId: ctx.requestId },
+      'submission refused: the queue does not answer',
+    );
     throw new Unavailable(QUEUE_DOWN);
   }
 }
@@ -128,11 +132,13 @@ async function enqueueOrFail(
   taskId: string,
 ): Promise<void> {
   await publishChange(deps, { executionId, taskId, seq: 0, state: 'PENDING' });
+  // Its turn among all projects' queued runs (admission.ts).
+  const priority = await assignQueueRank(deps, executionId);
   try {
-    await deps.queue.enqueue(executionId);
+    await deps.queue.enqueue(executionId, { priority });
   } catch (err) {
-    deps.log.error({ err, executionId }, 'enqueue failed');
-    await transitionAndPublish(deps, ctx, executionId, 'FAILED', { error: QUEUE_DOWN });
+    deps.log.error({ err, executionId, reqId: ctx.requestId }, 'enqueue failed');
+    await transitionAndPublish(deps, ctx, executionId, 'FAILED', { error: QUEUE_DOWN }, { retryMs: 0 });
     throw new Unavailable(QUEUE_DOWN);
   }
 }
@@ -140,7 +146,7 @@ async function enqueueOrFail(
 /** POST /api/runtime/tasks/submit: a card in the project plus its first execution. */
 export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitTaskBody) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
-  await assertQueueReachable(deps);
+  await assertQueueReachable(deps, ctx);
   const exec = await prepareExecution(deps, ctx, {
     agentType: input.agent_type,
     prompt: input.prompt,
@@ -209,7 +215,7 @@ export async function createTask(
     );
   }
   const context = { ...(input.context ?? {}), project: input.project };
-  if (input.prompt && input.agent_type) await assertQueueReachable(deps);
+  if (input.prompt && input.agent_type) await assertQueueReachable(deps, ctx);
   const exec =
     input.prompt && input.agent_type
       ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
@@ -275,7 +281,7 @@ export async function startExecution(
   const taskId = await taskIdOf(deps, ref);
   await assertTaskInReach(deps, ctx, taskId, ref);
   const task = await findTask(deps, taskId);
-  await assertQueueReachable(deps);
+  await assertQueueReachable(deps, ctx);
   // The card's own agent and run settings, unless the run names its own.
   const cardContext = (task.context ?? {}) as SubmitContext;
   const context = { ...(input.context ?? cardContext), project: task.project.slug };

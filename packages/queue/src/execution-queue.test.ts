@@ -266,6 +266,88 @@ describe.each(backends)('ExecutionQueue on %s', { timeout: 30_000 }, (backend) =
     expect(maxInFlight).toBeGreaterThan(1);
   });
 
+  test('a parked job frees its slot, keeps its attempt, and runs again when woken', async () => {
+    const queue = openQueue();
+    const calls: number[] = [];
+    const worker = queue.createWorker({
+      concurrency: 1,
+      handler: async (_id, ctx) => {
+        calls.push(ctx.attempt);
+        if (calls.length === 1)
+          return { park: { until: Date.now() + 60_000, stillWaiting: async () => true } };
+        return undefined;
+      },
+    });
+    await queue.enqueue('parked-1');
+    await waitFor('parked', async () => (await queue.state('parked-1')) === 'delayed');
+    // The only slot is free: another job runs meanwhile.
+    await queue.enqueue('other-1');
+    await waitFor('other done', async () => (await queue.state('other-1')) === 'completed');
+    expect(await queue.wake('other-1')).toBe(false);
+    expect(await queue.wake('parked-1')).toBe(true);
+    await waitFor('parked done', async () => (await queue.state('parked-1')) === 'completed');
+    await worker.close();
+    expect(calls).toEqual([1, 1, 1]);
+  });
+
+  test('a park whose wait already ended runs again at once', async () => {
+    const queue = openQueue();
+    let calls = 0;
+    const worker = queue.createWorker({
+      concurrency: 1,
+      handler: async () => {
+        calls += 1;
+        if (calls === 1) return { park: { until: Date.now() + 60_000, stillWaiting: async () => false } };
+        return undefined;
+      },
+    });
+    await queue.enqueue('raced-1');
+    await waitFor('done', async () => (await queue.state('raced-1')) === 'completed');
+    await worker.close();
+    expect(calls).toBe(2);
+  });
+
+  test('retryLaterOn errors put the job back without using an attempt', async () => {
+    const queue = openQueue({ attempts: 1 });
+    const attempts: number[] = [];
+    const failed: string[] = [];
+    const worker = queue.createWorker({
+      concurrency: 1,
+      retryLaterOn: (err) => (err as { code?: string }).code === 'P2024',
+      handler: async (_id, ctx) => {
+        attempts.push(ctx.attempt);
+        if (attempts.length === 1) throw Object.assign(new Error('pool timeout'), { code: 'P2024' });
+      },
+      onFailed: (id) => failed.push(id),
+    });
+    await queue.enqueue('pool-1');
+    await waitFor('delayed', async () => (await queue.state('pool-1')) === 'delayed');
+    await queue.wake('pool-1');
+    await waitFor('done', async () => (await queue.state('pool-1')) === 'completed');
+    await worker.close();
+    expect(attempts).toEqual([1, 1]);
+    expect(failed).toEqual([]);
+  });
+
+  test('jobs run in priority order, lower first', async () => {
+    const queue = openQueue();
+    await Promise.all([
+      queue.enqueue('prio-c', { priority: 3 }),
+      queue.enqueue('prio-a', { priority: 1 }),
+      queue.enqueue('prio-b', { priority: 2 }),
+    ]);
+    const order: string[] = [];
+    const worker = queue.createWorker({
+      concurrency: 1,
+      handler: async (id) => {
+        order.push(id);
+      },
+    });
+    await waitFor('all done', () => order.length === 3);
+    await worker.close();
+    expect(order).toEqual(['prio-a', 'prio-b', 'prio-c']);
+  });
+
   test('ping() throws when the backend is unreachable', async () => {
     const queue = openQueue({
       databaseUrl: 'postgres://postgres@127.0.0.1:1/nowhere',

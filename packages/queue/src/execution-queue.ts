@@ -26,6 +26,12 @@ export function createExecutionQueue(opts: ExecutionQueueOptions): ExecutionQueu
 
 const READY_TIMEOUT_MS = 30_000;
 
+/** BullMQ's priorities run from 1 to 2^21. */
+const MAX_PRIORITY = 2 ** 21;
+function clampPriority(priority: number): number {
+  return Math.min(MAX_PRIORITY, Math.max(1, Math.round(priority)));
+}
+
 /**
  * Waits for BullMQ's set-up of a queue or worker. The Postgres backend checks (or migrates) its
  * schema once and remembers the outcome: a connection PostgreSQL ends during that set-up leaves a
@@ -59,12 +65,24 @@ function openExecutionQueue<B extends IQueueBackend, C>(
 
   return {
     backend,
-    async enqueue(executionId) {
+    async enqueue(executionId, opts) {
       // A finished job stays around (bounded) under its id, and BullMQ would ignore the add as a
       // duplicate; running the execution again (a retry, a reconciler) needs a fresh job.
       const current = await queue.getJobState(executionId);
       if (current === 'completed' || current === 'failed') await queue.remove(executionId);
-      await queue.add(EXECUTION_JOB, { executionId }, { jobId: executionId });
+      const priority = opts?.priority === undefined ? {} : { priority: clampPriority(opts.priority) };
+      await queue.add(EXECUTION_JOB, { executionId }, { jobId: executionId, ...priority });
+    },
+    async wake(executionId) {
+      const job = await queue.getJob(executionId);
+      if (!job || !(await job.isDelayed())) return false;
+      try {
+        await job.promote();
+        return true;
+      } catch {
+        // A worker or another waker moved it meanwhile.
+        return false;
+      }
     },
     async remove(executionId) {
       if (!isUntaken(await queue.getJobState(executionId))) return false;

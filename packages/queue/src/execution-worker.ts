@@ -1,8 +1,11 @@
-import { type BackendClasses, type IQueueBackend, WaitingError } from 'bullmq';
+import { type BackendClasses, DelayedError, type IQueueBackend, WaitingError } from 'bullmq';
 import type { ExecutionJobData, ExecutionJobName } from './execution-job.ts';
 import { handlerError, isUnrecoverable, toJobError } from './permanent-failure.ts';
 import type { QueueSettings } from './queue-settings.ts';
-import type { CreateWorkerOptions, ExecutionWorker } from './types.ts';
+import type { CreateWorkerOptions, ExecutionWorker, ParkRequest } from './types.ts';
+
+/** How long a job whose handler hit `retryLaterOn` trouble waits before it runs again. */
+const INFRASTRUCTURE_RETRY_MS = 5_000;
 
 /** Starts a BullMQ worker of either backend that feeds execution ids to `opts.handler`. */
 export function startExecutionWorker<B extends IQueueBackend, C>(
@@ -24,21 +27,34 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
       // attemptsMade counts finished attempts only, so a job recovered from a dead worker keeps its number.
       const attempt = job.attemptsMade + 1;
       running.add(executionId);
+      let parked: ParkRequest['park'] | undefined;
       try {
-        await opts.handler(executionId, {
+        const outcome = await opts.handler(executionId, {
           signal,
           attempt,
           isFinalAttempt: attempt >= (job.opts.attempts ?? 1),
         });
+        parked = outcome?.park;
       } catch (err) {
         if (stopping.signal.aborted && !jobSignal.aborted) {
           // Back to the queue as it was, its attempts untouched: another worker starts it again.
           await job.moveToWait(token);
           throw new WaitingError();
         }
+        if (!signal.aborted && opts.retryLaterOn?.(err)) {
+          // Trouble outside the run (its database unreachable): tried again shortly, no attempt used.
+          await job.moveToDelayed(Date.now() + INFRASTRUCTURE_RETRY_MS, token);
+          throw new DelayedError();
+        }
         throw toJobError(err, signal.aborted);
       } finally {
         running.delete(executionId);
+      }
+      if (parked) {
+        // The slot is free once the processor ends; the job sleeps as a delayed job, attempts kept.
+        await job.moveToDelayed(Math.max(parked.until, Date.now() + 1), token);
+        if (!(await parked.stillWaiting().catch(() => true))) await job.promote().catch(() => undefined);
+        throw new DelayedError();
       }
     },
     {
@@ -47,6 +63,7 @@ export function startExecutionWorker<B extends IQueueBackend, C>(
       concurrency: opts.concurrency,
       lockDuration: settings.lockDurationMs,
       stalledInterval: settings.stalledIntervalMs,
+      maxStalledCount: settings.maxStalledCount,
     },
   );
   worker.on('error', settings.onError);

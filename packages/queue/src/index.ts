@@ -11,5 +11,6 @@ export type {
   ExecutionQueue,
   ExecutionQueueOptions,
   ExecutionWorker,
+  ParkRequest,
   QueueBackend,
 } from './types.ts';

@@ -10,6 +10,8 @@ export interface QueueSettings {
   jobOptions: DefaultJobOptions;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** The workers' `maxStalledCount`: see MAX_STALLED_COUNT. */
+  maxStalledCount: number;
   onError: (err: Error) => void;
 }
 
@@ -18,6 +20,14 @@ export interface QueueSettings {
  * so the queue keeps the most recent ones and drops the rest.
  */
 const KEEP_FINISHED_JOBS = 1000;
+
+/**
+ * How often a job may come back from a dead worker before BullMQ fails it ("job stalled more than
+ * allowable limit"). BullMQ's default, 1, failed a run whose worker was killed twice, attempts
+ * left or not: a dying worker says nothing about the run, so its stalls must never end it. Finite
+ * only because the Postgres backend keeps the count in an integer column.
+ */
+export const MAX_STALLED_COUNT = 1_000_000;
 
 export function resolveSettings(opts: ExecutionQueueOptions): QueueSettings {
   if (!Number.isInteger(opts.attempts) || opts.attempts < 1) {
@@ -38,6 +48,7 @@ export function resolveSettings(opts: ExecutionQueueOptions): QueueSettings {
     // the lock is renewed every lockDuration / 2, so a live worker never loses it.
     lockDurationMs: opts.lockDurationMs ?? 30_000,
     stalledIntervalMs: opts.stalledIntervalMs ?? 5_000,
+    maxStalledCount: MAX_STALLED_COUNT,
     onError: opts.onError ?? ((err) => console.error('[queue]', err)),
   };
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createExecutionQueue } from './execution-queue.ts';
-import { deferred } from './test-support/async-helpers.ts';
+import { deferred, waitFor } from './test-support/async-helpers.ts';
 import {
   createScratchDatabase,
   deleteRedisKeys,
@@ -76,6 +76,53 @@ describe('a dead worker', { timeout: 30_000 }, () => {
         expect(recoveryMs).toBeLessThan(LOCK_DURATION_MS + 2 * STALLED_INTERVAL_MS + 2_000);
       } finally {
         child?.kill('SIGKILL');
+        await queue.close();
+      }
+    },
+  );
+});
+
+const KILLS = 3;
+
+// BullMQ's default maxStalledCount (1) failed a job whose worker died twice, attempts left or not.
+describe('a job whose worker is killed again and again', { timeout: 60_000 }, () => {
+  test.concurrent.each(backends)(
+    `on %s: comes back after each of ${KILLS} kills, and its first attempt is still the one that runs`,
+    async (backend) => {
+      const options: ExecutionQueueOptions = {
+        databaseUrl: db.url,
+        redisUrl: backend === 'redis' ? TEST_REDIS_URL : undefined,
+        queueName: 'executions-killed-often',
+        attempts: 2,
+        prefix,
+        lockDurationMs: 2_000,
+        stalledIntervalMs: 1_000,
+      };
+      const queue = createExecutionQueue(options);
+      const children: ChildProcess[] = [];
+      try {
+        await queue.enqueue('exec-killed-often');
+        for (let kill = 1; kill <= KILLS; kill++) {
+          // Each new worker's own stalled check brings the job back from the one killed before.
+          const child = fork(deadWorkerScript, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'] });
+          children.push(child);
+          const [message] = await once(child, 'message');
+          expect(message).toEqual({ started: 'exec-killed-often' });
+          child.kill('SIGKILL');
+          await once(child, 'exit');
+        }
+        const recovered = deferred<{ executionId: string; attempt: number }>();
+        queue.createWorker({
+          concurrency: 1,
+          handler: async (executionId, { attempt }) => recovered.resolve({ executionId, attempt }),
+        });
+        expect(await recovered.promise).toEqual({ executionId: 'exec-killed-often', attempt: 1 });
+        await waitFor(
+          'the job to complete',
+          async () => (await queue.state('exec-killed-often')) === 'completed',
+        );
+      } finally {
+        for (const child of children) child.kill('SIGKILL');
         await queue.close();
       }
     },

@@ -31,11 +31,37 @@ export interface ExecutionJobContext {
   isFinalAttempt: boolean;
 }
 
-export type ExecutionHandler = (executionId: string, ctx: ExecutionJobContext) => Promise<void>;
+/**
+ * What a handler returns to give its worker slot back while the execution waits (an approval, a
+ * project's concurrency limit or budget): the job is parked as a delayed job until `until` (epoch
+ * ms) or until `ExecutionQueue.wake`, whichever comes first, and keeps its attempts.
+ */
+export interface ParkRequest {
+  park: {
+    until: number;
+    /**
+     * Asked once the job is parked: false when what it waits for already happened (a decision made
+     * while the job was being parked), and the job is woken at once. Closes the race between a
+     * waker that found the job still active and the park.
+     */
+    stillWaiting(): Promise<boolean>;
+  };
+}
+
+export type ExecutionHandler = (
+  executionId: string,
+  ctx: ExecutionJobContext,
+  // biome-ignore lint/suspicious/noConfusingVoidType: most handlers return nothing; some ask to park.
+) => Promise<void | ParkRequest>;
 
 export interface CreateWorkerOptions {
   concurrency: number;
   handler: ExecutionHandler;
+  /**
+   * Errors that say nothing about the run (its database unreachable, a pool timeout): the job goes
+   * back to the queue for a few seconds instead of using an attempt.
+   */
+  retryLaterOn?: (err: unknown) => boolean;
   /** Called after BullMQ recorded a failed attempt; `willRetry` tells whether another attempt follows. */
   onFailed?: (executionId: string, err: Error, willRetry: boolean) => void;
 }
@@ -68,8 +94,13 @@ export interface ExecutionJobCounts {
 
 export interface ExecutionQueue {
   readonly backend: QueueBackend;
-  /** jobId = executionId and the job carries only that id; enqueuing a pending id again is a no-op. */
-  enqueue(executionId: string): Promise<void>;
+  /**
+   * jobId = executionId and the job carries only that id; enqueuing a pending id again is a no-op.
+   * `priority`: lower runs first (BullMQ's priority, 1 … 2^21); unset runs before any prioritized job.
+   */
+  enqueue(executionId: string, opts?: { priority?: number }): Promise<void>;
+  /** Moves a parked (delayed) job back to the queue now; false when the job is not parked. */
+  wake(executionId: string): Promise<boolean>;
   /** Removes a job no worker has taken yet; false if it is absent, active or finished. */
   remove(executionId: string): Promise<boolean>;
   state(executionId: string): Promise<ExecutionJobState>;

@@ -42,6 +42,7 @@ export {
   ohStatus,
   ohUserMessage,
 } from './fakes/openhands-events.ts';
+export * from './fakes/otlp.ts';
 export * from './fakes/telegram.ts';
 export { testRedisUrl, uniquePrefix } from './isolation.ts';
 export {

@@ -69,7 +69,7 @@ export async function userRoutes(app: AppInstance): Promise<void> {
         operationId: 'updateUser',
         tags: ['users'],
         summary:
-          'Change a user’s role, name, password or GitHub login, or disable them (their sessions end at once)',
+          'Change a user’s role, name, password, GitHub login or monthly budget, or disable them (their sessions end at once)',
         params: userParamsSchema,
         body: updateUserBodySchema,
         response: { 200: userAccountSchema, ...errors },

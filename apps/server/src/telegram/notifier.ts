@@ -115,7 +115,8 @@ export class TaskNotifier {
     const chats = new Map<string, bigint>();
     for (const f of follows) {
       const key = f.chatId.toString();
-      if (!chats.has(key) && (await this.mayView(f.userId, task.projectId))) chats.set(key, f.chatId);
+      if (!chats.has(key) && (await followerMayView(this.deps, f.userId, task.projectId)))
+        chats.set(key, f.chatId);
     }
     const view = await this.viewOf(task);
     const text = renderTask(view);
@@ -127,17 +128,6 @@ export class TaskNotifier {
       }),
     );
     if (execution) await this.closeDecidedApprovals(execution.id, execution.state, execution.pendingApproval);
-  }
-
-  /** Checked before every message: the follower's permissions and project membership now. */
-  private async mayView(userId: string, projectId: string): Promise<boolean> {
-    const actor = await loadUserActor(this.deps, userId, 'telegram');
-    if (!actor) return false;
-    const ctx = makeCtx(actor);
-    if (!has(ctx, 'task:view')) return false;
-    const reach = projectsInReach(ctx);
-    if (!reach) return true;
-    return (await this.deps.prisma.project.count({ where: { AND: [{ id: projectId }, reach] } })) > 0;
   }
 
   private async viewOf(task: TaskRow): Promise<TaskView> {
@@ -283,6 +273,17 @@ export class TaskNotifier {
       );
     }
   }
+}
+
+/** Checked before every message: the follower's permissions and project membership now. */
+export async function followerMayView(deps: CoreDeps, userId: string, projectId: string): Promise<boolean> {
+  const actor = await loadUserActor(deps, userId, 'telegram');
+  if (!actor) return false;
+  const ctx = makeCtx(actor);
+  if (!has(ctx, 'task:view')) return false;
+  const reach = projectsInReach(ctx);
+  if (!reach) return true;
+  return (await deps.prisma.project.count({ where: { AND: [{ id: projectId }, reach] } })) > 0;
 }
 
 function progressLine(type: string, data: unknown): string | null {

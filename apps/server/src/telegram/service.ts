@@ -5,6 +5,7 @@ import { Bot, GrammyError, HttpError } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { EventHub } from '../event-hub.ts';
 import { LeaderLock } from '../leader-lock.ts';
+import { BudgetNotifier } from './budget-notifier.ts';
 import { BOT_COMMANDS, type BotContext, registerCommands } from './commands.ts';
 import { TaskNotifier, TELEGRAM_REFRESH } from './notifier.ts';
 import { ChatPacer } from './pacer.ts';
@@ -49,6 +50,8 @@ export class TelegramService {
   readonly bot: Bot<BotContext>;
   readonly pacer: ChatPacer;
   readonly notifier: TaskNotifier;
+  /** Tells a project's followers when it has used 80 % of its monthly budget. */
+  readonly budgets: BudgetNotifier;
   private readonly lock: LeaderLock;
   private polling: AbortController | null = null;
   private pollLoop: Promise<void> | null = null;
@@ -81,6 +84,7 @@ export class TelegramService {
       isTransient,
     );
     this.notifier = new TaskNotifier(deps, this.bot.api, this.pacer, opts.log);
+    this.budgets = new BudgetNotifier(deps, this.bot.api, this.pacer, opts.log);
     registerCommands(this.bot, { deps, pacer: this.pacer, notifier: this.notifier, telegram: this });
     this.bot.catch((err) => opts.log.error({ err: describeError(err.error) }, 'telegram: an update failed'));
     this.lock = new LeaderLock({
@@ -123,6 +127,7 @@ export class TelegramService {
 
   async start(hub: EventHub, subscriber: Subscriber): Promise<void> {
     this.offs.push(hub.on('*', (change) => this.notifier.onChange(change)));
+    this.offs.push(hub.on('*', (change) => this.budgets.onChange(change)));
     this.offs.push(
       await subscriber.subscribe(TELEGRAM_REFRESH, (taskId) => this.notifier.onChange({ taskId })),
     );
@@ -136,6 +141,7 @@ export class TelegramService {
       'telegram: this process runs the bot',
     );
     this.notifier.setActive(true);
+    this.budgets.setActive(true);
     const abort = new AbortController();
     this.polling = abort;
     this.pollLoop = (async () => {
@@ -174,6 +180,7 @@ export class TelegramService {
 
   private async standDown(): Promise<void> {
     this.notifier.setActive(false);
+    this.budgets.setActive(false);
     this.polling?.abort();
     this.polling = null;
     await this.pollLoop;
@@ -271,7 +278,7 @@ export class TelegramService {
     // outage is not waited for past a few seconds (a later change re-sends the task's state).
     this.pacer.close();
     await Promise.race([
-      Promise.allSettled([...this.inFlight, this.notifier.idle()]),
+      Promise.allSettled([...this.inFlight, this.notifier.idle(), this.budgets.idle()]),
       new Promise((r) => setTimeout(r, 3000).unref()),
     ]);
   }

@@ -208,6 +208,18 @@ export function describeLoopRuntime(c: LoopRuntimeCase) {
       const final = await finalState(String(task_id));
       expect(final.state).toBe('completed');
       expect(final.metadata.changed_files).toEqual(['out.txt']);
+      // The run parked while it waited and went on from its checkpoint: the model's last turn got
+      // the whole conversation (task, plan, the approved command and its result), not a new start.
+      const events = await server.prisma.executionEvent.findMany({
+        where: { executionId: waiting.execution_uuid },
+        orderBy: { seq: 'asc' },
+      });
+      expect(events.filter((e) => e.type === 'resumed')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'tool_call')).toHaveLength(2);
+      const last = JSON.stringify(fake.requests.at(-1));
+      expect(last).toContain('Your plan:');
+      expect(last).toContain('echo approved-run > out.txt');
+      expect(fake.requests.length).toBeGreaterThanOrEqual(3);
     });
   });
 }

@@ -63,6 +63,11 @@ export function TaskCard({ task, now, grabbed, onDragStart, onHandleKey }: Props
           </span>
         )}
       </div>
+      {exec?.state === 'pending' && exec.held_reason && (
+        <p className="card-held" data-testid="card-held">
+          Waiting: {exec.held_reason}
+        </p>
+      )}
       {(exec || task.pull_request) && (
         <dl className="card-facts">
           {exec && (

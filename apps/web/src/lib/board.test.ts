@@ -44,6 +44,7 @@ function task(over: Partial<TaskDto> & { state?: TaskDto['column'] | string; age
           cost_usd: null,
           pr_url: null,
           claw_id: null,
+          held_reason: null,
         }
       : null,
     pull_request: null,

@@ -2,6 +2,7 @@ import type { TaskDto } from '@ccl/contracts';
 import { type DragEvent, type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
 import { Empty, LoadError, Loading } from '../components/async-view.tsx';
 import { BoardFilterBar } from '../components/board-filters.tsx';
+import { BudgetLine } from '../components/budget-line.tsx';
 import { Link } from '../components/link.tsx';
 import { TaskCard } from '../components/task-card.tsx';
 import { useToasts } from '../components/toasts.tsx';
@@ -48,7 +49,8 @@ export function BoardPage({ project }: { project: string | null }) {
   useLiveCards(project, tasks.setData, tasks.reload);
 
   // All projects at once: the standard five, since each project may name its own.
-  const setting = projects.data?.find((p) => p.slug === project)?.settings.columns;
+  const current = project ? projects.data?.find((p) => p.slug === project) : undefined;
+  const setting = current?.settings.columns;
   const columns = useMemo(() => boardColumns(project ? setting : undefined), [project, setting]);
   // A project's board waits for its column setting rather than flashing the standard five first.
   const columnsKnown = !project || !projects.loading || projects.data !== undefined;
@@ -146,6 +148,7 @@ export function BoardPage({ project }: { project: string | null }) {
           </Link>
         )}
       </div>
+      {current?.budget && <BudgetLine budget={current.budget} />}
       <BoardFilterBar
         filters={filters}
         agents={options.agents}

@@ -1,4 +1,4 @@
-import type { AgentRunner, RunInput, RunResult, RunStream } from '../runner.ts';
+import type { AgentEvent, AgentRunner, ApprovalDecision, RunInput, RunResult, RunStream } from '../runner.ts';
 import { type NetworkPolicy, networkPolicyOf } from '../workspace/network-policy.ts';
 import type { Workspace } from '../workspace/types.ts';
 import { costOf, type Price } from './pricing.ts';
@@ -35,6 +35,40 @@ const RUN_SYSTEM =
   'You are a coding agent working in a git repository (your working directory). Carry out the plan with the ' +
   'tools: inspect files before changing them, keep changes small, run the project checks when there are any. ' +
   'When the work is done, call the finish tool with a short summary of what you changed and why.';
+
+/** One model turn's tool calls, run in order; `next` is the first not yet answered. */
+interface PendingCalls {
+  calls: ToolCall[];
+  next: number;
+  results: ToolOutcome[];
+  summary: string | null;
+}
+
+/** What a parked run keeps of the loop: plain JSON, stored on the execution while it waits. */
+interface LoopCheckpoint {
+  v: 1;
+  plan: string;
+  messages: LoopMessage[];
+  budget: { inputTokens: number; outputTokens: number; costUsd: number; turns: number };
+  pending: PendingCalls;
+}
+
+function loopCheckpoint(value: unknown): LoopCheckpoint {
+  const c = value as Partial<LoopCheckpoint> | null;
+  if (
+    c?.v !== 1 ||
+    typeof c.plan !== 'string' ||
+    !Array.isArray(c.messages) ||
+    !c.budget ||
+    !c.pending ||
+    !Array.isArray(c.pending.calls) ||
+    !Array.isArray(c.pending.results) ||
+    typeof c.pending.next !== 'number'
+  ) {
+    throw new Error("the checkpoint to resume from is not one of the tool loop's");
+  }
+  return c as LoopCheckpoint;
+}
 
 /** Tracks turns, tokens and dollars for the run's metadata. */
 class Budget {
@@ -80,23 +114,39 @@ export class ToolLoopRunner implements AgentRunner {
       ...(thinking ? { thinking } : {}),
     };
 
-    yield { type: 'status', phase: 'planning' };
-    const planTurn = yield* streamTurn(model, {
-      ...base,
-      system: PLAN_SYSTEM,
-      messages: [{ role: 'user', text: input.prompt }],
-      tools: [],
-    });
-    budget.add(planTurn.usage.inputTokens, planTurn.usage.outputTokens);
-    yield this.usageEvent(planTurn.usage.inputTokens, planTurn.usage.outputTokens, modelName);
-    const plan = planTurn.text.trim();
-    yield { type: 'artifact', kind: 'file', name: 'plan.md', content: plan };
-
-    yield { type: 'status', phase: 'running' };
-    const messages: LoopMessage[] = [
-      { role: 'user', text: `${input.prompt}\n\nYour plan:\n${plan || '(none)'}` },
-    ];
+    let plan: string;
+    let messages: LoopMessage[];
     let summary: string | null = null;
+    if (input.resume) {
+      // Parked at a command's approval: the conversation, the turn's calls and the results so far
+      // come back from the checkpoint, and the call that asked gets the decision.
+      const saved = loopCheckpoint(input.resume.checkpoint);
+      plan = saved.plan;
+      messages = saved.messages;
+      Object.assign(budget, saved.budget);
+      const pending = saved.pending;
+      summary = yield* this.runCalls(toolbox, input.signal, pending, input.resume.decision, {
+        plan,
+        messages,
+        budget,
+      });
+      messages.push({ role: 'tool', results: pending.results });
+    } else {
+      yield { type: 'status', phase: 'planning' };
+      const planTurn = yield* streamTurn(model, {
+        ...base,
+        system: PLAN_SYSTEM,
+        messages: [{ role: 'user', text: input.prompt }],
+        tools: [],
+      });
+      budget.add(planTurn.usage.inputTokens, planTurn.usage.outputTokens);
+      yield this.usageEvent(planTurn.usage.inputTokens, planTurn.usage.outputTokens, modelName);
+      plan = planTurn.text.trim();
+      yield { type: 'artifact', kind: 'file', name: 'plan.md', content: plan };
+
+      yield { type: 'status', phase: 'running' };
+      messages = [{ role: 'user', text: `${input.prompt}\n\nYour plan:\n${plan || '(none)'}` }];
+    }
     while (summary === null) {
       if (budget.turns >= maxTurns)
         return this.fail(`turn limit reached: ${maxTurns} turns`, budget, modelName);
@@ -110,37 +160,9 @@ export class ToolLoopRunner implements AgentRunner {
         summary = turn.text.trim() || 'done';
         break;
       }
-      const results: ToolOutcome[] = [];
-      for (const call of turn.toolCalls) {
-        yield { type: 'tool_call', id: call.id, name: call.name, input: call.input };
-        let outcome: { output: string; isError: boolean; finished?: { summary: string } };
-        const malformed = invalidToolArguments(call.input);
-        if (malformed) {
-          // Answer the call (providers reject a turn with an unanswered call) and let the model retry.
-          outcome = { output: malformed, isError: true };
-        } else if (toolbox.needsApproval(call)) {
-          const decision = yield {
-            type: 'approval_request',
-            id: call.id,
-            // Only shell commands wait for a person: file tools never leave the workspace.
-            kind: 'command',
-            description: `run: ${String(call.input.command)}`,
-            details: { tool: call.name, input: call.input },
-          };
-          outcome = decision?.approved
-            ? await toolbox.run(call, input.signal)
-            : {
-                output: `denied by ${decision?.by ?? 'a reviewer'}${decision?.comment ? `: ${decision.comment}` : ''}`,
-                isError: true,
-              };
-        } else {
-          outcome = await toolbox.run(call, input.signal);
-        }
-        yield { type: 'tool_result', id: call.id, output: outcome.output, isError: outcome.isError };
-        results.push({ callId: call.id, name: call.name, output: outcome.output, isError: outcome.isError });
-        if (outcome.finished) summary = outcome.finished.summary;
-      }
-      messages.push({ role: 'tool', results });
+      const pending: PendingCalls = { calls: turn.toolCalls, next: 0, results: [], summary: null };
+      summary = yield* this.runCalls(toolbox, input.signal, pending, undefined, { plan, messages, budget });
+      messages.push({ role: 'tool', results: pending.results });
     }
 
     const diff = await input.workspace.diff();
@@ -150,6 +172,73 @@ export class ToolLoopRunner implements AgentRunner {
       result: summary,
       metadata: { ...this.metadata(budget, modelName), plan, changed_files: diff.files, diff: diff.unified },
     };
+  }
+
+  /**
+   * Runs one turn's tool calls from `pending.next` on, adding their outcomes to `pending.results`;
+   * returns the finish summary if a call finished the work. `decided` answers the first call (a
+   * resumed approval). Each approval question carries a checkpoint of everything above.
+   */
+  private async *runCalls(
+    toolbox: LoopToolbox,
+    signal: AbortSignal,
+    pending: PendingCalls,
+    decided: ApprovalDecision | undefined,
+    state: { plan: string; messages: LoopMessage[]; budget: Budget },
+  ): AsyncGenerator<AgentEvent, string | null, ApprovalDecision | undefined> {
+    let answer = decided;
+    for (; pending.next < pending.calls.length; pending.next++) {
+      const call = pending.calls[pending.next] as ToolCall;
+      if (answer === undefined) yield { type: 'tool_call', id: call.id, name: call.name, input: call.input };
+      let outcome: { output: string; isError: boolean; finished?: { summary: string } };
+      const malformed = invalidToolArguments(call.input);
+      if (malformed) {
+        // Answer the call (providers reject a turn with an unanswered call) and let the model retry.
+        outcome = { output: malformed, isError: true };
+      } else if (toolbox.needsApproval(call)) {
+        const checkpoint: LoopCheckpoint = {
+          v: 1,
+          plan: state.plan,
+          messages: state.messages,
+          budget: {
+            inputTokens: state.budget.inputTokens,
+            outputTokens: state.budget.outputTokens,
+            costUsd: state.budget.costUsd,
+            turns: state.budget.turns,
+          },
+          pending: { ...pending, results: [...pending.results] },
+        };
+        const decision =
+          answer ??
+          (yield {
+            type: 'approval_request',
+            id: call.id,
+            // Only shell commands wait for a person: file tools never leave the workspace.
+            kind: 'command',
+            description: `run: ${String(call.input.command)}`,
+            details: { tool: call.name, input: call.input },
+            checkpoint,
+          });
+        outcome = decision?.approved
+          ? await toolbox.run(call, signal)
+          : {
+              output: `denied by ${decision?.by ?? 'a reviewer'}${decision?.comment ? `: ${decision.comment}` : ''}`,
+              isError: true,
+            };
+      } else {
+        outcome = await toolbox.run(call, signal);
+      }
+      answer = undefined;
+      yield { type: 'tool_result', id: call.id, output: outcome.output, isError: outcome.isError };
+      pending.results.push({
+        callId: call.id,
+        name: call.name,
+        output: outcome.output,
+        isError: outcome.isError,
+      });
+      if (outcome.finished) pending.summary = outcome.finished.summary;
+    }
+    return pending.summary;
   }
 
   private usageEvent(inputTokens: number, outputTokens: number, model: string) {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { diffAgainst } from './diff.ts';
 import { addLocalConfig, FreshRepoTemplate, headCommit, initialCommit } from './fresh-repo.ts';
@@ -59,6 +59,24 @@ export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<Git
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     throw err;
   }
+}
+
+/**
+ * The workspace a parked run left at `<root>/<executionId>`, to go on in; null when this machine
+ * does not have it (another machine's worker parked the run, or the sweeper removed it).
+ */
+export async function openWorkspace(
+  root: string,
+  executionId: string,
+  baseCommit: string,
+): Promise<GitWorkspace | null> {
+  const dir = join(resolve(root), executionId);
+  try {
+    await stat(join(dir, '.git'));
+  } catch {
+    return null;
+  }
+  return makeWorkspace(dir, baseCommit);
 }
 
 function makeWorkspace(dir: string, baseCommit: string): GitWorkspace {

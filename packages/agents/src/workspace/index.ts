@@ -1,4 +1,9 @@
-export { type CreateWorkspaceOptions, createWorkspace, type GitWorkspace } from './create-workspace.ts';
+export {
+  type CreateWorkspaceOptions,
+  createWorkspace,
+  type GitWorkspace,
+  openWorkspace,
+} from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
 export { FreshRepoTemplate } from './fresh-repo.ts';
 export { GitError } from './git.ts';

@@ -3,6 +3,7 @@ import { writeAudit } from '../audit.ts';
 import { hashPassword } from '../auth/password.ts';
 import { checkPasswordStrength } from '../auth/web-sessions.ts';
 import { authorize } from '../authorize.ts';
+import { afterUserBudgetChange } from '../budget-release.ts';
 import type { RequestCtx } from '../context.ts';
 import { announceCredentialChange } from '../credential-change.ts';
 import type { CoreDeps, Tx } from '../deps.ts';
@@ -19,6 +20,7 @@ type UserRow = {
   disabled: boolean;
   passwordHash: string | null;
   githubLogin: string | null;
+  budgetUsdMonth: number | null;
   createdAt: Date;
 };
 
@@ -30,6 +32,7 @@ export function toUserDto(u: UserRow) {
     disabled: u.disabled,
     has_password: u.passwordHash !== null,
     github_login: u.githubLogin,
+    budget_usd_month: u.budgetUsdMonth,
     created_at: u.createdAt.toISOString(),
   };
 }
@@ -92,11 +95,13 @@ async function checkGithubLogin(tx: Tx, userId: string, login: string) {
 }
 
 /**
- * Role, name, disabled, password and GitHub login; each change is audited, a role change and a
- * GitHub link with their before and after.
+ * Role, name, disabled, password, GitHub login and monthly budget; each change is audited, a role
+ * change, a GitHub link and a budget with their before and after. A changed budget releases the
+ * user's runs it lets go on (the server's deps also wake their held runs; the CLI's parked jobs
+ * look again within 30 s).
  */
 export async function updateUserAccount(
-  deps: Pick<CoreDeps, 'prisma' | 'audit' | 'cache'>,
+  deps: Pick<CoreDeps, 'prisma' | 'audit' | 'cache'> & Partial<Pick<CoreDeps, 'queue' | 'config' | 'log'>>,
   ctx: RequestCtx,
   id: string,
   input: {
@@ -106,6 +111,8 @@ export async function updateUserAccount(
     password?: string | undefined;
     /** null unlinks. */
     github_login?: string | null | undefined;
+    /** US dollars per calendar month over the user's runs; null removes the budget. */
+    budget_usd_month?: number | null | undefined;
   },
 ) {
   await authorize(deps, ctx, 'user:manage', { resourceType: 'user', resourceId: id });
@@ -116,7 +123,7 @@ export async function updateUserAccount(
   const passwordHash = input.password ? await hashPassword(input.password) : undefined;
   const githubLogin =
     typeof input.github_login === 'string' ? input.github_login.toLowerCase() : input.github_login;
-  return deps.prisma.$transaction(async (tx) => {
+  const updated = await deps.prisma.$transaction(async (tx) => {
     const before = await tx.user.findUnique({ where: { id } });
     if (!before) throw new NotFound(`user '${id}' not found`);
     if (input.role) await requireRole(tx, input.role);
@@ -130,6 +137,7 @@ export async function updateUserAccount(
       ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
       ...(passwordHash ? { passwordHash } : {}),
       ...(githubLogin !== undefined ? { githubLogin } : {}),
+      ...(input.budget_usd_month !== undefined ? { budgetUsdMonth: input.budget_usd_month } : {}),
     };
     const user = await tx.user.update({ where: { id }, data });
     // A new password or a disabled account ends the browser sessions at once.
@@ -158,8 +166,13 @@ export async function updateUserAccount(
         ...(githubLogin !== undefined
           ? { github_login_from: before.githubLogin, github_login_to: githubLogin }
           : {}),
+        ...(input.budget_usd_month !== undefined
+          ? { budget_from: before.budgetUsdMonth, budget_to: input.budget_usd_month }
+          : {}),
       },
     });
     return toUserDto(user);
   });
+  if (input.budget_usd_month !== undefined) await afterUserBudgetChange(deps, ctx, id);
+  return updated;
 }

@@ -53,7 +53,17 @@ export function ProjectsSection({ project }: { project: string | null }) {
 }
 
 /** The settings the form below holds; it leaves the others as they are. */
-const FORM_SETTINGS = ['repo', 'ref', 'approval', 'max_cost_usd', 'model', 'columns', 'github'] as const;
+const FORM_SETTINGS = [
+  'repo',
+  'ref',
+  'approval',
+  'max_cost_usd',
+  'on_limit',
+  'budget_usd_month',
+  'model',
+  'columns',
+  'github',
+] as const;
 
 function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: ProjectDto) => void }) {
   const { can } = useSession();
@@ -77,6 +87,8 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
       settings.approval = get('approval') as 'none' | 'commands';
     }
     if (get('max_cost_usd')) settings.max_cost_usd = Number(get('max_cost_usd'));
+    if (get('on_limit') === 'ask') settings.on_limit = 'ask';
+    if (get('budget_usd_month')) settings.budget_usd_month = Number(get('budget_usd_month'));
     if (get('model')) settings.model = get('model');
     const columns = columnsFromForm(form);
     if (columns) settings.columns = columns;
@@ -133,6 +145,26 @@ function SettingsForm({ project, onSaved }: { project: ProjectDto; onSaved: (p: 
             step="0.01"
             inputMode="decimal"
             defaultValue={s.max_cost_usd ?? ''}
+          />
+        </Field>
+        <Field label="At the cost cap">
+          <select name="on_limit" defaultValue={s.on_limit ?? 'fail'}>
+            <option value="fail">Stop the run (it fails)</option>
+            <option value="ask">Pause it and ask for approval to go on</option>
+          </select>
+        </Field>
+        <Field
+          label="Monthly budget in USD"
+          optional
+          hint="What this project’s runs may cost per calendar month (UTC). At 80 % the board warns; at 100 % new runs wait and running ones ask to go on."
+        >
+          <input
+            name="budget_usd_month"
+            type="number"
+            min="0.01"
+            step="0.01"
+            inputMode="decimal"
+            defaultValue={s.budget_usd_month ?? ''}
           />
         </Field>
         <Field label="Model" optional hint="Empty: each agent’s default model.">

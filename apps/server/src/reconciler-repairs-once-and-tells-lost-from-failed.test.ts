@@ -1,0 +1,145 @@
+import { type JobQueue, reconcileExecutions } from '@ccl/core';
+import type { ExecutionState } from '@ccl/db';
+import { createExecutionQueue, PermanentFailure } from '@ccl/queue';
+import { testRedisUrl } from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+
+// An api process only, so that no worker's own reconciler runs beside the rounds under test.
+describe('the reconciler', () => {
+  const queueName = `reconcile-${Date.now()}`;
+  let api: TestServer;
+  const servers: TestServer[] = [];
+
+  beforeAll(async () => {
+    api = await startTestServer({ backend: 'redis', role: 'api', env: { QUEUE_NAME: queueName } });
+    servers.push(api);
+  });
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.stop();
+  });
+
+  /** A row as a crash leaves it: not terminal, untouched for a minute, `attempts` as the run recorded. */
+  async function orphan(state: ExecutionState, attempts = state === 'PENDING' ? 0 : 1) {
+    const project = await api.prisma.project.upsert({
+      where: { slug: 'orphans' },
+      create: { slug: 'orphans', name: 'orphans' },
+      update: {},
+    });
+    const task = await api.prisma.task.create({
+      data: { projectId: project.id, title: 'orphan', creatorId: 'local' },
+    });
+    const exec = await api.prisma.execution.create({
+      data: {
+        taskId: task.id,
+        requestedAgent: 'echo',
+        agentType: 'echo',
+        prompt: `orphan ${state}`,
+        userId: 'local',
+        state,
+        attempts,
+        context: { echo: { steps: 1, delay_ms: 1 } },
+        ...(state === 'PENDING' ? {} : { startedAt: new Date() }),
+      },
+    });
+    await api.prisma
+      .$executeRaw`UPDATE executions SET updated_at = now() - interval '1 minute' WHERE id = ${exec.id}::uuid`;
+    return exec.id;
+  }
+
+  const requeuedEvents = (executionId: string) =>
+    api.prisma.executionEvent.count({ where: { executionId, type: 'requeued' } });
+
+  it('runs one round at a time: a round that starts while another is under way skips, and each lost run is queued once', async () => {
+    const lost = [await orphan('PENDING'), await orphan('RUNNING'), await orphan('WAITING')];
+    // The first round stops at its first look at the queue until the second round has had its turn.
+    let letFirstGoOn = () => {};
+    const held = new Promise<void>((resolve) => {
+      letFirstGoOn = resolve;
+    });
+    const queue = api.deps.queue;
+    const slowQueue: JobQueue = {
+      ...queue,
+      enqueue: (id, opts) => queue.enqueue(id, opts),
+      state: async (id) => {
+        await held;
+        return queue.state(id);
+      },
+    };
+    const first = reconcileExecutions({ ...api.deps, queue: slowQueue }, { graceMs: 0 });
+    await waitFor(async () => {
+      const rows = await api.prisma.$queryRaw<Array<{ n: number }>>`
+        SELECT count(*)::int AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+      return (rows[0]?.n ?? 0) > 0;
+    });
+    const second = await reconcileExecutions(api.deps, { graceMs: 0 });
+    letFirstGoOn();
+    expect(second).toEqual({ requeued: [], failed: [], skipped: true });
+    const done = await first;
+    expect(done.skipped).toBe(false);
+    expect(done.requeued).toEqual(expect.arrayContaining(lost));
+
+    // Two more rounds at once, now without any help: still one requeued event each.
+    await Promise.all([
+      reconcileExecutions(api.deps, { graceMs: 0 }),
+      reconcileExecutions(api.deps, { graceMs: 0 }),
+    ]);
+    for (const id of lost) {
+      expect(await requeuedEvents(id)).toBe(1);
+      expect(await api.deps.queue.state(id)).toBe('waiting');
+    }
+  });
+
+  it('queues again a run whose job the queue gave up on before its attempts were used; fails one that crashed on its last', async () => {
+    // Jobs that failed for good: the worker below fails every job it takes without retry, as BullMQ
+    // does to a job whose workers died more often than maxStalledCount, or a crash on the last attempt.
+    const lostToStalls = await orphan('RUNNING', 1);
+    const crashedLast = await orphan('RUNNING', api.deps.config.EXECUTION_ATTEMPTS);
+    const queue = createExecutionQueue({
+      databaseUrl: api.databaseUrl,
+      redisUrl: testRedisUrl(),
+      queueName,
+      attempts: api.deps.config.EXECUTION_ATTEMPTS,
+    });
+    try {
+      for (const id of [lostToStalls, crashedLast]) await queue.enqueue(id);
+      queue.createWorker({
+        concurrency: 2,
+        handler: async () => {
+          throw new PermanentFailure('gone');
+        },
+      });
+      for (const id of [lostToStalls, crashedLast]) {
+        await waitFor(async () => (await queue.state(id)) === 'failed');
+      }
+    } finally {
+      await queue.close();
+    }
+    await api.prisma.$executeRaw`
+      UPDATE executions SET updated_at = now() - interval '1 minute'
+      WHERE id IN (${lostToStalls}::uuid, ${crashedLast}::uuid)`;
+
+    const round = await reconcileExecutions(api.deps, { graceMs: 0 });
+    expect(round.requeued).toContain(lostToStalls);
+    expect(round.failed).toEqual([crashedLast]);
+    const failed = await api.prisma.execution.findUniqueOrThrow({ where: { id: crashedLast } });
+    expect(failed.state).toBe('FAILED');
+    expect(failed.error).toBe("the run crashed on its last attempt (3 of 3); the worker's log has the error");
+
+    // A worker picks the lost one up and finishes it.
+    const worker = await startTestServer({
+      backend: 'redis',
+      role: 'worker',
+      shareDatabaseWith: api,
+      env: { QUEUE_NAME: queueName },
+    });
+    servers.push(worker);
+    await waitFor(
+      async () =>
+        (await api.prisma.execution.findUniqueOrThrow({ where: { id: lostToStalls } })).state === 'COMPLETED',
+      20_000,
+    );
+  });
+});

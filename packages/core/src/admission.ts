@@ -1,0 +1,212 @@
+import { budgetReached } from './budgets.ts';
+import type { RequestCtx } from './context.ts';
+import type { CoreDeps, ExecutionChange, Tx } from './deps.ts';
+import { publishChange, transitionExecution } from './execution-store.ts';
+
+/** The settings this module reads (the project's JSON, validated when written). */
+interface ProjectSettings {
+  max_concurrent?: number;
+}
+
+/**
+ * Sharing the workers between projects, with PostgreSQL as the only arbiter (BullMQ has no groups,
+ * and several workers decide at once):
+ *
+ * - **Order.** Each queued run gets a rank, BullMQ's job priority: one past the last rank its project
+ *   has waiting, but never below the lowest rank waiting anywhere. A project that queues 500 runs
+ *   takes ranks r … r+499; another project's single run then gets rank r and is next, behind at
+ *   most the run of rank r already there. Urgent and high cards go to the front of their project.
+ * - **Concurrency.** A run starts (PENDING → PLANNING) only in a transaction that holds its
+ *   project's advisory lock and counts the project's runs holding slots, under the project's
+ *   `settings.max_concurrent` or `PROJECT_MAX_CONCURRENCY`. A run over the limit stays PENDING with
+ *   `held_reason` set, its job parked; a run of that project that ends or parks wakes the next.
+ * - **Budgets.** A run whose project or submitter has used up its monthly budget (budgets.ts) is
+ *   held the same way; raising the budget wakes it (updateProject, updateUserAccount).
+ */
+
+/** BullMQ's highest priority number (lowest priority). */
+const MAX_RANK = 2 ** 21;
+
+/** Runs that hold (or are about to take back) a worker slot: parked approvals do not. */
+const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.checkpoint IS NULL))`;
+
+/**
+ * The rank of a run about to be queued; stored on the execution, given to the queue as priority.
+ * Under the project's rank lock, so that runs submitted to one project at once get distinct ranks.
+ */
+export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<number> {
+  return deps.prisma.$transaction(async (tx) => {
+    const mine = await tx.$queryRaw<Array<{ project_id: string; priority: string }>>`
+      SELECT t.project_id::text AS project_id, t.priority::text AS priority
+      FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid`;
+    const me = mine[0];
+    if (!me) throw new Error(`execution ${executionId} not found`);
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`project-rank:${me.project_id}`}))`;
+    const rows = await tx.$queryRaw<
+      Array<{ project_max: number | null; project_min: number | null; global_min: number | null }>
+    >`
+      SELECT
+        (SELECT max(e.queue_rank) FROM executions e JOIN tasks t ON t.id = e.task_id
+          WHERE e.state = 'PENDING' AND t.project_id = ${me.project_id}::uuid AND e.id <> ${executionId}::uuid)
+          AS project_max,
+        (SELECT min(e.queue_rank) FROM executions e JOIN tasks t ON t.id = e.task_id
+          WHERE e.state = 'PENDING' AND t.project_id = ${me.project_id}::uuid AND e.id <> ${executionId}::uuid)
+          AS project_min,
+        (SELECT min(e.queue_rank) FROM executions e
+          WHERE e.state = 'PENDING' AND e.id <> ${executionId}::uuid) AS global_min`;
+    const row = rows[0];
+    const floor = row?.global_min ?? 1;
+    const urgent = me.priority === 'urgent' || me.priority === 'high';
+    // An urgent or high card goes just before its project's first waiting run.
+    const rank = urgent ? (row?.project_min ?? floor + 1) - 1 : Math.max(floor, (row?.project_max ?? 0) + 1);
+    const clamped = Math.min(MAX_RANK, Math.max(1, rank));
+    await tx.execution.update({ where: { id: executionId }, data: { queueRank: clamped } });
+    return clamped;
+  });
+}
+
+export type Admission =
+  | { admitted: true; projectId: string; change: ExecutionChange }
+  | { admitted: false; projectId: string; reason: string };
+
+interface ProjectRow {
+  project_id: string;
+  settings: ProjectSettings | null;
+  /** The run's own current hold, if any. */
+  held_reason: string | null;
+  /** Who submitted the run: their monthly budget counts too. */
+  user_id: string;
+  user_budget: number | null;
+}
+
+/** The per-project limit: the project's own, else the server's; 0 means none. */
+function concurrencyLimit(deps: Pick<CoreDeps, 'config'>, settings: ProjectSettings | null): number {
+  return settings?.max_concurrent ?? deps.config.PROJECT_MAX_CONCURRENCY;
+}
+
+async function lockProjectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
+  const rows = await tx.$queryRaw<ProjectRow[]>`
+    SELECT t.project_id::text AS project_id, p.settings, e.held_reason, e.user_id,
+           u.budget_usd_month AS user_budget
+    FROM executions e JOIN tasks t ON t.id = e.task_id JOIN projects p ON p.id = t.project_id
+      JOIN users u ON u.id = e.user_id
+    WHERE e.id = ${executionId}::uuid`;
+  const row = rows[0];
+  if (!row) throw new Error(`execution ${executionId} not found`);
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`project-slots:${row.project_id}`}))`;
+  return row;
+}
+
+async function busyRuns(tx: Tx, projectId: string): Promise<number> {
+  const rows = await tx.$queryRawUnsafe<Array<{ n: number }>>(
+    `SELECT count(*)::int AS n FROM executions e JOIN tasks t ON t.id = e.task_id
+     WHERE t.project_id = $1::uuid AND ${BUSY}`,
+    projectId,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Why the run may not start now, or null. Called under the project's lock. */
+async function holdReason(deps: CoreDeps, tx: Tx, project: ProjectRow): Promise<string | null> {
+  // The budget first: of two reasons it is the one that lasts.
+  const budget = await budgetReached(tx, {
+    projectId: project.project_id,
+    projectSettings: project.settings,
+    userId: project.user_id,
+    userBudget: project.user_budget,
+  });
+  if (budget) return budget.held;
+  const limit = concurrencyLimit(deps, project.settings);
+  if (limit > 0) {
+    const busy = await busyRuns(tx, project.project_id);
+    if (busy >= limit) return `project concurrency limit reached (${busy} of ${limit} running)`;
+  }
+  return null;
+}
+
+/**
+ * Starts a PENDING run (→ PLANNING) if its project has room, in one transaction under the project's
+ * lock, so that workers deciding at once never exceed the limit. Otherwise records why it waits.
+ */
+export async function admitExecution(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+): Promise<Admission> {
+  const outcome = await deps.prisma.$transaction(async (tx): Promise<Admission> => {
+    const project = await lockProjectOf(tx, executionId);
+    const reason = await holdReason(deps, tx, project);
+    if (reason) {
+      if (project.held_reason !== reason) {
+        // Readers of the run (board, CoderClaw) see why it has not started.
+        const { eventSeq } = await tx.execution.update({
+          where: { id: executionId },
+          data: { heldReason: reason, eventSeq: { increment: 1 } },
+          select: { eventSeq: true },
+        });
+        await tx.executionEvent.create({
+          data: { executionId, seq: eventSeq, type: 'held', data: { reason } },
+        });
+      }
+      return { admitted: false, projectId: project.project_id, reason };
+    }
+    if (project.held_reason !== null)
+      await tx.execution.update({ where: { id: executionId }, data: { heldReason: null } });
+    const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING');
+    return { admitted: true, projectId: project.project_id, change };
+  });
+  if (outcome.admitted) await publishChange(deps, outcome.change);
+  return outcome;
+}
+
+/** True while the held run would still be refused (asked after parking it, to close the race). */
+export async function stillHeld(deps: CoreDeps, executionId: string): Promise<boolean> {
+  return deps.prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<Array<{ state: string }>>`
+      SELECT state::text AS state FROM executions WHERE id = ${executionId}::uuid`;
+    if (rows[0]?.state !== 'PENDING') return false;
+    const project = await lockProjectOf(tx, executionId);
+    return (await holdReason(deps, tx, project)) !== null;
+  });
+}
+
+/**
+ * Wakes the project's held runs, lowest rank first, as many as it has room for (all of them when
+ * it has no limit: a budget or a limit was raised). Called when one of its runs ends or parks and
+ * when its settings change; a held run's parked job also wakes by itself after a while.
+ */
+export async function wakeHeld(
+  deps: Pick<CoreDeps, 'prisma' | 'config' | 'queue'>,
+  projectId: string,
+): Promise<number> {
+  const project = await deps.prisma.project.findUnique({
+    where: { id: projectId },
+    select: { settings: true },
+  });
+  if (!project) return 0;
+  const limit = concurrencyLimit(deps, project.settings as ProjectSettings | null);
+  let room = Number.POSITIVE_INFINITY;
+  if (limit > 0) {
+    const busy = await deps.prisma.$transaction((tx) => busyRuns(tx, projectId));
+    room = limit - busy;
+  }
+  if (room <= 0) return 0;
+  const held = await deps.prisma.execution.findMany({
+    where: { state: 'PENDING', heldReason: { not: null }, task: { projectId } },
+    select: { id: true },
+    orderBy: [{ queueRank: 'asc' }, { createdAt: 'asc' }],
+    ...(Number.isFinite(room) ? { take: room } : { take: 1000 }),
+  });
+  let woken = 0;
+  for (const { id } of held) if (await deps.queue.wake(id)) woken += 1;
+  return woken;
+}
+
+/** The project of an execution (for waking its held runs after it ends). */
+export async function projectOfExecution(deps: Pick<CoreDeps, 'prisma'>, executionId: string) {
+  const row = await deps.prisma.execution.findUnique({
+    where: { id: executionId },
+    select: { task: { select: { projectId: true } } },
+  });
+  return row?.task.projectId;
+}

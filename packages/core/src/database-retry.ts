@@ -1,0 +1,54 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Prisma's codes for a database it cannot reach (P1001, P1002), that timed out or ended the
+ * connection (P1008, P1017), and for a pool or a transaction start that timed out (P2024, P2028):
+ * the same statement may well succeed in a moment.
+ */
+const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
+}
+
+/**
+ * How long a run's writes keep trying a busy or unreachable database before the error reaches the
+ * run: a minute. Failing the run instead would turn a moment of load (a pool smaller than the
+ * worker's concurrency, a lock held a little long) into a FAILED execution nobody asked for.
+ */
+export const RUN_WRITE_RETRY_MS = 60_000;
+const FIRST_PAUSE_MS = 100;
+const LONGEST_PAUSE_MS = 5_000;
+
+export interface DatabaseRetryOptions {
+  /** How long to keep trying; 0: once. Default RUN_WRITE_RETRY_MS. */
+  retryMs?: number;
+  /** Told of each failure that will be tried again (to log the first, say). */
+  onRetry?: (err: Error, tryNumber: number) => void;
+}
+
+/**
+ * Calls `write` again while it fails with isDatabaseUnavailable, pausing 100 ms, then twice as long
+ * each time up to 5 s (each pause jittered, so that the writes a full pool turned away do not all
+ * come back at once), until `retryMs` have passed; then, or on any other error, throws what it threw.
+ * `write` gets its 1-based try number.
+ */
+export async function retryWhileDatabaseUnavailable<T>(
+  write: (tryNumber: number) => Promise<T>,
+  { retryMs = RUN_WRITE_RETRY_MS, onRetry }: DatabaseRetryOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + retryMs;
+  let pause = FIRST_PAUSE_MS;
+  for (let tryNumber = 1; ; tryNumber++) {
+    try {
+      return await write(tryNumber);
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!isDatabaseUnavailable(err) || left <= 0) throw err;
+      onRetry?.(err as Error, tryNumber);
+      await sleep(Math.min(left, pause / 2 + Math.random() * (pause / 2)));
+      pause = Math.min(pause * 2, LONGEST_PAUSE_MS);
+    }
+  }
+}
