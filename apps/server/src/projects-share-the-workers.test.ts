@@ -1,18 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { BACKENDS, readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+import {
+  BACKENDS,
+  readJson,
+  startTestServer,
+  submitEcho,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-async function submit(server: TestServer, project: string, title: string, echo: Record<string, unknown>) {
-  const res = await fetch(`${server.url}/api/tasks`, {
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body: JSON.stringify({ project, title, prompt: title, agent_type: 'echo', context: { echo } }),
-  });
-  expect(res.status).toBe(201);
-  const card = await readJson(res);
-  return { taskId: card.id as string, executionId: card.latest_execution.id as string };
-}
+const submit = submitEcho;
 
 describe.each(BACKENDS)('projects share the workers (%s queue)', (backend) => {
   const servers: TestServer[] = [];
@@ -135,20 +133,9 @@ describe("a card's priority orders its project's queued runs", () => {
     const queued = [];
     for (let i = 0; i < 8; i++)
       queued.push(await submit(server, 'line', `medium ${i}`, { steps: 1, delay_ms: 200 }));
-    const res = await fetch(`${server.url}/api/tasks`, {
-      method: 'POST',
-      headers: JSON_HEADERS,
-      body: JSON.stringify({
-        project: 'line',
-        title: 'urgent',
-        prompt: 'urgent',
-        agent_type: 'echo',
-        priority: 'urgent',
-        context: { echo: { steps: 1, delay_ms: 200 } },
-      }),
-    });
-    expect(res.status).toBe(201);
-    const urgent = (await readJson(res)).latest_execution.id as string;
+    const urgent = (
+      await submit(server, 'line', 'urgent', { steps: 1, delay_ms: 200 }, { priority: 'urgent' })
+    ).executionId;
     const row = await waitFor(async () => {
       const r = await server.prisma.execution.findUniqueOrThrow({ where: { id: urgent } });
       return r.startedAt ? r : null;

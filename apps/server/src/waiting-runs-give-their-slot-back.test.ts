@@ -1,17 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+import { startTestServer, submitEcho, type TestServer, waitFor } from './test-support/test-server.ts';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 async function submit(server: TestServer, project: string, title: string, echo: Record<string, unknown>) {
-  const res = await fetch(`${server.url}/api/tasks`, {
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body: JSON.stringify({ project, title, prompt: title, agent_type: 'echo', context: { echo } }),
-  });
-  expect(res.status).toBe(201);
-  const card = await readJson(res);
-  return card.latest_execution.id as string;
+  return (await submitEcho(server, project, title, echo)).executionId;
 }
 
 async function decide(server: TestServer, executionId: string, verdict: 'approve' | 'deny') {

@@ -131,3 +131,21 @@ export type Json = any;
 export async function readJson(res: Response): Promise<Json> {
   return res.json();
 }
+
+/** POST /api/tasks of an echo run as the local developer: the card's id and its execution's. */
+export async function submitEcho(
+  server: Pick<TestServer, 'url'>,
+  project: string,
+  title: string,
+  echo: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<{ taskId: string; executionId: string }> {
+  const res = await fetch(`${server.url}/api/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ project, title, prompt: title, agent_type: 'echo', context: { echo }, ...extra }),
+  });
+  if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+  const card = (await res.json()) as { id: string; latest_execution: { id: string } };
+  return { taskId: card.id, executionId: card.latest_execution.id };
+}
