@@ -76,7 +76,7 @@ describe('the reconciler', () => {
     });
     const second = await reconcileExecutions(api.deps, { graceMs: 0 });
     letFirstGoOn();
-    expect(second).toEqual({ requeued: [], failed: [], skipped: true });
+    expect(second).toEqual({ requeued: [], failed: [], woken: [], skipped: true });
     const done = await first;
     expect(done.skipped).toBe(false);
     expect(done.requeued).toEqual(expect.arrayContaining(lost));
@@ -90,6 +90,36 @@ describe('the reconciler', () => {
       expect(await requeuedEvents(id)).toBe(1);
       expect(await api.deps.queue.state(id)).toBe('waiting');
     }
+  });
+
+  it('wakes the parked job of a run that no longer waits (decided while its worker died between parking and looking again)', async () => {
+    const decided = await orphan('RUNNING', 1);
+    const stillWaiting = await orphan('WAITING', 1);
+    const queue = createExecutionQueue({
+      databaseUrl: api.databaseUrl,
+      redisUrl: testRedisUrl(),
+      queueName,
+      attempts: api.deps.config.EXECUTION_ATTEMPTS,
+    });
+    try {
+      for (const id of [decided, stillWaiting]) await queue.enqueue(id);
+      // Parked for an hour, and the worker that would have looked again is gone.
+      const worker = queue.createWorker({
+        concurrency: 2,
+        handler: async () => ({ park: { until: Date.now() + 3_600_000, stillWaiting: async () => true } }),
+      });
+      for (const id of [decided, stillWaiting])
+        await waitFor(async () => (await queue.state(id)) === 'delayed');
+      await worker.close();
+    } finally {
+      await queue.close();
+    }
+    const round = await reconcileExecutions(api.deps, { graceMs: 0 });
+    expect(round.woken).toContain(decided);
+    expect(round.woken).not.toContain(stillWaiting);
+    expect(await api.deps.queue.state(decided)).toBe('waiting');
+    // A run that still waits for its decision stays parked.
+    expect(await api.deps.queue.state(stillWaiting)).toBe('delayed');
   });
 
   it('queues again a run whose job the queue gave up on before its attempts were used; fails one that crashed on its last', async () => {

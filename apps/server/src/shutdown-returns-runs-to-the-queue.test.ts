@@ -60,6 +60,19 @@ describe.each(BACKENDS)('a shutdown with runs still going (%s queue)', (backend)
       where: { id: long.latest_execution.id },
     });
     expect(finished.attempts).toBe(1);
+    // It went on from its last finished step on the new worker: planned once, no step done twice.
+    const longEvents = await first.prisma.executionEvent.findMany({
+      where: { executionId: long.latest_execution.id },
+      orderBy: { seq: 'asc' },
+    });
+    const steps = longEvents
+      .filter((e) => e.type === 'progress')
+      .map((e) => (e.data as { step: number }).step);
+    expect(steps).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(longEvents.filter((e) => e.type === 'message')).toHaveLength(1);
+    expect(longEvents.filter((e) => e.type === 'resumed').map((e) => e.data)).toEqual([
+      { attempt: 1, from: 'checkpoint' },
+    ]);
     // The waiting one still waits for its decision, which any worker can take up.
     await waitFor(
       async () => {

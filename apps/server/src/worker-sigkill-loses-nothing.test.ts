@@ -162,7 +162,25 @@ describe.each<Backend>(backends)('workers killed with SIGKILL (%s queue)', (back
     const killsDone = Date.now();
 
     const last = await startWorker(30_000);
-    await waitFor(async () => (await unfinished()) === 0, 150_000, 500);
+    await waitFor(async () => (await unfinished()) === 0, 150_000, 500).catch(async (err) => {
+      // Say which runs did not end and where they stand, queue included, before failing.
+      const stuck = await api.prisma.execution.findMany({
+        where: { id: { in: ids }, state: { notIn: ['COMPLETED', 'FAILED', 'CANCELLED'] } },
+        select: { id: true, state: true, heldReason: true, attempts: true, updatedAt: true },
+      });
+      const detail = await Promise.all(
+        stuck.map(async (r) => {
+          const events = await api.prisma.executionEvent.findMany({
+            where: { executionId: r.id },
+            orderBy: { seq: 'desc' },
+            take: 4,
+            select: { type: true, data: true },
+          });
+          return { ...r, job: await api.deps.queue.state(r.id), events };
+        }),
+      );
+      throw new Error(`${(err as Error).message}; not ended: ${JSON.stringify(detail.slice(0, 5))}`);
+    });
     stopApproving = true;
     await approver;
     last.signal('SIGTERM');

@@ -56,6 +56,8 @@ export class EchoRunner implements AgentRunner {
       if (step > opts.steps) break;
       await sleep(opts.delay_ms, signal);
       yield { type: 'progress', step, total: opts.steps, message: `step ${step}/${opts.steps}` };
+      // A run that comes back after its worker died goes on after this step.
+      if (step < opts.steps) yield { type: 'checkpoint', state: { step: step + 1 } };
     }
 
     if (opts.fail !== false) {

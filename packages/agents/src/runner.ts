@@ -30,6 +30,12 @@ export type AgentEvent =
       checkpoint?: unknown;
     }
   | { type: 'artifact'; kind: 'diff' | 'file'; name: string; content: string }
+  /**
+   * The runner's state after a finished phase (the plan, a turn's tool calls), as plain JSON: a run
+   * that comes back after its worker died goes on from the last one (`RunInput.resume` without a
+   * decision) instead of doing that work again. Stored, not shown.
+   */
+  | { type: 'checkpoint'; state: unknown }
   | { type: 'error'; message: string };
 
 export interface ApprovalDecision {
@@ -60,10 +66,11 @@ export interface RunInput {
   /** The project's secrets (e.g. ANTHROPIC_API_KEY), decrypted for this run only; they override the server's. */
   secrets?: Readonly<Record<string, string>>;
   /**
-   * Set when the run continues after a parked approval: the checkpoint of that approval request and
-   * the decision. The runner goes on from there (same workspace) without yielding the question again.
+   * Set when the run continues from a checkpoint: after a parked approval (that request's checkpoint
+   * and the decision: the runner goes on without yielding the question again), or after its worker
+   * died (the last `checkpoint` event's state, no decision). Same workspace.
    */
-  resume?: { checkpoint: unknown; decision: ApprovalDecision };
+  resume?: { checkpoint: unknown; decision?: ApprovalDecision };
 }
 
 export type RunStream = AsyncGenerator<AgentEvent, RunResult, ApprovalDecision | undefined>;

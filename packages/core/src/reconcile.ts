@@ -6,6 +6,8 @@ import { appendEvent, publishChange, transitionAndPublish } from './execution-st
 export interface ReconcileResult {
   requeued: string[];
   failed: string[];
+  /** Parked jobs woken because what they waited for is over. */
+  woken: string[];
   /** Another process was reconciling the same queue: this round did nothing. */
   skipped: boolean;
 }
@@ -35,7 +37,7 @@ export async function reconcileExecutions(
     async (tx) => {
       const [lock] = await tx.$queryRaw<Array<{ taken: boolean }>>`
         SELECT pg_try_advisory_xact_lock(${RECONCILER_LOCK}::int, hashtext(${deps.config.QUEUE_NAME})) AS taken`;
-      if (!lock?.taken) return { requeued: [], failed: [], skipped: true };
+      if (!lock?.taken) return { requeued: [], failed: [], woken: [], skipped: true };
       return reconcileRound(deps, opts);
     },
     { timeout: ROUND_TIMEOUT_MS },
@@ -58,14 +60,20 @@ async function reconcileRound(
   const cutoff = new Date(Date.now() - (opts.graceMs ?? GRACE_MS));
   const candidates = await deps.prisma.execution.findMany({
     where: { state: { in: ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] }, updatedAt: { lt: cutoff } },
-    select: { id: true, state: true, attempts: true, queueRank: true },
+    select: { id: true, state: true, attempts: true, queueRank: true, heldReason: true },
     orderBy: { updatedAt: 'asc' },
     take: opts.limit ?? 500,
   });
-  const result: ReconcileResult = { requeued: [], failed: [], skipped: false };
+  const result: ReconcileResult = { requeued: [], failed: [], woken: [], skipped: false };
   const lastAttempt = deps.config.EXECUTION_ATTEMPTS;
   for (const exec of candidates) {
     const job = await deps.queue.state(exec.id);
+    if (job === 'delayed' && exec.state !== 'WAITING' && !exec.heldReason) {
+      // A parked job whose wait is over (decided while its worker died between parking and looking
+      // again), or a retry pause long past: delays are seconds, so 15 s untouched means stale.
+      if (await deps.queue.wake(exec.id)) result.woken.push(exec.id);
+      continue;
+    }
     if (job === 'waiting' || job === 'delayed' || job === 'active') continue;
     if (job === 'failed' && exec.attempts >= lastAttempt) {
       try {
@@ -87,7 +95,10 @@ async function reconcileRound(
     await deps.queue.enqueue(exec.id, exec.queueRank === null ? undefined : { priority: exec.queueRank });
     result.requeued.push(exec.id);
   }
-  if (result.requeued.length || result.failed.length)
-    deps.log.warn({ requeued: result.requeued, failed: result.failed }, 'reconciled lost executions');
+  if (result.requeued.length || result.failed.length || result.woken.length)
+    deps.log.warn(
+      { requeued: result.requeued, failed: result.failed, woken: result.woken },
+      'reconciled lost executions',
+    );
   return result;
 }

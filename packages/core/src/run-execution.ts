@@ -85,6 +85,8 @@ export interface ParkOutcome {
 
 /** What a parked run stores beside its runner's checkpoint, to go on where it stopped. */
 interface RunCheckpoint {
+  /** `approval`: parked at a question; `progress`: after a finished phase, for a run that comes back. */
+  kind: 'approval' | 'progress';
   runner: unknown;
   plan: string | null;
   workspace_dir: string;
@@ -119,6 +121,7 @@ function readCheckpoint(value: unknown): RunCheckpoint | undefined {
   const c = value as Partial<RunCheckpoint> | null;
   if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
   return {
+    kind: c.kind === 'progress' ? 'progress' : 'approval',
     runner: c.runner,
     plan: c.plan ?? null,
     workspace_dir: c.workspace_dir,
@@ -238,7 +241,7 @@ class ExecutionRun {
       return;
     }
     const saved = readCheckpoint(this.execution.checkpoint);
-    if (this.state === 'WAITING' && saved) {
+    if (this.state === 'WAITING' && saved?.kind === 'approval') {
       // Woken while still waiting: the approval's time ran out, or the wake was early.
       const deadline = this.approvalDeadline();
       if (Date.now() >= deadline) {
@@ -264,7 +267,7 @@ class ExecutionRun {
       return;
     }
     await this.deps.prisma.execution.update({ where: { id: this.id }, data: { attempts: this.job.attempt } });
-    let resume: { checkpoint: unknown; decision: ApprovalDecision } | undefined;
+    let resume: { checkpoint: unknown; decision?: ApprovalDecision } | undefined;
     if (this.state === 'PENDING') {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
       const admission = await admitExecution(this.deps, this.ctx, this.id);
@@ -276,7 +279,7 @@ class ExecutionRun {
         return;
       }
       this.moved('PLANNING');
-    } else if (this.state === 'RUNNING' && saved) {
+    } else if (this.state === 'RUNNING' && saved?.kind === 'approval') {
       // Decided while parked: the runner goes on from its checkpoint, in the workspace it left.
       const decision = await lastApprovalDecision(this.deps, this.id);
       resume = {
@@ -288,7 +291,12 @@ class ExecutionRun {
         },
       };
       this.plan = saved.plan;
-      await this.event('resumed', { attempt: this.job.attempt });
+      await this.event('resumed', { attempt: this.job.attempt, from: 'approval' });
+    } else if (this.state === 'RUNNING' && saved) {
+      // Back after its worker died or shut down: on from the last finished phase, not from the start.
+      resume = { checkpoint: saved.runner };
+      this.plan = saved.plan;
+      await this.event('resumed', { attempt: this.job.attempt, from: 'checkpoint' });
     } else {
       await this.event('retry', { attempt: this.job.attempt });
     }
@@ -481,6 +489,9 @@ class ExecutionRun {
         return undefined;
       case 'approval_request':
         return this.waitForApproval(ev);
+      case 'checkpoint':
+        await this.saveProgress(ev.state);
+        return undefined;
       case 'message':
         this.plan ??= ev.text;
         await this.event('message', { text: ev.text });
@@ -509,6 +520,7 @@ class ExecutionRun {
       // The runner can go on from a checkpoint: the run parks and its worker slot is free until a
       // decision (or the approval's timeout) wakes its job, on whichever worker takes it.
       const checkpoint: RunCheckpoint = {
+        kind: 'approval',
         runner: ev.checkpoint,
         plan: this.plan,
         workspace_dir: this.workspace.dir,
@@ -561,6 +573,22 @@ class ExecutionRun {
       wake = () => undefined;
       await unsubscribe?.().catch(() => undefined);
     }
+  }
+
+  /** Stores the runner's state after a finished phase; a run that comes back goes on from it. */
+  private async saveProgress(state: unknown) {
+    if (!this.workspace) return;
+    const checkpoint: RunCheckpoint = {
+      kind: 'progress',
+      runner: state,
+      plan: this.plan,
+      workspace_dir: this.workspace.dir,
+      base_commit: this.workspace.baseCommit,
+    };
+    await this.deps.prisma.execution.update({
+      where: { id: this.id },
+      data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue },
+    });
   }
 
   /** When the pending approval times out: APPROVAL_TIMEOUT_S after it was asked. */

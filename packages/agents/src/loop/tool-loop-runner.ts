@@ -53,6 +53,11 @@ interface LoopCheckpoint {
   pending: PendingCalls;
 }
 
+function budgetState(budget: Budget): LoopCheckpoint['budget'] {
+  const { inputTokens, outputTokens, costUsd, turns } = budget;
+  return { inputTokens, outputTokens, costUsd, turns };
+}
+
 function loopCheckpoint(value: unknown): LoopCheckpoint {
   const c = value as Partial<LoopCheckpoint> | null;
   if (
@@ -125,12 +130,15 @@ export class ToolLoopRunner implements AgentRunner {
       messages = saved.messages;
       Object.assign(budget, saved.budget);
       const pending = saved.pending;
-      summary = yield* this.runCalls(toolbox, input.signal, pending, input.resume.decision, {
-        plan,
-        messages,
-        budget,
-      });
-      messages.push({ role: 'tool', results: pending.results });
+      if (pending.calls.length > 0) {
+        summary = yield* this.runCalls(toolbox, input.signal, pending, input.resume.decision, {
+          plan,
+          messages,
+          budget,
+        });
+        messages.push({ role: 'tool', results: pending.results });
+        yield this.progress(plan, messages, budget);
+      }
     } else {
       yield { type: 'status', phase: 'planning' };
       const planTurn = yield* streamTurn(model, {
@@ -146,6 +154,7 @@ export class ToolLoopRunner implements AgentRunner {
 
       yield { type: 'status', phase: 'running' };
       messages = [{ role: 'user', text: `${input.prompt}\n\nYour plan:\n${plan || '(none)'}` }];
+      yield this.progress(plan, messages, budget);
     }
     while (summary === null) {
       if (budget.turns >= maxTurns)
@@ -163,6 +172,7 @@ export class ToolLoopRunner implements AgentRunner {
       const pending: PendingCalls = { calls: turn.toolCalls, next: 0, results: [], summary: null };
       summary = yield* this.runCalls(toolbox, input.signal, pending, undefined, { plan, messages, budget });
       messages.push({ role: 'tool', results: pending.results });
+      if (summary === null) yield this.progress(plan, messages, budget);
     }
 
     const diff = await input.workspace.diff();
@@ -200,12 +210,7 @@ export class ToolLoopRunner implements AgentRunner {
           v: 1,
           plan: state.plan,
           messages: state.messages,
-          budget: {
-            inputTokens: state.budget.inputTokens,
-            outputTokens: state.budget.outputTokens,
-            costUsd: state.budget.costUsd,
-            turns: state.budget.turns,
-          },
+          budget: budgetState(state.budget),
           pending: { ...pending, results: [...pending.results] },
         };
         const decision =
@@ -239,6 +244,18 @@ export class ToolLoopRunner implements AgentRunner {
       if (outcome.finished) pending.summary = outcome.finished.summary;
     }
     return pending.summary;
+  }
+
+  /** A checkpoint after a finished phase: the conversation so far, no call left to answer. */
+  private progress(plan: string, messages: LoopMessage[], budget: Budget): AgentEvent {
+    const state: LoopCheckpoint = {
+      v: 1,
+      plan,
+      messages,
+      budget: budgetState(budget),
+      pending: { calls: [], next: 0, results: [], summary: null },
+    };
+    return { type: 'checkpoint', state };
   }
 
   private usageEvent(inputTokens: number, outputTokens: number, model: string) {
