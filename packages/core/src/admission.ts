@@ -15,7 +15,7 @@ interface ProjectSettings {
  * - **Order.** Each queued run gets a rank, BullMQ's job priority: one past the last rank its project
  *   has waiting, but never below the lowest rank waiting anywhere. A project that queues 500 runs
  *   takes ranks r … r+499; another project's single run then gets rank r and is next, behind at
- *   most the run of rank r already there. Urgent and high cards go to the front of their project.
+ *   most the run of rank r already there. Urgent and high cards run next.
  * - **Concurrency.** A run starts (PENDING → PLANNING) only in a transaction that holds its
  *   project's advisory lock and counts the project's runs holding slots, under the project's
  *   `settings.max_concurrent` or `PROJECT_MAX_CONCURRENCY`. A run over the limit stays PENDING with
@@ -32,37 +32,39 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
 
 /**
  * The rank of a run about to be queued; stored on the execution, given to the queue as priority.
- * Under the project's rank lock, so that runs submitted to one project at once get distinct ranks.
+ *
+ * The floor is the lowest rank waiting anywhere (held runs aside, which keep theirs while they
+ * wait), or, with nothing waiting, the highest rank given so far: it only moves up, like a virtual
+ * clock. A project's run gets one past its project's last rank, but never below the floor, so a
+ * project with a backlog keeps its order and a project without one is next. The project's row
+ * update orders runs submitted to one project at once (each gets its own rank), and every read
+ * stays on an index whatever the backlog.
  */
 export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<number> {
-  return deps.prisma.$transaction(async (tx) => {
-    const mine = await tx.$queryRaw<Array<{ project_id: string; priority: string }>>`
-      SELECT t.project_id::text AS project_id, t.priority::text AS priority
-      FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid`;
-    const me = mine[0];
-    if (!me) throw new Error(`execution ${executionId} not found`);
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`project-rank:${me.project_id}`}))`;
-    const rows = await tx.$queryRaw<
-      Array<{ project_max: number | null; project_min: number | null; global_min: number | null }>
-    >`
-      SELECT
-        (SELECT max(e.queue_rank) FROM executions e JOIN tasks t ON t.id = e.task_id
-          WHERE e.state = 'PENDING' AND t.project_id = ${me.project_id}::uuid AND e.id <> ${executionId}::uuid)
-          AS project_max,
-        (SELECT min(e.queue_rank) FROM executions e JOIN tasks t ON t.id = e.task_id
-          WHERE e.state = 'PENDING' AND t.project_id = ${me.project_id}::uuid AND e.id <> ${executionId}::uuid)
-          AS project_min,
-        (SELECT min(e.queue_rank) FROM executions e
-          WHERE e.state = 'PENDING' AND e.id <> ${executionId}::uuid) AS global_min`;
-    const row = rows[0];
-    const floor = row?.global_min ?? 1;
-    const urgent = me.priority === 'urgent' || me.priority === 'high';
-    // An urgent or high card goes just before its project's first waiting run.
-    const rank = urgent ? (row?.project_min ?? floor + 1) - 1 : Math.max(floor, (row?.project_max ?? 0) + 1);
-    const clamped = Math.min(MAX_RANK, Math.max(1, rank));
-    await tx.execution.update({ where: { id: executionId }, data: { queueRank: clamped } });
-    return clamped;
-  });
+  const mine = await deps.prisma.$queryRaw<
+    Array<{ project_id: string; priority: string; floor: number | null }>
+  >`
+    SELECT t.project_id::text AS project_id, t.priority::text AS priority,
+           COALESCE(
+             (SELECT min(queue_rank) FROM executions WHERE state = 'PENDING' AND held_reason IS NULL),
+             (SELECT max(last_queue_rank) FROM projects)) AS floor
+    FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid`;
+  const me = mine[0];
+  if (!me) throw new Error(`execution ${executionId} not found`);
+  const floor = Math.max(1, me.floor ?? 1);
+  let rank: number;
+  if (me.priority === 'urgent' || me.priority === 'high') {
+    // An urgent or high card runs next: just before the lowest rank waiting anywhere.
+    rank = Math.max(1, floor - 1);
+  } else {
+    const rows = await deps.prisma.$queryRaw<Array<{ rank: number }>>`
+      UPDATE projects SET last_queue_rank = LEAST(${MAX_RANK}::int, GREATEST(last_queue_rank + 1, ${floor}::int))
+      WHERE id = ${me.project_id}::uuid
+      RETURNING last_queue_rank AS rank`;
+    rank = rows[0]?.rank ?? floor;
+  }
+  await deps.prisma.execution.update({ where: { id: executionId }, data: { queueRank: rank } });
+  return rank;
 }
 
 export type Admission =
