@@ -1,14 +1,26 @@
-// Our server (api role only, so load measures the request path), on the database given in argv.
+// Our server on the database given in argv: `<databaseUrl> [redisUrl] [queueName]`, the api role
+// only by default (so load measures the request path); `--role=all|worker` runs a worker too.
+// `KEY=VALUE` arguments override its configuration (WORKER_CONCURRENCY, WORKSPACES_DIR…).
 // With `--team`: AUTH_MODE team, and the line it prints also carries credentials made for the bench:
 // an API key (CoderClaw 2026.3's `authToken`) and an approved device's secret, both of user `bench`.
+// `--projects=N` adds projects bench-1 … bench-N.
+// Started with an IPC channel (and --expose-gc), it answers the message 'memory' with its memory
+// after a full collection.
 import { loadConfig } from '@ccl/config';
-import { addUser, approveDevice, createApiKey } from '@ccl/core';
+import { addUser, approveDevice, createApiKey, createProject } from '@ccl/core';
 import { operatorCtx } from '../apps/server/src/cli-support.ts';
 import { createLogger } from '../apps/server/src/log.ts';
-import { startServer } from '../apps/server/src/server.ts';
+import { type Role, startServer } from '../apps/server/src/server.ts';
 
-const team = process.argv.includes('--team');
-const [databaseUrl, redisUrl, queueName] = process.argv.slice(2).filter((a) => a !== '--team');
+const args = process.argv.slice(2);
+const team = args.includes('--team');
+const role = (args.find((a) => a.startsWith('--role='))?.slice('--role='.length) ?? 'api') as Role;
+const overrides = Object.fromEntries(
+  args
+    .filter((a) => /^[A-Z_]+=/.test(a))
+    .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+);
+const [databaseUrl, redisUrl, queueName] = args.filter((a) => !a.startsWith('--') && !/^[A-Z_]+=/.test(a));
 const config = loadConfig({
   DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl ?? '',
@@ -17,16 +29,28 @@ const config = loadConfig({
   LOG_LEVEL: 'silent',
   QUEUE_NAME: queueName ?? 'bench',
   AUDIT_HMAC_KEY: 'bench-audit-hmac-key-0123456789abcdef',
-  // The limiter runs on every request as in production, with a ceiling the load never reaches.
+  // The limiters run on every request as in production, with ceilings the load never reaches.
   RATE_LIMIT_PER_MINUTE: '1000000',
+  RATE_LIMIT_SUBMIT_PER_MINUTE: '1000000',
   ...(team ? { AUTH_MODE: 'team' } : {}),
+  ...overrides,
 });
-const server = await startServer(config, createLogger(config), 'api', {
+const server = await startServer(config, createLogger(config), role, {
   write: () => true,
 } as unknown as NodeJS.WritableStream);
-const credentials = team ? await benchCredentials() : {};
-process.stdout.write(`${JSON.stringify({ port: Number(new URL(server.url ?? '').port), ...credentials })}\n`);
+const credentials = team && role !== 'worker' ? await benchCredentials() : {};
+// Made by the operator; open to every user, as a project without members is.
+const projects = Number(args.find((a) => a.startsWith('--projects='))?.slice('--projects='.length) ?? 0);
+for (let i = 1; i <= projects; i++) await createProject(server.deps, operatorCtx(), { slug: `bench-${i}` });
+const port = server.url ? Number(new URL(server.url).port) : 0;
+process.stdout.write(`${JSON.stringify({ port, pid: process.pid, ...credentials })}\n`);
 process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));
+process.on('message', (message) => {
+  if (message !== 'memory') return;
+  // Exposed by --expose-gc: what is live, not what waits to be collected.
+  (globalThis as { gc?: () => void }).gc?.();
+  process.send?.(process.memoryUsage());
+});
 
 async function benchCredentials() {
   await addUser(server.deps, { id: 'bench', role: 'DEVELOPER' });

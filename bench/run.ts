@@ -7,48 +7,28 @@
 //  2. submit → first RUNNING latency (p50/p99) for `echo` on each queue backend.
 //  3. GitHub webhook acknowledgement (signed issue_comment deliveries, as GitHub sends them):
 //     p50/p99 vs a bare Fastify route that parses the same body.
+//  4. Issue 16, scale and faults: submit → COMPLETED throughput vs bare BullMQ on each backend
+//     (throughput.ts); 10,000 queued and 200 running: poll p99, memory per run, drain time
+//     (backlog.ts); submit throughput with the audit hash chain on and off (audit-cost.ts).
+// BENCH_ONLY=polls,latency,webhooks,throughput,backlog,audit (any of them) runs those alone.
 // Figures go to bench/results/*.json; a summary is printed.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { CHANNELS } from '@ccl/core';
 import { createNotifier } from '@ccl/queue';
 import { createTestDatabase, webhookHeaders } from '@ccl/testing';
 import autocannon from 'autocannon';
 import { readJson, startTestServer } from '../apps/server/src/test-support/test-server.ts';
+import { auditCost, auditCostSummary } from './audit-cost.ts';
+import { backlog, backlogSummary } from './backlog.ts';
+import { ADAPTER_HEADERS, pct, post, resultsDir, spawnServer, stopChild } from './support.ts';
+import { throughput, throughputSummary } from './throughput.ts';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const resultsDir = join(here, 'results');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 
-type Spawned = { port: number; child: ChildProcess; key?: string; secret?: string };
-
-/** Starts a bench server; it prints one JSON line (its port, and with `--team` the bench's credentials). */
-function spawnServer(script: string, args: string[]): Promise<Spawned> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.once('line', (line) => resolve({ ...JSON.parse(line), child }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
-
-async function stopChild(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-/** What both adapter generations send on every request (shared/coderclaw-contract.md). */
-const ADAPTER_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
 const CONNECTIONS = 32;
 const TARGET_RATIO = 0.4;
 const TARGET_P99_MS = 10;
@@ -70,14 +50,6 @@ async function load(url: string, headers: Record<string, string>) {
     non_2xx: result.non2xx,
     errors: result.errors,
   };
-}
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-
-async function post(url: string, headers: Record<string, string>, body?: unknown) {
-  const init = { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
-  return readJson(await fetch(url, init));
 }
 
 /**
@@ -317,39 +289,56 @@ async function webhookAcks() {
 
 await mkdir(resultsDir, { recursive: true });
 const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
-// BENCH_ONLY=polls measures the polls alone (for a quick look; the figures file says so).
-const only = process.env.BENCH_ONLY;
-const reads = await stateReads();
-const latency =
-  only === 'polls'
-    ? null
-    : { redis: await submitToRunning('redis'), postgres: await submitToRunning('postgres') };
-const webhooks = only === 'polls' ? null : await webhookAcks();
+const SCENARIOS = ['polls', 'latency', 'webhooks', 'throughput', 'backlog', 'audit'];
+// BENCH_ONLY=polls (or a list) measures those alone, for a quick look; the figures file says so.
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+const unknown = only?.filter((name) => !SCENARIOS.includes(name)) ?? [];
+if (unknown.length)
+  throw new Error(`BENCH_ONLY: unknown ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+const wants = (name: string) => !only || only.includes(name);
+const reads = wants('polls') ? await stateReads() : null;
+const latency = wants('latency')
+  ? { redis: await submitToRunning('redis'), postgres: await submitToRunning('postgres') }
+  : null;
+const webhooks = wants('webhooks') ? await webhookAcks() : null;
+const rates = wants('throughput')
+  ? { redis: await throughput('redis'), postgres: await throughput('postgres') }
+  : null;
+const queued = wants('backlog') ? await backlog() : null;
+const audit = wants('audit') ? await auditCost() : null;
 const results = {
   run: runId,
   node: process.version,
   duration_s: DURATION_S,
+  only: only ?? null,
   // Two cores shared with whatever else runs: read the figures against this.
   load_average: loadavg(),
   state_reads: reads,
   submit_to_running: latency,
   github_webhook_ack: webhooks,
+  throughput: rates,
+  backlog: queued,
+  audit_chain: audit,
 };
 await writeFile(join(resultsDir, `core-${runId}.json`), `${JSON.stringify(results, null, 2)}\n`);
 if (!only) await writeFile(join(resultsDir, 'core-latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 
 const ok = (cond: boolean) => (cond ? 'meets target' : 'MISSES target');
 console.log(`\nCoderClawLink core benchmark (${runId}, load average ${loadavg()[0]?.toFixed(2)})`);
-const polls = [
-  ['old adapter, local install (no session_id, no credential)', reads.old_adapter_local],
-  ['old adapter, paired device (team mode, /k/<secret> base URL)', reads.old_adapter_paired_device],
-  ['old adapter, task id standing for its session (team mode, no key)', reads.old_adapter_task_id],
-  ['new adapter, GET /api/runtime/executions/{id} with API key', reads.new_adapter],
-] as const;
-for (const [name, r] of polls) {
-  console.log(
-    `  ${name}: ${r.ours.requests_per_s.toFixed(0)} req/s (p99 ${r.ours.latency_p99_ms} ms${r.ours.non_2xx ? `, ${r.ours.non_2xx} non-2xx` : ''}) vs bare Fastify ${r.baseline.requests_per_s.toFixed(0)} req/s (p99 ${r.baseline.latency_p99_ms} ms) = ${(r.ratio * 100).toFixed(1)} % — ${ok(r.meets_targets)} (≥ ${TARGET_RATIO * 100} %, p99 < ${TARGET_P99_MS} ms at ${CONNECTIONS} connections)`,
-  );
+if (reads) {
+  const polls = [
+    ['old adapter, local install (no session_id, no credential)', reads.old_adapter_local],
+    ['old adapter, paired device (team mode, /k/<secret> base URL)', reads.old_adapter_paired_device],
+    ['old adapter, task id standing for its session (team mode, no key)', reads.old_adapter_task_id],
+    ['new adapter, GET /api/runtime/executions/{id} with API key', reads.new_adapter],
+  ] as const;
+  for (const [name, r] of polls) {
+    console.log(
+      `  ${name}: ${r.ours.requests_per_s.toFixed(0)} req/s (p99 ${r.ours.latency_p99_ms} ms${r.ours.non_2xx ? `, ${r.ours.non_2xx} non-2xx` : ''}) vs bare Fastify ${r.baseline.requests_per_s.toFixed(0)} req/s (p99 ${r.baseline.latency_p99_ms} ms) = ${(r.ratio * 100).toFixed(1)} % — ${ok(r.meets_targets)} (≥ ${TARGET_RATIO * 100} %, p99 < ${TARGET_P99_MS} ms at ${CONNECTIONS} connections)`,
+    );
+  }
 }
 if (latency) {
   for (const backend of ['redis', 'postgres'] as const) {
@@ -364,5 +353,8 @@ if (webhooks) {
     `  GitHub webhook ack: p50 ${webhooks.ours.p50_ms.toFixed(1)} ms, p99 ${webhooks.ours.p99_ms.toFixed(1)} ms vs bare Fastify p50 ${webhooks.baseline.p50_ms.toFixed(1)} ms (${webhooks.ratio_p50.toFixed(1)}×) over ${webhooks.ours.samples} — ${ok(webhooks.ours.p50_ms < webhooks.target_p50_ms)} (p50 < 50 ms)`,
   );
 }
+if (rates) for (const r of [rates.redis, rates.postgres]) console.log(throughputSummary(r));
+if (queued) console.log(backlogSummary(queued));
+if (audit) console.log(auditCostSummary(audit));
 console.log(`  figures: bench/results/core-${runId}.json\n`);
 process.exit(0);

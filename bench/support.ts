@@ -1,0 +1,130 @@
+// What every bench scenario shares: starting a bench process, stopping it, the requests as CoderClaw
+// and the board send them, percentiles, and where figures go.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { readJson } from '../apps/server/src/test-support/test-server.ts';
+
+export const benchDir = fileURLToPath(new URL('.', import.meta.url));
+export const resultsDir = join(benchDir, 'results');
+
+/** The first line a bench process prints: its port, pid, and with `--team` the bench's credentials. */
+export type Spawned = {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** The lines it prints after the first. */
+  lines: Interface;
+  key?: string;
+  secret?: string;
+};
+
+/**
+ * Starts a bench process (`node --import tsx bench/<script>`); it prints one JSON line when ready.
+ * `node` adds Node.js flags (another `--import`, `--cpu-prof`); `ipc` opens a channel for questions
+ * the process answers (full-server.ts: its memory).
+ */
+export function spawnServer(
+  script: string,
+  args: string[],
+  opts: { node?: string[]; ipc?: boolean } = {},
+): Promise<Spawned> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', ...(opts.node ?? []), join(benchDir, script), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit', ...(opts.ipc ? (['ipc'] as const) : [])],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.once('line', (line) => resolve({ pid: child.pid ?? 0, ...JSON.parse(line), child, lines }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+export async function stopChild(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** What both adapter generations send on every request (shared/coderclaw-contract.md). */
+export const ADAPTER_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
+
+/** CoderClaw 2026.3's requests: its API key as the bearer and its claw id. */
+export const keyedHeaders = (key: string) => ({
+  ...ADAPTER_HEADERS,
+  authorization: `Bearer ${key}`,
+  'x-claw-id': '1',
+});
+
+/** The body of POST /api/tasks that starts an `echo` run at once (a card with a prompt and an agent). */
+export const echoTask = (title: string, echo: { steps: number; delay_ms: number }) => ({
+  title,
+  prompt: title,
+  agent_type: 'echo',
+  context: { echo },
+});
+
+export const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+
+export async function post(url: string, headers: Record<string, string>, body?: unknown) {
+  const init = { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
+  return readJson(await fetch(url, init));
+}
+
+/** POST /api/tasks as a client sends it; anything but 201 stops the scenario with the answer. */
+export async function submitTask(base: string, headers: Record<string, string>, body: unknown) {
+  const res = await fetch(`${base}/api/tasks`, { method: 'POST', headers, body: JSON.stringify(body) });
+  if (res.status !== 201) throw new Error(`POST /api/tasks answered ${res.status}: ${await res.text()}`);
+  const task = await readJson(res);
+  return task.latest_execution as { id: string; number: number };
+}
+
+/** Runs `count` calls of `fn` with at most `width` at once, in order of their index. */
+export async function inParallel<T>(count: number, width: number, fn: (i: number) => Promise<T>) {
+  const out: T[] = new Array(count);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < count; i = next++) out[i] = await fn(i);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, lane));
+  return out;
+}
+
+/**
+ * Node.js flags for our server processes, for looking into a result; none by default.
+ * BENCH_CPU_PROF=<dir>: each writes its CPU profile there (read with bench/profile-summary.ts).
+ * BENCH_COUNT_QUERIES=<dir>: each counts its SQL statements into queries-<pid>.json there
+ * (bench/query-count.ts; the wrapping slows it, so read the mix from such a run, not its timings).
+ */
+export function diagnosticFlags(): string[] {
+  const { BENCH_CPU_PROF: prof, BENCH_COUNT_QUERIES: queries } = process.env;
+  return [
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+    ...(queries ? ['--import', join(benchDir, 'query-count.ts')] : []),
+  ];
+}
+
+/** Progress on stderr, so a long scenario says where it is without mixing into the summary. */
+export const progress = (text: string) => process.stderr.write(`  … ${text}\n`);
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  // Fields after the command name, which is in parentheses and may hold spaces; utime and stime are
+  // the 14th and 15th fields of the line, in clock ticks (100 a second on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A process's resident set size in bytes, from /proc (Linux). */
+export function rssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  return Number(line?.[1] ?? 0) * 1024;
+}
