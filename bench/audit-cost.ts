@@ -9,7 +9,7 @@
 import { createTestDatabase, testRedisUrl, uniquePrefix } from '@ccl/testing';
 import autocannon from 'autocannon';
 import { createPrisma } from '../packages/db/src/index.ts';
-import { serverQueue } from './bare-bullmq.ts';
+import { dropServerQueue } from './bare-bullmq.ts';
 import { UNCHAINED } from './plain-audit.ts';
 import {
   benchDir,
@@ -61,11 +61,7 @@ async function submitServer(chained: boolean) {
     async close() {
       await stopChild(server.child);
       await prisma.$disconnect();
-      if (redis) {
-        const { queue } = serverQueue('redis', redis, queueName);
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      if (redis) await dropServerQueue(redis, queueName);
       await db.drop();
     },
   };

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, testRedisUrl, uniquePrefix } from '@ccl/testing';
 import { createPrisma } from '../packages/db/src/index.ts';
-import { serverQueue } from './bare-bullmq.ts';
+import { dropServerQueue, serverQueue } from './bare-bullmq.ts';
 import { watchExecutions } from './execution-watch.ts';
 import {
   cpuSeconds,
@@ -231,11 +231,7 @@ export async function backlog() {
     await stopChild(worker.child);
     await stopChild(api.child);
     await prisma.$disconnect();
-    if (redis) {
-      const { queue } = serverQueue('redis', redis, queueName);
-      await queue.obliterate({ force: true });
-      await queue.close();
-    }
+    if (redis) await dropServerQueue(redis, queueName);
     await db.drop();
     await rm(workspaces, { recursive: true, force: true });
   }

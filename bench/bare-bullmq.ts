@@ -73,3 +73,10 @@ function open<B extends IQueueBackend, C>(
     },
   };
 }
+
+/** Removes a bench server's queue from the shared Redis (it lives under the default prefix). */
+export async function dropServerQueue(redis: string, name: string): Promise<void> {
+  const { queue } = serverQueue('redis', redis, name);
+  await queue.obliterate({ force: true });
+  await queue.close();
+}

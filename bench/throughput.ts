@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, testRedisUrl, uniquePrefix } from '@ccl/testing';
-import { bareQueue, serverQueue } from './bare-bullmq.ts';
+import { bareQueue, dropServerQueue } from './bare-bullmq.ts';
 import { watchExecutions } from './execution-watch.ts';
 import {
   cpuSeconds,
@@ -96,12 +96,7 @@ async function ourServer(backend: Backend) {
     async close() {
       await watch.close();
       await stopChild(server.child);
-      if (redis) {
-        // The server's queue lives under our default prefix, `clawlink`, in the shared Redis.
-        const { queue } = serverQueue('redis', redis, queueName);
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      if (redis) await dropServerQueue(redis, queueName);
       await db.drop();
       await rm(workspaces, { recursive: true, force: true });
     },
