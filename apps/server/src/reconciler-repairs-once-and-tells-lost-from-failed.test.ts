@@ -1,6 +1,11 @@
 import { type JobQueue, reconcileExecutions } from '@ccl/core';
 import type { ExecutionState } from '@ccl/db';
-import { createExecutionQueue, PermanentFailure } from '@ccl/queue';
+import {
+  createExecutionQueue,
+  type ExecutionHandler,
+  type ExecutionJobState,
+  PermanentFailure,
+} from '@ccl/queue';
 import { testRedisUrl } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
@@ -45,6 +50,23 @@ describe('the reconciler', () => {
     await api.prisma
       .$executeRaw`UPDATE executions SET updated_at = now() - interval '1 minute' WHERE id = ${exec.id}::uuid`;
     return exec.id;
+  }
+
+  /** Runs the jobs of `ids` through a worker of this queue with `handler` until each is in `state`. */
+  async function throughScratchWorker(ids: string[], handler: ExecutionHandler, state: ExecutionJobState) {
+    const queue = createExecutionQueue({
+      databaseUrl: api.databaseUrl,
+      redisUrl: testRedisUrl(),
+      queueName,
+      attempts: api.deps.config.EXECUTION_ATTEMPTS,
+    });
+    try {
+      for (const id of ids) await queue.enqueue(id);
+      queue.createWorker({ concurrency: 2, handler });
+      for (const id of ids) await waitFor(async () => (await queue.state(id)) === state);
+    } finally {
+      await queue.close();
+    }
   }
 
   const requeuedEvents = (executionId: string) =>
@@ -95,25 +117,12 @@ describe('the reconciler', () => {
   it('wakes the parked job of a run that no longer waits (decided while its worker died between parking and looking again)', async () => {
     const decided = await orphan('RUNNING', 1);
     const stillWaiting = await orphan('WAITING', 1);
-    const queue = createExecutionQueue({
-      databaseUrl: api.databaseUrl,
-      redisUrl: testRedisUrl(),
-      queueName,
-      attempts: api.deps.config.EXECUTION_ATTEMPTS,
-    });
-    try {
-      for (const id of [decided, stillWaiting]) await queue.enqueue(id);
-      // Parked for an hour, and the worker that would have looked again is gone.
-      const worker = queue.createWorker({
-        concurrency: 2,
-        handler: async () => ({ park: { until: Date.now() + 3_600_000, stillWaiting: async () => true } }),
-      });
-      for (const id of [decided, stillWaiting])
-        await waitFor(async () => (await queue.state(id)) === 'delayed');
-      await worker.close();
-    } finally {
-      await queue.close();
-    }
+    // Parked for an hour, and the worker that would have looked again is gone.
+    await throughScratchWorker(
+      [decided, stillWaiting],
+      async () => ({ park: { until: Date.now() + 3_600_000, stillWaiting: async () => true } }),
+      'delayed',
+    );
     const round = await reconcileExecutions(api.deps, { graceMs: 0 });
     expect(round.woken).toContain(decided);
     expect(round.woken).not.toContain(stillWaiting);
@@ -127,26 +136,13 @@ describe('the reconciler', () => {
     // does to a job whose workers died more often than maxStalledCount, or a crash on the last attempt.
     const lostToStalls = await orphan('RUNNING', 1);
     const crashedLast = await orphan('RUNNING', api.deps.config.EXECUTION_ATTEMPTS);
-    const queue = createExecutionQueue({
-      databaseUrl: api.databaseUrl,
-      redisUrl: testRedisUrl(),
-      queueName,
-      attempts: api.deps.config.EXECUTION_ATTEMPTS,
-    });
-    try {
-      for (const id of [lostToStalls, crashedLast]) await queue.enqueue(id);
-      queue.createWorker({
-        concurrency: 2,
-        handler: async () => {
-          throw new PermanentFailure('gone');
-        },
-      });
-      for (const id of [lostToStalls, crashedLast]) {
-        await waitFor(async () => (await queue.state(id)) === 'failed');
-      }
-    } finally {
-      await queue.close();
-    }
+    await throughScratchWorker(
+      [lostToStalls, crashedLast],
+      async () => {
+        throw new PermanentFailure('gone');
+      },
+      'failed',
+    );
     await api.prisma.$executeRaw`
       UPDATE executions SET updated_at = now() - interval '1 minute'
       WHERE id IN (${lostToStalls}::uuid, ${crashedLast}::uuid)`;

@@ -99,8 +99,9 @@ async function lockProjectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
   return row;
 }
 
-async function busyRuns(tx: Tx, projectId: string): Promise<number> {
-  const rows = await tx.$queryRawUnsafe<Array<{ n: number }>>(
+/** One statement: a transaction's client under the project's lock, or the plain client for a look. */
+async function busyRuns(db: Pick<Tx, '$queryRawUnsafe'>, projectId: string): Promise<number> {
+  const rows = await db.$queryRawUnsafe<Array<{ n: number }>>(
     `SELECT count(*)::int AS n FROM executions e JOIN tasks t ON t.id = e.task_id
      WHERE t.project_id = $1::uuid AND ${BUSY}`,
     projectId,
@@ -189,7 +190,7 @@ export async function wakeHeld(
   const limit = concurrencyLimit(deps, project.settings as ProjectSettings | null);
   let room = Number.POSITIVE_INFINITY;
   if (limit > 0) {
-    const busy = await deps.prisma.$transaction((tx) => busyRuns(tx, projectId));
+    const busy = await busyRuns(deps.prisma, projectId);
     room = limit - busy;
   }
   if (room <= 0) return 0;

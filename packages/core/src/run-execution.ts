@@ -281,15 +281,7 @@ class ExecutionRun {
       this.moved('PLANNING');
     } else if (this.state === 'RUNNING' && saved?.kind === 'approval') {
       // Decided while parked: the runner goes on from its checkpoint, in the workspace it left.
-      const decision = await lastApprovalDecision(this.deps, this.id);
-      resume = {
-        checkpoint: saved.runner,
-        decision: {
-          approved: decision?.approved === true,
-          ...(decision?.comment ? { comment: decision.comment } : {}),
-          ...(decision?.by ? { by: decision.by } : {}),
-        },
-      };
+      resume = { checkpoint: saved.runner, decision: await this.recordedDecision() };
       this.plan = saved.plan;
       await this.event('resumed', { attempt: this.job.attempt, from: 'approval' });
     } else if (this.state === 'RUNNING' && saved) {
@@ -562,12 +554,7 @@ class ExecutionRun {
         this.state = row.state;
         if (row.state !== 'RUNNING')
           throw new InvalidState(`execution left WAITING for ${row.state.toLowerCase()}`);
-        const decision = await lastApprovalDecision(this.deps, this.id);
-        return {
-          approved: decision?.approved === true,
-          ...(decision?.comment ? { comment: decision.comment } : {}),
-          ...(decision?.by ? { by: decision.by } : {}),
-        };
+        return this.recordedDecision();
       }
     } finally {
       wake = () => undefined;
@@ -589,6 +576,16 @@ class ExecutionRun {
       where: { id: this.id },
       data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue },
     });
+  }
+
+  /** The last decision on the run's state events, as the runner takes it. */
+  private async recordedDecision(): Promise<ApprovalDecision> {
+    const decision = await lastApprovalDecision(this.deps, this.id);
+    return {
+      approved: decision?.approved === true,
+      ...(decision?.comment ? { comment: decision.comment } : {}),
+      ...(decision?.by ? { by: decision.by } : {}),
+    };
   }
 
   /** When the pending approval times out: APPROVAL_TIMEOUT_S after it was asked. */
