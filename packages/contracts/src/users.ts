@@ -32,6 +32,8 @@ export const userAccountSchema = z.object({
   github_login: z.string().nullable(),
   /** US dollars the user's runs (in every project) may cost per calendar month (UTC); null: no limit. */
   budget_usd_month: z.number().nullable(),
+  /** US dollars the user's runs created this calendar month (UTC) have cost so far, in every project. */
+  spent_usd_month: z.number(),
   created_at: isoDate,
 });
 

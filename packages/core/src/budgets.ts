@@ -57,6 +57,20 @@ export async function userSpend(db: Db, userId: string, at: Date = new Date()): 
   return Number(rows[0]?.spent ?? 0);
 }
 
+/** Month-to-date spend of several users' runs, in every project (users without runs this month are absent). */
+export async function usersSpend(db: Db, userIds: string[], at: Date = new Date()) {
+  const spent = new Map<string, number>();
+  if (userIds.length === 0) return spent;
+  const rows = await db.$queryRaw<Array<{ user_id: string; spent: number }>>`
+    SELECT user_id,
+           COALESCE(SUM((usage->>'cost_usd')::float8)
+             FILTER (WHERE jsonb_typeof(usage->'cost_usd') = 'number'), 0)::float8 AS spent
+      FROM executions WHERE user_id = ANY(${userIds}::text[]) AND created_at >= ${monthStart(at)}
+     GROUP BY user_id`;
+  for (const r of rows) spent.set(r.user_id, Number(r.spent));
+  return spent;
+}
+
 export function budgetPercent(spent: number, budget: number): number {
   // A hair of float noise (0.8 * 10 = 8.000000000000002) must not keep 80 % from counting.
   return Math.floor((spent / budget) * 100 + 1e-9);

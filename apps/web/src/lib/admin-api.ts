@@ -66,6 +66,11 @@ export const users = {
       disabled?: boolean;
       password?: string;
       github_login?: string | null;
+      /**
+       * US dollars per calendar month; null removes the budget. Text that is not a number goes as
+       * typed, so the API's own validation says what is wrong with it.
+       */
+      budget_usd_month?: number | string | null;
     },
   ) => api.patch<UserAccountDto>(`/api/users/${encodeURIComponent(id)}`, body),
   roles: () => api.get<RoleDto[]>('/api/roles'),

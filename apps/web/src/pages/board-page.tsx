@@ -21,6 +21,7 @@ import {
   upsertTask,
 } from '../lib/board.ts';
 import { loadProjects, loadTask, loadTasks, moveTask, rerunTask } from '../lib/board-api.ts';
+import { useLiveBudget } from '../lib/live-budget.ts';
 import { boardPath, navigate } from '../lib/router.ts';
 import { useSession } from '../lib/session.tsx';
 import { openEventStream } from '../lib/sse.ts';
@@ -50,6 +51,7 @@ export function BoardPage({ project }: { project: string | null }) {
 
   // All projects at once: the standard five, since each project may name its own.
   const current = project ? projects.data?.find((p) => p.slug === project) : undefined;
+  useLiveBudget(project, tasks.data, Boolean(current?.budget), projects.setData);
   const setting = current?.settings.columns;
   const columns = useMemo(() => boardColumns(project ? setting : undefined), [project, setting]);
   // A project's board waits for its column setting rather than flashing the standard five first.

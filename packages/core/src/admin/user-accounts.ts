@@ -4,6 +4,7 @@ import { hashPassword } from '../auth/password.ts';
 import { checkPasswordStrength } from '../auth/web-sessions.ts';
 import { authorize } from '../authorize.ts';
 import { afterUserBudgetChange } from '../budget-release.ts';
+import { userSpend, usersSpend } from '../budgets.ts';
 import type { RequestCtx } from '../context.ts';
 import { announceCredentialChange } from '../credential-change.ts';
 import type { CoreDeps, Tx } from '../deps.ts';
@@ -24,7 +25,8 @@ type UserRow = {
   createdAt: Date;
 };
 
-export function toUserDto(u: UserRow) {
+/** `spent`: what the user's runs created this calendar month (UTC) have cost, in every project. */
+export function toUserDto(u: UserRow, spent: number) {
   return {
     id: u.id,
     name: u.name,
@@ -33,6 +35,7 @@ export function toUserDto(u: UserRow) {
     has_password: u.passwordHash !== null,
     github_login: u.githubLogin,
     budget_usd_month: u.budgetUsdMonth,
+    spent_usd_month: spent,
     created_at: u.createdAt.toISOString(),
   };
 }
@@ -48,7 +51,12 @@ async function requireRole(tx: Tx, name: string) {
 export async function listUserAccounts(deps: CoreDeps, ctx: RequestCtx) {
   await authorize(deps, ctx, 'user:manage', { resourceType: 'user' });
   const rows = await deps.prisma.user.findMany({ orderBy: { createdAt: 'asc' } });
-  return rows.map(toUserDto);
+  // One grouped read over the month's runs (indexed by user and creation time), not one per user.
+  const spent = await usersSpend(
+    deps.prisma,
+    rows.map((u) => u.id),
+  );
+  return rows.map((u) => toUserDto(u, spent.get(u.id) ?? 0));
 }
 
 export async function createUserAccount(
@@ -76,7 +84,8 @@ export async function createUserAccount(
       outcome: 'ALLOWED',
       detail: { role: input.role, password_set: passwordHash !== null },
     });
-    return toUserDto(user);
+    // A new user has no runs yet.
+    return toUserDto(user, 0);
   });
 }
 
@@ -171,7 +180,7 @@ export async function updateUserAccount(
           : {}),
       },
     });
-    return toUserDto(user);
+    return toUserDto(user, await userSpend(tx, id));
   });
   if (input.budget_usd_month !== undefined) await afterUserBudgetChange(deps, ctx, id);
   return updated;

@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { LoadError, Loading } from '../../components/async-view.tsx';
+import { BUDGET_WARN_AT, budgetPercent, dollars } from '../../components/budget-line.tsx';
 import { Field } from '../../components/field.tsx';
 import { useToasts } from '../../components/toasts.tsx';
 import { type RoleDto, type UserAccountDto, users } from '../../lib/admin-api.ts';
@@ -82,6 +83,7 @@ function UsersTable(props: {
             <th scope="col">Role</th>
             <th scope="col">Sign-in</th>
             <th scope="col">GitHub</th>
+            <th scope="col">Monthly budget</th>
             <th scope="col">Since</th>
             <th scope="col">
               <span className="visually-hidden">Actions</span>
@@ -119,6 +121,22 @@ function UsersTable(props: {
                       u,
                       { github_login: login },
                       login ? `GitHub login is now ${login.toLowerCase()}` : 'GitHub login removed',
+                    )
+                  }
+                />
+              </td>
+              <td>
+                <UserBudget
+                  key={String(u.budget_usd_month)}
+                  user={u}
+                  busy={busy === u.id}
+                  onSave={(budget) =>
+                    update(
+                      u,
+                      { budget_usd_month: budget },
+                      budget === null
+                        ? 'monthly budget removed'
+                        : `monthly budget is now ${budgetText(budget)}`,
                     )
                   }
                 />
@@ -195,6 +213,71 @@ function GithubLogin(props: {
         </button>
       )}
     </form>
+  );
+}
+
+/** What the budget field holds: a number when it reads as one, else the text as typed (the API refuses it). */
+function budgetValue(text: string): number | string {
+  return /^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : text;
+}
+
+const budgetText = (budget: number | string) =>
+  typeof budget === 'number' ? dollars(budget) : `“${budget}”`;
+
+/**
+ * The user's monthly budget over their runs in every project, and what those runs cost this month.
+ * Saved empty, the budget is removed. The field takes any text: the API is the one judge of a budget,
+ * and its message (a negative amount, a word) is shown like every other refusal on these pages.
+ */
+function UserBudget(props: {
+  user: UserAccountDto;
+  busy: boolean;
+  onSave: (budget: number | string | null) => Promise<void>;
+}) {
+  const { user } = props;
+  const budget = user.budget_usd_month;
+  const spent = `$${user.spent_usd_month.toFixed(2)}`;
+  const percent = budget === null ? null : budgetPercent(user.spent_usd_month, budget);
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const text = String(new FormData(e.currentTarget).get('budget_usd_month') ?? '').trim();
+    await props.onSave(text === '' ? null : budgetValue(text));
+  };
+  return (
+    <div className="user-budget">
+      <form className="actions" onSubmit={submit}>
+        <input
+          name="budget_usd_month"
+          defaultValue={budget ?? ''}
+          placeholder="no limit"
+          aria-label={`Monthly budget of ${user.id} in USD`}
+          inputMode="decimal"
+          autoComplete="off"
+          spellCheck={false}
+        />
+        <button type="submit" disabled={props.busy} aria-label={`Save monthly budget of ${user.id}`}>
+          Save
+        </button>
+        {budget !== null && (
+          <button
+            type="button"
+            disabled={props.busy}
+            aria-label={`Remove monthly budget of ${user.id}`}
+            onClick={() => void props.onSave(null)}
+          >
+            Remove
+          </button>
+        )}
+      </form>
+      <p
+        className={`muted budget-spend${percent !== null && percent >= BUDGET_WARN_AT ? ' warning' : ''}`}
+        data-testid="user-spend"
+      >
+        {budget === null || percent === null
+          ? `${spent} this month`
+          : `${spent} of ${dollars(budget)} this month (${percent} %)`}
+      </p>
+    </div>
   );
 }
 
