@@ -2,6 +2,8 @@
 // /api/tasks by CLIENTS concurrent clients, until the last COMPLETED notice, against a bare BullMQ
 // Queue + Worker (a processor that does nothing, the same worker concurrency, jobs added by the same
 // number of clients) on the same backend, in the same run. Rounds alternate; the best of each side is kept.
+// A third side, the floor (floor-server.ts), is the least a server that keeps its runs in PostgreSQL
+// could do: HTTP, one INSERT, the same job, one UPDATE. It informs the target, it is not one.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +29,8 @@ const WORKER_CONCURRENCY = Number(process.env.BENCH_TP_CONCURRENCY ?? 8);
 const WARMUP = 40;
 const ROUNDS = 2;
 const TARGETS = { redis: 0.5, postgres: 0.3 } as const;
+/** The completion counts a side with a process of its own reports: after the warm-up and each round. */
+const MILESTONES = Array.from({ length: ROUNDS + 1 }, (_, i) => WARMUP + i * N).join(',');
 /** With BENCH_COUNT_QUERIES=<dir> (see diagnosticFlags), the SQL statements per execution are reported too. */
 const COUNT_QUERIES = process.env.BENCH_COUNT_QUERIES;
 
@@ -103,44 +107,116 @@ async function ourServer(backend: Backend) {
   };
 }
 
+/**
+ * A bench process's `{"completed": n}` lines (one per milestone it was given): the promise for a
+ * milestone resolves when its line is heard; a `{"failed": reason}` line rejects every one.
+ */
+function milestones(child: Spawned): (target: number) => Promise<number> {
+  const waiting = new Map<number, { resolve: (at: number) => void; reject: (err: Error) => void }>();
+  let failure: Error | null = null;
+  child.lines.on('line', (line) => {
+    const said = JSON.parse(line) as { completed?: number; failed?: string };
+    if (said.failed === undefined) return waiting.get(said.completed ?? -1)?.resolve(performance.now());
+    failure = new Error(`a job failed: ${said.failed}`);
+    for (const waiter of waiting.values()) waiter.reject(failure);
+  });
+  return (target) => {
+    const reached = new Promise<number>((resolve, reject) =>
+      failure ? reject(failure) : waiting.set(target, { resolve, reject }),
+    );
+    // Awaited only once the jobs are sent; until then a failure must not count as unhandled.
+    reached.catch(() => undefined);
+    return reached;
+  };
+}
+
+/** A side whose process reports milestones: n jobs sent by CLIENTS clients, until the n-th completion. */
+function milestoneRuns(child: Spawned, send: (i: number) => Promise<unknown>) {
+  const reached = milestones(child);
+  let sent = 0;
+  return async (n: number): Promise<Round> => {
+    const first = sent;
+    const done = reached(first + n);
+    const cpu = cpuSeconds(child.pid);
+    const started = performance.now();
+    await inParallel(n, CLIENTS, (i) => send(first + i));
+    const answered = performance.now();
+    sent = first + n;
+    const ended = await within(done, 60_000, `completion ${first + n}`);
+    return round(n, started, answered, ended, cpuSeconds(child.pid) - cpu);
+  };
+}
+
+/** Rejects after `ms` unless `promise` settles first: a queue that stopped must not hang the bench. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not reached within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function bareBaseline(backend: Backend) {
   const db = backend === 'postgres' ? await createTestDatabase() : null;
   const url = db?.url ?? testRedisUrl();
   const prefix = uniquePrefix('bench-bare');
   const name = 'baseline';
-  const milestones = Array.from({ length: ROUNDS + 1 }, (_, i) => WARMUP + i * N);
   const worker: Spawned = await spawnServer('bare-queue-worker.ts', [
     backend,
     url,
     name,
     prefix,
     String(WORKER_CONCURRENCY),
-    milestones.join(','),
+    MILESTONES,
   ]);
-  const reached = new Map<number, (at: number) => void>();
-  worker.lines.on('line', (line) =>
-    reached.get((JSON.parse(line) as { completed: number }).completed)?.(performance.now()),
-  );
   const { queue, add } = bareQueue(backend, url, name, prefix);
-  let added = 0;
-  const run = async (n: number): Promise<Round> => {
-    const target = added + n;
-    const done = new Promise<number>((resolve) => reached.set(target, resolve));
-    const cpu = cpuSeconds(worker.pid);
-    const started = performance.now();
-    await inParallel(n, CLIENTS, (i) => add(`job-${added + i}`));
-    const answered = performance.now();
-    added = target;
-    const ended = await done;
-    return round(n, started, answered, ended, cpuSeconds(worker.pid) - cpu);
-  };
   return {
-    run,
+    run: milestoneRuns(worker, (i) => add(`job-${i}`)),
     async close() {
       await stopChild(worker.child);
       if (backend === 'redis') await queue.obliterate({ force: true });
       await queue.close();
       await db?.drop();
+    },
+  };
+}
+
+/**
+ * The floor: floor-server.ts in its own test database (table `runs`), its queue on the same backend
+ * as the other sides, sent the same POST /api/tasks by the same clients as ours.
+ */
+async function floorServer(backend: Backend) {
+  const db = await createTestDatabase();
+  const queueUrl = backend === 'redis' ? testRedisUrl() : db.url;
+  const prefix = uniquePrefix('bench-floor');
+  const name = 'floor';
+  const server = await spawnServer('floor-server.ts', [
+    backend,
+    db.url,
+    queueUrl,
+    name,
+    prefix,
+    String(WORKER_CONCURRENCY),
+    MILESTONES,
+  ]);
+  const base = `http://127.0.0.1:${server.port}`;
+  const headers = keyedHeaders(server.key ?? '');
+  return {
+    run: milestoneRuns(server, (i) =>
+      submitTask(base, headers, echoTask(`bench ${i}`, { steps: 0, delay_ms: 0 })),
+    ),
+    async close() {
+      await stopChild(server.child);
+      if (backend === 'redis') {
+        const { queue } = bareQueue(backend, queueUrl, name, prefix);
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      await db.drop();
     },
   };
 }
@@ -151,12 +227,16 @@ export async function throughput(backend: Backend) {
   );
   const ours = await ourServer(backend);
   const bare = await bareBaseline(backend);
+  const floor = await floorServer(backend);
   try {
     await bare.run(WARMUP);
+    await floor.run(WARMUP);
     await ours.run(WARMUP);
-    const rounds: Array<{ baseline: Round; ours: Round }> = [];
-    for (let i = 0; i < ROUNDS; i++) rounds.push({ baseline: await bare.run(N), ours: await ours.run(N) });
-    const best = (side: 'baseline' | 'ours') =>
+    const rounds: Array<{ baseline: Round; floor: Round; ours: Round }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      rounds.push({ baseline: await bare.run(N), floor: await floor.run(N), ours: await ours.run(N) });
+    }
+    const best = (side: 'baseline' | 'floor' | 'ours') =>
       rounds.map((r) => r[side]).reduce((a, b) => (b.jobs_per_s > a.jobs_per_s ? b : a));
     const ratio = best('ours').jobs_per_s / best('baseline').jobs_per_s;
     const statements = await ours.statements();
@@ -177,10 +257,18 @@ export async function throughput(backend: Backend) {
       ratio,
       target_ratio: TARGETS[backend],
       meets_target: ratio >= TARGETS[backend],
+      floor_is:
+        'one fastify process (api + BullMQ Worker, as ours with role all): bearer key checked against a value ' +
+        'in memory, body validated with our zod schema, 1 INSERT into runs (Prisma $executeRaw, packages/db ' +
+        "pool), Queue.add as the baseline's; the worker does 1 UPDATE; counted at its completed event",
+      floor: best('floor'),
+      floor_ratio: best('floor').jobs_per_s / best('baseline').jobs_per_s,
+      ours_of_floor: best('ours').jobs_per_s / best('floor').jobs_per_s,
       ...(statements ? { diagnostic_sql_statements: statements } : {}),
     };
   } finally {
     await bare.close();
+    await floor.close();
     await ours.close();
   }
 }
@@ -191,6 +279,9 @@ export function throughputSummary(r: Awaited<ReturnType<typeof throughput>>): st
     `  throughput, submit → COMPLETED on ${r.backend} (${r.executions} echo runs, ${r.clients} clients, ` +
     `WORKER_CONCURRENCY=${r.worker_concurrency}): ours ${r.ours.jobs_per_s.toFixed(0)} jobs/s vs bare BullMQ ` +
     `${r.baseline.jobs_per_s.toFixed(0)} jobs/s = ${(r.ratio * 100).toFixed(1)} % — ${verdict} (≥ ${r.target_ratio * 100} %); ` +
-    `CPU per job: our server ${r.ours.process_cpu_ms_per_job.toFixed(1)} ms, bare worker ${r.baseline.process_cpu_ms_per_job.toFixed(2)} ms`
+    `CPU per job: our server ${r.ours.process_cpu_ms_per_job.toFixed(1)} ms, bare worker ${r.baseline.process_cpu_ms_per_job.toFixed(2)} ms\n` +
+    `    floor (HTTP + 1 INSERT + 1 UPDATE): ${r.floor.jobs_per_s.toFixed(0)} jobs/s = ` +
+    `${(r.floor_ratio * 100).toFixed(1)} % of bare BullMQ; ours = ${(r.ours_of_floor * 100).toFixed(1)} % of the floor; ` +
+    `CPU per job: floor server ${r.floor.process_cpu_ms_per_job.toFixed(2)} ms`
   );
 }
