@@ -59,6 +59,12 @@ export const envSchema = z.object({
   APPROVAL_TIMEOUT_S: int(3600, 1, 7 * 24 * 3600),
   /** Attempts per execution for transient runner errors (1 = no retry). */
   EXECUTION_ATTEMPTS: int(3, 1, 20),
+  /**
+   * Times in a row a run's worker may stop while holding it (killed, out of memory, lost its claim)
+   * without the run reaching a new checkpoint before the run ends FAILED instead of coming back:
+   * bounds a run that kills every worker that takes it.
+   */
+  EXECUTION_MAX_WORKER_LOSSES: int(10, 1, 1000),
   /** How often workers compare executions with the queue and repair lost jobs. */
   RECONCILE_INTERVAL_S: int(30, 1, 3600),
   /**

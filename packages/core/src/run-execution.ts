@@ -33,6 +33,7 @@ import {
 import { type GithubOrigin, readOrigin } from './github/origin.ts';
 import { answerOnGithub, replyToReview } from './github/thread.ts';
 import { storedRunOptions } from './run-options.ts';
+import { executionTimeoutMessage, type Pickup, takeRun } from './run-pickup.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
 import { storableJson } from './storable.ts';
@@ -113,8 +114,14 @@ export async function runExecution(
   const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
   const execution = await deps.prisma.execution.findUnique({ where: { id: executionId } });
   if (!execution || isTerminal(execution.state)) return undefined;
-  const run = new ExecutionRun(deps, ctx, execution, job);
-  return run.start();
+  const pickup = await takeRun(deps, execution);
+  if (!pickup) return undefined;
+  try {
+    return await new ExecutionRun(deps, ctx, execution, job, pickup).start();
+  } finally {
+    // However this pickup ends (done, parked, requeued, thrown), this worker did not die holding it.
+    await pickup.release();
+  }
 }
 
 function readCheckpoint(value: unknown): RunCheckpoint | undefined {
@@ -164,6 +171,7 @@ class ExecutionRun {
     private readonly ctx: RequestCtx,
     private readonly execution: Execution,
     private readonly job: JobContext,
+    private readonly pickup: Pickup,
   ) {
     this.state = execution.state;
     this.origin = readOrigin(execution.github);
@@ -173,12 +181,21 @@ class ExecutionRun {
       output_tokens: u.output_tokens ?? 0,
       cost_usd: u.cost_usd ?? 0,
     };
-    this.timeout = AbortSignal.timeout(deps.config.EXECUTION_TIMEOUT_S * 1000);
+    // EXECUTION_TIMEOUT_S counts the run's working time across pickups, not this pickup's alone.
+    this.timeout = AbortSignal.timeout(Math.max(0, pickup.timeLeftMs));
     this.signal = AbortSignal.any([job.signal, this.timeout, this.local.signal]);
   }
 
   private get id() {
     return this.execution.id;
+  }
+
+  private async taskProjectId(): Promise<string | undefined> {
+    const task = await this.deps.prisma.task.findUnique({
+      where: { id: this.execution.taskId },
+      select: { projectId: true },
+    });
+    return task?.projectId;
   }
 
   private async move(to: ExecutionState, given?: TransitionPatch) {
@@ -251,6 +268,12 @@ class ExecutionRun {
       this.parked = this.parkUntil(deadline);
       return;
     }
+    if (this.pickup.refusal) {
+      // Out of working time, or its workers keep dying while they run it: it ends here, not retried.
+      this.projectId = await this.taskProjectId();
+      await this.fail(this.pickup.refusal);
+      return;
+    }
     // A worker-only process has not probed hosts and binaries yet (the API's probes are not shared).
     await this.deps.agents.refresh(this.signal);
     const agent = this.deps.agents.get(this.execution.agentType);
@@ -292,12 +315,7 @@ class ExecutionRun {
     } else {
       await this.event('retry', { attempt: this.job.attempt });
     }
-    this.projectId ??= (
-      await this.deps.prisma.task.findUnique({
-        where: { id: this.execution.taskId },
-        select: { projectId: true },
-      })
-    )?.projectId;
+    this.projectId ??= await this.taskProjectId();
 
     try {
       this.secrets = await openProjectSecrets(this.deps, this.options.project);
@@ -340,6 +358,7 @@ class ExecutionRun {
 
     // The GitHub credential is the server's to push with, never the agent's.
     const { GITHUB_TOKEN: _github, ...runnerSecrets } = this.secrets;
+    await this.pickup.agentStarting();
     const stream = agent.runner.run({
       executionId: this.id,
       workspace,
@@ -574,7 +593,8 @@ class ExecutionRun {
     };
     await this.deps.prisma.execution.update({
       where: { id: this.id },
-      data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue },
+      // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
+      data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue, workerLosses: 0 },
     });
   }
 
@@ -724,7 +744,7 @@ class ExecutionRun {
       return;
     }
     if (this.timeout.aborted) {
-      await this.fail(`timed out after ${this.deps.config.EXECUTION_TIMEOUT_S} s (EXECUTION_TIMEOUT_S)`);
+      await this.fail(executionTimeoutMessage(this.deps));
       return;
     }
     if (this.local.signal.reason instanceof LimitExceeded) {

@@ -1,0 +1,125 @@
+import type { Execution } from '@ccl/db';
+import { retryWhileDatabaseUnavailable } from './database-retry.ts';
+import type { CoreDeps } from './deps.ts';
+import { appendEvent, publishChange } from './execution-store.ts';
+import { isTerminal } from './state-machine.ts';
+
+/**
+ * A worker's hold on a run, kept on the execution row (PostgreSQL, not the queue), so that it
+ * counts alike on both queue backends and after a reconciler's requeue.
+ *
+ * When a worker starts the run's agent it sets `picked_up_at`; when it lets go of the run (the run
+ * ended or parked, its job went back to the queue on a shutdown or a retry) it clears it and adds
+ * the time the pickup took to `worked_ms`. A pickup that finds the mark still set comes after a
+ * worker that stopped while the agent ran (killed, out of memory, or its claim on the job expired):
+ * a worker loss. The lost holder's time counts up to this pickup, since nobody knows when it died.
+ * Time without a holder (parked for a decision, held by the project's limit, back in the queue
+ * after a shutdown) is not the run's working time.
+ *
+ * A dead worker takes every run it held down with it, and a count of all losses blames the runs
+ * that shared a worker with the culprit (20 SIGKILLs over 200 runs gave a bystander 10). Two things
+ * tell them apart. A worker that dies while it is still setting the run up (probing, preparing the
+ * workspace) was not killed by the agent: the mark is set only as the agent starts. And a poison run
+ * dies at the same point again and again while a bystander gets further: the run's next checkpoint
+ * resets the count (run-execution.ts, saveProgress), so the limit is on losses in a row without
+ * progress, and a run that does progress is bounded by EXECUTION_TIMEOUT_S, counted across pickups.
+ */
+export interface Pickup {
+  /** Times in a row a worker stopped while running the run's agent, this pickup's finding included. */
+  workerLosses: number;
+  /** What is left of EXECUTION_TIMEOUT_S for this pickup, in ms (0 or less: none). */
+  timeLeftMs: number;
+  /** Why the run must end now instead of going on (too many worker losses, or out of time). */
+  refusal: string | undefined;
+  /** Marks the run as held while its agent runs: from here on, this worker dying is a loss. */
+  agentStarting(): Promise<void>;
+  /** Lets go of the run; never throws. */
+  release(): Promise<void>;
+}
+
+/**
+ * `worked_ms` is a 32-bit integer: a lost holder's span (no worker for days) is capped at 8 days,
+ * past any EXECUTION_TIMEOUT_S, and one pickup adds at most 7 days (its timeout, or a wait that
+ * holds its slot for APPROVAL_TIMEOUT_S).
+ */
+const MAX_WORKED_MS = 8 * 24 * 3600_000;
+const MAX_PICKUP_MS = 7 * 24 * 3600_000;
+
+/** How long letting go keeps trying an unreachable database; then the next pickup counts a loss. */
+const RELEASE_RETRY_MS = 10_000;
+
+export function executionTimeoutMessage(deps: Pick<CoreDeps, 'config'>): string {
+  return `timed out after ${deps.config.EXECUTION_TIMEOUT_S} s (EXECUTION_TIMEOUT_S)`;
+}
+
+/**
+ * Takes `execution` for this worker, counting a worker loss when the mark of a holder that never
+ * let go is still set (and clearing it). Undefined when the run ended meanwhile. The mark is
+ * cleared only if nobody changed it since it was read, so two pickups at once count one loss.
+ */
+export async function takeRun(deps: CoreDeps, execution: Execution): Promise<Pickup | undefined> {
+  const takenAt = Date.now();
+  let row: Pick<Execution, 'state' | 'pickedUpAt' | 'workerLosses' | 'workedMs'> = execution;
+  while (row.pickedUpAt) {
+    const workedMs = Math.min(MAX_WORKED_MS, row.workedMs + Math.max(0, takenAt - row.pickedUpAt.getTime()));
+    const workerLosses = row.workerLosses + 1;
+    const { count } = await deps.prisma.execution.updateMany({
+      where: { id: execution.id, pickedUpAt: row.pickedUpAt, workerLosses: row.workerLosses },
+      data: { pickedUpAt: null, workerLosses, workedMs },
+    });
+    if (count === 1) {
+      const change = await appendEvent(deps, execution.id, 'worker_lost', {
+        worker_losses: workerLosses,
+        limit: deps.config.EXECUTION_MAX_WORKER_LOSSES,
+        worked_s: Math.round(workedMs / 1000),
+      });
+      await publishChange(deps, change);
+      return pickup(deps, execution.id, takenAt, workedMs, workerLosses);
+    }
+    const again = await deps.prisma.execution.findUnique({
+      where: { id: execution.id },
+      select: { state: true, pickedUpAt: true, workerLosses: true, workedMs: true },
+    });
+    if (!again || isTerminal(again.state)) return undefined;
+    row = again;
+  }
+  return pickup(deps, execution.id, takenAt, row.workedMs, row.workerLosses);
+}
+
+function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, workerLosses: number): Pickup {
+  const timeLeftMs = deps.config.EXECUTION_TIMEOUT_S * 1000 - workedMs;
+  const refusal =
+    workerLosses >= deps.config.EXECUTION_MAX_WORKER_LOSSES
+      ? `its worker stopped ${workerLosses} times while running it, each time before the run got any further (EXECUTION_MAX_WORKER_LOSSES); not trying again`
+      : timeLeftMs <= 0
+        ? executionTimeoutMessage(deps)
+        : undefined;
+  let mark: Date | null = null;
+  return {
+    workerLosses,
+    timeLeftMs,
+    refusal,
+    async agentStarting() {
+      mark = new Date();
+      await deps.prisma.execution.update({ where: { id }, data: { pickedUpAt: mark } });
+    },
+    async release() {
+      // Only while the mark is this pickup's own (or none was set): a pickup that took the run over
+      // from this one, its claim expired, counted this one's time already.
+      const held = Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
+      await retryWhileDatabaseUnavailable(
+        () =>
+          deps.prisma.execution.updateMany({
+            where: { id, pickedUpAt: mark },
+            data: { pickedUpAt: null, workedMs: { increment: held } },
+          }),
+        { retryMs: RELEASE_RETRY_MS },
+      ).catch((err) =>
+        deps.log.warn(
+          { executionId: id, err: (err as Error).message },
+          'could not let go of the run; its next pickup will count a worker loss',
+        ),
+      );
+    },
+  };
+}
