@@ -49,7 +49,7 @@ describe('ReadCache: the 2026.3 execution poll', () => {
     expect(cache.runtimeExecution(7)).toBeUndefined();
   });
 
-  it('does not keep a read that a change of its execution overtook, nor let later readers join it', async () => {
+  it('does not keep a read that a change of its execution overtook; a reader after the change reads again', async () => {
     const cache = new ReadCache();
     const warm = gate(execution('running'));
     const warmed = cache.loadRuntimeExecution(7, warm.load);
@@ -61,13 +61,45 @@ describe('ReadCache: the 2026.3 execution poll', () => {
     cache.taskChanged('t-1', 'e-7');
     const after = gate(execution('completed'));
     const second = cache.loadRuntimeExecution(7, after.load);
-    expect(after.starts()).toBe(1);
     before.open();
     expect((await first)?.answer.status).toBe('running');
     expect(cache.runtimeExecution(7)).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect(after.starts()).toBe(1);
     after.open();
     expect((await second)?.answer.status).toBe('completed');
     expect(cache.runtimeExecution(7)?.answer.status).toBe('completed');
+  });
+
+  it('does not answer a first read of a number to a reader that came after its execution changed', async () => {
+    // The number's execution is not known until the read returns, so the change cannot stop the
+    // reader joining it: the reader must notice and read again.
+    const cache = new ReadCache();
+    const before = gate(execution('running'));
+    const first = cache.loadRuntimeExecution(7, before.load);
+    cache.taskChanged('t-1', 'e-7');
+    const after = gate(execution('completed'));
+    const second = cache.loadRuntimeExecution(7, after.load);
+    before.open();
+    expect((await first)?.answer.status).toBe('running');
+    await new Promise((r) => setImmediate(r));
+    after.open();
+    expect((await second)?.answer.status).toBe('completed');
+    expect(cache.runtimeExecution(7)?.answer.status).toBe('completed');
+  });
+
+  it('still shares one read among readers while other executions change', async () => {
+    const cache = new ReadCache();
+    const read = gate(execution('running'));
+    const answers: Array<Promise<CachedRuntimeExecution | null>> = [];
+    for (let i = 0; i < 16; i++) {
+      answers.push(cache.loadRuntimeExecution(7, read.load));
+      cache.taskChanged(`t-${i + 10}`, `e-${i + 10}`);
+    }
+    read.open();
+    expect((await Promise.all(answers)).every((a) => a?.answer.status === 'running')).toBe(true);
+    expect(read.starts()).toBe(1);
+    expect(cache.runtimeExecution(7)?.answer.status).toBe('running');
   });
 
   it('keeps no answer for an unknown number', async () => {

@@ -141,4 +141,18 @@ describe('ReadCache', () => {
     await read;
     expect(cache.taskState('t2')).toBeUndefined();
   });
+
+  it('keeps no task read in flight when the record of changes is dropped to bound it', async () => {
+    // Once the dropped record let a read started before a change find its task back at the
+    // generation it started from, and the answer from before the change was kept.
+    const cache = new ReadCache({ taskTtlMs: 60_000 });
+    const racing = gate(stateOf('old'));
+    const read = cache.loadTaskState('t1', racing.load);
+    cache.taskChanged('t1');
+    for (let i = 0; i <= 50_000; i++) cache.taskChanged(`other-${i}`);
+    expect(cache.generation('t1')).toBe(0);
+    racing.open();
+    expect((await read).task.title).toBe('old');
+    expect(cache.taskState('t1')).toBeUndefined();
+  });
 });

@@ -5,21 +5,35 @@ import type { RequestCtx } from './context.ts';
 interface Entry<V> {
   value: V;
   expires: number;
+  weight: number;
 }
 
-/** A small TTL map with a size bound; the oldest entries go first when it is full. */
+interface TtlMapOpts<V> {
+  /** What an entry costs against `maxWeight` (e.g. the characters it holds); 0 without it. */
+  weigh?: (value: V) => number;
+  maxWeight?: number;
+  /** Told of every entry that leaves (expired, pushed out, deleted, cleared), to drop what points at it. */
+  onDrop?: (key: string, value: V) => void;
+}
+
+/**
+ * A small TTL map with a bound on entries (and optionally on their summed weight); the entries
+ * kept longest ago go first when it is full.
+ */
 class TtlMap<V> {
   private readonly map = new Map<string, Entry<V>>();
+  private weight = 0;
   constructor(
     private readonly ttlMs: number,
     private readonly max: number,
+    private readonly opts: TtlMapOpts<V> = {},
   ) {}
 
   get(key: string): V | undefined {
     const hit = this.map.get(key);
     if (!hit) return undefined;
     if (hit.expires < Date.now()) {
-      this.map.delete(key);
+      this.delete(key);
       return undefined;
     }
     return hit.value;
@@ -27,26 +41,49 @@ class TtlMap<V> {
 
   /** `until`: an earlier end than the TTL's (a credential's own expiry). */
   set(key: string, value: V, until?: number | null): void {
-    if (this.map.size >= this.max) {
+    // Deleted first, so a key kept again counts as the newest rather than keeping its old place.
+    this.delete(key);
+    const weight = this.opts.weigh?.(value) ?? 0;
+    const maxWeight = this.opts.maxWeight ?? Number.POSITIVE_INFINITY;
+    while (this.map.size > 0 && (this.map.size >= this.max || this.weight + weight > maxWeight)) {
       const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+      if (oldest === undefined) break;
+      this.delete(oldest);
     }
     this.map.set(key, {
       value,
       expires: Math.min(Date.now() + this.ttlMs, until ?? Number.POSITIVE_INFINITY),
+      weight,
     });
+    this.weight += weight;
   }
 
   delete(key: string): void {
+    const entry = this.map.get(key);
+    if (!entry) return;
     this.map.delete(key);
+    this.weight -= entry.weight;
+    this.opts.onDrop?.(key, entry.value);
   }
 
   clear(): void {
-    this.map.clear();
+    for (const key of [...this.map.keys()]) this.delete(key);
   }
 }
 
 type ActorCtx = Omit<RequestCtx, 'requestId'>;
+
+/**
+ * The 2026.3 poll's entries, at most: polled in turn, a backlog larger than this misses on every
+ * poll (the oldest entry is always the next one asked for), so it is sized for tens of thousands of
+ * queued runs.
+ */
+const RUNTIME_EXECUTIONS_MAX = 50_000;
+/** …and the text they hold, in characters (prompt, result, error): some 64 MB at most. */
+const RUNTIME_EXECUTIONS_MAX_CHARS = 32_000_000;
+
+const charsOf = (e: CachedRuntimeExecution) =>
+  (e.answer.payload?.length ?? 0) + (e.answer.result?.length ?? 0) + (e.answer.errorMessage?.length ?? 0);
 
 /**
  * The execution a runtime task_id stands for and the runtime session that submitted it (null: none,
@@ -88,17 +125,25 @@ export class ReadCache {
   private readonly generations = new Map<string, number>();
   /** Bumped on every session revocation, for the same reason. */
   private sessionEpoch = 0;
-  /** Bumped when change notices may have been lost (forgetAll): no read in flight is kept. */
+  /**
+   * Bumped when change notices may have been lost (forgetAll) or the record of them was dropped
+   * (generations cleared): no read in flight is kept.
+   */
   private gapEpoch = 0;
   /** Database reads in flight, by what they read: concurrent misses share one. */
   private readonly loading = new Map<string, Promise<unknown>>();
   /** 2026.3's execution poll, by execution number. */
   private readonly runtimeExecutions: TtlMap<CachedRuntimeExecution>;
-  /** execution uuid → number: changes name the uuid, the poll names the number. */
+  /**
+   * execution uuid → number, for exactly the entries of runtimeExecutions (dropped with them):
+   * changes name the uuid, the poll names the number. Were a kept entry's link lost, its changes
+   * could not reach it and it would be answered stale until its TTL.
+   */
   private readonly executionNumbers = new Map<string, number>();
   /**
    * Every change is stamped with a tick: a read of an execution by number learns its uuid only when
-   * it returns, so it is kept only if that execution has not changed since the read started.
+   * it returns, so it is kept, and answers readers that joined it late, only if that execution has
+   * not changed since the read started.
    */
   private tick = 0;
   private readonly executionChangedAt = new Map<string, number>();
@@ -106,12 +151,25 @@ export class ReadCache {
   private tickFloor = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
 
-  constructor(opts: { sessionTtlMs?: number; taskTtlMs?: number; max?: number } = {}) {
+  constructor(
+    opts: {
+      sessionTtlMs?: number;
+      taskTtlMs?: number;
+      max?: number;
+      /** Bounds of the 2026.3 execution poll's entries (RUNTIME_EXECUTIONS_MAX, _MAX_CHARS). */
+      runtimeMax?: number;
+      runtimeMaxChars?: number;
+    } = {},
+  ) {
     this.sessions = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.credentials = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
     this.taskSubmitters = new TtlMap(60_000, opts.max ?? 10_000);
-    this.runtimeExecutions = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
+    this.runtimeExecutions = new TtlMap(opts.taskTtlMs ?? 1_000, opts.runtimeMax ?? RUNTIME_EXECUTIONS_MAX, {
+      weigh: charsOf,
+      maxWeight: opts.runtimeMaxChars ?? RUNTIME_EXECUTIONS_MAX_CHARS,
+      onDrop: (_number, value) => this.executionNumbers.delete(value.executionId),
+    });
   }
 
   /**
@@ -231,25 +289,36 @@ export class ReadCache {
     return this.runtimeExecutions.get(String(number));
   }
 
-  /** A miss of runtimeExecution: `load` once for every concurrent reader; null (unknown) is not kept. */
-  loadRuntimeExecution(
+  /**
+   * A miss of runtimeExecution: `load` once for every concurrent reader; null (unknown) is not kept.
+   * Which execution a number names is learnt only from the read, so a read is joined by any reader
+   * of that number, and one that joined after a change of that execution reads again rather than
+   * take the answer from before it.
+   */
+  async loadRuntimeExecution(
     number: number,
     load: () => Promise<CachedRuntimeExecution | null>,
   ): Promise<CachedRuntimeExecution | null> {
-    const key = `#${number}`;
-    const generation = this.generation(key);
-    const started = this.tick;
+    const joined = this.tick;
     const gap = this.gapEpoch;
-    return this.once(`x:${gap}:${generation}:${number}`, async () => {
+    const { value, started } = await this.once(`x:${gap}:${number}`, async () => {
+      const started = this.tick;
       const value = await load();
-      const changed = value ? (this.executionChangedAt.get(value.executionId) ?? this.tickFloor) : 0;
-      if (value && changed <= started && this.generation(key) === generation && gap === this.gapEpoch) {
+      if (value && !this.changedSince(value.executionId, started) && gap === this.gapEpoch) {
         this.runtimeExecutions.set(String(number), value);
-        if (this.executionNumbers.size >= 50_000) this.executionNumbers.clear();
         this.executionNumbers.set(value.executionId, number);
       }
-      return value;
+      return { value, started };
     });
+    if (value && joined > started && this.changedSince(value.executionId, started)) {
+      return this.loadRuntimeExecution(number, load);
+    }
+    return value;
+  }
+
+  /** Whether a change of the execution was heard after `tick` (or may have been: see tickFloor). */
+  private changedSince(executionId: string, tick: number): boolean {
+    return (this.executionChangedAt.get(executionId) ?? this.tickFloor) > tick;
   }
 
   /** Resolves at the next change of the execution heard here, or after `ms` (a lost notification). */
@@ -291,10 +360,7 @@ export class ReadCache {
     }
     this.executionChangedAt.set(executionId, this.tick);
     const number = this.executionNumbers.get(executionId);
-    if (number !== undefined) {
-      this.runtimeExecutions.delete(String(number));
-      this.bump(`#${number}`);
-    }
+    if (number !== undefined) this.runtimeExecutions.delete(String(number));
     const waiting = this.waiters.get(executionId);
     if (waiting) {
       this.waiters.delete(executionId);
@@ -305,6 +371,10 @@ export class ReadCache {
   private bump(key: string) {
     this.generations.set(key, this.generation(key) + 1);
     // Generations only matter while a read is in flight; keep the map from growing without bound.
-    if (this.generations.size > 50_000) this.generations.clear();
+    // A read in flight could find its task back at the generation it started from: keep none.
+    if (this.generations.size > 50_000) {
+      this.generations.clear();
+      this.gapEpoch++;
+    }
   }
 }
