@@ -68,8 +68,9 @@ describe.each(BACKENDS)('projects share the workers (%s queue)', (backend) => {
     });
     servers.push(server);
     const narrow = [];
+    // Long enough (10 s) that the first is still running when the others are looked at on a busy machine.
     for (let i = 0; i < 4; i++)
-      narrow.push(await submit(server, 'narrow', `narrow ${i}`, { steps: 20, delay_ms: 100 }));
+      narrow.push(await submit(server, 'narrow', `narrow ${i}`, { steps: 100, delay_ms: 100 }));
     // Another project is not held by this one's limit.
     const other = await submit(server, 'other', 'other', { steps: 1, delay_ms: 10 });
     await waitFor(async () => {
