@@ -37,20 +37,27 @@ export function executionHandler(rt: Runtime, log: Logger) {
   const running = new Map<string, CoreLogger>();
 
   async function handle(executionId: string, job: JobContext) {
-    const row = await rt.prisma.execution.findUnique({
-      where: { id: executionId },
-      select: { userId: true, agentType: true, traceparent: true },
-    });
+    // The run's one read of its row: the log's and the trace's fields come from it, and the run starts from it.
+    const row = await rt.prisma.execution.findUnique({ where: { id: executionId } });
     const runLog = boundLogger(log, { executionId, ...(row ? { userId: row.userId } : {}) });
     const started = performance.now();
     running.set(executionId, runLog);
     runLog.info({ attempt: job.attempt }, 'execution started');
     let threw = true;
     try {
-      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job);
+      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job, row);
       const outcome =
         rt.tracing && row
-          ? await rt.tracing.inRunSpan({ executionId, attempt: job.attempt, ...row }, run)
+          ? await rt.tracing.inRunSpan(
+              {
+                executionId,
+                attempt: job.attempt,
+                userId: row.userId,
+                agentType: row.agentType,
+                traceparent: row.traceparent,
+              },
+              run,
+            )
           : await run();
       runLog.info({ ms: Math.round(performance.now() - started) }, 'execution handler done');
       threw = false;

@@ -1,7 +1,7 @@
 import { budgetReached } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
-import type { CoreDeps, ExecutionChange, Tx } from './deps.ts';
-import { publishChange, transitionExecution } from './execution-store.ts';
+import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
+import { transitionExecution } from './execution-store.ts';
 
 /** The settings this module reads (the project's JSON, validated when written). */
 interface ProjectSettings {
@@ -32,50 +32,59 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
 
 /**
  * The rank of a run about to be queued; stored on the execution, given to the queue as priority.
+ * The same statement sends the new run's change notice (PENDING).
  *
  * The floor is the lowest rank waiting anywhere (held runs aside, which keep theirs while they
  * wait), or, with nothing waiting, the highest rank given so far: it only moves up, like a virtual
  * clock. A project's run gets one past its project's last rank, but never below the floor, so a
- * project with a backlog keeps its order and a project without one is next. The project's row
- * update orders runs submitted to one project at once (each gets its own rank), and every read
+ * project with a backlog keeps its order and a project without one is next. An urgent or high card
+ * runs next: just before the floor. The project's row update orders runs submitted to one project
+ * at once (each gets its own rank: a waiting update re-reads the row it waited for), and every read
  * stays on an index whatever the backlog.
  */
 export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<number> {
-  const mine = await deps.prisma.$queryRaw<
-    Array<{ project_id: string; priority: string; floor: number | null }>
-  >`
-    SELECT t.project_id::text AS project_id, t.priority::text AS priority,
-           COALESCE(
-             (SELECT min(queue_rank) FROM executions WHERE state = 'PENDING' AND held_reason IS NULL),
-             (SELECT max(last_queue_rank) FROM projects)) AS floor
-    FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid`;
-  const me = mine[0];
-  if (!me) throw new Error(`execution ${executionId} not found`);
-  const floor = Math.max(1, me.floor ?? 1);
-  let rank: number;
-  if (me.priority === 'urgent' || me.priority === 'high') {
-    // An urgent or high card runs next: just before the lowest rank waiting anywhere.
-    rank = Math.max(1, floor - 1);
-  } else {
-    const rows = await deps.prisma.$queryRaw<Array<{ rank: number }>>`
-      UPDATE projects SET last_queue_rank = LEAST(${MAX_RANK}::int, GREATEST(last_queue_rank + 1, ${floor}::int))
-      WHERE id = ${me.project_id}::uuid
-      RETURNING last_queue_rank AS rank`;
-    rank = rows[0]?.rank ?? floor;
-  }
-  await deps.prisma.execution.update({ where: { id: executionId }, data: { queueRank: rank } });
+  const now = new Date().toISOString();
+  const rows = await deps.prisma.$queryRaw<Array<{ rank: number }>>`
+    WITH me AS (
+      SELECT e.id, e.task_id, t.project_id, t.priority::text IN ('urgent', 'high') AS first,
+             GREATEST(1, COALESCE(
+               (SELECT min(queue_rank) FROM executions WHERE state = 'PENDING' AND held_reason IS NULL),
+               (SELECT max(last_queue_rank) FROM projects), 1)) AS floor
+      FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid),
+    bumped AS (
+      UPDATE projects p
+      SET last_queue_rank = LEAST(${MAX_RANK}::int, GREATEST(p.last_queue_rank + 1, me.floor))
+      FROM me WHERE p.id = me.project_id AND NOT me.first
+      RETURNING p.last_queue_rank AS rank),
+    ranked AS (
+      UPDATE executions e
+      SET queue_rank = CASE WHEN me.first THEN GREATEST(1, me.floor - 1)
+                            ELSE COALESCE((SELECT rank FROM bumped), me.floor) END,
+          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+      FROM me WHERE e.id = me.id
+      RETURNING e.queue_rank, e.task_id)
+    SELECT queue_rank AS rank,
+           pg_notify(${CHANNELS.execution},
+             json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
+                               'seq', 0, 'state', 'PENDING')::text)::text AS notified
+    FROM ranked`;
+  const rank = rows[0]?.rank;
+  if (rank === undefined) throw new Error(`execution ${executionId} not found`);
   return rank;
 }
 
+/** `limit`: the project's concurrency limit (0: none, so a run that ends frees no slot anyone waits for). */
 export type Admission =
-  | { admitted: true; projectId: string; change: ExecutionChange }
-  | { admitted: false; projectId: string; reason: string };
+  | { admitted: true; projectId: string; limit: number; change: ExecutionChange }
+  | { admitted: false; projectId: string; limit: number; reason: string };
 
 interface ProjectRow {
   project_id: string;
   settings: ProjectSettings | null;
   /** The run's own current hold, if any. */
   held_reason: string | null;
+  /** The attempt recorded on the run. */
+  attempts: number;
   /** Who submitted the run: their monthly budget counts too. */
   user_id: string;
   user_budget: number | null;
@@ -86,16 +95,15 @@ function concurrencyLimit(deps: Pick<CoreDeps, 'config'>, settings: ProjectSetti
   return settings?.max_concurrent ?? deps.config.PROJECT_MAX_CONCURRENCY;
 }
 
-async function lockProjectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
+async function projectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
   const rows = await tx.$queryRaw<ProjectRow[]>`
-    SELECT t.project_id::text AS project_id, p.settings, e.held_reason, e.user_id,
+    SELECT t.project_id::text AS project_id, p.settings, e.held_reason, e.attempts, e.user_id,
            u.budget_usd_month AS user_budget
     FROM executions e JOIN tasks t ON t.id = e.task_id JOIN projects p ON p.id = t.project_id
       JOIN users u ON u.id = e.user_id
     WHERE e.id = ${executionId}::uuid`;
   const row = rows[0];
   if (!row) throw new Error(`execution ${executionId} not found`);
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`project-slots:${row.project_id}`}))`;
   return row;
 }
 
@@ -109,7 +117,12 @@ async function busyRuns(db: Pick<Tx, '$queryRawUnsafe'>, projectId: string): Pro
   return rows[0]?.n ?? 0;
 }
 
-/** Why the run may not start now, or null. Called under the project's lock. */
+/**
+ * Why the run may not start now, or null. A project with a concurrency limit is locked for the rest
+ * of the transaction before its busy runs are counted, so that workers deciding at once never
+ * exceed it; without a limit there is nothing to count, and nothing to lock. (Budgets need no lock:
+ * a run that starts just past one is stopped at its first model call.)
+ */
 async function holdReason(deps: CoreDeps, tx: Tx, project: ProjectRow): Promise<string | null> {
   // The budget first: of two reasons it is the one that lasts.
   const budget = await budgetReached(tx, {
@@ -121,6 +134,7 @@ async function holdReason(deps: CoreDeps, tx: Tx, project: ProjectRow): Promise<
   if (budget) return budget.held;
   const limit = concurrencyLimit(deps, project.settings);
   if (limit > 0) {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`project-slots:${project.project_id}`}))`;
     const busy = await busyRuns(tx, project.project_id);
     if (busy >= limit) return `project concurrency limit reached (${busy} of ${limit} running)`;
   }
@@ -135,31 +149,43 @@ export async function admitExecution(
   deps: CoreDeps,
   ctx: RequestCtx,
   executionId: string,
+  /** The job's attempt, recorded on the run either way. */
+  attempts: number,
 ): Promise<Admission> {
-  const outcome = await deps.prisma.$transaction(async (tx): Promise<Admission> => {
-    const project = await lockProjectOf(tx, executionId);
+  return deps.prisma.$transaction(async (tx): Promise<Admission> => {
+    const project = await projectOf(tx, executionId);
     const reason = await holdReason(deps, tx, project);
     if (reason) {
       if (project.held_reason !== reason) {
         // Readers of the run (board, CoderClaw) see why it has not started.
         const { eventSeq } = await tx.execution.update({
           where: { id: executionId },
-          data: { heldReason: reason, eventSeq: { increment: 1 } },
+          data: { heldReason: reason, attempts, eventSeq: { increment: 1 } },
           select: { eventSeq: true },
         });
         await tx.executionEvent.create({
           data: { executionId, seq: eventSeq, type: 'held', data: { reason } },
         });
+      } else if (project.attempts !== attempts) {
+        await tx.execution.update({ where: { id: executionId }, data: { attempts } });
       }
-      return { admitted: false, projectId: project.project_id, reason };
+      return {
+        admitted: false,
+        projectId: project.project_id,
+        limit: concurrencyLimit(deps, project.settings),
+        reason,
+      };
     }
     if (project.held_reason !== null)
       await tx.execution.update({ where: { id: executionId }, data: { heldReason: null } });
-    const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING');
-    return { admitted: true, projectId: project.project_id, change };
+    const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING', { attempts });
+    return {
+      admitted: true,
+      projectId: project.project_id,
+      limit: concurrencyLimit(deps, project.settings),
+      change,
+    };
   });
-  if (outcome.admitted) await publishChange(deps, outcome.change);
-  return outcome;
 }
 
 /** True while the held run would still be refused (asked after parking it, to close the race). */
@@ -168,7 +194,7 @@ export async function stillHeld(deps: CoreDeps, executionId: string): Promise<bo
     const rows = await tx.$queryRaw<Array<{ state: string }>>`
       SELECT state::text AS state FROM executions WHERE id = ${executionId}::uuid`;
     if (rows[0]?.state !== 'PENDING') return false;
-    const project = await lockProjectOf(tx, executionId);
+    const project = await projectOf(tx, executionId);
     return (await holdReason(deps, tx, project)) !== null;
   });
 }

@@ -3,7 +3,7 @@ import { wakeHeld } from './admission.ts';
 import { writeAudit } from './audit.ts';
 import { budgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
-import { CHANNELS, type CoreDeps } from './deps.ts';
+import type { CoreDeps } from './deps.ts';
 import { transitionExecution } from './execution-store.ts';
 
 /** Who approves a budget stop that a raised budget released (the run then checks the new budget). */
@@ -58,7 +58,7 @@ export async function releaseBudgetWaits(
         comment: `released: ${reason}`,
         by: BUDGET_RELEASE_ACTOR,
       };
-      const change = await transitionExecution(deps, tx, ctx, id, 'RUNNING', {
+      await transitionExecution(deps, tx, ctx, id, 'RUNNING', {
         pendingApproval: null,
         eventData: { decision },
       });
@@ -69,8 +69,7 @@ export async function releaseBudgetWaits(
         outcome: 'ALLOWED',
         detail: { ...decision, reason, changed_by: changedBy.actor.userId },
       });
-      // Delivered on commit: the worker waiting on the run goes on, boards and bots re-read it.
-      await tx.$executeRaw`SELECT pg_notify(${CHANNELS.execution}, ${JSON.stringify(change)})`;
+      // Its notice goes out on commit: the worker waiting on the run goes on, boards and bots re-read it.
       return true;
     });
     if (went) released += 1;

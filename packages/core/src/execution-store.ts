@@ -4,7 +4,7 @@ import type { RequestCtx } from './context.ts';
 import { type DatabaseRetryOptions, retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
-import { canTransition, isTerminal } from './state-machine.ts';
+import { canTransition, isTerminal, TRANSITIONS } from './state-machine.ts';
 import { storableJson } from './storable.ts';
 
 export interface TransitionPatch {
@@ -15,25 +15,48 @@ export interface TransitionPatch {
   checkpoint?: Record<string, unknown> | null;
   /** Extra data stored on the state event. */
   eventData?: Record<string, unknown>;
+  /** The job's attempt, recorded as the run starts. */
+  attempts?: number;
+  /** What the runner reported at the end (model, turns, changed files…). */
+  meta?: Record<string, unknown>;
 }
 
-interface LockedRow {
-  state: ExecutionState;
+/** The states a run may move to `to` from (state-machine.ts), for the transition's WHERE. */
+const FROM_STATES = Object.fromEntries(
+  Object.keys(TRANSITIONS).map((to) => [
+    to,
+    (Object.keys(TRANSITIONS) as ExecutionState[]).filter((from) =>
+      canTransition(from, to as ExecutionState),
+    ),
+  ]),
+) as Record<ExecutionState, ExecutionState[]>;
+
+interface MovedRow {
+  /** The state it was in (an execution that does not exist gives no row at all). */
+  from_state: ExecutionState;
   task_id: string;
+  /** Null when the move was refused (not allowed from `from_state`). */
+  seq: number | null;
+  /** The audit chain's head, locked for this transaction (null when the move was refused). */
+  head_seq: bigint | null;
+  head_hash: string | null;
 }
 
-async function lockExecution(tx: Tx, executionId: string): Promise<LockedRow> {
-  const rows = await tx.$queryRaw<LockedRow[]>`
-    SELECT state, task_id::text AS task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
-  const row = rows[0];
-  if (!row) throw new NotFound(`execution ${executionId} not found`);
-  return row;
-}
+/** A JSON value for a jsonb column: SQL NULL for null. */
+const jsonb = (value: unknown) =>
+  value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
 
 /**
  * Moves an execution to `to` if the state machine allows it, inside the caller's
- * transaction: row update, state event and audit row commit together.
+ * transaction: row update, state event and audit row commit together, and the change notice
+ * (CHANNELS.execution) goes out with the commit, never for a move that rolled back.
  * Illegal moves throw InvalidState (HTTP 409).
+ *
+ * Two statements besides the caller's BEGIN and COMMIT, since a run makes several moves and each
+ * round trip costs the worker CPU: the first locks the row, checks the move, updates the row,
+ * writes the state event (and, at COMPLETED, puts the card up for review), sends the notice and
+ * locks the audit chain's head, in that order (the order every audited write locks in); the
+ * second appends the audit row onto that head.
  */
 export async function transitionExecution(
   deps: AuditDeps,
@@ -44,54 +67,82 @@ export async function transitionExecution(
   rawPatch: TransitionPatch = {},
 ): Promise<ExecutionChange> {
   const patch: TransitionPatch = storableJson({ ...rawPatch });
-  const { state: from, task_id: taskId } = await lockExecution(tx, executionId);
-  if (!canTransition(from, to)) {
-    throw new InvalidState(
-      `execution ${executionId} cannot go from ${from.toLowerCase()} to ${to.toLowerCase()}`,
-    );
-  }
-  const now = new Date();
-  const data: Prisma.ExecutionUpdateInput = { state: to, eventSeq: { increment: 1 } };
-  if (from === 'PENDING') data.startedAt = now;
-  if (isTerminal(to)) data.finishedAt = now;
-  if (patch.result !== undefined) data.result = patch.result as Prisma.InputJsonValue;
-  if (patch.error !== undefined) data.error = patch.error;
-  if (patch.pendingApproval !== undefined) {
-    data.pendingApproval = (patch.pendingApproval ?? null) as Prisma.InputJsonValue;
-  }
-  if (patch.checkpoint !== undefined) {
-    data.checkpoint = patch.checkpoint === null ? Prisma.DbNull : (patch.checkpoint as Prisma.InputJsonValue);
-  }
-  const updated = await tx.execution.update({ where: { id: executionId }, data, select: { eventSeq: true } });
+  // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
+  const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
+  const sets: Prisma.Sql[] = [
+    Prisma.sql`state = ${to}::"ExecutionState"`,
+    Prisma.sql`event_seq = e.event_seq + 1`,
+    Prisma.sql`updated_at = ${now}`,
+    Prisma.sql`started_at = CASE WHEN cur.state = 'PENDING' THEN ${now} ELSE e.started_at END`,
+  ];
+  if (isTerminal(to)) sets.push(Prisma.sql`finished_at = ${now}`);
+  if (patch.result !== undefined) sets.push(Prisma.sql`result = ${jsonb(patch.result ?? null)}`);
+  if (patch.error !== undefined) sets.push(Prisma.sql`error = ${patch.error}`);
+  if (patch.pendingApproval !== undefined)
+    sets.push(Prisma.sql`pending_approval = ${jsonb(patch.pendingApproval)}`);
+  if (patch.checkpoint !== undefined) sets.push(Prisma.sql`checkpoint = ${jsonb(patch.checkpoint)}`);
+  if (patch.attempts !== undefined) sets.push(Prisma.sql`attempts = ${patch.attempts}::int`);
+  if (patch.meta !== undefined) sets.push(Prisma.sql`meta = ${jsonb(patch.meta)}`);
+  const toText = to.toLowerCase();
   // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
   // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
-  if (to === 'COMPLETED') {
-    await tx.task.updateMany({ where: { id: taskId, column: 'in_progress' }, data: { column: 'review' } });
+  // The head's lock waits for the card's (its condition reads the card's update), so the locks
+  // come in the order every other audited write of a card takes them: the card's row, then the head.
+  const completed = to === 'COMPLETED';
+  const card = completed
+    ? Prisma.sql`, card AS (
+          UPDATE tasks SET "column" = 'review', updated_at = ${now}
+          WHERE id = (SELECT task_id FROM moved) AND "column" = 'in_progress' RETURNING id)`
+    : Prisma.empty;
+  const afterCard = completed ? Prisma.sql`AND (SELECT count(*) FROM card) >= 0` : Prisma.empty;
+  const rows = await tx.$queryRaw<MovedRow[]>`
+    WITH cur AS (
+      SELECT id, state, task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE),
+    moved AS (
+      UPDATE executions e SET ${Prisma.join(sets, ', ')}
+      FROM cur
+      WHERE e.id = cur.id AND cur.state::text = ANY(${FROM_STATES[to]}::text[])
+      RETURNING e.event_seq, e.task_id, cur.state AS from_state),
+    ev AS (
+      INSERT INTO execution_events (execution_id, seq, type, data, created_at)
+      SELECT ${executionId}::uuid, event_seq, 'state',
+             jsonb_build_object('from', lower(from_state::text), 'to', ${toText}::text)
+               || ${JSON.stringify(patch.eventData ?? {})}::jsonb,
+             ${now}
+      FROM moved)${card},
+    head AS (
+      SELECT seq, hash FROM audit_chain_head
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM moved) ${afterCard} FOR UPDATE)
+    SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
+           head.seq AS head_seq, head.hash AS head_hash,
+           CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
+             json_build_object('executionId', ${executionId}::text, 'taskId', cur.task_id::text,
+                               'seq', moved.event_seq, 'state', ${to}::text)::text)::text END AS notified
+    FROM cur LEFT JOIN moved ON true LEFT JOIN head ON true`;
+  const row = rows[0];
+  if (!row) throw new NotFound(`execution ${executionId} not found`);
+  const from = row.from_state;
+  if (row.seq === null) {
+    throw new InvalidState(`execution ${executionId} cannot go from ${from.toLowerCase()} to ${toText}`);
   }
-  await tx.executionEvent.create({
-    data: {
-      executionId,
-      seq: updated.eventSeq,
-      type: 'state',
-      data: {
+  await writeAudit(
+    deps,
+    tx,
+    ctx,
+    {
+      action: 'execution.transition',
+      resourceType: 'execution',
+      resourceId: executionId,
+      outcome: 'ALLOWED',
+      detail: {
         from: from.toLowerCase(),
-        to: to.toLowerCase(),
-        ...(patch.eventData ?? {}),
-      } as Prisma.InputJsonValue,
+        to: toText,
+        ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
+      },
     },
-  });
-  await writeAudit(deps, tx, ctx, {
-    action: 'execution.transition',
-    resourceType: 'execution',
-    resourceId: executionId,
-    outcome: 'ALLOWED',
-    detail: {
-      from: from.toLowerCase(),
-      to: to.toLowerCase(),
-      ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
-    },
-  });
-  return { executionId, taskId, seq: updated.eventSeq, state: to };
+    row.head_seq === null ? undefined : { seq: BigInt(row.head_seq), hash: row.head_hash },
+  );
+  return { executionId, taskId: row.task_id, seq: row.seq, state: to };
 }
 
 interface AppendedRow {
@@ -102,11 +153,12 @@ interface AppendedRow {
 }
 
 /**
- * Appends a non-state event (message, progress, tool call…) and tells whether a cancel was requested
- * meanwhile. One statement, atomic on its own: runners write an event for every step they take, and
- * an interactive transaction would cost four round trips each. The row lock the UPDATE takes orders
- * concurrent appends, so seq stays gap-free. Only workers append events: a busy or unreachable
- * database is waited for (database-retry.ts) rather than failing the run.
+ * Appends a non-state event (message, progress, tool call…), sends its change notice, and tells
+ * whether a cancel was requested meanwhile. One statement, atomic on its own: runners write an
+ * event for every step they take, and an interactive transaction would cost four round trips each.
+ * The row lock the UPDATE takes orders concurrent appends, so seq stays gap-free. Only workers
+ * append events: a busy or unreachable database is waited for (database-retry.ts) rather than
+ * failing the run.
  */
 export async function appendEvent(
   deps: Pick<CoreDeps, 'prisma'>,
@@ -132,12 +184,21 @@ export async function appendEvent(
       SELECT ${executionId}::uuid, event_seq, ${type}, ${data}::jsonb, ${now}::timestamptz AT TIME ZONE 'UTC'
       FROM bumped)
     SELECT event_seq AS seq, task_id::text AS "taskId", state::text AS state,
-           cancel_requested_at IS NOT NULL AS "cancelRequested"
+           cancel_requested_at IS NOT NULL AS "cancelRequested",
+           pg_notify(${CHANNELS.execution},
+             json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
+                               'seq', event_seq, 'state', state::text)::text)::text AS notified
     FROM bumped`,
   );
   const row = rows[0];
   if (!row) throw new NotFound(`execution ${executionId} not found`);
-  return { executionId, ...row };
+  return {
+    executionId,
+    seq: row.seq,
+    taskId: row.taskId,
+    state: row.state,
+    cancelRequested: row.cancelRequested,
+  };
 }
 
 /** Tells live listeners (SSE, caches) after the commit. A lost notification only delays them: the rows are the truth. */
@@ -162,9 +223,9 @@ export async function publishTaskChange(deps: CoreDeps, taskId: string): Promise
 }
 
 /**
- * Performs one transition in its own transaction, then publishes it. A busy or unreachable database
- * is tried again for up to `retryMs` (a minute by default: a run's moves wait rather than fail the
- * run); a request passes 0 and answers 503 at once instead.
+ * Performs one transition in its own transaction; its notice goes out with the commit. A busy or
+ * unreachable database is tried again for up to `retryMs` (a minute by default: a run's moves wait
+ * rather than fail the run); a request passes 0 and answers 503 at once instead.
  */
 export async function transitionAndPublish(
   deps: CoreDeps,
@@ -200,7 +261,6 @@ export async function transitionAndPublish(
       },
     },
   );
-  await publishChange(deps, change);
   return change;
 }
 

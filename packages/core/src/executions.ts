@@ -7,7 +7,7 @@ import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { executionTime, toEventDto, toExecutionDto, toTaskState } from './dto.ts';
 import { InvalidState, NotFound } from './errors.ts';
-import { publishChange, transitionAndPublish, transitionExecution } from './execution-store.ts';
+import { transitionAndPublish, transitionExecution } from './execution-store.ts';
 import { assertExecutionInReach, assertTaskInReach } from './project-scope.ts';
 import type { CachedTaskState } from './read-cache.ts';
 import { SUBMITTED_EXECUTION } from './runtime-task.ts';
@@ -176,7 +176,7 @@ export async function decideApproval(
   const executionId = await executionIdOf(deps, ref);
   await assertExecutionInReach(deps, ctx, executionId, ref);
   await assertNotOwnRun(deps, ctx, executionId, decision.approved);
-  const change = await deps.prisma.$transaction(async (tx) => {
+  await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.findUnique({ where: { id: executionId } });
     if (!execution) throw new NotFound(`execution ${executionId} not found`);
     if (execution.state !== 'WAITING') {
@@ -207,7 +207,6 @@ export async function decideApproval(
     });
     return moved;
   });
-  await publishChange(deps, change);
   // A parked run has no worker: its job sleeps until the decision wakes it, on any worker.
   await deps.queue.wake(executionId);
   return toExecutionDto(await findExecution(deps, executionId));

@@ -57,15 +57,13 @@ async function outOfReach(deps: RefusalDeps, ctx: RequestCtx, resourceType: stri
 
 export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, slug: string) {
   if (seesAllProjects(ctx)) return;
-  // One read: a project that does not exist yet is created on first use, so only an existing,
+  // One statement: a project that does not exist yet is created on first use, so only an existing,
   // members-only project the caller is not in is out of reach.
-  const project = await deps.prisma.project.findUnique({
-    where: { slug },
-    select: { _count: { select: { members: true } }, members: { where: { userId: ctx.actor.userId } } },
-  });
-  if (project && project._count.members > 0 && project.members.length === 0) {
-    throw await outOfReach(deps, ctx, 'project', slug);
-  }
+  const rows = await deps.prisma.$queryRaw<Array<{ members: number; mine: boolean }>>`
+    SELECT count(*)::int AS members, COALESCE(bool_or(m.user_id = ${ctx.actor.userId}), false) AS mine
+    FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.slug = ${slug}`;
+  const project = rows[0];
+  if (project && project.members > 0 && !project.mine) throw await outOfReach(deps, ctx, 'project', slug);
 }
 
 /** `shown`: how the caller named the task (its number, task-ref.ts); the 404 names nothing more. */

@@ -1,7 +1,7 @@
 import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { appendEvent, publishChange, transitionAndPublish } from './execution-store.ts';
+import { appendEvent, transitionAndPublish } from './execution-store.ts';
 
 export interface ReconcileResult {
   requeued: string[];
@@ -86,11 +86,10 @@ async function reconcileRound(
       }
       continue;
     }
-    const change = await appendEvent(deps, exec.id, 'requeued', {
+    await appendEvent(deps, exec.id, 'requeued', {
       reason: job === 'failed' ? 'the queue gave up on its job after its workers died' : `job ${job}`,
       state: exec.state.toLowerCase(),
     });
-    await publishChange(deps, change);
     // Back in its place among the projects' queued runs (its fair-share rank), if it had one.
     await deps.queue.enqueue(exec.id, exec.queueRank === null ? undefined : { priority: exec.queueRank });
     result.requeued.push(exec.id);

@@ -20,7 +20,7 @@ import { runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { appendEvent, publishChange, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import { appendEvent, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
 import { gitAuthEnv } from './github/client.ts';
 import {
   accessFor,
@@ -104,15 +104,18 @@ class Parked extends Error {
 
 /**
  * One job: drives the runner and records every step. Idempotent: a terminal execution is left
- * alone. Returns a park request when the run waits without holding its slot.
+ * alone. Returns a park request when the run waits without holding its slot. `read`: the row as
+ * the caller just read it for this job (the worker's handler does), else it is read here.
  */
 export async function runExecution(
   deps: CoreDeps,
   executionId: string,
   job: JobContext,
+  read?: Execution | null,
 ): Promise<ParkOutcome | undefined> {
   const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
-  const execution = await deps.prisma.execution.findUnique({ where: { id: executionId } });
+  const execution =
+    read === undefined ? await deps.prisma.execution.findUnique({ where: { id: executionId } }) : read;
   if (!execution || isTerminal(execution.state)) return undefined;
   const pickup = await takeRun(deps, execution);
   if (!pickup) return undefined;
@@ -162,6 +165,8 @@ class ExecutionRun {
   private parked: ParkOutcome | undefined;
   /** Known once the run was admitted (or held): its end or park wakes the project's held runs. */
   private projectId: string | undefined;
+  /** The project's concurrency limit as admission read it (0: no run waits for a slot of it). */
+  private projectLimit: number | undefined;
   /** Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget). */
   private readonly approvedLimits = new Set<string>();
   private limitRequests = 0;
@@ -231,7 +236,6 @@ class ExecutionRun {
       data,
       usage as Record<string, unknown> | undefined,
     );
-    await publishChange(this.deps, change);
     // Fallback for a missed cancel notification: the row says so, stop anyway.
     if (change.cancelRequested) this.local.abort(new Error('cancelled'));
   }
@@ -243,7 +247,8 @@ class ExecutionRun {
       await this.threadUpdates;
     }
     // A slot of the project is free again: its next held run may start.
-    if (this.projectId && (isTerminal(this.state) || (this.parked && this.state === 'WAITING'))) {
+    const freesSlot = isTerminal(this.state) || (this.parked && this.state === 'WAITING');
+    if (this.projectId && this.projectLimit !== 0 && freesSlot) {
       await wakeHeld(this.deps, this.projectId).catch((err) =>
         this.deps.log.warn({ executionId: this.id, err: (err as Error).message }, 'could not wake held runs'),
       );
@@ -289,12 +294,19 @@ class ExecutionRun {
       await this.fail((err as Error).message);
       return;
     }
-    await this.deps.prisma.execution.update({ where: { id: this.id }, data: { attempts: this.job.attempt } });
+    // The attempt is recorded with the run's start when it starts now, else on its own.
+    if (this.state !== 'PENDING' && this.execution.attempts !== this.job.attempt) {
+      await this.deps.prisma.execution.update({
+        where: { id: this.id },
+        data: { attempts: this.job.attempt },
+      });
+    }
     let resume: { checkpoint: unknown; decision?: ApprovalDecision } | undefined;
     if (this.state === 'PENDING') {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
-      const admission = await admitExecution(this.deps, this.ctx, this.id);
+      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt);
       this.projectId = admission.projectId;
+      this.projectLimit = admission.limit;
       if (!admission.admitted) {
         this.parked = {
           park: { until: Date.now() + HOLD_RECHECK_MS, stillWaiting: () => stillHeld(this.deps, this.id) },
@@ -643,7 +655,9 @@ class ExecutionRun {
       await this.onError(this.signal.reason);
       return;
     }
-    if (result.metadata) {
+    const delivers = !!(this.checkout && this.workspace && this.options.github);
+    // Stored with the COMPLETED move, unless a failure or the delivery (which adds to it) comes first.
+    if (result.metadata && (delivers || !result.success)) {
       await this.deps.prisma.execution.update({
         where: { id: this.id },
         data: { meta: storableJson(result.metadata) as Prisma.InputJsonValue },
@@ -672,7 +686,11 @@ class ExecutionRun {
       }
       await this.recordDelivery(delivery);
     }
-    await this.move('COMPLETED', { result: result.result ?? null, error: null });
+    await this.move('COMPLETED', {
+      result: result.result ?? null,
+      error: null,
+      ...(result.metadata && !delivers ? { meta: result.metadata } : {}),
+    });
   }
 
   private deliver(result: RunResult, checkout: GithubCheckout, workspace: GitWorkspace): Promise<Delivery> {

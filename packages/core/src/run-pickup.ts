@@ -1,7 +1,7 @@
 import type { Execution } from '@ccl/db';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import type { CoreDeps } from './deps.ts';
-import { appendEvent, publishChange } from './execution-store.ts';
+import { appendEvent } from './execution-store.ts';
 import { isTerminal } from './state-machine.ts';
 
 /**
@@ -68,12 +68,11 @@ export async function takeRun(deps: CoreDeps, execution: Execution): Promise<Pic
       data: { pickedUpAt: null, workerLosses, workedMs },
     });
     if (count === 1) {
-      const change = await appendEvent(deps, execution.id, 'worker_lost', {
+      await appendEvent(deps, execution.id, 'worker_lost', {
         worker_losses: workerLosses,
         limit: deps.config.EXECUTION_MAX_WORKER_LOSSES,
         worked_s: Math.round(workedMs / 1000),
       });
-      await publishChange(deps, change);
       return pickup(deps, execution.id, takenAt, workedMs, workerLosses);
     }
     const again = await deps.prisma.execution.findUnique({

@@ -1,6 +1,6 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
-import { Prisma } from '@ccl/db';
+import { type Execution, Prisma } from '@ccl/db';
 import { assignQueueRank } from './admission.ts';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
@@ -9,13 +9,12 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound, Unavailable } from './errors.ts';
-import { publishChange, publishTaskChange, transitionAndPublish } from './execution-store.ts';
+import { publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
 import { ensureProject, INBOX } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
-import { projectSecretNames } from './secrets/project-secrets.ts';
 import { latestPullRequests } from './task-pull-requests.ts';
 import { taskIdOf } from './task-ref.ts';
 
@@ -74,18 +73,27 @@ interface NewExecution {
   context: SubmitContext;
 }
 
+/** A project's settings and the names of its secrets, in one read (nothing yet for a new project). */
+async function projectForRun(deps: CoreDeps, slug: string) {
+  const rows = await deps.prisma.$queryRaw<Array<{ settings: Prisma.JsonValue; secrets: string[] }>>`
+    SELECT p.settings,
+           COALESCE((SELECT array_agg(s.name) FROM project_secrets s WHERE s.project_id = p.id), '{}') AS secrets
+    FROM projects p WHERE p.slug = ${slug}`;
+  return rows[0] ?? { settings: null, secrets: [] };
+}
+
+/** The run to write, checked and resolved. The caller has checked that the project is in reach. */
 async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
   await deps.agents.refresh();
   const slug = input.context.project ?? INBOX;
-  await assertProjectInReach(deps, ctx, slug);
-  const agent = resolveAgent(deps, input.agentType, await projectSecretNames(deps, slug));
+  const project = await projectForRun(deps, slug);
+  const agent = resolveAgent(deps, input.agentType, project.secrets);
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
-  const project = await deps.prisma.project.findUnique({ where: { slug }, select: { settings: true } });
   // The one parse of the run's options: the worker and the runners read what is stored here.
   const options = resolveRunOptions({
     context: input.context,
-    project: { slug, settings: project?.settings },
+    project: { slug, settings: project.settings },
     skill,
     server: deps.config,
   });
@@ -121,21 +129,16 @@ async function assertQueueReachable(deps: CoreDeps, ctx: RequestCtx): Promise<vo
 }
 
 /**
- * After the commit: tells listeners (board, caches) and enqueues. If the queue
- * refuses (it went away since the check before the write), the execution is failed
- * with the reason, so nothing is left PENDING without a job, and the caller gets a 503.
+ * After the commit: ranks the run (which tells listeners: board, caches) and enqueues it. If the
+ * queue refuses (it went away since the check before the write), the execution is failed with the
+ * reason, so nothing is left PENDING without a job, and the caller gets a 503. Returns the rank.
  */
-async function enqueueOrFail(
-  deps: CoreDeps,
-  ctx: RequestCtx,
-  executionId: string,
-  taskId: string,
-): Promise<void> {
-  await publishChange(deps, { executionId, taskId, seq: 0, state: 'PENDING' });
+async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: string): Promise<number> {
   // Its turn among all projects' queued runs (admission.ts).
   const priority = await assignQueueRank(deps, executionId);
   try {
     await deps.queue.enqueue(executionId, { priority });
+    return priority;
   } catch (err) {
     deps.log.error({ err, executionId, reqId: ctx.requestId }, 'enqueue failed');
     await transitionAndPublish(deps, ctx, executionId, 'FAILED', { error: QUEUE_DOWN }, { retryMs: 0 });
@@ -147,6 +150,7 @@ async function enqueueOrFail(
 export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitTaskBody) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
   await assertQueueReachable(deps, ctx);
+  await assertProjectInReach(deps, ctx, input.context.project ?? INBOX);
   const exec = await prepareExecution(deps, ctx, {
     agentType: input.agent_type,
     prompt: input.prompt,
@@ -179,9 +183,9 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     });
     return { task, execution };
   });
-  await enqueueOrFail(deps, ctx, execution.id, task.id);
-  const fresh = await deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
-  return toTaskState(fresh, task);
+  const queueRank = await enqueueOrFail(deps, ctx, execution.id);
+  // The run as written and queued; a worker may have moved it on since, which the next poll shows.
+  return toTaskState({ ...execution, queueRank }, task);
 }
 
 const taskInclude = {
@@ -251,13 +255,15 @@ export async function createTask(
       outcome: 'ALLOWED',
       detail: { project: project.slug, execution_id: execution?.id ?? null, assignee_id: assigneeId },
     });
-    return { task, execution };
+    return { task: { ...task, project }, execution };
   });
-  if (created.execution) await enqueueOrFail(deps, ctx, created.execution.id, created.task.id);
-  else await publishTaskChange(deps, created.task.id);
-  // The card as written (and as the queue left its execution), not through getTask: creating a
-  // card needs task:submit, and answering with it must not also need task:view.
-  return cardOf(deps.prisma, await findTask(deps, created.task.id));
+  const { task, execution } = created;
+  let executions: Execution[] = [];
+  if (execution) executions = [{ ...execution, queueRank: await enqueueOrFail(deps, ctx, execution.id) }];
+  else await publishTaskChange(deps, task.id);
+  // The card as written (and its run as queued), not through getTask: creating a card needs
+  // task:submit, and answering with it must not also need task:view. A new card has no pull request.
+  return toTaskDto({ ...task, executions }, null);
 }
 
 /** POST /api/tasks/:id/executions: run (or re-run) a task; `ref` is its id or number (task-ref.ts). */
@@ -309,8 +315,7 @@ export async function startExecution(
     });
     return execution;
   });
-  await enqueueOrFail(deps, ctx, execution.id, taskId);
-  return deps.prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+  return { ...execution, queueRank: await enqueueOrFail(deps, ctx, execution.id) };
 }
 
 type TaskRow = Prisma.TaskGetPayload<{ include: typeof taskInclude }>;

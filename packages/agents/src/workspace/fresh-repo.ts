@@ -108,7 +108,9 @@ async function makeSnapshot(root: string): Promise<Snapshot> {
   const dir = join(root, `.fresh-repo-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { recursive: true });
   try {
-    await git(['init', '--quiet', '--initial-branch=main'], { cwd: dir });
+    // No template: git's sample hooks, description and info/exclude are half the entries and
+    // nothing a workspace needs; an agent that adds a hook makes the directory itself.
+    await git(['init', '--quiet', '--template=', '--initial-branch=main'], { cwd: dir });
     await addLocalConfig(dir);
     const base = await initialCommit(dir);
     return { base, entries: await readEntries(dir, '.git') };
