@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startTestServer, submitEcho, type TestServer, waitFor } from './test-support/test-server.ts';
+import {
+  startTestServer,
+  startWorkerFor,
+  submitEcho,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
 
 const TIMEOUT_S = 4;
 const TIMEOUT_MS = TIMEOUT_S * 1000;
@@ -22,12 +28,7 @@ describe('EXECUTION_TIMEOUT_S', () => {
     const api = await startTestServer({ backend: 'redis', role: 'api', env });
     servers.push(api);
     const worker = async () => {
-      const w = await startTestServer({
-        backend: 'redis',
-        role: 'worker',
-        shareDatabaseWith: api,
-        env: { ...env, QUEUE_NAME: api.deps.config.QUEUE_NAME },
-      });
+      const w = await startWorkerFor(api, { backend: 'redis', env });
       servers.push(w);
       return w;
     };

@@ -6,6 +6,7 @@ import {
   BACKENDS,
   type Backend,
   startTestServer,
+  startWorkerFor,
   submitEcho,
   type TestServer,
   waitFor,
@@ -153,12 +154,7 @@ describe('what counts as a worker loss', () => {
     const api = await startTestServer({ backend: 'redis', role: 'api', env });
     servers.push(api);
     const worker = async () => {
-      const w = await startTestServer({
-        backend: 'redis',
-        role: 'worker',
-        shareDatabaseWith: api,
-        env: { ...env, QUEUE_NAME: api.deps.config.QUEUE_NAME },
-      });
+      const w = await startWorkerFor(api, { backend: 'redis', env });
       servers.push(w);
       return w;
     };

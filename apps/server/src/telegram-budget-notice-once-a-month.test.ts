@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTelegramWorld, type TelegramWorld } from './test-support/telegram-fixture.ts';
-import { waitFor } from './test-support/test-server.ts';
+import { recordSpend, waitFor } from './test-support/test-server.ts';
 
 const ALICE = 3001;
 /** Follows a task of the project, not the project itself. */
@@ -39,20 +39,7 @@ describe('a project crossing 80 % of its monthly budget', () => {
     expect(budgetMessages(ALICE)).toHaveLength(0);
 
     // Earlier spend this month, as the worker stores a run's cost: $0.85 of $1.
-    const task = await server.prisma.task.create({
-      data: { projectId: project.id, title: 'x', creatorId: 'bob' },
-    });
-    await server.prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId: 'bob',
-        state: 'COMPLETED',
-        usage: { cost_usd: 0.85 },
-      },
-    });
+    await recordSpend(server.prisma, { projectId: project.id, userId: 'bob', usd: 0.85 });
     const next = await world.submitEcho('bob', 'spend', { steps: 0, delay_ms: 0 });
     await world.waitForState(next.executionId, ['COMPLETED']);
     const month = new Date().toISOString().slice(0, 7);

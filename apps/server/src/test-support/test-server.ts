@@ -149,3 +149,37 @@ export async function submitEcho(
   const card = (await res.json()) as { id: string; latest_execution: { id: string } };
   return { taskId: card.id, executionId: card.latest_execution.id };
 }
+
+/** A worker process of `api`'s deployment: its database and its queue, with `env` on top. */
+export function startWorkerFor(
+  api: TestServer,
+  opts: { backend: Backend; env?: Record<string, string> },
+): Promise<TestServer> {
+  return startTestServer({
+    backend: opts.backend,
+    role: 'worker',
+    shareDatabaseWith: api,
+    env: { ...opts.env, QUEUE_NAME: api.deps.config.QUEUE_NAME },
+  });
+}
+
+/** Spend this month in `projectId` by `userId`: a finished run that cost `usd`, as the worker leaves one. */
+export async function recordSpend(
+  prisma: PrismaClient,
+  run: { projectId: string; userId: string; usd: number },
+): Promise<void> {
+  const task = await prisma.task.create({
+    data: { projectId: run.projectId, title: 'Spent', creatorId: run.userId },
+  });
+  await prisma.execution.create({
+    data: {
+      taskId: task.id,
+      requestedAgent: 'echo',
+      agentType: 'echo',
+      prompt: 'p',
+      userId: run.userId,
+      state: 'COMPLETED',
+      usage: { cost_usd: run.usd },
+    },
+  });
+}

@@ -1,7 +1,11 @@
 import { addUser, setPassword } from '@ccl/core';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../../server/src/test-support/test-server.ts';
+import {
+  recordSpend,
+  startTestServer,
+  type TestServer,
+} from '../../../server/src/test-support/test-server.ts';
 import { adminToken, launchBrowser, newPage, screenshot, seriousViolations } from './support.ts';
 
 type Browser = Awaited<ReturnType<typeof launchBrowser>>;
@@ -39,22 +43,9 @@ describe("a user's monthly budget in Admin → Users, in a real browser", () => 
     await addUser(deps, { id: 'alice', role: 'ADMIN' });
     await setPassword(deps, { userId: 'alice', password: PASSWORD });
     await addUser(deps, { id: 'bob', role: 'DEVELOPER' });
-    // A run of bob's this month that cost $3.20, as the worker leaves one.
+    // A run of bob's this month that cost $3.20.
     const project = await server.prisma.project.create({ data: { slug: 'demo', name: 'Demo' } });
-    const task = await server.prisma.task.create({
-      data: { projectId: project.id, title: 'Spent', creatorId: 'bob' },
-    });
-    await server.prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId: 'bob',
-        state: 'COMPLETED',
-        usage: { cost_usd: 3.2 },
-      },
-    });
+    await recordSpend(server.prisma, { projectId: project.id, userId: 'bob', usd: 3.2 });
   });
   afterAll(async () => {
     await browser?.close();

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../../server/src/test-support/test-server.ts';
+import {
+  recordSpend,
+  startTestServer,
+  type TestServer,
+} from '../../../server/src/test-support/test-server.ts';
 import { adminToken, launchBrowser, newPage, screenshot, seriousViolations } from './support.ts';
 
 type Browser = Awaited<ReturnType<typeof launchBrowser>>;
@@ -17,20 +21,7 @@ describe("a project's monthly budget on its board, in a real browser", () => {
   /** A finished run of this month that cost `usd`, as the worker leaves one. */
   async function spend(slug: string, usd: number) {
     const project = await server.prisma.project.findUniqueOrThrow({ where: { slug } });
-    const task = await server.prisma.task.create({
-      data: { projectId: project.id, title: 'Spent', creatorId: 'local' },
-    });
-    await server.prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId: 'local',
-        state: 'COMPLETED',
-        usage: { cost_usd: usd },
-      },
-    });
+    await recordSpend(server.prisma, { projectId: project.id, userId: 'local', usd });
   }
 
   beforeAll(async () => {
