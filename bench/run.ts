@@ -10,7 +10,8 @@
 //  4. Issue 16, scale and faults: submit → COMPLETED throughput vs bare BullMQ on each backend
 //     (throughput.ts); 10,000 queued and 200 running: poll p99, memory per run, drain time
 //     (backlog.ts); submit throughput with the audit hash chain on and off (audit-cost.ts).
-// BENCH_ONLY=polls,latency,webhooks,throughput,backlog,audit (any of them) runs those alone.
+// BENCH_ONLY=polls,latency,webhooks,throughput,backlog,audit (any of them; `runtimes` and `cli` name the
+// other two bench scripts, scripts/run.mjs) runs those alone.
 // Figures go to bench/results/*.json; a summary is printed.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -294,9 +295,13 @@ const SCENARIOS = ['polls', 'latency', 'webhooks', 'throughput', 'backlog', 'aud
 const only = process.env.BENCH_ONLY?.split(',')
   .map((s) => s.trim())
   .filter(Boolean);
-const unknown = only?.filter((name) => !SCENARIOS.includes(name)) ?? [];
+// `runtimes` and `cli` are bench/runtimes.ts's and bench/cli-start.ts's (scripts/run.mjs picks them).
+const unknown =
+  only?.filter((name) => !SCENARIOS.includes(name) && name !== 'runtimes' && name !== 'cli') ?? [];
 if (unknown.length)
-  throw new Error(`BENCH_ONLY: unknown ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+  throw new Error(
+    `BENCH_ONLY: unknown ${unknown.join(', ')} (known: ${[...SCENARIOS, 'runtimes', 'cli'].join(', ')})`,
+  );
 const wants = (name: string) => !only || only.includes(name);
 const reads = wants('polls') ? await stateReads() : null;
 const latency = wants('latency')

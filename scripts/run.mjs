@@ -156,15 +156,24 @@ switch (command) {
     must(bin('turbo'), ['run', 'build', '--output-logs=errors-only']);
     must(bin('vitest'), ['run', ...rest]);
     break;
-  case 'bench':
+  case 'bench': {
     ensurePnpm();
-    must(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]);
-    must(process.execPath, ['--import', 'tsx', join(root, 'bench', 'runtimes.ts'), ...rest]);
+    // BENCH_ONLY=throughput,backlog (any of run.ts's scenarios, `runtimes`, `cli`) runs those alone.
+    const only = process.env.BENCH_ONLY?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const wants = (name) => !only || only.includes(name);
+    if (!only || only.some((name) => name !== 'runtimes' && name !== 'cli'))
+      must(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]);
+    if (wants('runtimes'))
+      must(process.execPath, ['--import', 'tsx', join(root, 'bench', 'runtimes.ts'), ...rest]);
+    if (!wants('cli')) break;
     // What a person waits for at the terminal: the CLI and a restart, run as the README says.
     ensureWebBuilt();
     await serverEntry();
     process.exit(run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'cli-start.ts'), ...rest]));
     break;
+  }
   default:
     console.error(`clawlink: unknown command '${command}' (start, clawlink, test, bench)`);
     process.exit(2);
