@@ -106,15 +106,6 @@ export async function deleteProjectSecret(deps: CoreDeps, ctx: RequestCtx, slug:
   });
 }
 
-/** Names of the secrets a project holds (for availability checks); no decryption. */
-export async function projectSecretNames(deps: Pick<CoreDeps, 'prisma'>, slug: string): Promise<string[]> {
-  const rows = await deps.prisma.projectSecret.findMany({
-    where: { project: { slug } },
-    select: { name: true },
-  });
-  return rows.map((r) => r.name);
-}
-
 /** The worker's view: a project's secrets in clear, for the runner of one execution only. */
 export async function openProjectSecrets(
   deps: Pick<CoreDeps, 'prisma' | 'secrets'>,
