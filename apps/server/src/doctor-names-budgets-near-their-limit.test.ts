@@ -2,6 +2,7 @@ import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, type TestDatabase, uniquePrefix } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, killAllCli, runCli } from './test-support/run-cli.ts';
+import { recordSpend } from './test-support/test-server.ts';
 
 describe('clawlink doctor on monthly budgets, and clawlink user budget', () => {
   let db: TestDatabase;
@@ -23,18 +24,7 @@ describe('clawlink doctor on monthly budgets, and clawlink user budget', () => {
   /** A run of this month that cost `usd`, as the worker leaves one. */
   async function spend(slug: string, usd: number, userId = 'ada') {
     const project = await prisma.project.findUniqueOrThrow({ where: { slug } });
-    const task = await prisma.task.create({ data: { projectId: project.id, title: 't', creatorId: userId } });
-    await prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId,
-        state: 'COMPLETED',
-        usage: { cost_usd: usd },
-      },
-    });
+    await recordSpend(prisma, { projectId: project.id, userId, usd });
   }
 
   it('warns about projects and users at 80 % and at 100 % of their budget, without failing the check', async () => {
