@@ -17,6 +17,7 @@ import {
   diagnosticFlags,
   echoTask,
   keyedHeaders,
+  loadFigures,
   progress,
   spawnServer,
   stopChild,
@@ -112,11 +113,7 @@ async function submits(server: Server, seconds: number, spread: boolean) {
   await sampler;
   const mean = (n: number) => n / Math.max(1, waiting.samples);
   return {
-    requests_per_s: result.requests.average,
-    latency_p50_ms: result.latency.p50,
-    latency_p99_ms: result.latency.p99,
-    non_2xx: result.non2xx,
-    errors: result.errors,
+    ...loadFigures(result),
     // Less sensitive than the rate to whatever else the machine runs.
     server_cpu_ms_per_submit: ((cpuSeconds(server.pid) - cpu) * 1000) / Math.max(1, result.requests.total),
     lock_waiters_mean: mean(waiting.all),

@@ -6,7 +6,7 @@
 // comes from the table's own id sequence; `hash` holds the marker 'unchained' because the
 // append-only trigger refuses a row without one. Everything else is the real module.
 
-import type { AuditDeps, AuditEntry } from '../packages/core/src/audit.ts';
+import { type AuditDeps, type AuditEntry, auditDetail } from '../packages/core/src/audit.ts';
 import { storableText, storedDetail } from '../packages/core/src/audit-chain.ts';
 import type { RequestCtx } from '../packages/core/src/context.ts';
 import type { Tx } from '../packages/core/src/deps.ts';
@@ -22,13 +22,7 @@ export async function writeAudit(
   entry: AuditEntry,
 ): Promise<void> {
   const { actor } = ctx;
-  const detail = actor.channel
-    ? {
-        ...entry.detail,
-        channel: actor.channel.name,
-        [`${actor.channel.name}_user_id`]: actor.channel.externalUserId,
-      }
-    : entry.detail;
+  const detail = auditDetail(ctx, entry);
   await tx.$executeRaw`
     INSERT INTO audit_events (id, seq, at, actor_user_id, actor_session, actor_device, action, resource_type,
                               resource_id, outcome, request_id, detail, hash)

@@ -24,7 +24,7 @@ import autocannon from 'autocannon';
 import { readJson, startTestServer } from '../apps/server/src/test-support/test-server.ts';
 import { auditCost, auditCostSummary } from './audit-cost.ts';
 import { backlog, backlogSummary } from './backlog.ts';
-import { ADAPTER_HEADERS, pct, post, resultsDir, spawnServer, stopChild } from './support.ts';
+import { ADAPTER_HEADERS, loadFigures, pct, post, resultsDir, spawnServer, stopChild } from './support.ts';
 import { throughput, throughputSummary } from './throughput.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -44,13 +44,7 @@ async function load(url: string, headers: Record<string, string>) {
     pipelining: 1,
     duration: DURATION_S,
   });
-  return {
-    requests_per_s: result.requests.average,
-    latency_p50_ms: result.latency.p50,
-    latency_p99_ms: result.latency.p99,
-    non_2xx: result.non2xx,
-    errors: result.errors,
-  };
+  return loadFigures(result);
 }
 
 /**

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type autocannon from 'autocannon';
 import { readJson } from '../apps/server/src/test-support/test-server.ts';
 
 export const benchDir = fileURLToPath(new URL('.', import.meta.url));
@@ -110,6 +111,15 @@ export function diagnosticFlags(): string[] {
     ...(queries ? ['--import', join(benchDir, 'query-count.ts')] : []),
   ];
 }
+
+/** What a scenario keeps of an autocannon run: rate, latency and failed answers. */
+export const loadFigures = (result: autocannon.Result) => ({
+  requests_per_s: result.requests.average,
+  latency_p50_ms: result.latency.p50,
+  latency_p99_ms: result.latency.p99,
+  non_2xx: result.non2xx,
+  errors: result.errors,
+});
 
 /** Progress on stderr, so a long scenario says where it is without mixing into the summary. */
 export const progress = (text: string) => process.stderr.write(`  … ${text}\n`);

@@ -10,6 +10,13 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
+/** An action from a chat names the channel and the person there, whatever the use case wrote. */
+export function auditDetail(ctx: RequestCtx, entry: AuditEntry): Record<string, unknown> | undefined {
+  const { channel } = ctx.actor;
+  if (!channel) return entry.detail;
+  return { ...entry.detail, channel: channel.name, [`${channel.name}_user_id`]: channel.externalUserId };
+}
+
 /** What writing audit rows needs: the key of the hash chain. */
 export type AuditDeps = Pick<CoreDeps, 'audit'>;
 
@@ -29,14 +36,7 @@ export async function writeAudit(
   locked?: { seq: bigint; hash: string | null },
 ): Promise<void> {
   const { actor } = ctx;
-  // An action from a chat names the channel and the person there, whatever the use case wrote.
-  const detail = actor.channel
-    ? {
-        ...entry.detail,
-        channel: actor.channel.name,
-        [`${actor.channel.name}_user_id`]: actor.channel.externalUserId,
-      }
-    : entry.detail;
+  const detail = auditDetail(ctx, entry);
   const prev =
     locked && locked.hash !== null
       ? { seq: locked.seq, hash: locked.hash }
