@@ -201,8 +201,9 @@ export async function stillHeld(deps: CoreDeps, executionId: string): Promise<bo
 
 /**
  * Wakes the project's held runs, lowest rank first, as many as it has room for (all of them when
- * it has no limit: a budget or a limit was raised). Called when one of its runs ends or parks and
- * when its settings change; a held run's parked job also wakes by itself after a while.
+ * it has no limit: a budget or a limit was raised). Called when one of its runs ends or parks
+ * (only in a project with a limit: a run's end frees no slot anyone else waits for) and when its
+ * settings or a budget change; a held run's parked job also wakes by itself after a while.
  */
 export async function wakeHeld(
   deps: Pick<CoreDeps, 'prisma' | 'config' | 'queue'>,
@@ -229,13 +230,4 @@ export async function wakeHeld(
   let woken = 0;
   for (const { id } of held) if (await deps.queue.wake(id)) woken += 1;
   return woken;
-}
-
-/** The project of an execution (for waking its held runs after it ends). */
-export async function projectOfExecution(deps: Pick<CoreDeps, 'prisma'>, executionId: string) {
-  const row = await deps.prisma.execution.findUnique({
-    where: { id: executionId },
-    select: { task: { select: { projectId: true } } },
-  });
-  return row?.task.projectId;
 }
