@@ -1,4 +1,5 @@
 import type { ProjectBudgetDto } from '@ccl/contracts';
+import { Prisma } from '@ccl/db';
 import type { Tx } from './deps.ts';
 
 /**
@@ -33,14 +34,17 @@ export function projectBudgetOf(settings: unknown): number | null {
   return typeof v === 'number' && v > 0 ? v : null;
 }
 
+/** The cost of the runs `e` a query groups, in US dollars (runs without a numeric cost count 0). */
+const SPENT = Prisma.sql`COALESCE(SUM((e.usage->>'cost_usd')::float8)
+  FILTER (WHERE jsonb_typeof(e.usage->'cost_usd') = 'number'), 0)::float8`;
+
 /** Month-to-date spend per project (projects without runs this month are absent). */
 export async function projectsSpend(db: Db, projectIds: string[], at: Date = new Date()) {
   const spent = new Map<string, number>();
   if (projectIds.length === 0) return spent;
   const rows = await db.$queryRaw<Array<{ project_id: string; spent: number }>>`
     SELECT t.project_id::text AS project_id,
-           COALESCE(SUM((e.usage->>'cost_usd')::float8)
-             FILTER (WHERE jsonb_typeof(e.usage->'cost_usd') = 'number'), 0)::float8 AS spent
+           ${SPENT} AS spent
       FROM executions e JOIN tasks t ON t.id = e.task_id
      WHERE t.project_id = ANY(${projectIds}::uuid[]) AND e.created_at >= ${monthStart(at)}
      GROUP BY t.project_id`;
@@ -50,11 +54,7 @@ export async function projectsSpend(db: Db, projectIds: string[], at: Date = new
 
 /** Month-to-date spend of one user's runs, in every project. */
 export async function userSpend(db: Db, userId: string, at: Date = new Date()): Promise<number> {
-  const rows = await db.$queryRaw<Array<{ spent: number }>>`
-    SELECT COALESCE(SUM((usage->>'cost_usd')::float8)
-             FILTER (WHERE jsonb_typeof(usage->'cost_usd') = 'number'), 0)::float8 AS spent
-      FROM executions WHERE user_id = ${userId} AND created_at >= ${monthStart(at)}`;
-  return Number(rows[0]?.spent ?? 0);
+  return (await usersSpend(db, [userId], at)).get(userId) ?? 0;
 }
 
 /** Month-to-date spend of several users' runs, in every project (users without runs this month are absent). */
@@ -62,11 +62,9 @@ export async function usersSpend(db: Db, userIds: string[], at: Date = new Date(
   const spent = new Map<string, number>();
   if (userIds.length === 0) return spent;
   const rows = await db.$queryRaw<Array<{ user_id: string; spent: number }>>`
-    SELECT user_id,
-           COALESCE(SUM((usage->>'cost_usd')::float8)
-             FILTER (WHERE jsonb_typeof(usage->'cost_usd') = 'number'), 0)::float8 AS spent
-      FROM executions WHERE user_id = ANY(${userIds}::text[]) AND created_at >= ${monthStart(at)}
-     GROUP BY user_id`;
+    SELECT e.user_id, ${SPENT} AS spent
+      FROM executions e WHERE e.user_id = ANY(${userIds}::text[]) AND e.created_at >= ${monthStart(at)}
+     GROUP BY e.user_id`;
   for (const r of rows) spent.set(r.user_id, Number(r.spent));
   return spent;
 }
