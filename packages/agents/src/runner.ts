@@ -14,7 +14,20 @@ export type AgentEvent =
   | { type: 'progress'; step: number; total: number; message: string }
   | { type: 'tool_call'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; id: string; output: string; isError?: boolean }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; costUsd?: number; model?: string }
+  | {
+      type: 'usage';
+      inputTokens: number;
+      outputTokens: number;
+      costUsd?: number;
+      model?: string;
+      /**
+       * The runner's state right after the model call that reported, as plain JSON. When the call
+       * crossed a budget the run parks with it (gives its slot back) and, once a person lets it go
+       * on, resumes from it (`RunInput.resume` without a decision: the decision was the worker's).
+       * Runners without it wait for that decision holding their slot.
+       */
+      checkpoint?: unknown;
+    }
   | {
       type: 'approval_request';
       id: string;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
 import type { CoreDeps } from './deps.ts';
 
 /** What an agent asked to do, as stored on a WAITING execution (`pending_approval`). */
@@ -60,4 +61,35 @@ export async function lastApprovalDecision(deps: Pick<CoreDeps, 'prisma'>, execu
     if (d) return { approved: d.approved === true, comment: d.comment ?? null, by: d.by ?? null };
   }
   return null;
+}
+
+/** The id of a question about going past a limit: the limit's name is read back from it. */
+const LIMIT_REQUEST = 'limit-';
+export const limitRequestId = (limit: string, nth: number) => `${LIMIT_REQUEST}${limit}-${nth}-${Date.now()}`;
+
+/**
+ * The limits a person let a run go past, from the decisions its state events recorded; a release
+ * by the system (a raised budget) holds the run to the new budget, so it does not count. Read when
+ * a run crosses a limit, so an approval holds after the run parked, or its worker died.
+ */
+export async function approvedLimits(
+  deps: Pick<CoreDeps, 'prisma'>,
+  executionId: string,
+): Promise<Set<string>> {
+  const events = await deps.prisma.executionEvent.findMany({
+    where: {
+      executionId,
+      type: 'state',
+      data: { path: ['decision', 'request_id'], string_starts_with: LIMIT_REQUEST },
+    },
+    select: { data: true },
+  });
+  const limits = new Set<string>();
+  for (const e of events) {
+    const d = (e.data as { decision?: { approved?: boolean; by?: string; request_id?: string } }).decision;
+    if (d?.approved !== true || !d.request_id || d.by === BUDGET_RELEASE_ACTOR) continue;
+    // limit-<name>-<nth>-<ms>
+    limits.add(d.request_id.slice(LIMIT_REQUEST.length).split('-').slice(0, -2).join('-'));
+  }
+  return limits;
 }

@@ -15,12 +15,13 @@ const MONTHLY = ['project_budget', 'user_budget'];
 /**
  * "Raising the budget releases what waits": runs WAITING on a monthly-budget stop (kind `budget`)
  * whose project and submitter both have budget left now are approved by the system, each in its
- * own transaction with an audit row naming the change that released it; the worker holding the run
- * hears the NOTIFY sent on commit (from any process, the CLI too) and goes on. Called after a
+ * own transaction with an audit row naming the change that released it. A run waiting in its slot
+ * hears the NOTIFY sent on commit (from any process, the CLI too) and goes on; a parked run's job is
+ * woken here where there is a queue, else by the reconciler's next round. Called after a
  * project's settings or a user's budget change; returns how many runs went on.
  */
 export async function releaseBudgetWaits(
-  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
+  deps: Pick<CoreDeps, 'prisma' | 'audit'> & Partial<Pick<CoreDeps, 'queue'>>,
   changedBy: RequestCtx,
   where: { projectId: string } | { userId: string },
 ): Promise<number> {
@@ -72,7 +73,10 @@ export async function releaseBudgetWaits(
       // Its notice goes out on commit: the worker waiting on the run goes on, boards and bots re-read it.
       return true;
     });
-    if (went) released += 1;
+    if (!went) continue;
+    released += 1;
+    // A run parked at its budget has no worker: its job sleeps until woken (else the reconciler's round).
+    await deps.queue?.wake(id);
   }
   return released;
 }

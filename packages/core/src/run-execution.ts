@@ -14,7 +14,7 @@ import {
 import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
 import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
-import { lastApprovalDecision } from './approval-request.ts';
+import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
 import { runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
@@ -92,6 +92,11 @@ interface RunCheckpoint {
   plan: string | null;
   workspace_dir: string;
   base_commit: string;
+  /**
+   * Set when parked at a limit (a `budget` question after a model call): the decision is the
+   * worker's to apply, and the runner goes on from its checkpoint without hearing of it.
+   */
+  limit?: { name: string; message: string };
 }
 
 /** The approval wait of a run that can park: thrown out of the runner loop, caught in onError. */
@@ -130,14 +135,22 @@ export async function runExecution(
 function readCheckpoint(value: unknown): RunCheckpoint | undefined {
   const c = value as Partial<RunCheckpoint> | null;
   if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
+  const limit = c.limit;
   return {
     kind: c.kind === 'progress' ? 'progress' : 'approval',
     runner: c.runner,
     plan: c.plan ?? null,
     workspace_dir: c.workspace_dir,
     base_commit: c.base_commit,
+    ...(typeof limit?.name === 'string' && typeof limit.message === 'string'
+      ? { limit: { name: limit.name, message: limit.message } }
+      : {}),
   };
 }
+
+/** How a run denied past a limit ends. */
+const deniedPast = (message: string, decision: ApprovalDecision) =>
+  `${message}; denied${decision.by ? ` by ${decision.by}` : ''}`;
 
 class ExecutionRun {
   private state: ExecutionState;
@@ -167,8 +180,11 @@ class ExecutionRun {
   private projectId: string | undefined;
   /** The project's concurrency limit as admission read it (0: no run waits for a slot of it). */
   private projectLimit: number | undefined;
-  /** Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget). */
-  private readonly approvedLimits = new Set<string>();
+  /**
+   * Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget),
+   * read from the run's recorded decisions when a limit is first crossed in this pickup.
+   */
+  private approvedLimits: Set<string> | undefined;
   private limitRequests = 0;
 
   constructor(
@@ -316,7 +332,15 @@ class ExecutionRun {
       this.moved('PLANNING');
     } else if (this.state === 'RUNNING' && saved?.kind === 'approval') {
       // Decided while parked: the runner goes on from its checkpoint, in the workspace it left.
-      resume = { checkpoint: saved.runner, decision: await this.recordedDecision() };
+      const decision = await this.recordedDecision();
+      if (saved.limit && !decision.approved) {
+        // Denied past a limit: it ends here, and the runner never takes its next step.
+        this.projectId = await this.taskProjectId();
+        await this.fail(deniedPast(saved.limit.message, decision));
+        return;
+      }
+      // A limit's decision was the worker's: the runner goes on after its model call.
+      resume = saved.limit ? { checkpoint: saved.runner } : { checkpoint: saved.runner, decision };
       this.plan = saved.plan;
       await this.event('resumed', { attempt: this.job.attempt, from: 'approval' });
     } else if (this.state === 'RUNNING' && saved) {
@@ -414,7 +438,7 @@ class ExecutionRun {
    * or max_cost_usd under `on_limit: "ask"`, it waits here for a person, the runner suspended
    * after the model call that reported.
    */
-  private async checkLimits(): Promise<void> {
+  private async checkLimits(checkpoint: unknown): Promise<void> {
     const maxCost = this.options.max_cost_usd;
     const maxTokens = this.options.max_tokens;
     const tokens = this.usage.input_tokens + this.usage.output_tokens;
@@ -426,37 +450,49 @@ class ExecutionRun {
     const details = { cost_usd: this.usage.cost_usd };
     if (
       overCost &&
-      !(await this.mayGoPast('max_cost_usd', costMessage, { ...details, max_cost_usd: maxCost }))
+      !(await this.mayGoPast('max_cost_usd', costMessage, { ...details, max_cost_usd: maxCost }, checkpoint))
     )
       return;
     const budget = await runBudgetReached(this.deps.prisma, this.id);
     if (budget) {
       const { limit, message, budget_usd, spent_usd } = budget;
-      await this.mayGoPast(limit, message, { ...details, budget_usd, spent_usd });
+      await this.mayGoPast(limit, message, { ...details, budget_usd, spent_usd }, checkpoint);
     }
   }
 
   /**
-   * Asks a person whether the run may go past a limit (`kind: "budget"`, holding its slot like any
-   * request without a checkpoint). Approved by a person, the run is not asked about that limit
-   * again; released by the system (the budget was raised), it is held to the new budget. Denied,
-   * it stops and ends FAILED naming the limit.
+   * Asks a person whether the run may go past a limit (`kind: "budget"`). With the runner's
+   * checkpoint from its usage report the run parks like any other question (the decision is applied
+   * when it resumes, in `begin`); without one it waits holding its slot. Approved by a person, the
+   * run is not asked about that limit again, in this pickup or a later one; released by the system
+   * (the budget was raised), it is held to the new budget. Denied, it stops and ends FAILED naming
+   * the limit.
    */
-  private async mayGoPast(limit: string, message: string, figures: Record<string, number>): Promise<boolean> {
+  private async mayGoPast(
+    limit: string,
+    message: string,
+    figures: Record<string, number>,
+    checkpoint: unknown,
+  ): Promise<boolean> {
+    this.approvedLimits ??= await approvedLimits(this.deps, this.id);
     if (this.approvedLimits.has(limit)) return true;
     this.limitRequests += 1;
-    const decision = await this.waitForApproval({
-      type: 'approval_request',
-      id: `limit-${limit}-${this.limitRequests}`,
-      kind: 'budget',
-      description: 'budget reached — approve to continue',
-      details: { limit, reason: message, ...figures },
-    });
+    const decision = await this.waitForApproval(
+      {
+        type: 'approval_request',
+        id: limitRequestId(limit, this.limitRequests),
+        kind: 'budget',
+        description: 'budget reached — approve to continue',
+        details: { limit, reason: message, ...figures },
+        checkpoint,
+      },
+      { name: limit, message },
+    );
     if (decision.approved) {
       if (decision.by !== BUDGET_RELEASE_ACTOR) this.approvedLimits.add(limit);
       return true;
     }
-    this.local.abort(new LimitExceeded(`${message}; denied${decision.by ? ` by ${decision.by}` : ''}`));
+    this.local.abort(new LimitExceeded(deniedPast(message, decision)));
     return false;
   }
 
@@ -508,7 +544,7 @@ class ExecutionRun {
         };
         await this.event('usage', { ...this.usage }, this.usage);
         // May wait for a person; the runner gets nothing back for its usage report either way.
-        await this.checkLimits();
+        await this.checkLimits(ev.checkpoint);
         return undefined;
       case 'approval_request':
         return this.waitForApproval(ev);
@@ -529,6 +565,7 @@ class ExecutionRun {
 
   private async waitForApproval(
     ev: Extract<AgentEvent, { type: 'approval_request' }>,
+    limit?: RunCheckpoint['limit'],
   ): Promise<ApprovalDecision> {
     await this.ensureRunning();
     const request = {
@@ -548,6 +585,7 @@ class ExecutionRun {
         plan: this.plan,
         workspace_dir: this.workspace.dir,
         base_commit: this.workspace.baseCommit,
+        ...(limit ? { limit } : {}),
       };
       await this.move('WAITING', {
         pendingApproval: request,

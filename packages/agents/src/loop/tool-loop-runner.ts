@@ -130,6 +130,8 @@ export class ToolLoopRunner implements AgentRunner {
       messages = saved.messages;
       Object.assign(budget, saved.budget);
       const pending = saved.pending;
+      // Parked after a model call that answered without tools (at a budget): that answer was the last.
+      summary = pending.summary;
       if (pending.calls.length > 0) {
         summary = yield* this.runCalls(toolbox, input.signal, pending, input.resume.decision, {
           plan,
@@ -148,13 +150,14 @@ export class ToolLoopRunner implements AgentRunner {
         tools: [],
       });
       budget.add(planTurn.usage.inputTokens, planTurn.usage.outputTokens);
-      yield this.usageEvent(planTurn.usage.inputTokens, planTurn.usage.outputTokens, modelName);
       plan = planTurn.text.trim();
       yield { type: 'artifact', kind: 'file', name: 'plan.md', content: plan };
 
       yield { type: 'status', phase: 'running' };
       messages = [{ role: 'user', text: `${input.prompt}\n\nYour plan:\n${plan || '(none)'}` }];
-      yield this.progress(plan, messages, budget);
+      const planned = this.state(plan, messages, budget, { calls: [], next: 0, results: [], summary: null });
+      yield this.usageEvent(planTurn.usage, modelName, planned);
+      yield { type: 'checkpoint', state: planned };
     }
     while (summary === null) {
       if (budget.turns >= maxTurns)
@@ -162,14 +165,16 @@ export class ToolLoopRunner implements AgentRunner {
       budget.turns += 1;
       const turn = yield* streamTurn(model, { ...base, system: RUN_SYSTEM, messages, tools: toolbox.specs });
       budget.add(turn.usage.inputTokens, turn.usage.outputTokens);
-      yield this.usageEvent(turn.usage.inputTokens, turn.usage.outputTokens, modelName);
       messages.push({ role: 'assistant', text: turn.text, toolCalls: turn.toolCalls });
-      if (turn.toolCalls.length === 0) {
-        // A model that answers without tools is done; its text is the summary.
-        summary = turn.text.trim() || 'done';
+      // A model that answers without tools is done; its text is the summary.
+      const done = turn.toolCalls.length === 0 ? turn.text.trim() || 'done' : null;
+      const pending: PendingCalls = { calls: turn.toolCalls, next: 0, results: [], summary: done };
+      // Where a run parked at this report (a budget) goes on: this turn's calls, none run yet.
+      yield this.usageEvent(turn.usage, modelName, this.state(plan, messages, budget, pending));
+      if (done !== null) {
+        summary = done;
         break;
       }
-      const pending: PendingCalls = { calls: turn.toolCalls, next: 0, results: [], summary: null };
       summary = yield* this.runCalls(toolbox, input.signal, pending, undefined, { plan, messages, budget });
       messages.push({ role: 'tool', results: pending.results });
       if (summary === null) yield this.progress(plan, messages, budget);
@@ -206,13 +211,7 @@ export class ToolLoopRunner implements AgentRunner {
         // Answer the call (providers reject a turn with an unanswered call) and let the model retry.
         outcome = { output: malformed, isError: true };
       } else if (toolbox.needsApproval(call)) {
-        const checkpoint: LoopCheckpoint = {
-          v: 1,
-          plan: state.plan,
-          messages: state.messages,
-          budget: budgetState(state.budget),
-          pending: { ...pending, results: [...pending.results] },
-        };
+        const checkpoint = this.state(state.plan, state.messages, state.budget, pending);
         const decision =
           answer ??
           (yield {
@@ -246,26 +245,42 @@ export class ToolLoopRunner implements AgentRunner {
     return pending.summary;
   }
 
-  /** A checkpoint after a finished phase: the conversation so far, no call left to answer. */
-  private progress(plan: string, messages: LoopMessage[], budget: Budget): AgentEvent {
-    const state: LoopCheckpoint = {
+  /** The loop's state as plain JSON, copied: what is stored must not change as the loop goes on. */
+  private state(
+    plan: string,
+    messages: LoopMessage[],
+    budget: Budget,
+    pending: PendingCalls,
+  ): LoopCheckpoint {
+    return {
       v: 1,
       plan,
-      messages,
+      messages: [...messages],
       budget: budgetState(budget),
-      pending: { calls: [], next: 0, results: [], summary: null },
+      pending: { ...pending, results: [...pending.results] },
     };
-    return { type: 'checkpoint', state };
   }
 
-  private usageEvent(inputTokens: number, outputTokens: number, model: string) {
+  /** A checkpoint after a finished phase: the conversation so far, no call left to answer. */
+  private progress(plan: string, messages: LoopMessage[], budget: Budget): AgentEvent {
+    const pending = { calls: [], next: 0, results: [], summary: null };
+    return { type: 'checkpoint', state: this.state(plan, messages, budget, pending) };
+  }
+
+  /** One model call's usage, with the state to go on from should the run wait here. */
+  private usageEvent(
+    usage: { inputTokens: number; outputTokens: number },
+    model: string,
+    checkpoint: LoopCheckpoint,
+  ): AgentEvent {
     const price = this.opts.priceOf(model);
     return {
-      type: 'usage' as const,
-      inputTokens,
-      outputTokens,
-      costUsd: costOf(price, inputTokens, outputTokens),
+      type: 'usage',
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      costUsd: costOf(price, usage.inputTokens, usage.outputTokens),
       model,
+      checkpoint,
     };
   }
 
