@@ -1,11 +1,10 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { processGroupAlive } from '@ccl/agents';
 import {
   type FakeGooseScript,
   type FakeGooseStep,
-  fakeGoosePath,
   gooseComplete,
   gooseError,
   gooseLog,
@@ -16,36 +15,11 @@ import {
 } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoderClawClient } from './test-support/coderclaw-client.ts';
+import { fakeGooseBin } from './test-support/fake-goose-bin.ts';
 import { createGitFixture } from './test-support/git-fixture.ts';
 import { type Json, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
 const TERMINAL = ['completed', 'failed', 'cancelled'];
-
-/** Single-quotes a value for /bin/sh. */
-const sh = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-
-/**
- * The catalog starts GooseRunner with only `{ bin }`, and the runner gives goose
- * nothing of the server's environment but PATH and HOME. So the fake's script and
- * record paths travel inside a tiny `goose` wrapper that exports them and execs the
- * fake (exec keeps the pid, so the recorded pid is the process group the runner made).
- */
-async function fakeGooseBin(script: FakeGooseScript): Promise<{ bin: string; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ccl-goose-bin-'));
-  const bin = join(dir, 'goose');
-  await writeFile(
-    bin,
-    [
-      '#!/bin/sh',
-      `export FAKE_GOOSE_SCRIPT=${sh(script.scriptPath)}`,
-      `export FAKE_GOOSE_RECORD=${sh(script.recordPath)}`,
-      `exec ${sh(process.execPath)} ${sh(fakeGoosePath())} "$@"`,
-      '',
-    ].join('\n'),
-  );
-  await chmod(bin, 0o755);
-  return { bin, dir };
-}
 
 /** Alive and not a zombie (an orphan killed with the group may wait a while for PID 1 to reap it). */
 async function pidLive(pid: number): Promise<boolean> {

@@ -174,6 +174,12 @@ class ExecutionRun {
   private deliveryNote: string | undefined;
   /** The run's comment on its GitHub thread, edited once per state, in order. */
   private threadUpdates: Promise<void> = Promise.resolve();
+  /**
+   * The last finished phase's checkpoint this pickup knows of (stored, or resumed from): a wait
+   * that holds its slot keeps it on the row, so a run whose worker dies while it waits goes on
+   * from there rather than from the start.
+   */
+  private progress: RunCheckpoint | null = null;
   /** Set when the job should give its slot back instead of ending. */
   private parked: ParkOutcome | undefined;
   /** Known once the run was admitted (or held): its end or park wakes the project's held runs. */
@@ -317,6 +323,15 @@ class ExecutionRun {
         data: { attempts: this.job.attempt },
       });
     }
+    if (this.state === 'WAITING') {
+      // Its runner asked holding its slot (no checkpoint at the question: Goose, OpenHands, a
+      // delivery) and its worker died or shut down meanwhile: the runner that asked is gone, so the
+      // question is withdrawn and the run goes on from its last finished phase, asking again there.
+      await this.move('RUNNING', {
+        pendingApproval: null,
+        eventData: { withdrawn: 'its worker stopped while the run waited; it goes on and asks again' },
+      });
+    }
     let resume: { checkpoint: unknown; decision?: ApprovalDecision } | undefined;
     if (this.state === 'PENDING') {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
@@ -346,6 +361,7 @@ class ExecutionRun {
     } else if (this.state === 'RUNNING' && saved) {
       // Back after its worker died or shut down: on from the last finished phase, not from the start.
       resume = { checkpoint: saved.runner };
+      this.progress = saved;
       this.plan = saved.plan;
       await this.event('resumed', { attempt: this.job.attempt, from: 'checkpoint' });
     } else {
@@ -596,7 +612,8 @@ class ExecutionRun {
     }
     await this.move('WAITING', {
       pendingApproval: request,
-      checkpoint: null,
+      // Never a question's checkpoint: a waiting row with one is a parked run.
+      checkpoint: this.progress ? (storableJson(this.progress) as unknown as Record<string, unknown>) : null,
       eventData: { approval_request: request },
     });
     // A person answers through the API (WAITING → RUNNING with the decision on the state event);
@@ -641,6 +658,7 @@ class ExecutionRun {
       workspace_dir: this.workspace.dir,
       base_commit: this.workspace.baseCommit,
     };
+    this.progress = checkpoint;
     await this.deps.prisma.execution.update({
       where: { id: this.id },
       // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
