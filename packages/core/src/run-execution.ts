@@ -37,6 +37,7 @@ import { executionTimeoutMessage, type Pickup, takeRun } from './run-pickup.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
 import { storableJson } from './storable.ts';
+import { dropWorkspace, keepWorkspace, restoreWorkspace } from './workspace-snapshot.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -268,6 +269,15 @@ class ExecutionRun {
     } finally {
       await this.threadUpdates;
     }
+    // A parked run's kept workspace is dropped once the run went on or ended (a new park replaced it).
+    if (readCheckpoint(this.execution.checkpoint)?.kind === 'approval' && !this.parked) {
+      await dropWorkspace(this.deps, this.id).catch((err) =>
+        this.deps.log.warn(
+          { executionId: this.id, err: (err as Error).message },
+          'could not drop a kept workspace',
+        ),
+      );
+    }
     // A slot of the project is free again: its next held run may start.
     const freesSlot = isTerminal(this.state) || (this.parked && this.state === 'WAITING');
     if (this.projectId && this.projectLimit !== 0 && freesSlot) {
@@ -289,7 +299,7 @@ class ExecutionRun {
       // Woken while still waiting: the approval's time ran out, or the wake was early.
       const deadline = this.approvalDeadline();
       if (Date.now() >= deadline) {
-        await this.fail(this.approvalTimeoutMessage());
+          await this.fail(this.approvalTimeoutMessage());
         return;
       }
       this.parked = this.parkUntil(deadline);
@@ -351,7 +361,7 @@ class ExecutionRun {
       if (saved.limit && !decision.approved) {
         // Denied past a limit: it ends here, and the runner never takes its next step.
         this.projectId = await this.taskProjectId();
-        await this.fail(deniedPast(saved.limit.message, decision));
+          await this.fail(deniedPast(saved.limit.message, decision));
         return;
       }
       // A limit's decision was the worker's: the runner goes on after its model call.
@@ -393,9 +403,22 @@ class ExecutionRun {
     let workspace: GitWorkspace | null = null;
     if (resume && saved) {
       workspace = await openWorkspace(this.workspacesRoot(), this.id, saved.base_commit);
+      if (!workspace && saved.kind === 'approval') {
+        // Parked on another machine: the workspace it kept comes from the database.
+        workspace = await restoreWorkspace(
+          this.deps,
+          this.workspacesRoot(),
+          this.id,
+          saved.base_commit,
+        ).catch((err) => {
+          this.deps.log.warn({ executionId: this.id, err: (err as Error).message }, 'could not restore');
+          return null;
+        });
+        if (workspace) await this.event('workspace_restored', { dir: workspace.dir });
+      }
       if (!workspace) {
-        // Parked on another machine, or swept: the run starts over here and asks again.
-        await this.event('resume_failed', { reason: 'the workspace is not on this worker; starting over' });
+        // Swept, or not kept (too large): the run starts over here and asks again.
+          await this.event('resume_failed', { reason: 'the workspace is not on this worker; starting over' });
         resume = undefined;
       }
     }
@@ -603,6 +626,8 @@ class ExecutionRun {
         base_commit: this.workspace.baseCommit,
         ...(limit ? { limit } : {}),
       };
+      // Before the run shows as waiting: a decision may come at once, to a worker on another machine.
+      await keepWorkspace(this.deps, this.id, this.workspace);
       await this.move('WAITING', {
         pendingApproval: request,
         checkpoint: storableJson(checkpoint) as unknown as Record<string, unknown>,

@@ -36,3 +36,4 @@ export {
   type ToolResult,
 } from './toolbox.ts';
 export type { Workspace } from './types.ts';
+export { packWorkspace, unpackWorkspace } from './workspace-archive.ts';

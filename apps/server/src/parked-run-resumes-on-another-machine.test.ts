@@ -1,0 +1,106 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  readJson,
+  startTestServer,
+  startWorkerFor,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
+
+/**
+ * Issue 16, "resumes from where it stopped when the decision arrives, on any worker": a run parked at
+ * a question keeps its workspace in PostgreSQL, so a worker on another machine (its own
+ * WORKSPACES_DIR, which has never seen the run) unpacks it and goes on from the question. Before,
+ * such a worker found no workspace, threw the run's work away and started it over.
+ */
+describe('a parked run resumes on a worker that does not have its workspace', () => {
+  let fake: FakeOpenAI;
+  let api: TestServer;
+  const dirs: string[] = [];
+  const workers: TestServer[] = [];
+
+  const workerOn = async (dir: string) => {
+    const worker = await startWorkerFor(api, {
+      backend: 'postgres',
+      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url, WORKSPACES_DIR: dir },
+    });
+    workers.push(worker);
+    return worker;
+  };
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+    for (let i = 0; i < 2; i++) dirs.push(await mkdtemp(join(tmpdir(), `ccl-machine-${i}-`)));
+    api = await startTestServer({
+      backend: 'postgres',
+      role: 'api',
+      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url },
+    });
+  });
+  afterAll(async () => {
+    for (const w of workers) await w.stop().catch(() => undefined);
+    await api?.stop();
+    await fake?.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('the second machine unpacks the workspace the run left, runs the approved command in it, and the run completes with the first machine’s work', async () => {
+    fake.script([
+      { text: 'plan: write notes, then show them' },
+      {
+        toolCalls: [
+          { name: 'write_file', input: { path: 'notes.txt', content: 'written on machine 0\n' } },
+          { name: 'run_command', input: { command: 'cat notes.txt' } },
+        ],
+      },
+      { toolCalls: [{ name: 'finish', input: { summary: 'notes shown' } }] },
+    ]);
+    const first = await workerOn(dirs[0] as string);
+    const res = await fetch(`${api.url}/api/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        title: 'Notes',
+        prompt: 'Write notes and show them',
+        agent_type: 'openai',
+        context: { approval: 'commands' },
+      }),
+    });
+    expect(res.status).toBe(201);
+    const id = (await readJson(res)).latest_execution.id as string;
+    await waitFor(
+      async () => (await api.prisma.execution.findUnique({ where: { id } }))?.state === 'WAITING',
+    );
+    expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(1);
+
+    // The first machine goes away with its disk.
+    await first.stopServer();
+    await rm(dirs[0] as string, { recursive: true, force: true });
+    await workerOn(dirs[1] as string);
+    expect((await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' })).status).toBe(200);
+
+    const done = await waitFor(async () => {
+      const row = await api.prisma.execution.findUnique({ where: { id } });
+      return row && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(row.state) ? row : null;
+    }, 20_000);
+    expect(done.state).toBe('COMPLETED');
+    expect(done.result).toBe('notes shown');
+    // The approved command ran in the unpacked workspace: the model read the first machine's file.
+    expect(JSON.stringify(fake.requests[2]?.body?.messages)).toContain('written on machine 0');
+    expect(done.meta).toMatchObject({ changed_files: ['notes.txt'] });
+    expect(await readdir(dirs[1] as string)).toEqual([id]);
+
+    const types = (
+      await api.prisma.executionEvent.findMany({ where: { executionId: id }, orderBy: { seq: 'asc' } })
+    ).map((e) => e.type);
+    expect(types).toContain('workspace_restored');
+    expect(types).not.toContain('resume_failed');
+    expect(fake.requests).toHaveLength(3);
+    // Kept only while parked.
+    expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(0);
+  });
+});

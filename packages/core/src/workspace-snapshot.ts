@@ -1,0 +1,54 @@
+import { type GitWorkspace, packWorkspace, unpackWorkspace } from '@ccl/agents';
+import type { CoreDeps } from './deps.ts';
+
+/** A workspace packed larger than this is not kept: a run resumed elsewhere starts over there. */
+export const SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A parked run's workspace, kept in PostgreSQL beside its checkpoint, so that any worker resumes it:
+ * one on another machine (no shared WORKSPACES_DIR) unpacks it. Taken before the run shows as
+ * WAITING, since a decision may come at once; replaced by a later park, dropped when the run goes on.
+ * Returns false (and keeps nothing) when it cannot be taken or is too large.
+ */
+export async function keepWorkspace(
+  deps: Pick<CoreDeps, 'prisma' | 'log'>,
+  executionId: string,
+  workspace: GitWorkspace,
+): Promise<boolean> {
+  try {
+    const archive = await packWorkspace(workspace.dir, SNAPSHOT_MAX_BYTES);
+    if (!archive) {
+      deps.log.warn({ executionId }, 'workspace too large to keep for a resume elsewhere');
+      await dropWorkspace(deps, executionId);
+      return false;
+    }
+    await deps.prisma.$executeRaw`
+      INSERT INTO workspace_snapshots (execution_id, base_commit, archive)
+      VALUES (${executionId}::uuid, ${workspace.baseCommit}, ${archive})
+      ON CONFLICT (execution_id) DO UPDATE
+        SET base_commit = EXCLUDED.base_commit, archive = EXCLUDED.archive, created_at = now()`;
+    return true;
+  } catch (err) {
+    deps.log.warn(
+      { executionId, err: (err as Error).message },
+      'could not keep the workspace of a parked run',
+    );
+    return false;
+  }
+}
+
+/** The kept workspace unpacked under `root`, or null when none was kept at `baseCommit`. */
+export async function restoreWorkspace(
+  deps: Pick<CoreDeps, 'prisma'>,
+  root: string,
+  executionId: string,
+  baseCommit: string,
+): Promise<GitWorkspace | null> {
+  const kept = await deps.prisma.workspaceSnapshot.findUnique({ where: { executionId } });
+  if (!kept || kept.baseCommit !== baseCommit) return null;
+  return unpackWorkspace(root, executionId, baseCommit, Buffer.from(kept.archive));
+}
+
+export async function dropWorkspace(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<void> {
+  await deps.prisma.workspaceSnapshot.deleteMany({ where: { executionId } });
+}
