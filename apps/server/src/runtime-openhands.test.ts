@@ -318,6 +318,10 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     const id = String(waiting.metadata.pending_approval.details.conversation_id);
     // The remote agent is held, not running ahead of the decision.
     expect(fake.conversation(id)?.status).toBe('waiting_for_confirmation');
+    // Parked: no worker slot holds the run; its conversation waits on the agent-server, kept.
+    await waitFor(async () => (await server.deps.queue.counts?.())?.active === 0);
+    expect(fake.paused).not.toContain(id);
+    expect(fake.deleted).not.toContain(id);
     expect(createRequestFor(String(await workspaceOf(String(execution_uuid))))?.body).toMatchObject({
       confirmation_policy: { kind: 'AlwaysConfirm' },
     });

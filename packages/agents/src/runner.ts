@@ -38,7 +38,7 @@ export type AgentEvent =
        * The runner's state at this question, as plain JSON. With it the worker parks the run (gives
        * its slot back) and, once a person decides, any worker resumes it through `RunInput.resume`
        * instead of keeping this generator alive for the wait. Runners whose state lives in a
-       * process or connection they hold (Goose) leave it out and keep their slot while they wait.
+       * process they hold (Goose) leave it out and keep their slot while they wait.
        */
       checkpoint?: unknown;
     }
@@ -91,6 +91,12 @@ export type RunStream = AsyncGenerator<AgentEvent, RunResult, ApprovalDecision |
 export interface AgentRunner {
   readonly agentType: string;
   run(input: RunInput): RunStream;
+  /**
+   * A run parked at one of this runner's questions ends without going on from it (cancelled, timed
+   * out, or resumed where its checkpoint cannot be used): stop what the checkpoint left waiting
+   * elsewhere (OpenHands: the conversation on the agent-server). Best effort; never throws.
+   */
+  abandon?(checkpoint: unknown): Promise<void>;
 }
 
 /** Thrown by a runner for errors worth retrying (provider 429/5xx, timeouts). */

@@ -289,17 +289,19 @@ class ExecutionRun {
   }
 
   private async begin(): Promise<void> {
+    const saved = readCheckpoint(this.execution.checkpoint);
     if (this.execution.cancelRequestedAt) {
       const reason = this.state === 'PENDING' ? 'cancelled before it started' : 'cancelled while waiting';
+      await this.abandon(saved);
       await this.move('CANCELLED', { eventData: { reason } });
       return;
     }
-    const saved = readCheckpoint(this.execution.checkpoint);
     if (this.state === 'WAITING' && saved?.kind === 'approval') {
       // Woken while still waiting: the approval's time ran out, or the wake was early.
       const deadline = this.approvalDeadline();
       if (Date.now() >= deadline) {
-          await this.fail(this.approvalTimeoutMessage());
+        await this.abandon(saved);
+        await this.fail(this.approvalTimeoutMessage());
         return;
       }
       this.parked = this.parkUntil(deadline);
@@ -308,6 +310,7 @@ class ExecutionRun {
     if (this.pickup.refusal) {
       // Out of working time, or its workers keep dying while they run it: it ends here, not retried.
       this.projectId = await this.taskProjectId();
+      await this.abandon(saved);
       await this.fail(this.pickup.refusal);
       return;
     }
@@ -334,7 +337,7 @@ class ExecutionRun {
       });
     }
     if (this.state === 'WAITING') {
-      // Its runner asked holding its slot (no checkpoint at the question: Goose, OpenHands, a
+      // Its runner asked holding its slot (no checkpoint at the question: Goose, a GitHub
       // delivery) and its worker died or shut down meanwhile: the runner that asked is gone, so the
       // question is withdrawn and the run goes on from its last finished phase, asking again there.
       await this.move('RUNNING', {
@@ -361,7 +364,8 @@ class ExecutionRun {
       if (saved.limit && !decision.approved) {
         // Denied past a limit: it ends here, and the runner never takes its next step.
         this.projectId = await this.taskProjectId();
-          await this.fail(deniedPast(saved.limit.message, decision));
+        await this.abandon(saved);
+        await this.fail(deniedPast(saved.limit.message, decision));
         return;
       }
       // A limit's decision was the worker's: the runner goes on after its model call.
@@ -418,7 +422,8 @@ class ExecutionRun {
       }
       if (!workspace) {
         // Swept, or not kept (too large): the run starts over here and asks again.
-          await this.event('resume_failed', { reason: 'the workspace is not on this worker; starting over' });
+        await this.abandon(saved);
+        await this.event('resume_failed', { reason: 'the workspace is not on this worker; starting over' });
         resume = undefined;
       }
     }
@@ -449,6 +454,23 @@ class ExecutionRun {
     await stream.return({ success: false, result: null }).catch(() => undefined);
     if ('result' in ended) await this.finish(ended.result);
     else await this.onError(ended.error);
+  }
+
+  /**
+   * A parked run ends, or starts over, without going on from its question: its runner lets go of
+   * what the question's checkpoint left waiting elsewhere (an OpenHands conversation).
+   */
+  private async abandon(saved: RunCheckpoint | undefined): Promise<void> {
+    if (saved?.kind !== 'approval') return;
+    const runner = this.deps.agents.get(this.execution.agentType)?.runner;
+    await runner
+      ?.abandon?.(saved.runner)
+      .catch((err: unknown) =>
+        this.deps.log.warn(
+          { executionId: this.id, err: (err as Error).message },
+          'could not let go of a parked run',
+        ),
+      );
   }
 
   /** Records the runner's events until it returns, throws, or goes over a limit; never throws. */

@@ -81,10 +81,18 @@ export async function startRun(client: AgentServerClient, path: string, signal: 
 }
 
 /**
+ * Where a run asking about a batch stands: `asking` while the question is out. The question carries
+ * a checkpoint (the conversation and the mapper's state), so the worker parks the run and lets the
+ * runner go while the conversation waits on the agent-server; a later pickup answers it (`answer`).
+ */
+export interface Question {
+  asking: boolean;
+  checkpoint(): unknown;
+}
+
+/**
  * The conversation waits for confirmation of its pending actions: ask a person when a
- * command is among them (the worker holds the execution in WAITING meanwhile), then answer
- * the agent-server. After a rejection the conversation is idle; running it again lets
- * the agent read the rejection and decide what to do.
+ * command is among them (the run parks in WAITING meanwhile), then answer the agent-server.
  */
 export async function* confirmPending(
   client: AgentServerClient,
@@ -92,6 +100,7 @@ export async function* confirmPending(
   conversationId: string,
   mapper: OpenHandsEventMapper,
   signal: AbortSignal,
+  question: Question,
 ): AsyncGenerator<AgentEvent, void, ApprovalDecision | undefined> {
   if (mapper.pendingActions().length === 0) {
     // The status update can overtake the action events on the socket: read them back.
@@ -104,9 +113,27 @@ export async function* confirmPending(
     for (const event of items) for (const ev of mapper.map(event)) yield ev;
   }
   const pending = mapper.pendingActions();
-  const response = needsPerson(pending)
-    ? confirmationResponse(yield approvalRequestFor(pending, conversationId))
-    : { accept: true };
+  if (!needsPerson(pending)) return answer(client, path, { approved: true }, signal);
+  question.asking = true;
+  const decision = yield {
+    ...approvalRequestFor(pending, conversationId),
+    checkpoint: question.checkpoint(),
+  };
+  question.asking = false;
+  await answer(client, path, decision, signal);
+}
+
+/**
+ * Answers the pending batch. After a rejection the conversation is idle; running it again lets the
+ * agent read the rejection and decide what to do.
+ */
+export async function answer(
+  client: AgentServerClient,
+  path: string,
+  decision: ApprovalDecision | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  const response = confirmationResponse(decision);
   await client.request('POST', `${path}/events/respond_to_confirmation`, signal, response);
   if (!response.accept) await startRun(client, path, signal);
 }

@@ -76,6 +76,21 @@ export function isTerminalStatus(status: unknown): status is TerminalStatus {
   return typeof status === 'string' && TERMINAL.has(status);
 }
 
+/** What a parked run keeps of the mapper (plain JSON), to go on with the same conversation later. */
+export interface MapperState {
+  status?: string;
+  actions: number;
+  finishMessage?: string;
+  lastAgentMessage?: string;
+  lastError?: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  model?: string;
+  seen: string[];
+  pending: PendingAction[];
+}
+
 /** Turns agent-server events into ours and keeps what the run's result needs. */
 export class OpenHandsEventMapper {
   status: string | undefined;
@@ -94,6 +109,39 @@ export class OpenHandsEventMapper {
   private readonly pending = new Map<string, PendingAction>();
   /** Set when the status turns waiting_for_confirmation; cleared by takeConfirmationWait(). */
   private confirmationWait = false;
+
+  /** The mapper of a parked run, as `snapshot` left it. */
+  static restore(state: MapperState): OpenHandsEventMapper {
+    const mapper = new OpenHandsEventMapper();
+    mapper.status = state.status;
+    mapper.actions = state.actions;
+    mapper.finishMessage = state.finishMessage;
+    mapper.lastAgentMessage = state.lastAgentMessage;
+    mapper.lastError = state.lastError;
+    mapper.inputTokens = state.inputTokens;
+    mapper.outputTokens = state.outputTokens;
+    mapper.costUsd = state.costUsd;
+    mapper.model = state.model;
+    for (const id of state.seen) mapper.seen.add(id);
+    for (const action of state.pending) mapper.pending.set(action.eventId, action);
+    return mapper;
+  }
+
+  snapshot(): MapperState {
+    return {
+      ...(this.status !== undefined ? { status: this.status } : {}),
+      actions: this.actions,
+      ...(this.finishMessage !== undefined ? { finishMessage: this.finishMessage } : {}),
+      ...(this.lastAgentMessage !== undefined ? { lastAgentMessage: this.lastAgentMessage } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      inputTokens: this.inputTokens,
+      outputTokens: this.outputTokens,
+      costUsd: this.costUsd,
+      ...(this.model !== undefined ? { model: this.model } : {}),
+      seen: [...this.seen],
+      pending: this.pendingActions(),
+    };
+  }
 
   get terminal(): TerminalStatus | undefined {
     return isTerminalStatus(this.status) ? this.status : undefined;

@@ -39,7 +39,10 @@ afterEach(async () => {
 
 const approvalMode = testRunOptions({ approval: 'commands' });
 
-function run(options: RunOptions = approvalMode): RunStream {
+function run(
+  options: RunOptions = approvalMode,
+  resume?: { checkpoint: unknown; decision?: ApprovalDecision },
+): RunStream {
   const runner = new OpenHandsRunner({ url: fake.url, llm: LLM });
   return runner.run({
     executionId: 'exec-1',
@@ -47,6 +50,7 @@ function run(options: RunOptions = approvalMode): RunStream {
     prompt: 'make out.txt',
     options,
     attempt: 1,
+    ...(resume ? { resume } : {}),
     signal: new AbortController().signal,
   });
 }
@@ -109,6 +113,54 @@ const respondBodies = () =>
   fake.requests.filter((r) => r.path.endsWith('/events/respond_to_confirmation')).map((r) => r.body);
 
 describe('OpenHandsRunner in approval mode', () => {
+  it('parks at the question: let go there, the conversation waits; resumed from the checkpoint with the decision, it goes on', async () => {
+    scriptCommand();
+    const first = run();
+    let step = await first.next();
+    while (!step.done && step.value.type !== 'approval_request') step = await first.next();
+    if (step.done || step.value.type !== 'approval_request') throw new Error('no question');
+    const question = step.value;
+    // The worker parks: it lets the stream go without an answer.
+    await first.return({ success: false, result: null });
+    const id = String(question.details?.conversation_id);
+    expect(fake.paused).not.toContain(id);
+    expect(fake.deleted).not.toContain(id);
+    expect(fake.conversation(id)?.status).toBe('waiting_for_confirmation');
+
+    // Any worker later: a new stream from the checkpoint, with the decision.
+    const { asked, result, events } = await drive(
+      run(approvalMode, {
+        checkpoint: JSON.parse(JSON.stringify(question.checkpoint)),
+        decision: { approved: true },
+      }),
+      () => ({ approved: false }),
+    );
+    expect(asked).toEqual([]);
+    expect(respondBodies()).toEqual([{ accept: true }]);
+    expect(result).toMatchObject({
+      success: true,
+      result: 'Wrote out.txt.',
+      metadata: { conversation_id: id },
+    });
+    expect(existsSync(join(dir, 'out.txt'))).toBe(true);
+    // The command's call was reported before the park; after it, only what came next.
+    expect(events.filter((e) => e.type === 'tool_call' && e.name === 'terminal')).toEqual([]);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'tool_result' }));
+  });
+
+  it('abandon stops the conversation a parked run left waiting', async () => {
+    scriptCommand();
+    const first = run();
+    let step = await first.next();
+    while (!step.done && step.value.type !== 'approval_request') step = await first.next();
+    if (step.done || step.value.type !== 'approval_request') throw new Error('no question');
+    await first.return({ success: false, result: null });
+    const id = String(step.value.details?.conversation_id);
+    await new OpenHandsRunner({ url: fake.url, llm: LLM }).abandon(step.value.checkpoint);
+    expect(fake.paused).toContain(id);
+    expect(fake.deleted).toContain(id);
+  });
+
   it('creates the conversation with AlwaysConfirm, asks before the command, and runs it once approved', async () => {
     const cmd = scriptCommand();
     let conversationId = '';
@@ -129,6 +181,7 @@ describe('OpenHandsRunner in approval mode', () => {
           tool: 'terminal',
           input: expect.objectContaining({ command: 'echo hi > out.txt' }),
         }),
+        checkpoint: expect.objectContaining({ v: 1, conversation_id: conversationId }),
       },
     ]);
     expect(fake.requests.find((r) => r.path === '/api/conversations')?.body).toMatchObject({

@@ -1,14 +1,15 @@
 import type { RunOptions } from '@ccl/contracts';
 import {
   type AgentRunner,
+  type ApprovalDecision,
   type RunInput,
   type RunResult,
   type RunStream,
   TransientRunnerError,
 } from '../runner.ts';
 import { AgentServerClient, AUTH_REJECTED, HttpStatusError } from './agent-server-client.ts';
-import { ALWAYS_CONFIRM, confirmPending, startRun } from './confirmation.ts';
-import { OpenHandsEventMapper } from './event-mapper.ts';
+import { ALWAYS_CONFIRM, answer, confirmPending, type Question, startRun } from './confirmation.ts';
+import { type MapperState, OpenHandsEventMapper } from './event-mapper.ts';
 import { EventSocket, type SocketItem } from './event-socket.ts';
 
 /** The LLM an inline OpenHands agent uses (the SDK's `LLM` model: model, api_key, base_url, usage_id). */
@@ -44,6 +45,30 @@ const DEFAULT_STOP_TIMEOUT_MS = 2_000;
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** What a run parked at a confirmation keeps: the conversation waiting on the agent-server, and our view of it. */
+interface OpenHandsCheckpoint {
+  v: 1;
+  conversation_id: string;
+  mapper: MapperState;
+}
+
+function openHandsCheckpoint(value: unknown): OpenHandsCheckpoint {
+  const c = value as Partial<OpenHandsCheckpoint> | null;
+  if (
+    c?.v !== 1 ||
+    typeof c.conversation_id !== 'string' ||
+    !c.conversation_id ||
+    !isObject(c.mapper) ||
+    !Array.isArray(c.mapper.seen) ||
+    !Array.isArray(c.mapper.pending)
+  ) {
+    throw new Error("the checkpoint to resume from is not one of OpenHands'");
+  }
+  return c as OpenHandsCheckpoint;
+}
+
+const conversationPath = (id: string) => `/api/conversations/${encodeURIComponent(id)}`;
+
 /** Answers whether an agent-server is up at `url` and, if it checks keys, whether it takes `apiKey`. */
 export async function probeOpenHands(
   url: string,
@@ -74,8 +99,17 @@ export class OpenHandsRunner implements AgentRunner {
   constructor(private readonly opts: OpenHandsRunnerOptions) {}
 
   async *run(input: RunInput): RunStream {
-    const { signal, workspace } = input;
+    const { signal } = input;
     signal.throwIfAborted();
+    const client = new AgentServerClient(this.opts.url, this.opts.apiKey);
+    if (input.resume) {
+      // Parked at a confirmation: the same conversation, still waiting on the agent-server.
+      const saved = openHandsCheckpoint(input.resume.checkpoint);
+      const mapper = OpenHandsEventMapper.restore(saved.mapper);
+      return yield* this.follow(input, client, saved.conversation_id, mapper, {
+        decision: input.resume.decision,
+      });
+    }
     const agentSource = this.agentSource(input.options);
     if (!agentSource) {
       return {
@@ -86,8 +120,6 @@ export class OpenHandsRunner implements AgentRunner {
         metadata: { agent: this.agentType },
       };
     }
-    const client = new AgentServerClient(this.opts.url, this.opts.apiKey);
-
     // StartConversationRequest (openhands-sdk conversation/request.py). The prompt goes
     // in as the initial message with run=false: the run starts only after our socket
     // is subscribed, so no event is missed.
@@ -96,7 +128,7 @@ export class OpenHandsRunner implements AgentRunner {
     const confirm = input.options.approval === 'commands';
     const conversation = await client.request<Record<string, unknown>>('POST', '/api/conversations', signal, {
       ...agentSource,
-      workspace: { working_dir: workspace.dir },
+      workspace: { working_dir: input.workspace.dir },
       initial_message: { role: 'user', content: [{ type: 'text', text: input.prompt }], run: false },
       // The run's turn limit (MAX_TURNS, or less from the project or task).
       max_iterations: input.options.max_turns,
@@ -105,9 +137,36 @@ export class OpenHandsRunner implements AgentRunner {
     });
     const id = String(conversation?.id ?? conversation?.conversation_id ?? '');
     if (!id) throw new Error('the OpenHands agent-server created a conversation without an id');
-    const path = `/api/conversations/${encodeURIComponent(id)}`;
+    yield { type: 'status', phase: 'running', message: `OpenHands conversation ${id}` };
+    return yield* this.follow(input, client, id, new OpenHandsEventMapper(), undefined);
+  }
 
-    const mapper = new OpenHandsEventMapper();
+  /** A parked run ends without going on (cancelled, timed out): its waiting conversation is stopped. */
+  async abandon(checkpoint: unknown): Promise<void> {
+    const saved = openHandsCheckpoint(checkpoint);
+    await this.stopRemote(
+      new AgentServerClient(this.opts.url, this.opts.apiKey),
+      conversationPath(saved.conversation_id),
+    );
+  }
+
+  /**
+   * Follows conversation `id` over its event socket until it ends: started here, or, for a parked
+   * run (`resumed`), answered with the decision first (asked again when there is none).
+   */
+  private async *follow(
+    input: RunInput,
+    client: AgentServerClient,
+    id: string,
+    mapper: OpenHandsEventMapper,
+    resumed: { decision: ApprovalDecision | undefined } | undefined,
+  ): RunStream {
+    const { signal, workspace } = input;
+    const path = conversationPath(id);
+    const question: Question = {
+      asking: false,
+      checkpoint: (): OpenHandsCheckpoint => ({ v: 1, conversation_id: id, mapper: mapper.snapshot() }),
+    };
     let socket: EventSocket | undefined;
     let wakeOnAbort: () => void = () => {};
     const aborted = new Promise<undefined>((resolve) => {
@@ -133,7 +192,6 @@ export class OpenHandsRunner implements AgentRunner {
     };
 
     try {
-      yield { type: 'status', phase: 'running', message: `OpenHands conversation ${id}` };
       socket = await EventSocket.open(this.opts.url, id, this.opts.apiKey, signal);
 
       const readyBy = Date.now() + READY_TIMEOUT_MS;
@@ -144,7 +202,9 @@ export class OpenHandsRunner implements AgentRunner {
         if (item.kind === 'closed') throw this.socketClosed(item);
         for (const ev of mapper.map(item.event)) yield ev;
       }
-      await startRun(client, path, signal);
+      if (!resumed) await startRun(client, path, signal);
+      else if (resumed.decision) await answer(client, path, resumed.decision, signal);
+      else yield* confirmPending(client, path, id, mapper, signal, question);
 
       while (!mapper.terminal) {
         const item = await nextItem();
@@ -159,13 +219,15 @@ export class OpenHandsRunner implements AgentRunner {
           break;
         }
         for (const ev of mapper.map(item.event)) yield ev;
-        if (mapper.takeConfirmationWait()) yield* confirmPending(client, path, id, mapper, signal);
+        if (mapper.takeConfirmationWait()) yield* confirmPending(client, path, id, mapper, signal, question);
       }
     } finally {
       signal.removeEventListener('abort', wakeOnAbort);
-      // Stopped early (abort, error, or the consumer gave up): the remote agent must not
-      // keep working, and spending, on its own.
-      if (!mapper.terminal) await this.stopRemote(client, path);
+      // Stopped early (abort, error, or the consumer gave up): the remote agent must not keep
+      // working, and spending, on its own. A run parked at its question is let go, not stopped:
+      // the conversation waits for the answer on the agent-server, spending nothing.
+      const parked = question.asking && !signal.aborted;
+      if (!mapper.terminal && !parked) await this.stopRemote(client, path);
       await socket?.close();
     }
 
