@@ -371,6 +371,7 @@ class ExecutionRun {
       // A limit's decision was the worker's: the runner goes on after its model call.
       resume = saved.limit ? { checkpoint: saved.runner } : { checkpoint: saved.runner, decision };
       this.plan = saved.plan;
+      await this.decisionTaken(saved);
       await this.event('resumed', { attempt: this.job.attempt, from: 'approval' });
     } else if (this.state === 'RUNNING' && saved) {
       // Back after its worker died or shut down: on from the last finished phase, not from the start.
@@ -710,6 +711,20 @@ class ExecutionRun {
       where: { id: this.id },
       // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
       data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue, workerLosses: 0 },
+    });
+  }
+
+  /**
+   * A decision is acted on once: from here the question's checkpoint is the run's last finished
+   * phase, so a pickup after this one (its worker died before the runner's next checkpoint) goes on
+   * from it without the decision, and the runner asks again rather than doing the approved step twice.
+   */
+  private async decisionTaken(saved: RunCheckpoint) {
+    const { limit: _limit, ...rest } = saved;
+    this.progress = { ...rest, kind: 'progress' };
+    await this.deps.prisma.execution.update({
+      where: { id: this.id },
+      data: { checkpoint: storableJson(this.progress) as unknown as Prisma.InputJsonValue },
     });
   }
 

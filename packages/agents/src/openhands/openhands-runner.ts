@@ -203,7 +203,9 @@ export class OpenHandsRunner implements AgentRunner {
         for (const ev of mapper.map(item.event)) yield ev;
       }
       if (!resumed) await startRun(client, path, signal);
-      else if (resumed.decision) await answer(client, path, resumed.decision, signal);
+      else if (mapper.status !== 'waiting_for_confirmation') {
+        // Answered by an earlier pickup that died before the end: follow the conversation on.
+      } else if (resumed.decision) await answer(client, path, resumed.decision, signal);
       else yield* confirmPending(client, path, id, mapper, signal, question);
 
       while (!mapper.terminal) {

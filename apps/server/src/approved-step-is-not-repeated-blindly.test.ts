@@ -1,0 +1,108 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  readJson,
+  startTestServer,
+  startWorkerFor,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
+
+/**
+ * Issue 16, "a phase that already completed is not repeated blindly": a decision is acted on once.
+ * A run resumed from a parked question with its approval, whose worker stops while the approved
+ * command runs, comes back on the next worker without that decision: the agent asks again before
+ * running the command again. Before, the next worker read the same approval back and ran the
+ * command again without asking.
+ */
+describe('an approved step is not done again on an old approval', () => {
+  let fake: FakeOpenAI;
+  let api: TestServer;
+  let workspaces: string;
+  const workers: TestServer[] = [];
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+    workspaces = await mkdtemp(join(tmpdir(), 'ccl-ws-'));
+    env = {
+      OPENAI_API_KEY: 'test-key',
+      OPENAI_BASE_URL: fake.url,
+      WORKSPACES_DIR: workspaces,
+      SHUTDOWN_GRACE_S: '1',
+    };
+    api = await startTestServer({ backend: 'redis', role: 'api', env });
+  });
+  afterAll(async () => {
+    for (const w of workers) await w.stop().catch(() => undefined);
+    await api?.stop();
+    await fake?.close();
+    await rm(workspaces, { recursive: true, force: true });
+  });
+
+  const row = (id: string) => api.prisma.execution.findUniqueOrThrow({ where: { id } });
+  const approve = async (id: string) =>
+    expect((await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' })).status).toBe(200);
+  const worker = async () => {
+    const w = await startWorkerFor(api, { backend: 'redis', env });
+    workers.push(w);
+    return w;
+  };
+
+  it('the next worker asks again before the command runs again, and the approved run completes', async () => {
+    const command = 'sleep 4 && echo ran >> count.txt';
+    fake.script([
+      { text: 'plan: run it' },
+      { toolCalls: [{ name: 'run_command', input: { command } }] },
+      { toolCalls: [{ name: 'finish', input: { summary: 'ran it' } }] },
+    ]);
+    const first = await worker();
+    const res = await fetch(`${api.url}/api/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        title: 'Run',
+        prompt: 'Run it',
+        agent_type: 'openai',
+        context: { approval: 'commands' },
+      }),
+    });
+    expect(res.status).toBe(201);
+    const id = (await readJson(res)).latest_execution.id as string;
+    await waitFor(async () => (await row(id)).state === 'WAITING');
+    await approve(id);
+    // Resumed with the approval: the question's checkpoint no longer carries it.
+    await waitFor(async () => {
+      const r = await row(id);
+      return r.state === 'RUNNING' && (r.checkpoint as { kind?: string } | null)?.kind === 'progress';
+    });
+
+    // Its worker stops while the approved command runs: back to the queue, the command cut short.
+    await first.stopServer();
+    await worker();
+    const asked = await waitFor(async () => {
+      const r = await row(id);
+      return r.state === 'WAITING' ? r : null;
+    }, 20_000);
+    expect(asked.pendingApproval).toMatchObject({ kind: 'command', description: `run: ${command}` });
+    await approve(id);
+
+    const done = await waitFor(async () => {
+      const r = await row(id);
+      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(r.state) ? r : null;
+    }, 20_000);
+    expect(done.state).toBe('COMPLETED');
+    expect(done.result).toBe('ran it');
+    // Once to the end: the cut-short run wrote nothing, the approved one wrote one line.
+    expect(await readFile(join(workspaces, id, 'count.txt'), 'utf8')).toBe('ran\n');
+    // No second plan, no repeated model turn: the conversation went on.
+    expect(fake.requests).toHaveLength(3);
+    const waits = await api.prisma.executionEvent.count({
+      where: { executionId: id, type: 'state', data: { path: ['to'], equals: 'waiting' } },
+    });
+    expect(waits).toBe(2);
+  });
+});
