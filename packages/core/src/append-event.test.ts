@@ -95,6 +95,39 @@ describe('appendEvent', () => {
     });
   });
 
+  it('writes an event once when the connection ended after the statement committed, and again when it had not', async () => {
+    // The database as a worker sees it when the answer to its append is lost on the way back
+    // (P1017, "server closed the connection"): the first try committed, the caller cannot tell.
+    const lostAnswer = (commitFirst: boolean) => {
+      let tries = 0;
+      const flaky = {
+        $queryRaw: async (...args: Parameters<PrismaClient['$queryRaw']>) => {
+          tries += 1;
+          if (tries === 1) {
+            if (commitFirst) await prisma.$queryRaw(...args);
+            throw Object.assign(new Error('Server has closed the connection.'), { code: 'P1017' });
+          }
+          return prisma.$queryRaw(...args);
+        },
+      };
+      return flaky as unknown as PrismaClient;
+    };
+    const execution = await newExecution();
+    const once = await appendEvent({ prisma: lostAnswer(true) }, execution.id, 'progress', { step: 1 });
+    expect(once).toMatchObject({ seq: 1, state: 'PENDING', cancelRequested: false });
+    const never = await appendEvent({ prisma: lostAnswer(false) }, execution.id, 'progress', { step: 2 });
+    expect(never.seq).toBe(2);
+    const events = await prisma.executionEvent.findMany({
+      where: { executionId: execution.id },
+      orderBy: { seq: 'asc' },
+    });
+    expect(events.map((e) => [e.seq, e.data])).toEqual([
+      [1, { step: 1 }],
+      [2, { step: 2 }],
+    ]);
+    expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).eventSeq).toBe(2);
+  });
+
   it('refuses an unknown execution', async () => {
     await expect(
       appendEvent({ prisma }, '00000000-0000-4000-8000-000000000000', 'message', {}),

@@ -13,6 +13,15 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * A timeout (P1008) or an ended connection (P1017) can come after the statement reached the
+ * server: it may have committed. The others of UNAVAILABLE_CODES are raised before anything is sent.
+ */
+export function mayHaveCommitted(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return code === 'P1008' || code === 'P1017';
+}
+
+/**
  * How long a run's writes keep trying a busy or unreachable database before the error reaches the
  * run: a minute. Failing the run instead would turn a moment of load (a pool smaller than the
  * worker's concurrency, a lock held a little long) into a FAILED execution nobody asked for.

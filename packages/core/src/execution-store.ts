@@ -1,7 +1,11 @@
 import { type ExecutionState, Prisma } from '@ccl/db';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
-import { type DatabaseRetryOptions, retryWhileDatabaseUnavailable } from './database-retry.ts';
+import {
+  type DatabaseRetryOptions,
+  mayHaveCommitted,
+  retryWhileDatabaseUnavailable,
+} from './database-retry.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
 import { canTransition, isTerminal, TRANSITIONS } from './state-machine.ts';
@@ -158,7 +162,8 @@ interface AppendedRow {
  * event for every step they take, and an interactive transaction would cost four round trips each.
  * The row lock the UPDATE takes orders concurrent appends, so seq stays gap-free. Only workers
  * append events: a busy or unreachable database is waited for (database-retry.ts) rather than
- * failing the run.
+ * failing the run. A try that may have committed before its answer was lost is followed by a look
+ * for the row it wrote (same type, data and timestamp), so a retry never writes the event twice.
  */
 export async function appendEvent(
   deps: Pick<CoreDeps, 'prisma'>,
@@ -170,8 +175,21 @@ export async function appendEvent(
   const data = JSON.stringify(storableJson(rawData));
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = new Date().toISOString();
+  // A try that lost its connection after sending may have committed: the next one looks first.
+  let mayHaveWritten = false;
   const rows = await retryWhileDatabaseUnavailable(
-    () => deps.prisma.$queryRaw<AppendedRow[]>`
+    async () => {
+      if (mayHaveWritten) {
+        const written = await deps.prisma.$queryRaw<AppendedRow[]>`
+          SELECT ev.seq, e.task_id::text AS "taskId", e.state::text AS state,
+                 e.cancel_requested_at IS NOT NULL AS "cancelRequested"
+            FROM execution_events ev JOIN executions e ON e.id = ev.execution_id
+           WHERE ev.execution_id = ${executionId}::uuid AND ev.type = ${type}
+             AND ev.created_at = ${now}::timestamptz AT TIME ZONE 'UTC' AND ev.data = ${data}::jsonb
+           ORDER BY ev.seq DESC LIMIT 1`;
+        if (written.length > 0) return written;
+      }
+      return deps.prisma.$queryRaw<AppendedRow[]>`
     WITH bumped AS (
       UPDATE executions
       SET event_seq = event_seq + 1,
@@ -188,7 +206,13 @@ export async function appendEvent(
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
                                'seq', event_seq, 'state', state::text)::text)::text AS notified
-    FROM bumped`,
+    FROM bumped`;
+    },
+    {
+      onRetry: (err) => {
+        mayHaveWritten ||= mayHaveCommitted(err);
+      },
+    },
   );
   const row = rows[0];
   if (!row) throw new NotFound(`execution ${executionId} not found`);
