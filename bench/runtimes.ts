@@ -13,7 +13,7 @@
 // BENCH_RT_POOL_SIZE sets the server's DATABASE_POOL_SIZE (unset: the role's default).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,7 @@ import {
   startFakeOpenHands,
   writeGooseScript,
 } from '@ccl/testing';
+import { fakeGooseBin } from '../apps/server/src/test-support/fake-goose-bin.ts';
 import { createGitFixture } from '../apps/server/src/test-support/git-fixture.ts';
 import { readJson, startTestServer, type TestServer } from '../apps/server/src/test-support/test-server.ts';
 // @ccl/agents is not a dependency of the root package; its sources are imported by path.
@@ -142,28 +143,13 @@ async function startFakes() {
 }
 type Fakes = Awaited<ReturnType<typeof startFakes>>;
 
-/** Single-quotes a value for /bin/sh. */
-const sh = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-
 /**
  * GooseRunner gives goose only PATH and HOME, so the fake's script and record paths travel in a
  * `goose` wrapper that exports them and execs the fake (as runtime-goose.test.ts does).
  */
 async function fakeGoose() {
   const script = await writeGooseScript([]);
-  const dir = await mkdtemp(join(tmpdir(), 'ccl-bench-goose-'));
-  const bin = join(dir, 'goose');
-  await writeFile(
-    bin,
-    [
-      '#!/bin/sh',
-      `export FAKE_GOOSE_SCRIPT=${sh(script.scriptPath)}`,
-      `export FAKE_GOOSE_RECORD=${sh(script.recordPath)}`,
-      `exec ${sh(process.execPath)} ${sh(fakeGoosePath())} "$@"`,
-      '',
-    ].join('\n'),
-  );
-  await chmod(bin, 0o755);
+  const { bin, dir } = await fakeGooseBin(script);
   return {
     bin,
     async play(steps: FakeGooseStep[]) {

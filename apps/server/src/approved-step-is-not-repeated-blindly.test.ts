@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  readJson,
+  executionIn,
   startTestServer,
   startWorkerFor,
+  submitRun,
   type TestServer,
   waitFor,
 } from './test-support/test-server.ts';
@@ -60,19 +61,13 @@ describe('an approved step is not done again on an old approval', () => {
       { toolCalls: [{ name: 'finish', input: { summary: 'ran it' } }] },
     ]);
     const first = await worker();
-    const res = await fetch(`${api.url}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        title: 'Run',
-        prompt: 'Run it',
-        agent_type: 'openai',
-        context: { approval: 'commands' },
-      }),
+    const { executionId: id } = await submitRun(api, {
+      title: 'Run',
+      prompt: 'Run it',
+      agent_type: 'openai',
+      context: { approval: 'commands' },
     });
-    expect(res.status).toBe(201);
-    const id = (await readJson(res)).latest_execution.id as string;
-    await waitFor(async () => (await row(id)).state === 'WAITING');
+    await executionIn(api, id, ['WAITING']);
     await approve(id);
     // Resumed with the approval: the question's checkpoint no longer carries it.
     await waitFor(async () => {
@@ -83,17 +78,11 @@ describe('an approved step is not done again on an old approval', () => {
     // Its worker stops while the approved command runs: back to the queue, the command cut short.
     await first.stopServer();
     await worker();
-    const asked = await waitFor(async () => {
-      const r = await row(id);
-      return r.state === 'WAITING' ? r : null;
-    }, 20_000);
+    const asked = await executionIn(api, id, ['WAITING']);
     expect(asked.pendingApproval).toMatchObject({ kind: 'command', description: `run: ${command}` });
     await approve(id);
 
-    const done = await waitFor(async () => {
-      const r = await row(id);
-      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(r.state) ? r : null;
-    }, 20_000);
+    const done = await executionIn(api, id);
     expect(done.state).toBe('COMPLETED');
     expect(done.result).toBe('ran it');
     // Once to the end: the cut-short run wrote nothing, the approved one wrote one line.

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  readJson,
+  executionIn,
   startTestServer,
   startWorkerFor,
+  submitRun,
   type TestServer,
-  waitFor,
 } from './test-support/test-server.ts';
 
 /**
@@ -60,21 +60,13 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
       { toolCalls: [{ name: 'finish', input: { summary: 'notes shown' } }] },
     ]);
     const first = await workerOn(dirs[0] as string);
-    const res = await fetch(`${api.url}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        title: 'Notes',
-        prompt: 'Write notes and show them',
-        agent_type: 'openai',
-        context: { approval: 'commands' },
-      }),
+    const { executionId: id } = await submitRun(api, {
+      title: 'Notes',
+      prompt: 'Write notes and show them',
+      agent_type: 'openai',
+      context: { approval: 'commands' },
     });
-    expect(res.status).toBe(201);
-    const id = (await readJson(res)).latest_execution.id as string;
-    await waitFor(
-      async () => (await api.prisma.execution.findUnique({ where: { id } }))?.state === 'WAITING',
-    );
+    await executionIn(api, id, ['WAITING']);
     expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(1);
 
     // The first machine goes away with its disk.
@@ -83,10 +75,7 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
     await workerOn(dirs[1] as string);
     expect((await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' })).status).toBe(200);
 
-    const done = await waitFor(async () => {
-      const row = await api.prisma.execution.findUnique({ where: { id } });
-      return row && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(row.state) ? row : null;
-    }, 20_000);
+    const done = await executionIn(api, id);
     expect(done.state).toBe('COMPLETED');
     expect(done.result).toBe('notes shown');
     // The approved command ran in the unpacked workspace: the model read the first machine's file.

@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeGooseBin } from './test-support/fake-goose-bin.ts';
 import { createGitFixture } from './test-support/git-fixture.ts';
 import {
-  readJson,
+  executionIn,
   startTestServer,
   startWorkerFor,
+  submitRun,
   type TestServer,
   waitFor,
 } from './test-support/test-server.ts';
@@ -70,29 +71,18 @@ describe('a question asked holding the slot outlives the worker that asked it', 
     if (script) await rm(dirname(script.scriptPath), { recursive: true, force: true });
   });
 
-  const waiting = (id: string) =>
-    waitFor(
-      async () => (await api.prisma.execution.findUnique({ where: { id } }))?.state === 'WAITING',
-      20_000,
-    );
   const startsOfGoose = async () => (await script.readRecord())?.pid;
 
   it('the next worker withdraws the question, runs the agent again, asks again, and the run completes once approved', async () => {
     const first = await startWorkerFor(api, { backend: 'redis', env });
     workers.push(first);
-    const res = await fetch(`${api.url}/api/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        title: 'Write ran.txt',
-        prompt: 'Write ran.txt',
-        agent_type: 'goose',
-        context: { repo: repo.dir, approval: 'commands' },
-      }),
+    const { executionId: id } = await submitRun(api, {
+      title: 'Write ran.txt',
+      prompt: 'Write ran.txt',
+      agent_type: 'goose',
+      context: { repo: repo.dir, approval: 'commands' },
     });
-    expect(res.status).toBe(201);
-    const id = (await readJson(res)).latest_execution.id as string;
-    await waiting(id);
+    await executionIn(api, id, ['WAITING']);
     const firstGoose = await startsOfGoose();
     expect(firstGoose).toBeGreaterThan(0);
 
@@ -111,10 +101,7 @@ describe('a question asked holding the slot outlives the worker that asked it', 
     }, 20_000);
     const decided = await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' });
     expect(decided.status).toBe(200);
-    const done = await waitFor(async () => {
-      const row = await api.prisma.execution.findUnique({ where: { id } });
-      return row && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(row.state) ? row : null;
-    }, 20_000);
+    const done = await executionIn(api, id);
     expect(done.state).toBe('COMPLETED');
     expect(done.result).toBe('Wrote ran.txt.');
 

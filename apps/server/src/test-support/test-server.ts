@@ -132,22 +132,50 @@ export async function readJson(res: Response): Promise<Json> {
   return res.json();
 }
 
+/** POST /api/tasks as the local developer: the card's id and its execution's. */
+export async function submitRun(
+  server: Pick<TestServer, 'url'>,
+  body: Record<string, unknown>,
+): Promise<{ taskId: string; executionId: string }> {
+  const res = await fetch(`${server.url}/api/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+  const card = (await res.json()) as { id: string; latest_execution: { id: string } };
+  return { taskId: card.id, executionId: card.latest_execution.id };
+}
+
 /** POST /api/tasks of an echo run as the local developer: the card's id and its execution's. */
-export async function submitEcho(
+export function submitEcho(
   server: Pick<TestServer, 'url'>,
   project: string,
   title: string,
   echo: Record<string, unknown>,
   extra: Record<string, unknown> = {},
 ): Promise<{ taskId: string; executionId: string }> {
-  const res = await fetch(`${server.url}/api/tasks`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ project, title, prompt: title, agent_type: 'echo', context: { echo }, ...extra }),
+  return submitRun(server, {
+    project,
+    title,
+    prompt: title,
+    agent_type: 'echo',
+    context: { echo },
+    ...extra,
   });
-  if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
-  const card = (await res.json()) as { id: string; latest_execution: { id: string } };
-  return { taskId: card.id, executionId: card.latest_execution.id };
+}
+
+/** The execution's row once it is in `states` (by default, once it has ended). */
+export function executionIn(
+  server: Pick<TestServer, 'prisma'>,
+  id: string,
+  states: string[] = ['COMPLETED', 'FAILED', 'CANCELLED'],
+  timeoutMs = 20_000,
+) {
+  return waitFor(async () => {
+    const row = await server.prisma.execution.findUnique({ where: { id } });
+    return row && states.includes(row.state) ? row : null;
+  }, timeoutMs);
 }
 
 /** A worker process of `api`'s deployment: its database and its queue, with `env` on top. */
