@@ -9,6 +9,7 @@ import {
   startWorkerFor,
   submitRun,
   type TestServer,
+  waitFor,
 } from './test-support/test-server.ts';
 
 /**
@@ -23,10 +24,10 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
   const dirs: string[] = [];
   const workers: TestServer[] = [];
 
-  const workerOn = async (dir: string) => {
+  const workerOn = async (dir: string, extra: Record<string, string> = {}) => {
     const worker = await startWorkerFor(api, {
       backend: 'postgres',
-      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url, WORKSPACES_DIR: dir },
+      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url, WORKSPACES_DIR: dir, ...extra },
     });
     workers.push(worker);
     return worker;
@@ -34,7 +35,7 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
 
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    for (let i = 0; i < 2; i++) dirs.push(await mkdtemp(join(tmpdir(), `ccl-machine-${i}-`)));
+    for (let i = 0; i < 4; i++) dirs.push(await mkdtemp(join(tmpdir(), `ccl-machine-${i}-`)));
     api = await startTestServer({
       backend: 'postgres',
       role: 'api',
@@ -91,5 +92,38 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
     expect(fake.requests).toHaveLength(3);
     // Kept only while parked.
     expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(0);
+  });
+
+  it('with WORKSPACE_SNAPSHOT_MAX_MB=0 nothing is kept: on the second machine the run starts over and asks again', async () => {
+    for (const w of workers.splice(0)) await w.stop();
+    const turn = {
+      toolCalls: [
+        { name: 'write_file', input: { path: 'notes.txt', content: 'again\n' } },
+        { name: 'run_command', input: { command: 'cat notes.txt' } },
+      ],
+    };
+    fake.script([{ text: 'plan' }, turn, { text: 'plan' }, turn]);
+    const none = { WORKSPACE_SNAPSHOT_MAX_MB: '0' };
+    const first = await workerOn(dirs[2] as string, none);
+    const { executionId: id } = await submitRun(api, {
+      title: 'Notes again',
+      prompt: 'Write notes and show them',
+      agent_type: 'openai',
+      context: { approval: 'commands' },
+    });
+    await executionIn(api, id, ['WAITING']);
+    expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(0);
+    await first.stopServer();
+    await workerOn(dirs[3] as string, none);
+    expect((await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' })).status).toBe(200);
+    await waitFor(async () => {
+      const started = await api.prisma.executionEvent.count({
+        where: { executionId: id, type: 'resume_failed' },
+      });
+      return started === 1 && (await api.prisma.execution.findUnique({ where: { id } }))?.state === 'WAITING';
+    }, 20_000);
+    const cancelled = await fetch(`${api.url}/api/executions/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect((await executionIn(api, id)).state).toBe('CANCELLED');
   });
 });

@@ -84,6 +84,7 @@ export const envSchema = z.object({
   WORKSPACES_DIR: z.string().optional(),
   /** How long a finished execution's workspace is kept before it is swept. */
   WORKSPACE_RETENTION_S: int(3600, 0, 30 * 24 * 3600),
+  WORKSPACE_SNAPSHOT_MAX_MB: int(64, 0, 1024),
   /**
    * Per-execution ceilings for every runtime: turns (the tool loop's, goose's --max-turns,
    * OpenHands' max_iterations), and tokens and dollars (checked by the worker on each usage

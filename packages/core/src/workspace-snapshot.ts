@@ -1,22 +1,22 @@
 import { type GitWorkspace, packWorkspace, unpackWorkspace } from '@ccl/agents';
 import type { CoreDeps } from './deps.ts';
 
-/** A workspace packed larger than this is not kept: a run resumed elsewhere starts over there. */
-export const SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024;
-
 /**
  * A parked run's workspace, kept in PostgreSQL beside its checkpoint, so that any worker resumes it:
  * one on another machine (no shared WORKSPACES_DIR) unpacks it. Taken before the run shows as
  * WAITING, since a decision may come at once; replaced by a later park, dropped when the run goes on.
- * Returns false (and keeps nothing) when it cannot be taken or is too large.
+ * Returns false (and keeps nothing) when it cannot be taken, is larger than
+ * WORKSPACE_SNAPSHOT_MAX_MB (a run resumed elsewhere then starts over there), or that is 0.
  */
 export async function keepWorkspace(
-  deps: Pick<CoreDeps, 'prisma' | 'log'>,
+  deps: Pick<CoreDeps, 'prisma' | 'log' | 'config'>,
   executionId: string,
   workspace: GitWorkspace,
 ): Promise<boolean> {
+  const maxBytes = deps.config.WORKSPACE_SNAPSHOT_MAX_MB * 1024 * 1024;
+  if (maxBytes === 0) return false;
   try {
-    const archive = await packWorkspace(workspace.dir, SNAPSHOT_MAX_BYTES);
+    const archive = await packWorkspace(workspace.dir, maxBytes);
     if (!archive) {
       deps.log.warn({ executionId }, 'workspace too large to keep for a resume elsewhere');
       await dropWorkspace(deps, executionId);
