@@ -13,9 +13,10 @@ const PROVIDERS: Record<string, { pkg: string; why: string }> = {
   sh: { pkg: 'dash', why: "run_command's shell (/bin/sh)" },
   id: { pkg: 'coreutils', why: "the embedded PostgreSQL's user lookup" },
   true: { pkg: 'coreutils', why: 'the sandbox start-up probe (/bin/true)' },
+  tar: { pkg: 'tar', why: "a parked run's workspace, packed and unpacked (tar -z runs gzip)" },
 };
 /** Essential packages of Debian that node:20-bookworm-slim always has. */
-const BASE_IMAGE = new Set(['dash', 'coreutils', 'bash']);
+const BASE_IMAGE = new Set(['dash', 'coreutils', 'bash', 'tar', 'gzip']);
 /** Started only when an operator points a setting at them; documented, not shipped. */
 const EXTERNAL = new Set(['goose']);
 
