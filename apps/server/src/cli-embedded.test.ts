@@ -148,6 +148,33 @@ describe('clawlink with the embedded PostgreSQL (no DATABASE_URL, no REDIS_URL)'
     STOP_TIMEOUT_MS + 10_000,
   );
 
+  it(
+    'SIGINT the moment /readyz answers, before its worker has started: it finishes starting, then stops with exit 0 and stops PostgreSQL',
+    async () => {
+      // /readyz answers once the listener is up; the worker starts after it. A Ctrl-C in between
+      // once killed the process mid-start (exit 1, PostgreSQL left running).
+      const early = new CliProcess(['start'], env);
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      for (;;) {
+        if (early.exit || Date.now() > deadline) throw new Error(`never ready: ${early.describe()}`);
+        const res = await fetch(`${baseUrl}/readyz`).catch(() => undefined);
+        if (res?.status === 200) break;
+        await sleep(5);
+      }
+      early.signal('SIGINT');
+      const exit = await early.waitForExit(STOP_TIMEOUT_MS);
+      expect(exit, `no exit within ${STOP_TIMEOUT_MS} ms: ${early.describe()}`).toEqual({
+        code: 0,
+        signal: null,
+      });
+      expect(early.stderr).not.toMatch(STACK_LINE);
+      expect(await isListening(httpPort)).toBe(false);
+      expect(await isListening(pgPort)).toBe(false);
+      await expect(postmasterPidOf()).rejects.toThrow(/ENOENT/);
+    },
+    READY_TIMEOUT_MS + STOP_TIMEOUT_MS,
+  );
+
   it('user list with the server stopped starts and stops the embedded database itself', async () => {
     const res = await runCli(['user', 'list'], env);
     expect(res.code, res.text).toBe(0);
