@@ -7,15 +7,19 @@
 //     steady rate: POLL_RATE a second over all 10,200 runs in turn, then 200 a second over the
 //     running ones (each once a second, as their adapters poll): p50/p99 (target p99 < 50 ms).
 //  3. The 200 cancelled (POST /api/executions/:id/cancel): the time until all 10,000 are COMPLETED.
+
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { createTestDatabase, testRedisUrl, uniquePrefix } from '@ccl/testing';
 import { createPrisma } from '../packages/db/src/index.ts';
 import { dropServerQueue, serverQueue } from './bare-bullmq.ts';
 import { watchExecutions } from './execution-watch.ts';
+import type { PollAnswer, PollJob } from './poller.ts';
 import {
+  benchDir,
   cpuSeconds,
   diagnosticFlags,
   echoTask,
@@ -62,73 +66,69 @@ async function steadyMemory(worker: Spawned) {
 }
 
 /**
- * The adapter's poll, open loop: requests sent evenly spaced at `rate` a second whatever the answers
- * do (as many adapters, each polling its own run, send them), each for the next run of `numbers` in
- * turn, every run polled equally often. Latency from each request's send to its full answer.
- * (autocannon's rate mode sends each connection's quota in a burst at the top of every second and
- * corrects for coordinated omission at a 1 ms interval, which distorts the percentiles.)
+ * The adapter's poll (bench/poller.ts, in its own process): `rate` a second for POLL_S seconds over
+ * `numbers` in turn, with the api's CPU and pauses over the same time.
  */
 async function polls(api: Spawned, headers: Record<string, string>, numbers: number[], rate: number) {
-  const base = `http://127.0.0.1:${api.port}/api/runtime/executions/`;
   const total = rate * POLL_S;
-  const latencies: number[] = [];
-  const answers = { non_2xx: 0, errors: 0 };
-  const inFlight = new Set<Promise<void>>();
-  const poll = (number: number) => {
-    const sent = performance.now();
-    const answered: Promise<void> = fetch(`${base}${number}`, { headers })
-      .then(async (res) => {
-        await res.arrayBuffer();
-        latencies.push(performance.now() - sent);
-        if (res.status !== 200) answers.non_2xx += 1;
-      })
-      .catch(() => {
-        answers.errors += 1;
-      })
-      .finally(() => inFlight.delete(answered));
-    inFlight.add(answered);
-  };
+  const client = await poller({
+    base: `http://127.0.0.1:${api.port}/api/runtime/executions/`,
+    headers,
+    numbers,
+    rate,
+    seconds: POLL_S,
+  });
   const cpu = cpuSeconds(api.pid);
   const apiBefore = await apiPauses(api);
-  // This process's own delays: a late tick sends late, and an answer read late reads as slow.
-  const clientLag = monitorEventLoopDelay({ resolution: 5 });
-  clientLag.enable();
-  const started = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
-      for (; sent < due; sent++) poll(numbers[sent % numbers.length] ?? 0);
-      if (sent < total) return;
-      clearInterval(tick);
-      resolve();
-    }, 2);
-  });
-  const sending = (performance.now() - started) / 1000;
-  await Promise.all(inFlight);
-  clientLag.disable();
+  const answer = await client.go();
+  const { latencies } = answer;
   const apiAfter = await apiPauses(api);
   latencies.sort((x, y) => x - y);
   const p99 = pct(latencies, 99);
   return {
     runs_polled: numbers.length,
     rate_asked_per_s: rate,
-    requests_per_s: total / sending,
+    requests_per_s: total / answer.sending_s,
     latency_p50_ms: pct(latencies, 50),
     latency_p99_ms: p99,
     latency_max_ms: latencies.at(-1) ?? 0,
-    ...answers,
+    non_2xx: answer.non_2xx,
+    errors: answer.errors,
     api_cpu_ms_per_poll: ((cpuSeconds(api.pid) - cpu) * 1000) / total,
     pauses: {
-      client_loop_delay_p99_ms: clientLag.percentile(99) / 1e6,
-      client_loop_delay_max_ms: clientLag.max / 1e6,
+      client_loop_delay_p99_ms: answer.loop_delay_p99_ms,
+      client_loop_delay_max_ms: answer.loop_delay_max_ms,
       api_loop_lag_p99_ms: apiAfter.lagP99Ms,
       api_loop_lag_max_ms: apiAfter.lagMaxMs,
       api_gc_ms: Object.fromEntries(
         Object.entries(apiAfter.gcMs).map(([kind, ms]) => [kind, ms - (apiBefore.gcMs[kind] ?? 0)]),
       ),
     },
-    meets_target: p99 < TARGET_P99_MS && answers.non_2xx === 0 && answers.errors === 0,
+    meets_target: p99 < TARGET_P99_MS && answer.non_2xx === 0 && answer.errors === 0,
+  };
+}
+
+/**
+ * A poller process of its own, started and given `job`; `go()` starts its polls (so that its start
+ * is not in the measured time) and resolves with its answer.
+ */
+async function poller(job: PollJob): Promise<{ go(): Promise<PollAnswer> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, 'poller.ts')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the poller exited with ${code}`)));
+  });
+  child.stdin.write(`${JSON.stringify(job)}\n`);
+  await Promise.race([lines.next(), exited]);
+  return {
+    async go() {
+      child.stdin.end('go\n');
+      const answer = await Promise.race([lines.next(), exited]);
+      return JSON.parse(String(answer.value)) as PollAnswer;
+    },
   };
 }
 
@@ -280,7 +280,7 @@ export function backlogSummary(r: Awaited<ReturnType<typeof backlog>>): string {
     `api GC ${Object.values(p.pauses.api_gc_ms)
       .reduce((a, b) => a + b, 0)
       .toFixed(0)} ms in all, ` +
-    `bench client loop delay p99 ${p.pauses.client_loop_delay_p99_ms.toFixed(1)} ms (max ${p.pauses.client_loop_delay_max_ms.toFixed(0)})`;
+    `poller loop delay p99 ${p.pauses.client_loop_delay_p99_ms.toFixed(1)} ms (max ${p.pauses.client_loop_delay_max_ms.toFixed(0)})`;
   return [
     `  backlog (${r.queued} queued, ${r.worker_concurrency} running, ${r.queue_backend} queue):`,
     poll(`every run (${r.polls.every_run.runs_polled})`, r.polls.every_run),
