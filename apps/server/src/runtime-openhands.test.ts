@@ -392,6 +392,33 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     ).toBe(false);
   });
 
+  it('a run that cannot park at its question (its WAITING move fails) stops the conversation it leaves', async () => {
+    // The database refuses the move to WAITING, as it would a run cancelled at that very moment.
+    await server.prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_waiting() RETURNS trigger AS $$
+      BEGIN IF NEW.state = 'WAITING' THEN RAISE EXCEPTION 'no waiting in this test'; END IF; RETURN NEW; END
+      $$ LANGUAGE plpgsql`);
+    await server.prisma.$executeRawUnsafe(
+      'CREATE TRIGGER refuse_waiting BEFORE UPDATE ON executions FOR EACH ROW EXECUTE FUNCTION refuse_waiting()',
+    );
+    try {
+      scriptCommandNeedingApproval();
+      const before = fake.requests.length;
+      const { task_id } = await client.submit('opendevin', 'Write ran.txt', { approval: 'commands' });
+      expect((await finalState(String(task_id))).state).toBe('failed');
+      const started = fake.requests
+        .slice(before)
+        .map((r) => /^\/api\/conversations\/([^/]+)\/run$/.exec(r.path)?.[1])
+        .find(Boolean);
+      expect(started).toBeTruthy();
+      // Not left waiting for an answer nobody will give.
+      expect(fake.paused).toContain(started);
+      expect(fake.deleted).toContain(started);
+    } finally {
+      await server.prisma.$executeRawUnsafe('DROP TRIGGER refuse_waiting ON executions');
+      await server.prisma.$executeRawUnsafe('DROP FUNCTION refuse_waiting()');
+    }
+  });
+
   it('a conversation error ends FAILED with its code and detail', async () => {
     fake.script(
       [

@@ -651,11 +651,18 @@ class ExecutionRun {
       };
       // Before the run shows as waiting: a decision may come at once, to a worker on another machine.
       await keepWorkspace(this.deps, this.id, this.workspace);
-      await this.move('WAITING', {
-        pendingApproval: request,
-        checkpoint: storableJson(checkpoint) as unknown as Record<string, unknown>,
-        eventData: { approval_request: request },
-      });
+      try {
+        await this.move('WAITING', {
+          pendingApproval: request,
+          checkpoint: storableJson(checkpoint) as unknown as Record<string, unknown>,
+          eventData: { approval_request: request },
+        });
+      } catch (err) {
+        // Not parked after all (cancelled meanwhile, the database gone): the runner lets go at its
+        // question without stopping what waits on it, so that is stopped here.
+        await this.abandon(checkpoint);
+        throw err;
+      }
       throw new Parked(deadline);
     }
     await this.move('WAITING', {
