@@ -458,11 +458,11 @@ class ExecutionRun {
   }
 
   /**
-   * A parked run ends, or starts over, without going on from its question: its runner lets go of
-   * what the question's checkpoint left waiting elsewhere (an OpenHands conversation).
+   * A run ends, or starts over, without going on from its checkpoint: its runner lets go of what
+   * the checkpoint left waiting or running elsewhere (an OpenHands conversation).
    */
   private async abandon(saved: RunCheckpoint | undefined): Promise<void> {
-    if (saved?.kind !== 'approval') return;
+    if (!saved) return;
     const runner = this.deps.agents.get(this.execution.agentType)?.runner;
     await runner
       ?.abandon?.(saved.runner)

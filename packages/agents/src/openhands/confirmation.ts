@@ -102,16 +102,8 @@ export async function* confirmPending(
   signal: AbortSignal,
   question: Question,
 ): AsyncGenerator<AgentEvent, void, ApprovalDecision | undefined> {
-  if (mapper.pendingActions().length === 0) {
-    // The status update can overtake the action events on the socket: read them back.
-    const page = await client.request<{ items?: unknown[] }>(
-      'GET',
-      `${path}/events/search?limit=100&sort_order=TIMESTAMP_DESC`,
-      signal,
-    );
-    const items = (Array.isArray(page?.items) ? page.items : []).filter(isObject).reverse();
-    for (const event of items) for (const ev of mapper.map(event)) yield ev;
-  }
+  // The status update can overtake the action events on the socket: read them back.
+  if (mapper.pendingActions().length === 0) yield* catchUp(client, path, mapper, signal);
   const pending = mapper.pendingActions();
   if (!needsPerson(pending)) return answer(client, path, { approved: true }, signal);
   question.asking = true;
@@ -121,6 +113,26 @@ export async function* confirmPending(
   };
   question.asking = false;
   await answer(client, path, decision, signal);
+}
+
+/**
+ * The conversation's latest 100 events, read back over REST, in order: those the mapper has not
+ * seen (it knows every id it saw) come out as ours. For a status that overtook its events, and for
+ * a run picked up again after its worker died, whose socket missed what happened meanwhile.
+ */
+export async function* catchUp(
+  client: AgentServerClient,
+  path: string,
+  mapper: OpenHandsEventMapper,
+  signal: AbortSignal,
+): AsyncGenerator<AgentEvent, void, unknown> {
+  const page = await client.request<{ items?: unknown[] }>(
+    'GET',
+    `${path}/events/search?limit=100&sort_order=TIMESTAMP_DESC`,
+    signal,
+  );
+  const items = (Array.isArray(page?.items) ? page.items : []).filter(isObject).reverse();
+  for (const event of items) for (const ev of mapper.map(event)) yield ev;
 }
 
 /**

@@ -66,6 +66,43 @@ async function until(check: () => boolean, timeoutMs = 2_000) {
 }
 
 describe('OpenHandsRunner', () => {
+  it('a worker that picks the run up after the first one died follows the same conversation from its last checkpoint', async () => {
+    const look = ohAction({
+      toolName: 'terminal',
+      action: { kind: 'TerminalAction', command: 'ls', is_input: false, timeout: null, reset: false },
+    });
+    const late = ohAgentMessage('Looked around while nobody listened.');
+    fake.script([look, ohObservation(look, 'hello.txt'), { sleep_ms: 300 }, late, ohFinish('Done looking.')]);
+    const runner = new OpenHandsRunner({ url: fake.url, apiKey: KEY, llm: LLM });
+    const first = runner.run(input('Look around'));
+    let checkpoint: unknown;
+    for (;;) {
+      const step = await first.next();
+      if (step.done) throw new Error('ended before its first checkpoint');
+      if (step.value.type === 'checkpoint') {
+        checkpoint = JSON.parse(JSON.stringify(step.value.state));
+        break;
+      }
+    }
+    // The first worker dies here: nothing of its runner runs again (no finally, no stop).
+    const conversationId = (checkpoint as { conversation_id: string }).conversation_id;
+    await until(() => fake.conversation(conversationId)?.status === 'finished', 5_000);
+
+    const { events, result } = await drain(runner.run({ ...input('Look around'), resume: { checkpoint } }));
+    expect(result).toMatchObject({
+      success: true,
+      result: 'Done looking.',
+      metadata: { conversation_id: conversationId },
+    });
+    // What it missed comes out once; what the first worker reported does not come again.
+    expect(events).toContainEqual({ type: 'message', text: 'Looked around while nobody listened.' });
+    expect(events.filter((e) => e.type === 'tool_result')).toEqual([]);
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/api/conversations')).toHaveLength(
+      1,
+    );
+    expect(fake.deleted).toEqual([]);
+  });
+
   it('runs a conversation end to end: messages, actions, observations, usage, finish', async () => {
     const look = ohAction({
       toolName: 'terminal',
@@ -97,9 +134,11 @@ describe('OpenHandsRunner', () => {
       'message',
       'tool_call',
       'tool_result',
+      'checkpoint',
       'usage',
       'tool_call',
       'tool_result',
+      'checkpoint',
       'usage',
       'message',
       'tool_call',
@@ -113,21 +152,21 @@ describe('OpenHandsRunner', () => {
       input: { command: 'ls -la', is_input: false, timeout: null, reset: false },
     });
     expect(events[3]).toEqual({ type: 'tool_result', id: look.tool_call_id, output: 'total 0' });
-    expect(events[4]).toEqual({
+    expect(events[5]).toEqual({
       type: 'usage',
       inputTokens: 1000,
       outputTokens: 50,
       costUsd: 0.01,
       model: LLM.model,
     });
-    expect(events[7]).toEqual({
+    expect(events[9]).toEqual({
       type: 'usage',
       inputTokens: 1500,
       outputTokens: 70,
       costUsd: 0.015,
       model: LLM.model,
     });
-    expect(events[8]).toEqual({ type: 'message', text: 'I created hello.txt.' });
+    expect(events[10]).toEqual({ type: 'message', text: 'I created hello.txt.' });
     expect(result).toMatchObject({
       success: true,
       result: 'Created hello.txt with a greeting.',

@@ -8,7 +8,7 @@ import {
   TransientRunnerError,
 } from '../runner.ts';
 import { AgentServerClient, AUTH_REJECTED, HttpStatusError } from './agent-server-client.ts';
-import { ALWAYS_CONFIRM, answer, confirmPending, type Question, startRun } from './confirmation.ts';
+import { ALWAYS_CONFIRM, answer, catchUp, confirmPending, type Question, startRun } from './confirmation.ts';
 import { type MapperState, OpenHandsEventMapper } from './event-mapper.ts';
 import { EventSocket, type SocketItem } from './event-socket.ts';
 
@@ -103,7 +103,7 @@ export class OpenHandsRunner implements AgentRunner {
     signal.throwIfAborted();
     const client = new AgentServerClient(this.opts.url, this.opts.apiKey);
     if (input.resume) {
-      // Parked at a confirmation: the same conversation, still waiting on the agent-server.
+      // Parked at a confirmation, or picked up after its worker died: the same conversation.
       const saved = openHandsCheckpoint(input.resume.checkpoint);
       const mapper = OpenHandsEventMapper.restore(saved.mapper);
       return yield* this.follow(input, client, saved.conversation_id, mapper, {
@@ -203,10 +203,14 @@ export class OpenHandsRunner implements AgentRunner {
         for (const ev of mapper.map(item.event)) yield ev;
       }
       if (!resumed) await startRun(client, path, signal);
-      else if (mapper.status !== 'waiting_for_confirmation') {
-        // Answered by an earlier pickup that died before the end: follow the conversation on.
-      } else if (resumed.decision) await answer(client, path, resumed.decision, signal);
-      else yield* confirmPending(client, path, id, mapper, signal, question);
+      else {
+        // What happened while no worker listened (an earlier pickup died) comes out first.
+        yield* catchUp(client, path, mapper, signal);
+        if (mapper.status !== 'waiting_for_confirmation') {
+          // Answered by an earlier pickup, or never asked: follow the conversation on.
+        } else if (resumed.decision) await answer(client, path, resumed.decision, signal);
+        else yield* confirmPending(client, path, id, mapper, signal, question);
+      }
 
       while (!mapper.terminal) {
         const item = await nextItem();
@@ -220,7 +224,14 @@ export class OpenHandsRunner implements AgentRunner {
           if (!mapper.terminal) throw this.socketClosed(item);
           break;
         }
-        for (const ev of mapper.map(item.event)) yield ev;
+        let answered = false;
+        for (const ev of mapper.map(item.event)) {
+          yield ev;
+          answered ||= ev.type === 'tool_result';
+        }
+        // An action done: a worker that picks the run up after this one died follows the same
+        // conversation from here (catching up on what it missed) instead of starting another.
+        if (answered && !mapper.terminal) yield { type: 'checkpoint', state: question.checkpoint() };
         if (mapper.takeConfirmationWait()) yield* confirmPending(client, path, id, mapper, signal, question);
       }
     } finally {
