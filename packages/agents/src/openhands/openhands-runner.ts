@@ -45,7 +45,7 @@ const DEFAULT_STOP_TIMEOUT_MS = 2_000;
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** What a run parked at a confirmation keeps: the conversation waiting on the agent-server, and our view of it. */
+/** What a run keeps of OpenHands at a confirmation or after an action: its conversation on the agent-server, and our view of it. */
 interface OpenHandsCheckpoint {
   v: 1;
   conversation_id: string;

@@ -39,14 +39,8 @@ const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
  * checked out at creation is the base of `diff()`. On failure nothing is left behind.
  */
 export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<GitWorkspace> {
-  const id = opts.executionId;
-  // The id becomes a path segment; anything that could climb out of the root is refused.
-  if (!id || id === '.' || id === '..' || /[/\\\0]/.test(id)) {
-    throw new Error(`invalid execution id for a workspace directory: ${JSON.stringify(id)}`);
-  }
+  const dir = workspaceDir(opts.root, opts.executionId);
   if (opts.ref?.startsWith('-')) throw new Error(`invalid git ref: ${JSON.stringify(opts.ref)}`);
-  const root = resolve(opts.root);
-  const dir = join(root, id);
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0)
     throw new Error(`workspace directory ${dir} already exists and is not empty`);
@@ -61,6 +55,14 @@ export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<Git
   }
 }
 
+/** `<root>/<executionId>`; the id becomes a path segment, so anything that could climb out of the root is refused. */
+export function workspaceDir(root: string, executionId: string): string {
+  if (!executionId || executionId === '.' || executionId === '..' || /[/\\\0]/.test(executionId)) {
+    throw new Error(`invalid execution id for a workspace directory: ${JSON.stringify(executionId)}`);
+  }
+  return join(resolve(root), executionId);
+}
+
 /**
  * The workspace a parked run left at `<root>/<executionId>`, to go on in; null when this machine
  * does not have it (another machine's worker parked the run, or the sweeper removed it).
@@ -70,7 +72,7 @@ export async function openWorkspace(
   executionId: string,
   baseCommit: string,
 ): Promise<GitWorkspace | null> {
-  const dir = join(resolve(root), executionId);
+  const dir = workspaceDir(root, executionId);
   try {
     await stat(join(dir, '.git'));
   } catch {

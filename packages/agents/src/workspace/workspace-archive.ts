@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { type GitWorkspace, openWorkspace } from './create-workspace.ts';
+import { type GitWorkspace, openWorkspace, workspaceDir } from './create-workspace.ts';
 
 /**
  * A workspace as a gzipped tar (its files and its `.git`), for a run that parks on one machine and
@@ -43,10 +42,7 @@ export async function unpackWorkspace(
   baseCommit: string,
   archive: Buffer,
 ): Promise<GitWorkspace | null> {
-  if (!executionId || /[/\\\0]/.test(executionId) || executionId === '.' || executionId === '..') {
-    throw new Error(`invalid execution id for a workspace directory: ${JSON.stringify(executionId)}`);
-  }
-  const dir = join(resolve(root), executionId);
+  const dir = workspaceDir(root, executionId);
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   await mkdir(dir, { recursive: true });
   const child = spawn('tar', ['-C', dir, '-xzf', '-', '--no-same-owner'], {
