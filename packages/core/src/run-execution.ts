@@ -98,6 +98,28 @@ interface RunCheckpoint {
    * worker's to apply, and the runner goes on from its checkpoint without hearing of it.
    */
   limit?: { name: string; message: string };
+  /**
+   * Set when the run stopped at a question of its GitHub delivery (the runner had ended): the
+   * runner's result, the question it parked at and the delivery's questions already answered. A
+   * resume goes on to the delivery with them, without starting the runner again.
+   */
+  delivery?: DeliveryCheckpoint;
+}
+
+interface DeliveryCheckpoint {
+  result: RunResult;
+  asking?: string;
+  decisions: Record<string, ApprovalDecision>;
+}
+
+function readDelivery(value: unknown): DeliveryCheckpoint | undefined {
+  const d = value as Partial<DeliveryCheckpoint> | null | undefined;
+  if (!d?.result || typeof d.result !== 'object' || typeof d.result.success !== 'boolean') return undefined;
+  return {
+    result: d.result,
+    ...(typeof d.asking === 'string' ? { asking: d.asking } : {}),
+    decisions: d.decisions && typeof d.decisions === 'object' ? d.decisions : {},
+  };
 }
 
 /** The approval wait of a run that can park: thrown out of the runner loop, caught in onError. */
@@ -137,6 +159,7 @@ function readCheckpoint(value: unknown): RunCheckpoint | undefined {
   const c = value as Partial<RunCheckpoint> | null;
   if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
   const limit = c.limit;
+  const delivery = readDelivery(c.delivery);
   return {
     kind: c.kind === 'progress' ? 'progress' : 'approval',
     runner: c.runner,
@@ -146,6 +169,7 @@ function readCheckpoint(value: unknown): RunCheckpoint | undefined {
     ...(typeof limit?.name === 'string' && typeof limit.message === 'string'
       ? { limit: { name: limit.name, message: limit.message } }
       : {}),
+    ...(delivery ? { delivery } : {}),
   };
 }
 
@@ -193,6 +217,8 @@ class ExecutionRun {
    */
   private approvedLimits: Set<string> | undefined;
   private limitRequests = 0;
+  /** The delivery's questions answered while the run was parked (by request id): not asked again. */
+  private deliveryDecisions: Record<string, ApprovalDecision> = {};
 
   constructor(
     private readonly deps: CoreDeps,
@@ -337,8 +363,8 @@ class ExecutionRun {
       });
     }
     if (this.state === 'WAITING') {
-      // Its runner asked holding its slot (no checkpoint at the question: Goose, a GitHub
-      // delivery) and its worker died or shut down meanwhile: the runner that asked is gone, so the
+      // Its runner asked holding its slot (no checkpoint at the question: Goose) and its worker
+      // died or shut down meanwhile: the runner that asked is gone, so the
       // question is withdrawn and the run goes on from its last finished phase, asking again there.
       await this.move('RUNNING', {
         pendingApproval: null,
@@ -370,6 +396,9 @@ class ExecutionRun {
       }
       // A limit's decision was the worker's: the runner goes on after its model call.
       resume = saved.limit ? { checkpoint: saved.runner } : { checkpoint: saved.runner, decision };
+      // A delivery's question: the delivery goes on with it (and those answered before it).
+      if (saved.delivery?.asking)
+        this.deliveryDecisions = { ...saved.delivery.decisions, [saved.delivery.asking]: decision };
       this.plan = saved.plan;
       await this.decisionTaken(saved);
       await this.event('resumed', { attempt: this.job.attempt, from: 'approval' });
@@ -436,6 +465,12 @@ class ExecutionRun {
     }
     this.workspace = workspace;
     if (!resume) await this.event('workspace', { dir: workspace.dir });
+    if (resume && saved?.delivery) {
+      // The runner had ended before the delivery asked: the delivery goes on, the agent does not run.
+      await this.pickup.agentStarting();
+      await this.finish(saved.delivery.result);
+      return;
+    }
 
     // The GitHub credential is the server's to push with, never the agent's.
     const { GITHUB_TOKEN: _github, ...runnerSecrets } = this.secrets;
@@ -462,7 +497,8 @@ class ExecutionRun {
    * the checkpoint left waiting or running elsewhere (an OpenHands conversation).
    */
   private async abandon(saved: RunCheckpoint | undefined): Promise<void> {
-    if (!saved) return;
+    // A delivery's checkpoint leaves nothing of the runner's behind: it had ended.
+    if (!saved || saved.delivery) return;
     const runner = this.deps.agents.get(this.execution.agentType)?.runner;
     await runner
       ?.abandon?.(saved.runner)
@@ -628,6 +664,7 @@ class ExecutionRun {
   private async waitForApproval(
     ev: Extract<AgentEvent, { type: 'approval_request' }>,
     limit?: RunCheckpoint['limit'],
+    delivery?: DeliveryCheckpoint,
   ): Promise<ApprovalDecision> {
     await this.ensureRunning();
     const request = {
@@ -648,6 +685,7 @@ class ExecutionRun {
         workspace_dir: this.workspace.dir,
         base_commit: this.workspace.baseCommit,
         ...(limit ? { limit } : {}),
+        ...(delivery ? { delivery } : {}),
       };
       // Before the run shows as waiting: a decision may come at once, to a worker on another machine.
       await keepWorkspace(this.deps, this.id, this.workspace);
@@ -727,8 +765,13 @@ class ExecutionRun {
    * from it without the decision, and the runner asks again rather than doing the approved step twice.
    */
   private async decisionTaken(saved: RunCheckpoint) {
-    const { limit: _limit, ...rest } = saved;
-    this.progress = { ...rest, kind: 'progress' };
+    const { limit: _limit, delivery, ...rest } = saved;
+    // A delivery keeps the runner's result, not its decisions: after a death it asks again.
+    this.progress = {
+      ...rest,
+      kind: 'progress',
+      ...(delivery ? { delivery: { result: delivery.result, decisions: {} } } : {}),
+    };
     await this.deps.prisma.execution.update({
       where: { id: this.id },
       data: { checkpoint: storableJson(this.progress) as unknown as Prisma.InputJsonValue },
@@ -799,7 +842,8 @@ class ExecutionRun {
         delivery = await this.deliver(result, this.checkout, this.workspace);
       } catch (err) {
         if (this.signal.aborted) return this.onError(this.signal.reason);
-        if (err instanceof InvalidState || err instanceof ApprovalTimeout) return this.onError(err);
+        if (err instanceof InvalidState || err instanceof ApprovalTimeout || err instanceof Parked)
+          return this.onError(err);
         const message =
           err instanceof DeliveryFailed
             ? err.message
@@ -824,7 +868,15 @@ class ExecutionRun {
       this.deps,
       {
         signal: this.signal,
-        ask: (request) => this.waitForApproval({ type: 'approval_request', ...request }),
+        ask: async (request) =>
+          this.deliveryDecisions[request.id] ??
+          // The runner has ended: the run parks at the question with its result, and goes on with
+          // the delivery when the decision comes, on whichever worker takes it.
+          this.waitForApproval({ type: 'approval_request', ...request, checkpoint: null }, undefined, {
+            result,
+            asking: request.id,
+            decisions: this.deliveryDecisions,
+          }),
         event: (type, data) => this.event(type, data),
       },
       {

@@ -17,6 +17,8 @@ export interface GithubWorld {
   /** The credential every loopback GitHub request and git request needs: the canary. */
   token: string;
   webhookSecret: string;
+  /** The settings the server was started with: a worker of the same deployment needs them too. */
+  env: Record<string, string>;
   /** Headers of an ADMIN's API key (the local user may not manage projects). */
   admin: Record<string, string>;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
@@ -40,7 +42,7 @@ export interface GithubWorld {
  */
 export async function startGithubWorld(
   env: Record<string, string> = {},
-  opts: { app?: boolean } = {},
+  opts: { app?: boolean; role?: 'api' } = {},
 ): Promise<GithubWorld> {
   const token = `ghp_${randomBytes(18).toString('hex')}`;
   const webhookSecret = `whsec-${randomBytes(12).toString('hex')}`;
@@ -55,18 +57,20 @@ export async function startGithubWorld(
   const credential: Record<string, string> = keys
     ? { GITHUB_APP_ID: '4242', GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem }
     : { GITHUB_TOKEN: token };
+  const serverEnv = {
+    ...credential,
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    GITHUB_API_URL: github.url,
+    GITHUB_WEBHOOK_SECRET: webhookSecret,
+    PUBLIC_URL: 'http://clawlink.test',
+    // The fakes listen on loopback, which the repository guard refuses by default.
+    ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
+    ...env,
+  };
   const server = await startTestServer({
     backend: 'postgres',
-    env: {
-      ...credential,
-      SECRETS_KEY: randomBytes(32).toString('base64'),
-      GITHUB_API_URL: github.url,
-      GITHUB_WEBHOOK_SECRET: webhookSecret,
-      PUBLIC_URL: 'http://clawlink.test',
-      // The fakes listen on loopback, which the repository guard refuses by default.
-      ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
-      ...env,
-    },
+    env: serverEnv,
+    ...(opts.role ? { role: opts.role } : {}),
   });
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     fetch(`${server.url}${path}`, {
@@ -82,6 +86,7 @@ export async function startGithubWorld(
     github,
     token,
     webhookSecret,
+    env: serverEnv,
     api,
     async submit(project, title, opts = {}) {
       const res = await api('POST', '/api/tasks', {
