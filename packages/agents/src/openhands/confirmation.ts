@@ -115,10 +115,15 @@ export async function* confirmPending(
   await answer(client, path, decision, signal);
 }
 
+/** The most pages a catch-up reads (100 events each) before it settles for what it has. */
+const CATCH_UP_PAGES = 50;
+
 /**
- * The conversation's latest 100 events, read back over REST, in order: those the mapper has not
- * seen (it knows every id it saw) come out as ours. For a status that overtook its events, and for
- * a run picked up again after its worker died, whose socket missed what happened meanwhile.
+ * The events the mapper missed, read back over REST and given out in order as ours: pages of 100,
+ * newest first, until a page reaches an event the mapper has seen (it saw a prefix of the stream:
+ * everything before that is known) or the conversation's first event. For a status that overtook
+ * its events, and for a run picked up again after its worker died, whose socket missed what
+ * happened meanwhile, however long that was.
  */
 export async function* catchUp(
   client: AgentServerClient,
@@ -126,13 +131,22 @@ export async function* catchUp(
   mapper: OpenHandsEventMapper,
   signal: AbortSignal,
 ): AsyncGenerator<AgentEvent, void, unknown> {
-  const page = await client.request<{ items?: unknown[] }>(
-    'GET',
-    `${path}/events/search?limit=100&sort_order=TIMESTAMP_DESC`,
-    signal,
-  );
-  const items = (Array.isArray(page?.items) ? page.items : []).filter(isObject).reverse();
-  for (const event of items) for (const ev of mapper.map(event)) yield ev;
+  const missed: Record<string, unknown>[] = [];
+  let pageId: string | null = null;
+  for (let pages = 0; pages < CATCH_UP_PAGES; pages++) {
+    const query = `limit=100&sort_order=TIMESTAMP_DESC${pageId ? `&page_id=${encodeURIComponent(pageId)}` : ''}`;
+    const page = await client.request<{ items?: unknown[]; next_page_id?: string | null }>(
+      'GET',
+      `${path}/events/search?${query}`,
+      signal,
+    );
+    const items = (Array.isArray(page?.items) ? page.items : []).filter(isObject);
+    const known = items.findIndex((event) => mapper.hasSeen(event.id));
+    missed.push(...(known === -1 ? items : items.slice(0, known)));
+    pageId = typeof page?.next_page_id === 'string' && page.next_page_id ? page.next_page_id : null;
+    if (known !== -1 || !pageId) break;
+  }
+  for (const event of missed.reverse()) for (const ev of mapper.map(event)) yield ev;
 }
 
 /**

@@ -154,6 +154,11 @@ export class OpenHandsEventMapper {
     return wait;
   }
 
+  /** True when an event with this id was mapped already (this pickup, or before its checkpoint). */
+  hasSeen(id: unknown): boolean {
+    return typeof id === 'string' && this.seen.has(id);
+  }
+
   pendingActions(): PendingAction[] {
     return [...this.pending.values()];
   }

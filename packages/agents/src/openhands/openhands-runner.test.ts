@@ -103,6 +103,33 @@ describe('OpenHandsRunner', () => {
     expect(fake.deleted).toEqual([]);
   });
 
+  it('after a long absence it reads back every event it missed, page by page, each once and in order', async () => {
+    const look = ohAction({
+      toolName: 'terminal',
+      action: { kind: 'TerminalAction', command: 'ls', is_input: false, timeout: null, reset: false },
+    });
+    const missed = Array.from({ length: 250 }, (_, i) => ohAgentMessage(`note ${i}`));
+    fake.script([look, ohObservation(look, 'hello.txt'), { sleep_ms: 300 }, ...missed, ohFinish('Done.')]);
+    const runner = new OpenHandsRunner({ url: fake.url, apiKey: KEY, llm: LLM });
+    const first = runner.run(input('Take notes'));
+    let checkpoint: unknown;
+    while (checkpoint === undefined) {
+      const step = await first.next();
+      if (step.done) throw new Error('ended before its first checkpoint');
+      if (step.value.type === 'checkpoint') checkpoint = JSON.parse(JSON.stringify(step.value.state));
+    }
+    const conversationId = (checkpoint as { conversation_id: string }).conversation_id;
+    await until(() => fake.conversation(conversationId)?.status === 'finished', 5_000);
+
+    const { events, result } = await drain(runner.run({ ...input('Take notes'), resume: { checkpoint } }));
+    expect(result).toMatchObject({ success: true, result: 'Done.' });
+    const notes = events.flatMap((e) => (e.type === 'message' && e.text.startsWith('note ') ? [e.text] : []));
+    expect(notes).toEqual(missed.map((_, i) => `note ${i}`));
+    expect(
+      fake.requests.filter((r) => r.path.includes('/events/search') && r.path.includes('page_id=')).length,
+    ).toBeGreaterThanOrEqual(2);
+  });
+
   it('runs a conversation end to end: messages, actions, observations, usage, finish', async () => {
     const look = ohAction({
       toolName: 'terminal',

@@ -16,7 +16,7 @@ import { ohStateUpdate, ohStatus } from './openhands-events.ts';
  *   POST /api/conversations/{id}/pause, DELETE /api/conversations/{id}   → {"success": true}
  *   POST /api/conversations/{id}/events                  SendMessageRequest
  *   POST /api/conversations/{id}/events/respond_to_confirmation   {accept, reason}
- *   GET  /api/conversations/{id}/events/search            limit, sort_order TIMESTAMP | TIMESTAMP_DESC
+ *   GET  /api/conversations/{id}/events/search            limit, page_id, sort_order TIMESTAMP | TIMESTAMP_DESC
  *   WS   /sockets/events/{id}                            full_state on subscribe, then live events
  * /api routes check X-Session-API-Key (401 otherwise); the socket takes the key
  * as header, `session_api_key` query or a first {"type":"auth"} frame.
@@ -267,10 +267,22 @@ export class FakeOpenHandsServer {
       return this.respondToConfirmation(res, c, body);
     }
     if (sub === '/events/search' && method === 'GET') {
+      // Pages as the agent-server's: next_page_id names the first event of the next page.
       const limit = Math.min(100, Number(url.searchParams.get('limit') ?? 100) || 100);
       const sorted =
         url.searchParams.get('sort_order') === 'TIMESTAMP_DESC' ? [...c.events].reverse() : c.events;
-      return this.send(res, 200, { items: sorted.slice(0, limit), next_page_id: null });
+      const pageId = url.searchParams.get('page_id');
+      const start = pageId
+        ? Math.max(
+            0,
+            sorted.findIndex((e) => e.id === pageId),
+          )
+        : 0;
+      const next = sorted[start + limit];
+      return this.send(res, 200, {
+        items: sorted.slice(start, start + limit),
+        next_page_id: next ? String(next.id) : null,
+      });
     }
     return this.send(res, 404, { detail: 'Not Found' });
   }
