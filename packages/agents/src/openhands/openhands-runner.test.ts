@@ -103,6 +103,46 @@ describe('OpenHandsRunner', () => {
     expect(fake.deleted).toEqual([]);
   });
 
+  it('a pickup after a death counts the usage the first worker recorded once: its checkpoint follows each usage report', async () => {
+    const look = ohAction({
+      toolName: 'terminal',
+      action: { kind: 'TerminalAction', command: 'ls', is_input: false, timeout: null, reset: false },
+    });
+    fake.script([
+      look,
+      ohObservation(look, 'hello.txt'),
+      ohStats({ model: LLM.model, promptTokens: 1000, completionTokens: 50, costUsd: 0.01 }),
+      { sleep_ms: 300 },
+      ohStats({ model: LLM.model, promptTokens: 2500, completionTokens: 120, costUsd: 0.025 }),
+      ohFinish('Done.'),
+    ]);
+    const runner = new OpenHandsRunner({ url: fake.url, apiKey: KEY, llm: LLM });
+    // The first worker records every event and saves every checkpoint, then dies once it has
+    // recorded the first usage report and whatever followed it at once.
+    const first = runner.run(input('Count'));
+    const recorded: AgentEvent[] = [];
+    let checkpoint: unknown;
+    const soon = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+    for (let dying = false; ; ) {
+      const step = dying ? await soon(first.next()) : await first.next();
+      if (!step || step.done) break;
+      if (step.value.type === 'checkpoint') checkpoint = JSON.parse(JSON.stringify(step.value.state));
+      else recorded.push(step.value);
+      if (dying) break;
+      dying = step.value.type === 'usage';
+    }
+    const conversationId = (checkpoint as { conversation_id: string }).conversation_id;
+    await until(() => fake.conversation(conversationId)?.status === 'finished', 5_000);
+
+    const { events } = await drain(runner.run({ ...input('Count'), resume: { checkpoint } }));
+    const usage = [...recorded, ...events].filter((e) => e.type === 'usage');
+    const sum = (key: 'inputTokens' | 'outputTokens') =>
+      usage.reduce((n, e) => n + (e.type === 'usage' ? e[key] : 0), 0);
+    expect(sum('inputTokens')).toBe(2500);
+    expect(sum('outputTokens')).toBe(120);
+  });
+
   it('after a long absence it reads back every event it missed, page by page, each once and in order', async () => {
     const look = ohAction({
       toolName: 'terminal',
@@ -163,10 +203,12 @@ describe('OpenHandsRunner', () => {
       'tool_result',
       'checkpoint',
       'usage',
+      'checkpoint',
       'tool_call',
       'tool_result',
       'checkpoint',
       'usage',
+      'checkpoint',
       'message',
       'tool_call',
       'artifact',
@@ -186,14 +228,14 @@ describe('OpenHandsRunner', () => {
       costUsd: 0.01,
       model: LLM.model,
     });
-    expect(events[9]).toEqual({
+    expect(events[10]).toEqual({
       type: 'usage',
       inputTokens: 1500,
       outputTokens: 70,
       costUsd: 0.015,
       model: LLM.model,
     });
-    expect(events[10]).toEqual({ type: 'message', text: 'I created hello.txt.' });
+    expect(events[12]).toEqual({ type: 'message', text: 'I created hello.txt.' });
     expect(result).toMatchObject({
       success: true,
       result: 'Created hello.txt with a greeting.',

@@ -224,14 +224,15 @@ export class OpenHandsRunner implements AgentRunner {
           if (!mapper.terminal) throw this.socketClosed(item);
           break;
         }
-        let answered = false;
+        let progressed = false;
         for (const ev of mapper.map(item.event)) {
           yield ev;
-          answered ||= ev.type === 'tool_result';
+          progressed ||= ev.type === 'tool_result' || ev.type === 'usage';
         }
-        // An action done: a worker that picks the run up after this one died follows the same
-        // conversation from here (catching up on what it missed) instead of starting another.
-        if (answered && !mapper.terminal) yield { type: 'checkpoint', state: question.checkpoint() };
+        // An action done, or usage reported: a worker that picks the run up after this one died
+        // follows the same conversation from here (catching up on what it missed) instead of
+        // starting another, and counts from the usage already recorded, never counting it twice.
+        if (progressed && !mapper.terminal) yield { type: 'checkpoint', state: question.checkpoint() };
         if (mapper.takeConfirmationWait()) yield* confirmPending(client, path, id, mapper, signal, question);
       }
     } finally {
