@@ -15,7 +15,13 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoderClawClient } from './test-support/coderclaw-client.ts';
 import { createGitFixture } from './test-support/git-fixture.ts';
-import { type Json, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
+import {
+  type Json,
+  readJson,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
 
 const TERMINAL = ['completed', 'failed', 'cancelled'];
 const SESSION_KEY = 'oh-session-key';
@@ -257,6 +263,67 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     expect(final.error).toBe('cost limit reached: $0.5000 > $0.1 (context.max_cost_usd)');
     // The conversation was stopped remotely before the run ended.
     expect(fake.deleted.length).toBe(deletedBefore + 1);
+  });
+
+  it('over max_cost_usd under on_limit "ask": the conversation is paused and the run parks without a slot; approved, the same conversation runs on to COMPLETED', async () => {
+    const { key } = await server.addUserWithKey('budget-boss', 'ADMIN');
+    const admin = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const created = await fetch(`${server.url}/api/projects`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ slug: 'oh-asks', settings: { max_cost_usd: 0.1, on_limit: 'ask' } }),
+    });
+    expect(created.status).toBe(201);
+    fake.script([
+      ohAgentMessage('Spending…'),
+      ohStats({ promptTokens: 1000, completionTokens: 100, costUsd: 0.5 }),
+      { sleep_ms: 400 },
+      ohAgentMessage('Went on after the approval.'),
+      ohFinish('Spent, with leave.'),
+    ]);
+    const submitted = await fetch(`${server.url}/api/tasks`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({
+        project: 'oh-asks',
+        title: 'Spend with leave',
+        prompt: 'Spend',
+        agent_type: 'opendevin',
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    const executionId = String((await readJson(submitted)).latest_execution.id);
+    const row = () => server.prisma.execution.findUniqueOrThrow({ where: { id: executionId } });
+    await waitFor(async () => ((await row()).state === 'WAITING' ? true : null), 10_000);
+    expect((await row()).pendingApproval).toMatchObject({
+      kind: 'budget',
+      details: { limit: 'max_cost_usd' },
+    });
+    const conversationId = String(
+      ((await row()).checkpoint as { runner: { conversation_id: string } }).runner.conversation_id,
+    );
+    // Paused, not deleted: the agent spends nothing while a person decides, and no worker holds the run.
+    await waitFor(async () => (fake.paused.includes(conversationId) ? true : null), 5_000);
+    expect(fake.deleted).not.toContain(conversationId);
+    await waitFor(async () => ((await server.deps.queue.counts?.())?.active === 0 ? true : null), 5_000);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fake.conversation(conversationId)?.status).toBe('paused');
+
+    expect((await decide(executionId, 'approve')).status).toBe(200);
+    const done = await waitFor(async () => {
+      const r = await row();
+      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(r.state) ? r : null;
+    }, 15_000);
+    expect(done.state, String(done.error)).toBe('COMPLETED');
+    expect(done.result).toBe('Spent, with leave.');
+    expect(done.usage).toMatchObject({ input_tokens: 1000, output_tokens: 100, cost_usd: 0.5 });
+    const messages = (await eventsOf(executionId)).filter((e) => e.type === 'message');
+    expect(messages.map((e) => (e.data as { text: string }).text)).toEqual([
+      'Spending…',
+      'Went on after the approval.',
+    ]);
+    // The same conversation went on: one was created for the run, and it ran twice.
+    expect(fake.conversation(conversationId)?.runs).toBe(2);
   });
 
   /** The agent wants to run a command that writes ran.txt; what it does next depends on the answer. */

@@ -87,6 +87,12 @@ export async function startRun(client: AgentServerClient, path: string, signal: 
  */
 export interface Question {
   asking: boolean;
+  /**
+   * While a usage report is out: it carries the checkpoint too, so a worker that stops the run at a
+   * budget parks it there, and the runner, let go, pauses the conversation (spending stops) instead
+   * of deleting it; the pickup that goes on runs it again.
+   */
+  atUsage: boolean;
   checkpoint(): unknown;
 }
 

@@ -227,6 +227,8 @@ describe('OpenHandsRunner', () => {
       outputTokens: 50,
       costUsd: 0.01,
       model: LLM.model,
+      // A budget stop parks here: the conversation and the mapper as they stand.
+      checkpoint: expect.objectContaining({ v: 1, conversation_id: expect.any(String) }),
     });
     expect(events[10]).toEqual({
       type: 'usage',
@@ -234,6 +236,7 @@ describe('OpenHandsRunner', () => {
       outputTokens: 70,
       costUsd: 0.015,
       model: LLM.model,
+      checkpoint: expect.objectContaining({ v: 1, conversation_id: expect.any(String) }),
     });
     expect(events[12]).toEqual({ type: 'message', text: 'I created hello.txt.' });
     expect(result).toMatchObject({

@@ -165,6 +165,7 @@ export class OpenHandsRunner implements AgentRunner {
     const path = conversationPath(id);
     const question: Question = {
       asking: false,
+      atUsage: false,
       checkpoint: (): OpenHandsCheckpoint => ({ v: 1, conversation_id: id, mapper: mapper.snapshot() }),
     };
     let socket: EventSocket | undefined;
@@ -206,7 +207,9 @@ export class OpenHandsRunner implements AgentRunner {
       else {
         // What happened while no worker listened (an earlier pickup died) comes out first.
         yield* catchUp(client, path, mapper, signal);
-        if (mapper.status !== 'waiting_for_confirmation') {
+        // Paused where an earlier pickup parked at a budget: approved, it runs again.
+        if (mapper.status === 'paused') await startRun(client, path, signal);
+        else if (mapper.status !== 'waiting_for_confirmation') {
           // Answered by an earlier pickup, or never asked: follow the conversation on.
         } else if (resumed.decision) await answer(client, path, resumed.decision, signal);
         else yield* confirmPending(client, path, id, mapper, signal, question);
@@ -226,7 +229,11 @@ export class OpenHandsRunner implements AgentRunner {
         }
         let progressed = false;
         for (const ev of mapper.map(item.event)) {
-          yield ev;
+          if (ev.type === 'usage') {
+            question.atUsage = true;
+            yield { ...ev, checkpoint: question.checkpoint() };
+            question.atUsage = false;
+          } else yield ev;
           progressed ||= ev.type === 'tool_result' || ev.type === 'usage';
         }
         // An action done, or usage reported: a worker that picks the run up after this one died
@@ -240,8 +247,10 @@ export class OpenHandsRunner implements AgentRunner {
       // Stopped early (abort, error, or the consumer gave up): the remote agent must not keep
       // working, and spending, on its own. A run parked at its question is let go, not stopped:
       // the conversation waits for the answer on the agent-server, spending nothing.
-      const parked = question.asking && !signal.aborted;
+      const parked = (question.asking || question.atUsage) && !signal.aborted;
       if (!mapper.terminal && !parked) await this.stopRemote(client, path);
+      // Parked at a budget: the agent would go on spending; paused, it waits for the decision.
+      else if (!mapper.terminal && question.atUsage) await this.pauseRemote(client, path);
       await socket?.close();
     }
 
@@ -327,9 +336,16 @@ export class OpenHandsRunner implements AgentRunner {
 
   /** Pause, then delete: pausing stops the agent loop at once, deleting frees the conversation. Best effort. */
   private async stopRemote(client: AgentServerClient, path: string): Promise<void> {
-    const timeoutMs = this.opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    await this.pauseRemote(client, path);
     const never = new AbortController().signal;
-    await client.request('POST', `${path}/pause`, never, undefined, timeoutMs).catch(() => {});
+    const timeoutMs = this.opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
     await client.request('DELETE', path, never, undefined, timeoutMs).catch(() => {});
+  }
+
+  /** Stops the agent loop, keeping the conversation (a later `run` goes on). Best effort. */
+  private async pauseRemote(client: AgentServerClient, path: string): Promise<void> {
+    const never = new AbortController().signal;
+    const timeoutMs = this.opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    await client.request('POST', `${path}/pause`, never, undefined, timeoutMs).catch(() => {});
   }
 }
