@@ -121,6 +121,12 @@ export async function* confirmPending(
   await answer(client, path, decision, signal);
 }
 
+/** A page of `…/events/search`: `next_page_id` names the next page, null after the last. */
+interface EventPage {
+  items?: unknown[];
+  next_page_id?: string | null;
+}
+
 /** The most pages a catch-up reads (100 events each) before it settles for what it has. */
 const CATCH_UP_PAGES = 50;
 
@@ -140,8 +146,8 @@ export async function* catchUp(
   const missed: Record<string, unknown>[] = [];
   let pageId: string | null = null;
   for (let pages = 0; pages < CATCH_UP_PAGES; pages++) {
-    const query = `limit=100&sort_order=TIMESTAMP_DESC${pageId ? `&page_id=${encodeURIComponent(pageId)}` : ''}`;
-    const page = await client.request<{ items?: unknown[]; next_page_id?: string | null }>(
+    const query: string = `limit=100&sort_order=TIMESTAMP_DESC${pageId ? `&page_id=${encodeURIComponent(pageId)}` : ''}`;
+    const page: EventPage | undefined = await client.request<EventPage>(
       'GET',
       `${path}/events/search?${query}`,
       signal,

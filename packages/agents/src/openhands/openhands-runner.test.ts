@@ -125,7 +125,9 @@ describe('OpenHandsRunner', () => {
     const soon = <T>(p: Promise<T>) =>
       Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
     for (let dying = false; ; ) {
-      const step = dying ? await soon(first.next()) : await first.next();
+      const step: IteratorResult<AgentEvent, RunResult> | null = dying
+        ? await soon(first.next())
+        : await first.next();
       if (!step || step.done) break;
       if (step.value.type === 'checkpoint') checkpoint = JSON.parse(JSON.stringify(step.value.state));
       else recorded.push(step.value);
