@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Deployment,
   executionIn,
-  startTestServer,
-  startWorkerFor,
+  startDeployment,
   submitRun,
   type TestServer,
   waitFor,
@@ -21,25 +21,23 @@ import {
  */
 describe('an approved step is not done again on an old approval', () => {
   let fake: FakeOpenAI;
+  let deployment: Deployment;
   let api: TestServer;
   let workspaces: string;
-  const workers: TestServer[] = [];
-  let env: Record<string, string>;
 
   beforeAll(async () => {
     fake = await startFakeOpenAI();
     workspaces = await mkdtemp(join(tmpdir(), 'ccl-ws-'));
-    env = {
+    deployment = await startDeployment('redis', {
       OPENAI_API_KEY: 'test-key',
       OPENAI_BASE_URL: fake.url,
       WORKSPACES_DIR: workspaces,
       SHUTDOWN_GRACE_S: '1',
-    };
-    api = await startTestServer({ backend: 'redis', role: 'api', env });
+    });
+    api = deployment.api;
   });
   afterAll(async () => {
-    for (const w of workers) await w.stop().catch(() => undefined);
-    await api?.stop();
+    await deployment?.stop();
     await fake?.close();
     await rm(workspaces, { recursive: true, force: true });
   });
@@ -47,11 +45,7 @@ describe('an approved step is not done again on an old approval', () => {
   const row = (id: string) => api.prisma.execution.findUniqueOrThrow({ where: { id } });
   const approve = async (id: string) =>
     expect((await fetch(`${api.url}/api/executions/${id}/approve`, { method: 'POST' })).status).toBe(200);
-  const worker = async () => {
-    const w = await startWorkerFor(api, { backend: 'redis', env });
-    workers.push(w);
-    return w;
-  };
+  const worker = () => deployment.worker();
 
   it('the next worker asks again before the command runs again, and the approved run completes', async () => {
     const command = 'sleep 4 && echo ran >> count.txt';

@@ -1,12 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  startTestServer,
-  startWorkerFor,
-  submitEcho,
-  type TestServer,
-  waitFor,
-} from './test-support/test-server.ts';
+import { type Deployment, startDeployment, submitEcho, waitFor } from './test-support/test-server.ts';
 
 const TIMEOUT_S = 4;
 const TIMEOUT_MS = TIMEOUT_S * 1000;
@@ -17,21 +11,15 @@ const TIMEOUT_MS = TIMEOUT_S * 1000;
  * while nobody has answered (APPROVAL_TIMEOUT_S is that wait's limit).
  */
 describe('EXECUTION_TIMEOUT_S', () => {
-  const servers: TestServer[] = [];
-  afterAll(async () => {
-    for (const s of servers.reverse()) await s.stop().catch(() => undefined);
-  });
+  let deployment: Deployment | undefined;
+  afterAll(async () => deployment?.stop());
 
   const env = { EXECUTION_TIMEOUT_S: String(TIMEOUT_S), SHUTDOWN_GRACE_S: '0' };
 
   it('counts the time a run worked on each of its workers, and not the time it spent off them', async () => {
-    const api = await startTestServer({ backend: 'redis', role: 'api', env });
-    servers.push(api);
-    const worker = async () => {
-      const w = await startWorkerFor(api, { backend: 'redis', env });
-      servers.push(w);
-      return w;
-    };
+    deployment = await startDeployment('redis', env);
+    const { api } = deployment;
+    const worker = deployment.worker;
     const row = (id: string) => api.prisma.execution.findUniqueOrThrow({ where: { id } });
     const events = (id: string, type: string) =>
       api.prisma.executionEvent.findMany({ where: { executionId: id, type }, orderBy: { seq: 'asc' } });

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeGooseBin } from './test-support/fake-goose-bin.ts';
 import { createGitFixture } from './test-support/git-fixture.ts';
 import {
+  type Deployment,
   executionIn,
-  startTestServer,
-  startWorkerFor,
+  startDeployment,
   submitRun,
   type TestServer,
   waitFor,
@@ -37,8 +37,7 @@ describe('a question asked holding the slot outlives the worker that asked it', 
   let workspaces: string;
   let script: FakeGooseScript;
   let wrapper: { bin: string; dir: string };
-  let env: Record<string, string>;
-  const workers: TestServer[] = [];
+  let deployment: Deployment;
 
   const steps: FakeGooseStep[] = [
     { line: gooseToolRequest('call_run', 'developer__shell', { command: 'echo ran > ran.txt' }) },
@@ -59,12 +58,16 @@ describe('a question asked holding the slot outlives the worker that asked it', 
     workspaces = await mkdtemp(join(tmpdir(), 'ccl-ws-'));
     repo = await createGitFixture({ 'hello.txt': 'hello\n' });
     // Goose follows host pids here, unconfined, as in runtime-goose.test.ts.
-    env = { GOOSE_BIN: wrapper.bin, WORKSPACES_DIR: workspaces, SANDBOX: 'off', SHUTDOWN_GRACE_S: '1' };
-    api = await startTestServer({ backend: 'redis', role: 'api', env });
+    deployment = await startDeployment('redis', {
+      GOOSE_BIN: wrapper.bin,
+      WORKSPACES_DIR: workspaces,
+      SANDBOX: 'off',
+      SHUTDOWN_GRACE_S: '1',
+    });
+    api = deployment.api;
   });
   afterAll(async () => {
-    for (const w of workers) await w.stop().catch(() => undefined);
-    await api?.stop();
+    await deployment?.stop();
     await repo?.remove();
     if (workspaces) await rm(workspaces, { recursive: true, force: true });
     if (wrapper) await rm(wrapper.dir, { recursive: true, force: true });
@@ -74,8 +77,7 @@ describe('a question asked holding the slot outlives the worker that asked it', 
   const startsOfGoose = async () => (await script.readRecord())?.pid;
 
   it('the next worker withdraws the question, runs the agent again, asks again, and the run completes once approved', async () => {
-    const first = await startWorkerFor(api, { backend: 'redis', env });
-    workers.push(first);
+    const first = await deployment.worker();
     const { executionId: id } = await submitRun(api, {
       title: 'Write ran.txt',
       prompt: 'Write ran.txt',
@@ -92,7 +94,7 @@ describe('a question asked holding the slot outlives the worker that asked it', 
     const left = await api.prisma.execution.findUniqueOrThrow({ where: { id } });
     expect(left.state).toBe('WAITING');
 
-    workers.push(await startWorkerFor(api, { backend: 'redis', env }));
+    await deployment.worker();
     // Withdrawn, then asked again by a new goose.
     await waitFor(async () => {
       const pid = await startsOfGoose();

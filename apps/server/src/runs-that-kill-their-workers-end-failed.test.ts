@@ -5,8 +5,9 @@ import { CliProcess, cliEnv, killAllCli, makeTempDir, removeTempDir } from './te
 import {
   BACKENDS,
   type Backend,
+  type Deployment,
+  startDeployment,
   startTestServer,
-  startWorkerFor,
   submitEcho,
   type TestServer,
   waitFor,
@@ -144,20 +145,14 @@ describe.each<Backend>(BACKENDS)('a run whose workers keep dying (%s queue)', (b
 });
 
 describe('what counts as a worker loss', () => {
-  const servers: TestServer[] = [];
-  afterAll(async () => {
-    for (const s of servers.reverse()) await s.stop().catch(() => undefined);
-  });
+  let deployment: Deployment | undefined;
+  afterAll(async () => deployment?.stop());
 
   it("a shutdown's requeue and a parked run's wake do not count; a run the reconciler queues again after its worker died does", async () => {
     const env = { EXECUTION_MAX_WORKER_LOSSES: '1', SHUTDOWN_GRACE_S: '0', RECONCILE_INTERVAL_S: '3600' };
-    const api = await startTestServer({ backend: 'redis', role: 'api', env });
-    servers.push(api);
-    const worker = async () => {
-      const w = await startWorkerFor(api, { backend: 'redis', env });
-      servers.push(w);
-      return w;
-    };
+    deployment = await startDeployment('redis', env);
+    const { api } = deployment;
+    const worker = deployment.worker;
     const row = (id: string) => api.prisma.execution.findUniqueOrThrow({ where: { id } });
     const long = (await submitEcho(api, 'counts', 'long', { steps: 30, delay_ms: 100 })).executionId;
     const asks = (await submitEcho(api, 'counts', 'asks', { steps: 4, delay_ms: 10, ask_approval: true }))

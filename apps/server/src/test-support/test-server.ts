@@ -191,6 +191,41 @@ export function startWorkerFor(
   });
 }
 
+/** An api process and the workers a test starts for it: one deployment, one database and queue. */
+export interface Deployment {
+  api: TestServer;
+  /** Starts a worker of the deployment, with the deployment's settings and `extra` on top. */
+  worker(extra?: Record<string, string>): Promise<TestServer>;
+  /** Stops the workers started so far, the last started first. */
+  stopWorkers(): Promise<void>;
+  /** Stops the workers, then the api. */
+  stop(): Promise<void>;
+}
+
+export async function startDeployment(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<Deployment> {
+  const api = await startTestServer({ backend, role: 'api', env });
+  const workers: TestServer[] = [];
+  const stopWorkers = async () => {
+    for (const worker of workers.splice(0).reverse()) await worker.stop().catch(() => undefined);
+  };
+  return {
+    api,
+    stopWorkers,
+    async worker(extra = {}) {
+      const worker = await startWorkerFor(api, { backend, env: { ...env, ...extra } });
+      workers.push(worker);
+      return worker;
+    },
+    async stop() {
+      await stopWorkers();
+      await api.stop();
+    },
+  };
+}
+
 /** Spend this month in `projectId` by `userId`: a finished run that cost `usd`, as the worker leaves one. */
 export async function recordSpend(
   prisma: PrismaClient,
