@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { type FakeOpenAI, startFakeOpenAI } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Deployment,
   executionIn,
-  startTestServer,
-  startWorkerFor,
+  startDeployment,
   submitRun,
   type TestServer,
   waitFor,
@@ -20,31 +20,21 @@ import {
  */
 describe('a parked run resumes on a worker that does not have its workspace', () => {
   let fake: FakeOpenAI;
+  let deployment: Deployment;
   let api: TestServer;
   const dirs: string[] = [];
-  const workers: TestServer[] = [];
 
-  const workerOn = async (dir: string, extra: Record<string, string> = {}) => {
-    const worker = await startWorkerFor(api, {
-      backend: 'postgres',
-      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url, WORKSPACES_DIR: dir, ...extra },
-    });
-    workers.push(worker);
-    return worker;
-  };
+  const workerOn = (dir: string, extra: Record<string, string> = {}) =>
+    deployment.worker({ WORKSPACES_DIR: dir, ...extra });
 
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    for (let i = 0; i < 4; i++) dirs.push(await mkdtemp(join(tmpdir(), `ccl-machine-${i}-`)));
-    api = await startTestServer({
-      backend: 'postgres',
-      role: 'api',
-      env: { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url },
-    });
+    for (let i = 0; i < 6; i++) dirs.push(await mkdtemp(join(tmpdir(), `ccl-machine-${i}-`)));
+    deployment = await startDeployment('postgres', { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url });
+    api = deployment.api;
   });
   afterAll(async () => {
-    for (const w of workers) await w.stop().catch(() => undefined);
-    await api?.stop();
+    await deployment?.stop();
     await fake?.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
@@ -95,7 +85,7 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
   });
 
   it('with WORKSPACE_SNAPSHOT_MAX_MB=0 nothing is kept: on the second machine the run starts over and asks again', async () => {
-    for (const w of workers.splice(0)) await w.stop();
+    await deployment.stopWorkers();
     const turn = {
       toolCalls: [
         { name: 'write_file', input: { path: 'notes.txt', content: 'again\n' } },
@@ -125,5 +115,55 @@ describe('a parked run resumes on a worker that does not have its workspace', ()
     const cancelled = await fetch(`${api.url}/api/executions/${id}/cancel`, { method: 'POST' });
     expect(cancelled.status).toBe(200);
     expect((await executionIn(api, id)).state).toBe('CANCELLED');
+  });
+  it('a running run whose machine went away goes on, on another machine, from the checkpoint its workspace was kept with', async () => {
+    await deployment.stopWorkers();
+    fake.script([
+      { text: 'plan: write notes, wait, then show them' },
+      { toolCalls: [{ name: 'write_file', input: { path: 'notes.txt', content: 'kept on machine 4\n' } }] },
+      { toolCalls: [{ name: 'run_command', input: { command: 'sleep 30' } }] },
+      { toolCalls: [{ name: 'run_command', input: { command: 'cat notes.txt' } }] },
+      { toolCalls: [{ name: 'finish', input: { summary: 'notes shown' } }] },
+    ]);
+    const before = fake.requests.length;
+    // Every checkpoint keeps the workspace here, so the one after the notes were written is kept.
+    const every = { WORKSPACE_SNAPSHOT_INTERVAL_S: '0', SHUTDOWN_GRACE_S: '1' };
+    const first = await workerOn(dirs[4] as string, every);
+    const { executionId: id } = await submitRun(api, {
+      title: 'Notes, then wait',
+      prompt: 'Write notes, wait, show them',
+      agent_type: 'openai',
+    });
+    await waitFor(() =>
+      api.prisma.executionEvent.findFirst({
+        where: {
+          executionId: id,
+          type: 'tool_call',
+          data: { path: ['input', 'command'], equals: 'sleep 30' },
+        },
+      }),
+    );
+    expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(1);
+
+    // The machine goes away mid-command, with its disk; the run goes back to the queue.
+    await first.stopServer();
+    await rm(dirs[4] as string, { recursive: true, force: true });
+    await workerOn(dirs[5] as string, every);
+    const done = await executionIn(api, id);
+    expect(done.state, String(done.error)).toBe('COMPLETED');
+    expect(done.result).toBe('notes shown');
+    // The model went on after the notes were written, and read them from the unpacked workspace.
+    const requests = fake.requests.slice(before);
+    expect(requests).toHaveLength(5);
+    expect(JSON.stringify(requests[4]?.body?.messages)).toContain('kept on machine 4');
+    const events = await api.prisma.executionEvent.findMany({
+      where: { executionId: id },
+      orderBy: { seq: 'asc' },
+    });
+    const restored = events.find((e) => e.type === 'workspace_restored');
+    expect(restored?.data).toMatchObject({ from: 'checkpoint' });
+    expect(events.some((e) => e.type === 'resume_failed')).toBe(false);
+    // Dropped once the run ended.
+    expect(await api.prisma.workspaceSnapshot.count({ where: { executionId: id } })).toBe(0);
   });
 });

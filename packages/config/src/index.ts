@@ -86,6 +86,11 @@ export const envSchema = z.object({
   WORKSPACE_RETENTION_S: int(3600, 0, 30 * 24 * 3600),
   WORKSPACE_SNAPSHOT_MAX_MB: int(64, 0, 1024),
   /**
+   * A running run's workspace is kept in PostgreSQL with its checkpoint at most this often (at a
+   * checkpoint), so that a worker on another machine goes on from there after this one died.
+   */
+  WORKSPACE_SNAPSHOT_INTERVAL_S: int(300, 0, 7 * 24 * 3600),
+  /**
    * Per-execution ceilings for every runtime: turns (the tool loop's, goose's --max-turns,
    * OpenHands' max_iterations), and tokens and dollars (checked by the worker on each usage
    * report). A project's settings and a task's context may only lower them.

@@ -15,6 +15,7 @@ import type { RunOptions } from '@ccl/contracts';
 import type { Execution, ExecutionState, Prisma } from '@ccl/db';
 import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
+import { canonicalJson } from './audit-chain.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
 import { runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
@@ -155,6 +156,19 @@ export async function runExecution(
   }
 }
 
+/**
+ * A question's checkpoint once its decision was taken, or a kept one a run goes back to: the run's
+ * last finished phase, without the decision. A delivery keeps the runner's result, not its answers.
+ */
+function asProgress(saved: RunCheckpoint): RunCheckpoint {
+  const { limit: _limit, delivery, ...rest } = saved;
+  return {
+    ...rest,
+    kind: 'progress',
+    ...(delivery ? { delivery: { result: delivery.result, decisions: {} } } : {}),
+  };
+}
+
 function readCheckpoint(value: unknown): RunCheckpoint | undefined {
   const c = value as Partial<RunCheckpoint> | null;
   if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
@@ -219,6 +233,10 @@ class ExecutionRun {
   private limitRequests = 0;
   /** The delivery's questions answered while the run was parked (by request id): not asked again. */
   private deliveryDecisions: Record<string, ApprovalDecision> = {};
+  /** When a checkpoint next keeps the workspace (WORKSPACE_SNAPSHOT_INTERVAL_S); set at the first. */
+  private nextSnapshotAt: number | undefined;
+  /** This pickup kept the workspace at a checkpoint: what was kept before no longer goes with the run. */
+  private keptSnapshot = false;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -295,8 +313,11 @@ class ExecutionRun {
     } finally {
       await this.threadUpdates;
     }
-    // A parked run's kept workspace is dropped once the run went on or ended (a new park replaced it).
-    if (readCheckpoint(this.execution.checkpoint)?.kind === 'approval' && !this.parked) {
+    // A kept workspace is dropped once the run ended, and a park's once the run went on (a new park,
+    // or a checkpoint of this pickup, replaced it).
+    const had = readCheckpoint(this.execution.checkpoint);
+    const wentOn = had?.kind === 'approval' && !this.parked && !this.keptSnapshot;
+    if ((isTerminal(this.state) && (had || this.keptSnapshot)) || wentOn) {
       await dropWorkspace(this.deps, this.id).catch((err) =>
         this.deps.log.warn(
           { executionId: this.id, err: (err as Error).message },
@@ -315,7 +336,7 @@ class ExecutionRun {
   }
 
   private async begin(): Promise<void> {
-    const saved = readCheckpoint(this.execution.checkpoint);
+    let saved = readCheckpoint(this.execution.checkpoint);
     if (this.execution.cancelRequestedAt) {
       const reason = this.state === 'PENDING' ? 'cancelled before it started' : 'cancelled while waiting';
       await this.abandon(saved);
@@ -437,18 +458,22 @@ class ExecutionRun {
     let workspace: GitWorkspace | null = null;
     if (resume && saved) {
       workspace = await openWorkspace(this.workspacesRoot(), this.id, saved.base_commit);
-      if (!workspace && saved.kind === 'approval') {
-        // Parked on another machine: the workspace it kept comes from the database.
-        workspace = await restoreWorkspace(
-          this.deps,
-          this.workspacesRoot(),
-          this.id,
-          saved.base_commit,
-        ).catch((err) => {
-          this.deps.log.warn({ executionId: this.id, err: (err as Error).message }, 'could not restore');
-          return null;
-        });
-        if (workspace) await this.event('workspace_restored', { dir: workspace.dir });
+      if (!workspace) {
+        // Parked, or its worker died, on another machine: the workspace kept in the database.
+        const kept = await this.restoreKept(saved);
+        if (kept) {
+          workspace = kept.workspace;
+          if (kept.from) {
+            // A running run's: it goes on from the checkpoint the workspace was kept with.
+            saved = kept.from;
+            resume = { checkpoint: saved.runner };
+            this.plan = saved.plan;
+          }
+          await this.event('workspace_restored', {
+            dir: workspace.dir,
+            ...(kept.from ? { from: 'checkpoint' } : {}),
+          });
+        }
       }
       if (!workspace) {
         // Swept, or not kept (too large): the run starts over here and asks again.
@@ -490,6 +515,39 @@ class ExecutionRun {
     await stream.return({ success: false, result: null }).catch(() => undefined);
     if ('result' in ended) await this.finish(ended.result);
     else await this.onError(ended.error);
+  }
+
+  /**
+   * The workspace kept with `saved` (a park's: the very question), or for a run that comes back after
+   * its worker died, the one kept at its last snapshot and that snapshot's checkpoint (`from`), which
+   * the row then names too, so that a later pickup agrees with the workspace.
+   */
+  private async restoreKept(
+    saved: RunCheckpoint,
+  ): Promise<{ workspace: GitWorkspace; from?: RunCheckpoint } | null> {
+    const asked = saved.kind === 'approval' ? canonicalJson(this.execution.checkpoint) : undefined;
+    try {
+      const kept = await restoreWorkspace(
+        this.deps,
+        this.workspacesRoot(),
+        this.id,
+        saved.base_commit,
+        (c) =>
+          asked === undefined ? readCheckpoint(c) !== undefined : c === null || canonicalJson(c) === asked,
+      );
+      if (!kept) return null;
+      if (asked !== undefined) return { workspace: kept.workspace };
+      const from = asProgress(readCheckpoint(kept.checkpoint) as RunCheckpoint);
+      this.progress = from;
+      await this.deps.prisma.execution.update({
+        where: { id: this.id },
+        data: { checkpoint: storableJson(from) as unknown as Prisma.InputJsonValue },
+      });
+      return { workspace: kept.workspace, from };
+    } catch (err) {
+      this.deps.log.warn({ executionId: this.id, err: (err as Error).message }, 'could not restore');
+      return null;
+    }
   }
 
   /**
@@ -688,11 +746,12 @@ class ExecutionRun {
         ...(delivery ? { delivery } : {}),
       };
       // Before the run shows as waiting: a decision may come at once, to a worker on another machine.
-      await keepWorkspace(this.deps, this.id, this.workspace);
+      const stored = storableJson(checkpoint) as unknown as Record<string, unknown>;
+      await keepWorkspace(this.deps, this.id, this.workspace, stored);
       try {
         await this.move('WAITING', {
           pendingApproval: request,
-          checkpoint: storableJson(checkpoint) as unknown as Record<string, unknown>,
+          checkpoint: stored,
           eventData: { approval_request: request },
         });
       } catch (err) {
@@ -752,11 +811,28 @@ class ExecutionRun {
       base_commit: this.workspace.baseCommit,
     };
     this.progress = checkpoint;
+    const stored = storableJson(checkpoint) as unknown as Prisma.InputJsonValue;
     await this.deps.prisma.execution.update({
       where: { id: this.id },
       // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
-      data: { checkpoint: storableJson(checkpoint) as unknown as Prisma.InputJsonValue, workerLosses: 0 },
+      data: { checkpoint: stored, workerLosses: 0 },
     });
+    if (this.snapshotDue())
+      this.keptSnapshot = await keepWorkspace(this.deps, this.id, this.workspace, stored);
+  }
+
+  /**
+   * True at most every WORKSPACE_SNAPSHOT_INTERVAL_S; a pickup's first is at a random point within
+   * the interval, so that runs started together do not all pack their workspaces at once.
+   */
+  private snapshotDue(): boolean {
+    const { WORKSPACE_SNAPSHOT_INTERVAL_S: interval, WORKSPACE_SNAPSHOT_MAX_MB: maxMb } = this.deps.config;
+    if (maxMb === 0) return false;
+    const now = Date.now();
+    this.nextSnapshotAt ??= now + Math.random() * interval * 1000;
+    if (now < this.nextSnapshotAt) return false;
+    this.nextSnapshotAt = now + interval * 1000;
+    return true;
   }
 
   /**
@@ -765,13 +841,7 @@ class ExecutionRun {
    * from it without the decision, and the runner asks again rather than doing the approved step twice.
    */
   private async decisionTaken(saved: RunCheckpoint) {
-    const { limit: _limit, delivery, ...rest } = saved;
-    // A delivery keeps the runner's result, not its decisions: after a death it asks again.
-    this.progress = {
-      ...rest,
-      kind: 'progress',
-      ...(delivery ? { delivery: { result: delivery.result, decisions: {} } } : {}),
-    };
+    this.progress = asProgress(saved);
     await this.deps.prisma.execution.update({
       where: { id: this.id },
       data: { checkpoint: storableJson(this.progress) as unknown as Prisma.InputJsonValue },

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "workspace_snapshots" ADD COLUMN     "checkpoint" JSONB;
