@@ -56,6 +56,8 @@ describe('opendevin (OpenHands) runtime end to end', () => {
         OPENHANDS_MODEL: MODEL,
         OPENHANDS_LLM_API_KEY: LLM_KEY,
         WORKSPACES_DIR: workspaces,
+        // Every checkpoint would keep the workspace, but an OpenHands run's never do (below).
+        WORKSPACE_SNAPSHOT_INTERVAL_S: '0',
       },
     });
     client = new CoderClawClient({ baseUrl: server.url, pollIntervalMs: 50 });
@@ -222,7 +224,14 @@ describe('opendevin (OpenHands) runtime end to end', () => {
   });
 
   it('cancel mid-run pauses and deletes the conversation, closes the socket, ends CANCELLED within 3 s', async () => {
-    fake.script([ohAgentMessage('Thinking about it…'), { sleep_ms: 60_000 }], { finalStatus: null });
+    fake.script(
+      [
+        ohAgentMessage('Thinking about it…'),
+        ohStats({ promptTokens: 10, completionTokens: 5 }),
+        { sleep_ms: 60_000 },
+      ],
+      { finalStatus: null },
+    );
     const { task_id, execution_uuid } = await client.submit('opendevin', 'Take your time', {});
     await waitFor(async () => (await client.queryTaskState(String(task_id)))?.state === 'running');
     // The agent is mid-run: its first message is on record and the conversation is running remotely.
@@ -234,6 +243,15 @@ describe('opendevin (OpenHands) runtime end to end', () => {
     if (!id) throw new Error(`no conversation on ${dir}`);
     expect(fake.conversation(id)?.status).toBe('running');
     expect(fake.openSockets).toBeGreaterThan(0);
+    // Its checkpoint is stored, but no workspace with it: the conversation goes on without the
+    // worker, so no pickup could go back to that checkpoint.
+    const executionId = String(execution_uuid);
+    await waitFor(async () =>
+      (await server.prisma.execution.findUniqueOrThrow({ where: { id: executionId } })).checkpoint
+        ? true
+        : null,
+    );
+    expect(await server.prisma.workspaceSnapshot.count({ where: { executionId } })).toBe(0);
 
     const started = Date.now();
     expect(await client.cancel(String(task_id))).toBe(true);

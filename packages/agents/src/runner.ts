@@ -97,6 +97,12 @@ export interface AgentRunner {
    * elsewhere (OpenHands: the conversation on the agent-server). Best effort; never throws.
    */
   abandon?(checkpoint: unknown): Promise<void>;
+  /**
+   * True when its checkpoints name work that goes on elsewhere without the worker (an OpenHands
+   * conversation): a run of it can only go on from its latest checkpoint, never back to an older
+   * one kept with a workspace snapshot.
+   */
+  readonly remoteState?: boolean;
 }
 
 /** Thrown by a runner for errors worth retrying (provider 429/5xx, timeouts). */

@@ -526,6 +526,8 @@ class ExecutionRun {
     saved: RunCheckpoint,
   ): Promise<{ workspace: GitWorkspace; from?: RunCheckpoint } | null> {
     const asked = saved.kind === 'approval' ? canonicalJson(this.execution.checkpoint) : undefined;
+    // Work that went on elsewhere (an OpenHands conversation) cannot go back to an older checkpoint.
+    if (asked === undefined && this.remoteState()) return null;
     try {
       const kept = await restoreWorkspace(
         this.deps,
@@ -817,8 +819,13 @@ class ExecutionRun {
       // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
       data: { checkpoint: stored, workerLosses: 0 },
     });
-    if (this.snapshotDue())
+    // Not for work that goes on elsewhere: no pickup could go back to this checkpoint.
+    if (!this.remoteState() && this.snapshotDue())
       this.keptSnapshot = await keepWorkspace(this.deps, this.id, this.workspace, stored);
+  }
+
+  private remoteState(): boolean {
+    return this.deps.agents.get(this.execution.agentType)?.runner?.remoteState === true;
   }
 
   /**

@@ -95,6 +95,8 @@ export async function probeOpenHands(
 /** Runs a task as a conversation on an OpenHands agent-server (the V1 software-agent-sdk server). */
 export class OpenHandsRunner implements AgentRunner {
   readonly agentType = 'opendevin';
+  /** The conversation goes on on the agent-server: a run resumes only from its latest checkpoint. */
+  readonly remoteState = true;
 
   constructor(private readonly opts: OpenHandsRunnerOptions) {}
 
