@@ -33,6 +33,7 @@ import {
 } from './github/deliver.ts';
 import { type GithubOrigin, readOrigin } from './github/origin.ts';
 import { answerOnGithub, replyToReview } from './github/thread.ts';
+import { asProgress, type DeliveryCheckpoint, type RunCheckpoint, readCheckpoint } from './run-checkpoint.ts';
 import { storedRunOptions } from './run-options.ts';
 import { executionTimeoutMessage, type Pickup, takeRun } from './run-pickup.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
@@ -86,43 +87,6 @@ export interface ParkOutcome {
   park: { until: number; stillWaiting(): Promise<boolean> };
 }
 
-/** What a parked run stores beside its runner's checkpoint, to go on where it stopped. */
-interface RunCheckpoint {
-  /** `approval`: parked at a question; `progress`: after a finished phase, for a run that comes back. */
-  kind: 'approval' | 'progress';
-  runner: unknown;
-  plan: string | null;
-  workspace_dir: string;
-  base_commit: string;
-  /**
-   * Set when parked at a limit (a `budget` question after a model call): the decision is the
-   * worker's to apply, and the runner goes on from its checkpoint without hearing of it.
-   */
-  limit?: { name: string; message: string };
-  /**
-   * Set when the run stopped at a question of its GitHub delivery (the runner had ended): the
-   * runner's result, the question it parked at and the delivery's questions already answered. A
-   * resume goes on to the delivery with them, without starting the runner again.
-   */
-  delivery?: DeliveryCheckpoint;
-}
-
-interface DeliveryCheckpoint {
-  result: RunResult;
-  asking?: string;
-  decisions: Record<string, ApprovalDecision>;
-}
-
-function readDelivery(value: unknown): DeliveryCheckpoint | undefined {
-  const d = value as Partial<DeliveryCheckpoint> | null | undefined;
-  if (!d?.result || typeof d.result !== 'object' || typeof d.result.success !== 'boolean') return undefined;
-  return {
-    result: d.result,
-    ...(typeof d.asking === 'string' ? { asking: d.asking } : {}),
-    decisions: d.decisions && typeof d.decisions === 'object' ? d.decisions : {},
-  };
-}
-
 /** The approval wait of a run that can park: thrown out of the runner loop, caught in onError. */
 class Parked extends Error {
   override name = 'Parked';
@@ -154,37 +118,6 @@ export async function runExecution(
     // However this pickup ends (done, parked, requeued, thrown), this worker did not die holding it.
     await pickup.release();
   }
-}
-
-/**
- * A question's checkpoint once its decision was taken, or a kept one a run goes back to: the run's
- * last finished phase, without the decision. A delivery keeps the runner's result, not its answers.
- */
-function asProgress(saved: RunCheckpoint): RunCheckpoint {
-  const { limit: _limit, delivery, ...rest } = saved;
-  return {
-    ...rest,
-    kind: 'progress',
-    ...(delivery ? { delivery: { result: delivery.result, decisions: {} } } : {}),
-  };
-}
-
-function readCheckpoint(value: unknown): RunCheckpoint | undefined {
-  const c = value as Partial<RunCheckpoint> | null;
-  if (!c || typeof c.workspace_dir !== 'string' || typeof c.base_commit !== 'string') return undefined;
-  const limit = c.limit;
-  const delivery = readDelivery(c.delivery);
-  return {
-    kind: c.kind === 'progress' ? 'progress' : 'approval',
-    runner: c.runner,
-    plan: c.plan ?? null,
-    workspace_dir: c.workspace_dir,
-    base_commit: c.base_commit,
-    ...(typeof limit?.name === 'string' && typeof limit.message === 'string'
-      ? { limit: { name: limit.name, message: limit.message } }
-      : {}),
-    ...(delivery ? { delivery } : {}),
-  };
 }
 
 /** How a run denied past a limit ends. */
