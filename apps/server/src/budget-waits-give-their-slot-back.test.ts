@@ -130,6 +130,9 @@ describe('a run stopped at a budget gives its worker slot back', () => {
     const events = await stateEvents(id);
     const to = events.filter((e) => e.type === 'state').map((e) => (e.data as { to: string }).to);
     expect(to).toEqual(['planning', 'running', 'waiting', 'running', 'completed']);
+    // The decision names the limit it let the run past, for the run's later checks.
+    const decided = events.find((e) => (e.data as { decision?: unknown }).decision);
+    expect(decided?.data).toMatchObject({ decision: { approved: true, limit: 'max_cost_usd' } });
     expect(events.filter((e) => e.type === 'resumed')).toHaveLength(1);
   });
 

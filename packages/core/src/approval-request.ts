@@ -63,7 +63,7 @@ export async function lastApprovalDecision(deps: Pick<CoreDeps, 'prisma'>, execu
   return null;
 }
 
-/** The id of a question about going past a limit: the limit's name is read back from it. */
+/** The id of a question about going past a limit (decisions made before they named the limit: read back from it). */
 const LIMIT_REQUEST = 'limit-';
 export const limitRequestId = (limit: string, nth: number) => `${LIMIT_REQUEST}${limit}-${nth}-${Date.now()}`;
 
@@ -86,10 +86,12 @@ export async function approvedLimits(
   });
   const limits = new Set<string>();
   for (const e of events) {
-    const d = (e.data as { decision?: { approved?: boolean; by?: string; request_id?: string } }).decision;
+    const d = (
+      e.data as { decision?: { approved?: boolean; by?: string; request_id?: string; limit?: string } }
+    ).decision;
     if (d?.approved !== true || !d.request_id || d.by === BUDGET_RELEASE_ACTOR) continue;
-    // limit-<name>-<nth>-<ms>
-    limits.add(d.request_id.slice(LIMIT_REQUEST.length).split('-').slice(0, -2).join('-'));
+    // The decision names its limit; one recorded before it did has it in the id: limit-<name>-<nth>-<ms>.
+    limits.add(d.limit ?? d.request_id.slice(LIMIT_REQUEST.length).split('-').slice(0, -2).join('-'));
   }
   return limits;
 }

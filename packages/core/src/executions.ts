@@ -188,8 +188,12 @@ export async function decideApproval(
     if (decision.requestHash !== undefined && decision.requestHash !== approvalRequestHash(request)) {
       throw new InvalidState(`execution ${executionId} is waiting on another request than the one shown`);
     }
+    // A question about a limit names it: the run is not asked about it again (approvedLimits).
+    const limit =
+      request.kind === 'budget' ? (request.details as { limit?: unknown } | undefined)?.limit : undefined;
     const data = {
       request_id: request.id ?? null,
+      ...(typeof limit === 'string' ? { limit } : {}),
       approved: decision.approved,
       comment: decision.comment ?? null,
       by: ctx.actor.userId,
