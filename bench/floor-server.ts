@@ -3,8 +3,9 @@
 // value in memory, validates the body with the very zod schema ours uses, INSERTs one row into
 // `runs` and adds the BullMQ job (bare-bullmq.ts's queue, so its options are the baseline's); a
 // Worker in this process does one UPDATE per job. No audit, no permissions, no notices.
-// Statements go through the project's own Prisma setup (packages/db's createPrisma: adapter-pg, its
-// pool) with $executeRaw, so the floor differs from ours in what ours does, not in the driver.
+// Statements go the way ours sends its hot ones: raw on the pool of the project's own Prisma setup
+// (packages/db's createPrisma and sqlOf), so the floor differs from ours in what ours does, not in
+// the driver.
 // Args: <redis|postgres> <databaseUrl> <queueUrl> <queue> <prefix> <concurrency> <milestones>; the
 // queue lives on Redis at queueUrl, or on BullMQ's Postgres backend in the database at queueUrl.
 // Its first line carries the port and the API key; then `{"completed": n}` each time the number of
@@ -13,7 +14,9 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import Fastify from 'fastify';
 import { createTaskBodySchema } from '../packages/contracts/src/index.ts';
+import { Prisma } from '../packages/db/src/generated/client.ts';
 import { createPrisma } from '../packages/db/src/prisma.ts';
+import { sqlOf } from '../packages/db/src/raw-sql.ts';
 import { type BareBackend, bareQueue } from './bare-bullmq.ts';
 
 type Bullmq = typeof import('../packages/queue/node_modules/bullmq/dist/esm/index.js');
@@ -43,8 +46,8 @@ await queue.waitUntilReady();
 
 type Job = { data: { executionId: string } };
 const complete = async (job: Job) => {
-  await prisma.$executeRaw`UPDATE runs SET state = 'COMPLETED', updated_at = now()
-    WHERE id = ${job.data.executionId}::uuid`;
+  await sqlOf(prisma).query(Prisma.sql`UPDATE runs SET state = 'COMPLETED', updated_at = now()
+    WHERE id = ${job.data.executionId}::uuid`);
 };
 const workerOptions = { prefix, concurrency: Number(concurrency), ...WORKER_OPTIONS };
 const { createPostgresBackend, createRedisBackend, withBackend } = bullmq;
@@ -73,8 +76,8 @@ app.post('/api/tasks', async (request, reply) => {
   const body = createTaskBodySchema.safeParse(request.body);
   if (!body.success) return reply.code(400).send({ error: body.error.message });
   const id = randomUUID();
-  await prisma.$executeRaw`INSERT INTO runs (id, state, prompt)
-    VALUES (${id}::uuid, 'QUEUED', ${body.data.prompt ?? body.data.title})`;
+  await sqlOf(prisma).query(Prisma.sql`INSERT INTO runs (id, state, prompt)
+    VALUES (${id}::uuid, 'QUEUED', ${body.data.prompt ?? body.data.title})`);
   await add(id);
   return reply.code(201).send({ id, state: 'QUEUED' });
 });

@@ -259,7 +259,7 @@ export async function throughput(backend: Backend) {
       meets_target: ratio >= TARGETS[backend],
       floor_is:
         'one fastify process (api + BullMQ Worker, as ours with role all): bearer key checked against a value ' +
-        'in memory, body validated with our zod schema, 1 INSERT into runs (Prisma $executeRaw, packages/db ' +
+        'in memory, body validated with our zod schema, 1 INSERT into runs (raw on the packages/db ' +
         "pool), Queue.add as the baseline's; the worker does 1 UPDATE; counted at its completed event",
       floor: best('floor'),
       floor_ratio: best('floor').jobs_per_s / best('baseline').jobs_per_s,

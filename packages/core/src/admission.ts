@@ -1,3 +1,4 @@
+import { Prisma, sqlOf } from '@ccl/db';
 import { budgetReached } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
@@ -152,22 +153,28 @@ export async function admitExecution(
   /** The job's attempt, recorded on the run either way. */
   attempts: number,
 ): Promise<Admission> {
-  return deps.prisma.$transaction(async (tx): Promise<Admission> => {
+  // Raw, on Prisma's pool (raw-sql.ts): every run is admitted once, and Prisma's interactive
+  // transaction costs the worker several times the CPU of these few statements.
+  return sqlOf(deps.prisma).transaction(async (sqlTx): Promise<Admission> => {
+    const tx = sqlTx as unknown as Tx;
     const project = await projectOf(tx, executionId);
     const reason = await holdReason(deps, tx, project);
+    // Timestamps as Prisma writes them: UTC wall time, whatever the session's time zone.
+    const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
     if (reason) {
       if (project.held_reason !== reason) {
         // Readers of the run (board, CoderClaw) see why it has not started.
-        const { eventSeq } = await tx.execution.update({
-          where: { id: executionId },
-          data: { heldReason: reason, attempts, eventSeq: { increment: 1 } },
-          select: { eventSeq: true },
-        });
-        await tx.executionEvent.create({
-          data: { executionId, seq: eventSeq, type: 'held', data: { reason } },
-        });
+        await tx.$executeRaw`
+          WITH bumped AS (
+            UPDATE executions SET held_reason = ${reason}, attempts = ${attempts}::int,
+                                  event_seq = event_seq + 1, updated_at = ${now}
+            WHERE id = ${executionId}::uuid RETURNING event_seq)
+          INSERT INTO execution_events (execution_id, seq, type, data, created_at)
+          SELECT ${executionId}::uuid, event_seq, 'held', ${JSON.stringify({ reason })}::jsonb, ${now}
+          FROM bumped`;
       } else if (project.attempts !== attempts) {
-        await tx.execution.update({ where: { id: executionId }, data: { attempts } });
+        await tx.$executeRaw`
+          UPDATE executions SET attempts = ${attempts}::int, updated_at = ${now} WHERE id = ${executionId}::uuid`;
       }
       return {
         admitted: false,
@@ -177,7 +184,8 @@ export async function admitExecution(
       };
     }
     if (project.held_reason !== null)
-      await tx.execution.update({ where: { id: executionId }, data: { heldReason: null } });
+      await tx.$executeRaw`
+        UPDATE executions SET held_reason = NULL, updated_at = ${now} WHERE id = ${executionId}::uuid`;
     const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING', { attempts });
     return {
       admitted: true,

@@ -1,3 +1,4 @@
+import { Prisma, type SqlTx } from '@ccl/db';
 import { type AuditRow, headMac, lockChainHead, rowHash, storableText, storedDetail } from './audit-chain.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
@@ -55,7 +56,7 @@ export async function writeAudit(
     detail: storedDetail(detail),
   };
   const hash = rowHash(deps.audit, row, prev.hash);
-  await tx.$executeRaw`
+  const statement = Prisma.sql`
     WITH added AS (
       INSERT INTO audit_events (seq, at, actor_user_id, actor_session, actor_device, action, resource_type,
                                 resource_id, outcome, request_id, detail, hash)
@@ -65,6 +66,9 @@ export async function writeAudit(
       RETURNING seq)
     UPDATE audit_chain_head SET seq = ${row.seq}, hash = ${hash}, mac = ${headMac(deps.audit, row.seq, hash)}
     WHERE id = 1`;
+  // The head stays locked until commit: where the transaction can, the row goes out with its COMMIT.
+  const atCommit = (tx as Partial<SqlTx>).$executeRawAtCommit;
+  if (!atCommit?.(statement)) await tx.$executeRaw(statement);
 }
 
 export function toAuditDto(row: AuditRow) {

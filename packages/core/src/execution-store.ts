@@ -1,4 +1,4 @@
-import { type ExecutionState, Prisma } from '@ccl/db';
+import { type ExecutionState, Prisma, sqlOf } from '@ccl/db';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
 import {
@@ -180,16 +180,16 @@ export async function appendEvent(
   const rows = await retryWhileDatabaseUnavailable(
     async () => {
       if (mayHaveWritten) {
-        const written = await deps.prisma.$queryRaw<AppendedRow[]>`
+        const written = await sqlOf(deps.prisma).query<AppendedRow>(Prisma.sql`
           SELECT ev.seq, e.task_id::text AS "taskId", e.state::text AS state,
                  e.cancel_requested_at IS NOT NULL AS "cancelRequested"
             FROM execution_events ev JOIN executions e ON e.id = ev.execution_id
            WHERE ev.execution_id = ${executionId}::uuid AND ev.type = ${type}
              AND ev.created_at = ${now}::timestamptz AT TIME ZONE 'UTC' AND ev.data = ${data}::jsonb
-           ORDER BY ev.seq DESC LIMIT 1`;
+           ORDER BY ev.seq DESC LIMIT 1`);
         if (written.length > 0) return written;
       }
-      return deps.prisma.$queryRaw<AppendedRow[]>`
+      return sqlOf(deps.prisma).query<AppendedRow>(Prisma.sql`
     WITH bumped AS (
       UPDATE executions
       SET event_seq = event_seq + 1,
@@ -206,7 +206,7 @@ export async function appendEvent(
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
                                'seq', event_seq, 'state', state::text)::text)::text AS notified
-    FROM bumped`;
+    FROM bumped`);
     },
     {
       onRetry: (err) => {
@@ -262,8 +262,10 @@ export async function transitionAndPublish(
   const change = await retryWhileDatabaseUnavailable(
     async (tryNumber) => {
       try {
-        return await deps.prisma.$transaction((tx) =>
-          transitionExecution(deps, tx, ctx, executionId, to, patch),
+        // Raw, on Prisma's pool: a run makes several moves, and Prisma's interactive transaction
+        // costs the worker several times the CPU of the statements themselves (raw-sql.ts).
+        return await sqlOf(deps.prisma).transaction((tx) =>
+          transitionExecution(deps, tx as unknown as Tx, ctx, executionId, to, patch),
         );
       } catch (err) {
         // A connection lost while committing leaves the outcome unknown: the next try may find it made.

@@ -1,4 +1,4 @@
-import type { Execution } from '@ccl/db';
+import { type Execution, Prisma, sqlOf } from '@ccl/db';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import type { CoreDeps } from './deps.ts';
 import { appendEvent } from './execution-store.ts';
@@ -100,18 +100,25 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
     refusal,
     async agentStarting() {
       mark = new Date();
-      await deps.prisma.execution.update({ where: { id }, data: { pickedUpAt: mark } });
+      // Raw (raw-sql.ts): every run marks and unmarks; stored as UTC wall time, as Prisma does.
+      const at = mark.toISOString();
+      await sqlOf(deps.prisma).query(Prisma.sql`
+        UPDATE executions SET picked_up_at = ${at}::timestamptz AT TIME ZONE 'UTC',
+                              updated_at = ${at}::timestamptz AT TIME ZONE 'UTC'
+        WHERE id = ${id}::uuid`);
     },
     async release() {
       // Only while the mark is this pickup's own (or none was set): a pickup that took the run over
       // from this one, its claim expired, counted this one's time already.
       const held = Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
+      const own = mark?.toISOString() ?? null;
       await retryWhileDatabaseUnavailable(
         () =>
-          deps.prisma.execution.updateMany({
-            where: { id, pickedUpAt: mark },
-            data: { pickedUpAt: null, workedMs: { increment: held } },
-          }),
+          sqlOf(deps.prisma).query(Prisma.sql`
+            UPDATE executions SET picked_up_at = NULL, worked_ms = worked_ms + ${held}::int,
+                                  updated_at = ${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'
+            WHERE id = ${id}::uuid
+              AND picked_up_at IS NOT DISTINCT FROM (${own}::timestamptz AT TIME ZONE 'UTC')`),
         { retryMs: RELEASE_RETRY_MS },
       ).catch((err) =>
         deps.log.warn(

@@ -1,5 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from './generated/client.ts';
+import { registerPool } from './raw-sql.ts';
 
 export interface CreatePrismaOptions {
   /** Pool size; pg's default (10) when unset. */
@@ -7,9 +9,15 @@ export interface CreatePrismaOptions {
 }
 
 export function createPrisma(databaseUrl: string, opts: CreatePrismaOptions = {}): PrismaClient {
-  return new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl, max: opts.max }),
+  // One pool for Prisma and for the raw statements of the hot path (raw-sql.ts); $disconnect ends it.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.max });
+  // An idle connection the server dropped is only removed from the pool; the next query reconnects.
+  pool.on('error', () => undefined);
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     // Bursts of submits queue for a pooled connection; waiting a little beats failing the request.
     transactionOptions: { maxWait: 10_000, timeout: 15_000 },
   });
+  registerPool(prisma, pool);
+  return prisma;
 }

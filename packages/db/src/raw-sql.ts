@@ -1,0 +1,211 @@
+import pg from 'pg';
+import { Prisma, type PrismaClient } from './generated/client.ts';
+
+/**
+ * Statements on the hot path of every run (event appends, transitions and their audit rows) sent
+ * straight to the pool Prisma uses, without Prisma's query interpreter: measured here, a raw
+ * statement costs the process a quarter of the CPU of the same `$queryRaw`, and a two-statement
+ * transaction a seventh of an interactive `$transaction`. Same connections, same pool size.
+ *
+ * Results read as Prisma reads them on these paths: bigint as BigInt, timestamp (without time zone,
+ * stored as UTC) as a UTC Date. Errors of an unreachable or lost database carry Prisma's codes
+ * (database-retry.ts waits on those), so callers cannot tell which way a statement went.
+ */
+export interface SqlRunner {
+  query<T>(sql: Prisma.Sql): Promise<T[]>;
+  /** BEGIN, `fn` with a client whose `$queryRaw`/`$executeRaw` run in the transaction, COMMIT. */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+}
+
+/** The part of a Prisma transaction client the raw paths use (tagged templates or Prisma.Sql). */
+export interface SqlTx {
+  $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
+  $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
+  /**
+   * The transaction's last statement, sent with its COMMIT in one message: a row lock it takes is
+   * held for that one round trip, not for two. Its outcome is the commit's. False (nothing kept)
+   * when it cannot be sent that way: the caller runs it itself.
+   */
+  $executeRawAtCommit?(query: Prisma.Sql): boolean;
+}
+
+const pools = new WeakMap<object, pg.Pool>();
+
+/** Remembers the pool under a client createPrisma made, for sqlOf. */
+export function registerPool(prisma: PrismaClient, pool: pg.Pool): void {
+  pools.set(prisma, pool);
+}
+
+const INT8 = 20;
+const TIMESTAMP = 1114;
+const TYPES = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8) return (value: string) => BigInt(value);
+    if (oid === TIMESTAMP) return (value: string) => new Date(`${value.replace(' ', 'T')}Z`);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/**
+ * A value as Prisma sends it: BigInt as its digits (pg has no BigInt of its own), a Date as its UTC
+ * instant (pg would send local time, which a timestamp without time zone would take as UTC).
+ */
+const param = (value: unknown): unknown =>
+  typeof value === 'bigint' ? value.toString() : value instanceof Date ? value.toISOString() : value;
+
+const asSql = (query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Prisma.Sql =>
+  query instanceof Prisma.Sql ? query : Prisma.sql(query, ...values);
+
+const NOT_REACHED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P03',
+]);
+const CONNECTION_LOST = /Connection terminated|connection error|Connection ended|terminating connection/i;
+
+/**
+ * pg's error as Prisma's for the same cause: not reachable (P1001), the connection lost (P1017:
+ * the statement may have committed), timed out (P1008), no pooled connection in time (P2024).
+ * Anything else is the server's own error, passed on as it is.
+ */
+function prismaLike(err: unknown): unknown {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  let mapped: string | undefined;
+  if (NOT_REACHED.has(code)) mapped = 'P1001';
+  else if (code === 'ETIMEDOUT') mapped = 'P1008';
+  else if (/timeout exceeded when trying to connect/i.test(message)) mapped = 'P2024';
+  else if (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    CONNECTION_LOST.test(message)
+  )
+    mapped = 'P1017';
+  return mapped ? Object.assign(new Error(message), { code: mapped }) : err;
+}
+
+async function run<T>(
+  client: pg.Pool | pg.PoolClient,
+  sql: Prisma.Sql,
+  values: readonly unknown[] = sql.values,
+): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
+  try {
+    return await client.query<T & pg.QueryResultRow>({
+      text: sql.text,
+      values: values.map(param),
+      types: TYPES,
+    });
+  } catch (err) {
+    throw prismaLike(err);
+  }
+}
+
+/**
+ * A statement with its values written in as literals, for a message of several statements (which
+ * cannot carry parameters); null when a value is of a kind not written this way.
+ */
+function inlined(sql: Prisma.Sql): string | null {
+  const literals: string[] = [];
+  for (const value of sql.values) {
+    if (value === null || value === undefined) literals.push('NULL');
+    else if (typeof value === 'bigint') literals.push(`'${value.toString()}'`);
+    else if (typeof value === 'number' && Number.isFinite(value)) literals.push(`'${value}'`);
+    else if (typeof value === 'string') literals.push(pg.escapeLiteral(value));
+    else return null;
+  }
+  // $n are the statement's placeholders; its own text holds no other `$` followed by a digit.
+  return sql.text.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1] ?? 'NULL');
+}
+
+interface RawTx extends SqlTx {
+  /** The statement kept for the commit's message, written out. */
+  atCommit: string | null;
+}
+
+function txOf(client: pg.PoolClient): RawTx {
+  const tx: RawTx = {
+    atCommit: null,
+    $executeRawAtCommit(query: Prisma.Sql) {
+      const text = /\$\d/.test(query.strings.join('')) ? null : inlined(query);
+      if (text === null || tx.atCommit !== null) return false;
+      tx.atCommit = text;
+      return true;
+    },
+    async $queryRaw<T>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) {
+      return (await run(client, asSql(query, values))).rows as T;
+    },
+    async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) {
+      return (await run(client, asSql(query, values))).rowCount ?? 0;
+    },
+    async $queryRawUnsafe<T>(query: string, ...values: unknown[]) {
+      return (await run(client, Prisma.raw(query), values)).rows as T;
+    },
+  };
+  return tx;
+}
+
+/**
+ * The raw runner of a client createPrisma made; for any other (a test's stand-in), one that goes
+ * through the client itself, so behaviour a stand-in injects still applies.
+ */
+export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>): SqlRunner {
+  const pool = pools.get(prisma);
+  // After $disconnect the pool is ended; a client used again reconnects through Prisma's own.
+  if (!pool || pool.ending || pool.ended) {
+    return {
+      query: <T>(sql: Prisma.Sql) => prisma.$queryRaw<T[]>(sql),
+      transaction: <T>(fn: (tx: SqlTx) => Promise<T>) =>
+        prisma.$transaction((tx) => fn(tx as unknown as SqlTx)) as Promise<T>,
+    };
+  }
+  return {
+    async query<T>(sql: Prisma.Sql) {
+      return (await run<T>(pool, sql)).rows;
+    },
+    async transaction<T>(fn: (tx: SqlTx) => Promise<T>) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw prismaLike(err);
+      }
+      let broken: Error | undefined;
+      // A connection lost between two statements must not crash the process: the next one fails.
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
+      try {
+        await run(client, Prisma.sql`BEGIN`);
+        const tx = txOf(client);
+        const result = await fn(tx);
+        if (tx.atCommit === null) await run(client, Prisma.sql`COMMIT`);
+        else {
+          try {
+            await client.query(`${tx.atCommit};\nCOMMIT`);
+          } catch (err) {
+            throw prismaLike(err);
+          }
+        }
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((rollback: Error) => {
+          broken = rollback;
+        });
+        throw err;
+      } finally {
+        // A connection that could not roll back is closed, not handed to the next caller.
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
+    },
+  };
+}
