@@ -1,7 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.ts';
-import { registerPool } from './raw-sql.ts';
+import { registerPool, TRANSACTION_MAX_WAIT_MS } from './raw-sql.ts';
 
 export interface CreatePrismaOptions {
   /** Pool size; pg's default (10) when unset. */
@@ -16,7 +16,7 @@ export function createPrisma(databaseUrl: string, opts: CreatePrismaOptions = {}
   const prisma = new PrismaClient({
     adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     // Bursts of submits queue for a pooled connection; waiting a little beats failing the request.
-    transactionOptions: { maxWait: 10_000, timeout: 15_000 },
+    transactionOptions: { maxWait: TRANSACTION_MAX_WAIT_MS, timeout: 15_000 },
   });
   registerPool(prisma, pool);
   return prisma;

@@ -32,6 +32,37 @@ export interface SqlTx {
 
 const pools = new WeakMap<object, pg.Pool>();
 
+/** How long a transaction waits for a pooled connection: Prisma's maxWait (prisma.ts), then P2028. */
+export const TRANSACTION_MAX_WAIT_MS = 10_000;
+
+/**
+ * A pooled connection, or P2028 after `ms` as Prisma's interactive transactions give (the writes
+ * that retry on it wait, saying so, rather than queue unseen). One that comes later goes back at once.
+ */
+function connectWithin(pool: pg.Pool, ms: number): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(Object.assign(new Error(`no pooled database connection within ${ms} ms`), { code: 'P2028' }));
+    }, ms);
+    pool.connect().then(
+      (client) => {
+        if (settled) return client.release();
+        settled = true;
+        clearTimeout(timer);
+        resolve(client);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(prismaLike(err));
+      },
+    );
+  });
+}
+
 /** Remembers the pool under a client createPrisma made, for sqlOf. */
 export function registerPool(prisma: PrismaClient, pool: pg.Pool): void {
   pools.set(prisma, pool);
@@ -171,12 +202,7 @@ export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>):
       return (await run<T>(pool, sql)).rows;
     },
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>) {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw prismaLike(err);
-      }
+      const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
       let broken: Error | undefined;
       // A connection lost between two statements must not crash the process: the next one fails.
       const onError = (err: Error) => {
