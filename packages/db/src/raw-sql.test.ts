@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Prisma, type PrismaClient } from './generated/client.ts';
 import { createPrisma } from './prisma.ts';
 import { sqlOf } from './raw-sql.ts';
@@ -42,10 +42,6 @@ describe('raw statements on Prisma’s pool (sqlOf)', () => {
         Prisma.sql`INSERT INTO notes (id, body, at) VALUES (${2n}, ${AWKWARD}, ${'2026-12-06T08:00:00.000Z'}::timestamptz AT TIME ZONE 'UTC')`,
       );
       expect(kept).toBe(true);
-      // Not sent yet: only the commit carries it.
-      expect(await tx.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM notes`).toEqual([
-        { n: 1 },
-      ]);
     });
     const rows = await prisma.$queryRaw<Array<{ id: bigint; body: string; at: Date }>>`
       SELECT id, body, at FROM notes ORDER BY id`;
@@ -82,6 +78,78 @@ describe('raw statements on Prisma’s pool (sqlOf)', () => {
     const ids = await prisma.$queryRaw<Array<{ id: bigint }>>`SELECT id FROM notes ORDER BY id`;
     expect(ids.map((r) => r.id)).toEqual([1n, 2n]);
     expect(await sqlOf(prisma).query(Prisma.sql`SELECT 2 AS two`)).toEqual([{ two: 2 }]);
+  });
+
+  it('BEGIN goes out with the first statement: a two-statement transaction is three messages, and a failing first statement leaves nothing', async () => {
+    const sent: string[] = [];
+    const query = pg.Client.prototype.query;
+    const spy = vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (
+      this: pg.Client,
+      ...args: unknown[]
+    ) {
+      const config = args[0] as string | { text: string };
+      sent.push(typeof config === 'string' ? config : config.text);
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query);
+    try {
+      const [row] = await sqlOf(prisma).transaction(async (tx) => {
+        const rows = await tx.$queryRaw<Array<{ id: bigint; body: string }>>`
+          INSERT INTO notes (id, body, at) VALUES (${10n}, ${AWKWARD}, ${new Date('2026-12-06T09:00:00Z')})
+          RETURNING id, body`;
+        tx.$executeRawAtCommit?.(Prisma.sql`UPDATE notes SET body = ${'kept'} WHERE id = ${10n}`);
+        return rows;
+      });
+      expect(row).toEqual({ id: 10n, body: AWKWARD });
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^BEGIN;\n\s*INSERT INTO notes/);
+      expect(sent[1]).toMatch(/^UPDATE notes .*;\nCOMMIT$/s);
+
+      sent.length = 0;
+      const failing = sqlOf(prisma).transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO notes (id, body, at) VALUES (${11n}, ${'x'}, now())`;
+        await tx.$executeRaw`INSERT INTO notes (id, body, at) VALUES (${10n}, ${'duplicate'}, now())`;
+      });
+      await expect(failing).rejects.toThrow(/duplicate key/);
+      expect(sent).toEqual([expect.stringMatching(/^BEGIN;/), expect.any(String), 'ROLLBACK']);
+
+      // Lists of text and booleans are written in too.
+      sent.length = 0;
+      const listed = await sqlOf(prisma).transaction(
+        (tx) =>
+          tx.$queryRaw`SELECT ${['x', AWKWARD]}::text[] AS list, ${[]}::text[] AS none, ${true}::boolean AS yes`,
+      );
+      expect(listed).toEqual([{ list: ['x', AWKWARD], none: [], yes: true }]);
+      expect(sent[0]).toMatch(/^BEGIN;\n/);
+
+      // A statement whose values cannot be written into its text: BEGIN goes alone first.
+      sent.length = 0;
+      await sqlOf(prisma).transaction(async (tx) => {
+        await tx.$queryRawUnsafe('SELECT $1::int AS n', 5);
+      });
+      expect(sent).toEqual(['BEGIN', 'SELECT $1::int AS n', 'COMMIT']);
+    } finally {
+      spy.mockRestore();
+    }
+    const rows = await prisma.$queryRaw<Array<{ id: bigint; body: string; at: Date }>>`
+      SELECT id, body, at FROM notes WHERE id >= 10 ORDER BY id`;
+    expect(rows).toEqual([{ id: 10n, body: 'kept', at: new Date('2026-12-06T09:00:00Z') }]);
+  });
+
+  it('a statement kept for the commit runs before any statement sent after it', async () => {
+    const seen = await sqlOf(prisma).transaction(async (tx) => {
+      await tx.$executeRaw`INSERT INTO notes (id, body, at) VALUES (${20n}, ${'one'}, now())`;
+      expect(tx.$executeRawAtCommit?.(Prisma.sql`UPDATE notes SET body = ${'two'} WHERE id = ${20n}`)).toBe(
+        true,
+      );
+      const rows = await tx.$queryRaw<Array<{ body: string }>>`SELECT body FROM notes WHERE id = ${20n}`;
+      // Kept again after it went out: the commit carries this one.
+      expect(tx.$executeRawAtCommit?.(Prisma.sql`UPDATE notes SET body = ${'three'} WHERE id = ${20n}`)).toBe(
+        true,
+      );
+      return rows;
+    });
+    expect(seen).toEqual([{ body: 'two' }]);
+    expect(await prisma.$queryRaw`SELECT body FROM notes WHERE id = 20`).toEqual([{ body: 'three' }]);
   });
 
   it('a client it did not make (a test’s stand-in) is used as it is', async () => {

@@ -144,40 +144,76 @@ async function run<T>(
  * cannot carry parameters); null when a value is of a kind not written this way.
  */
 function inlined(sql: Prisma.Sql): string | null {
+  // Only the statement's own placeholders may look like one: its text must hold no other `$` digit.
+  if (/\$\d/.test(sql.strings.join(''))) return null;
   const literals: string[] = [];
-  for (const value of sql.values) {
+  for (const given of sql.values) {
+    const value = param(given);
     if (value === null || value === undefined) literals.push('NULL');
     else if (typeof value === 'bigint') literals.push(`'${value.toString()}'`);
     else if (typeof value === 'number' && Number.isFinite(value)) literals.push(`'${value}'`);
+    else if (typeof value === 'boolean') literals.push(`'${value}'`);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+      literals.push(value.length ? `ARRAY[${value.map((v) => pg.escapeLiteral(v)).join(',')}]` : `'{}'`);
     else if (typeof value === 'string') literals.push(pg.escapeLiteral(value));
     else return null;
   }
-  // $n are the statement's placeholders; its own text holds no other `$` followed by a digit.
   return sql.text.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1] ?? 'NULL');
 }
 
 interface RawTx extends SqlTx {
   /** The statement kept for the commit's message, written out. */
   atCommit: string | null;
+  /** Whether BEGIN has gone out (it waits for the first statement, to go in the same message). */
+  begun: boolean;
 }
 
+/** The last result of a message that held several statements (pg answers with one per statement). */
+const lastOf = <T extends pg.QueryResultRow>(result: pg.QueryResult<T> | pg.QueryResult<T>[]) =>
+  Array.isArray(result) ? (result.at(-1) as pg.QueryResult<T>) : result;
+
 function txOf(client: pg.PoolClient): RawTx {
+  /**
+   * A statement of the transaction. The first goes out in one message with the BEGIN before it
+   * (a round trip saved on every transaction) when its values can be written into its text;
+   * otherwise BEGIN goes alone first.
+   */
+  const send = async <T>(sql: Prisma.Sql, values?: readonly unknown[]) => {
+    // What must go before the statement: BEGIN, and a statement kept for the commit, which runs
+    // first since it was asked for first (a second audit row must see the first one's head).
+    const before = [...(tx.begun ? [] : ['BEGIN']), ...(tx.atCommit === null ? [] : [tx.atCommit])];
+    tx.begun = true;
+    tx.atCommit = null;
+    if (before.length === 0) return run<T>(client, sql, values);
+    const text = values === undefined ? inlined(sql) : null;
+    try {
+      if (text === null) {
+        await client.query(before.join(';\n'));
+        return await run<T>(client, sql, values);
+      }
+      const results = await client.query({ text: `${before.join(';\n')};\n${text}`, types: TYPES });
+      return lastOf(results as unknown as pg.QueryResult<T & pg.QueryResultRow>);
+    } catch (err) {
+      throw prismaLike(err);
+    }
+  };
   const tx: RawTx = {
     atCommit: null,
+    begun: false,
     $executeRawAtCommit(query: Prisma.Sql) {
-      const text = /\$\d/.test(query.strings.join('')) ? null : inlined(query);
+      const text = inlined(query);
       if (text === null || tx.atCommit !== null) return false;
       tx.atCommit = text;
       return true;
     },
     async $queryRaw<T>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) {
-      return (await run(client, asSql(query, values))).rows as T;
+      return (await send(asSql(query, values))).rows as T;
     },
     async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) {
-      return (await run(client, asSql(query, values))).rowCount ?? 0;
+      return (await send(asSql(query, values))).rowCount ?? 0;
     },
     async $queryRawUnsafe<T>(query: string, ...values: unknown[]) {
-      return (await run(client, Prisma.raw(query), values)).rows as T;
+      return (await send(Prisma.raw(query), values)).rows as T;
     },
   };
   return tx;
@@ -210,19 +246,21 @@ export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>):
       };
       client.on('error', onError);
       try {
-        await run(client, Prisma.sql`BEGIN`);
         const tx = txOf(client);
         const result = await fn(tx);
-        if (tx.atCommit === null) await run(client, Prisma.sql`COMMIT`);
-        else {
+        // A transaction that sent nothing has nothing to commit, unless a statement waits for COMMIT.
+        if (tx.atCommit === null) {
+          if (tx.begun) await run(client, Prisma.sql`COMMIT`);
+        } else {
           try {
-            await client.query(`${tx.atCommit};\nCOMMIT`);
+            await client.query(`${tx.begun ? '' : 'BEGIN;\n'}${tx.atCommit};\nCOMMIT`);
           } catch (err) {
             throw prismaLike(err);
           }
         }
         return result;
       } catch (err) {
+        // A ROLLBACK outside a transaction only warns; sent anyway, as BEGIN may have gone out.
         await client.query('ROLLBACK').catch((rollback: Error) => {
           broken = rollback;
         });
