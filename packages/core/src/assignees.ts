@@ -13,10 +13,11 @@ import { assertProjectInReach } from './project-scope.ts';
  */
 async function assignableWhere(
   db: Pick<Tx, 'projectMember'>,
-  projectId: string,
+  projectId: string | null,
 ): Promise<Prisma.UserWhereInput> {
-  const members = await db.projectMember.count({ where: { projectId } });
-  if (!members) return { disabled: false };
+  // A project the submit is about to make has no members yet.
+  const members = projectId === null ? 0 : await db.projectMember.count({ where: { projectId } });
+  if (!members || projectId === null) return { disabled: false };
   return {
     disabled: false,
     OR: [{ memberships: { some: { projectId } } }, { role: { permissions: { has: 'project:manage' } } }],
@@ -29,7 +30,8 @@ async function assignableWhere(
  */
 export async function checkAssignee(
   db: Pick<Tx, 'projectMember' | 'user'>,
-  projectId: string,
+  /** Null: a project not made yet (its first card makes it). */
+  projectId: string | null,
   userId: string | null,
 ): Promise<void> {
   if (userId === null) return;

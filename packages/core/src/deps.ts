@@ -14,7 +14,7 @@ export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 /** The slice of the queue the domain needs; the transport (BullMQ) lives outside core. */
 export interface JobQueue {
   /** `priority`: lower runs first (the run's fair-share rank, core/admission.ts). */
-  enqueue(executionId: string, opts?: { priority?: number }): Promise<void>;
+  enqueue(executionId: string, opts?: { priority?: number; fresh?: boolean }): Promise<void>;
   /** Moves a parked job back to the queue now; false when it is not parked. */
   wake(executionId: string): Promise<boolean>;
   /** Removes a job no worker has taken yet; false when absent or already running. */
@@ -82,4 +82,9 @@ export interface ExecutionChange {
   taskId: string;
   seq: number;
   state: string;
+  /**
+   * On a move to a terminal state, from the transition itself: the run's agent and how long it ran
+   * (null when it never started), so that the duration histogram needs no read of its own.
+   */
+  ended?: { agentType: string; seconds: number | null };
 }

@@ -92,7 +92,7 @@ export function toEventDto(e: ExecutionEvent): ExecutionEventDto {
 }
 
 export function toTaskDto(
-  t: Task & { project: Project; executions: Execution[] },
+  t: Task & { project: Pick<Project, 'slug'>; executions: Execution[] },
   pullRequest: TaskPullRequestDto | null,
 ): TaskDto {
   const latest = t.executions[0];

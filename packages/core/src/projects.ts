@@ -18,23 +18,34 @@ export const INBOX = 'inbox';
 export async function ensureProject(deps: AuditDeps, tx: Tx, ctx: RequestCtx, slug: string) {
   const existing = await tx.project.findUnique({ where: { slug } });
   if (existing) return existing;
-  // Concurrent first submits to a new project race here; ON CONFLICT lets one create it and the others reuse it.
+  await createImplicitProject(deps, tx, ctx, slug);
+  return tx.project.findUniqueOrThrow({ where: { slug } });
+}
+
+/**
+ * Makes the project a first submit names, with its audit row, in the caller's transaction.
+ * Concurrent first submits race here; ON CONFLICT lets one make it and the others use it.
+ */
+export async function createImplicitProject(
+  deps: AuditDeps,
+  tx: Pick<Tx, '$queryRaw' | '$executeRaw'>,
+  ctx: RequestCtx,
+  slug: string,
+): Promise<void> {
   const inserted = await tx.$queryRaw<Array<{ id: string }>>`
     INSERT INTO projects (id, slug, name, created_by)
     VALUES (gen_random_uuid(), ${slug}, ${slug}, ${ctx.actor.userId})
     ON CONFLICT (slug) DO NOTHING
     RETURNING id::text AS id`;
-  const project = await tx.project.findUniqueOrThrow({ where: { slug } });
-  if (inserted.length) {
-    await writeAudit(deps, tx, ctx, {
-      action: 'project.create',
-      resourceType: 'project',
-      resourceId: project.id,
-      outcome: 'ALLOWED',
-      detail: { slug, implicit: true },
-    });
-  }
-  return project;
+  const made = inserted[0];
+  if (!made) return;
+  await writeAudit(deps, tx as Tx, ctx, {
+    action: 'project.create',
+    resourceType: 'project',
+    resourceId: made.id,
+    outcome: 'ALLOWED',
+    detail: { slug, implicit: true },
+  });
 }
 
 export async function listProjects(deps: CoreDeps, ctx: RequestCtx) {

@@ -5,6 +5,7 @@ import { assignQueueRank } from './admission.ts';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
+import { insertCard } from './card-insert.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
@@ -12,7 +13,7 @@ import { Invalid, NotFound, Unavailable } from './errors.ts';
 import { publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
 import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
-import { ensureProject, INBOX } from './projects.ts';
+import { INBOX } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
 import { latestPullRequests } from './task-pull-requests.ts';
@@ -137,7 +138,8 @@ async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: strin
   // Its turn among all projects' queued runs (admission.ts).
   const priority = await assignQueueRank(deps, executionId);
   try {
-    await deps.queue.enqueue(executionId, { priority });
+    // A run just written: no job of it can exist yet.
+    await deps.queue.enqueue(executionId, { priority, fresh: true });
     return priority;
   } catch (err) {
     deps.log.error({ err, executionId, reqId: ctx.requestId }, 'enqueue failed');
@@ -156,36 +158,35 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     prompt: input.prompt,
     context: input.context,
   });
-  const { task, execution } = await deps.prisma.$transaction(async (tx) => {
-    const project = await ensureProject(deps, tx, ctx, input.context.project ?? INBOX);
-    const task = await tx.task.create({
-      data: {
-        projectId: project.id,
-        title: titleFor(input.prompt, input.context),
-        description: input.context.description ?? '',
-        column: 'in_progress',
-        creatorId: ctx.actor.userId,
-      },
-      include: { project: true },
-    });
-    const execution = await tx.execution.create({ data: { ...exec, taskId: task.id } });
-    await writeAudit(deps, tx, ctx, {
+  const slug = input.context.project ?? INBOX;
+  const { task, execution } = await insertCard(
+    deps,
+    ctx,
+    {
+      projectSlug: slug,
+      title: titleFor(input.prompt, input.context),
+      description: input.context.description ?? '',
+      column: 'in_progress',
+      assigneeId: null,
+    },
+    exec,
+    ({ taskId, executionId }) => ({
       action: 'task.submit',
       resourceType: 'task',
-      resourceId: task.id,
+      resourceId: taskId,
       outcome: 'ALLOWED',
       detail: {
-        execution_id: execution.id,
+        execution_id: executionId,
         agent_type: exec.agentType,
         requested_agent: exec.requestedAgent,
-        project: project.slug,
+        project: slug,
       },
-    });
-    return { task, execution };
-  });
+    }),
+  );
+  if (!execution) throw new Error('the run was not written');
   const queueRank = await enqueueOrFail(deps, ctx, execution.id);
   // The run as written and queued; a worker may have moved it on since, which the next poll shows.
-  return toTaskState({ ...execution, queueRank }, task);
+  return toTaskState({ ...execution, queueRank }, { ...task, project: { slug } });
 }
 
 const taskInclude = {
@@ -224,46 +225,45 @@ export async function createTask(
     input.prompt && input.agent_type
       ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
       : null;
-  const created = await deps.prisma.$transaction(async (tx) => {
-    const project = await ensureProject(deps, tx, ctx, input.project);
-    const assigneeId = input.assignee_id ?? null;
-    await checkAssignee(tx, project.id, assigneeId);
-    const task = await tx.task.create({
-      data: {
-        projectId: project.id,
-        title: input.title,
-        description: input.description ?? '',
-        // A card that starts a run is in progress, whatever column it was asked for.
-        column: exec ? 'in_progress' : (input.column ?? 'todo'),
-        creatorId: ctx.actor.userId,
-        assigneeId,
-        ...(input.priority ? { priority: input.priority } : {}),
-        // The card remembers its agent and run settings for the runs started later.
-        ...(input.agent_type ? { agentType: input.agent_type } : {}),
-        ...(input.context ? { context: input.context as Prisma.InputJsonValue } : {}),
-      },
+  const assigneeId = input.assignee_id ?? null;
+  if (assigneeId !== null) {
+    const project = await deps.prisma.project.findUnique({
+      where: { slug: input.project },
+      select: { id: true },
     });
-    const execution = exec
-      ? await tx.execution.create({
-          data: { ...exec, taskId: task.id, ...(input.github ? { github: input.github } : {}) },
-        })
-      : null;
-    await writeAudit(deps, tx, ctx, {
+    await checkAssignee(deps.prisma, project?.id ?? null, assigneeId);
+  }
+  const created = await insertCard(
+    deps,
+    ctx,
+    {
+      projectSlug: input.project,
+      title: input.title,
+      description: input.description ?? '',
+      // A card that starts a run is in progress, whatever column it was asked for.
+      column: exec ? 'in_progress' : (input.column ?? 'todo'),
+      assigneeId,
+      priority: input.priority,
+      // The card remembers its agent and run settings for the runs started later.
+      agentType: input.agent_type,
+      context: input.context,
+    },
+    exec ? { ...exec, github: input.github } : null,
+    ({ taskId, executionId }) => ({
       action: 'task.create',
       resourceType: 'task',
-      resourceId: task.id,
+      resourceId: taskId,
       outcome: 'ALLOWED',
-      detail: { project: project.slug, execution_id: execution?.id ?? null, assignee_id: assigneeId },
-    });
-    return { task: { ...task, project }, execution };
-  });
+      detail: { project: input.project, execution_id: executionId, assignee_id: assigneeId },
+    }),
+  );
   const { task, execution } = created;
   let executions: Execution[] = [];
   if (execution) executions = [{ ...execution, queueRank: await enqueueOrFail(deps, ctx, execution.id) }];
   else await publishTaskChange(deps, task.id);
   // The card as written (and its run as queued), not through getTask: creating a card needs
   // task:submit, and answering with it must not also need task:view. A new card has no pull request.
-  return toTaskDto({ ...task, executions }, null);
+  return toTaskDto({ ...task, project: { slug: input.project }, executions }, null);
 }
 
 /** POST /api/tasks/:id/executions: run (or re-run) a task; `ref` is its id or number (task-ref.ts). */

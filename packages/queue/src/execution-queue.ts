@@ -68,8 +68,10 @@ function openExecutionQueue<B extends IQueueBackend, C>(
     async enqueue(executionId, opts) {
       // A finished job stays around (bounded) under its id, and BullMQ would ignore the add as a
       // duplicate; running the execution again (a retry, a reconciler) needs a fresh job.
-      const current = await queue.getJobState(executionId);
-      if (current === 'completed' || current === 'failed') await queue.remove(executionId);
+      if (!opts?.fresh) {
+        const current = await queue.getJobState(executionId);
+        if (current === 'completed' || current === 'failed') await queue.remove(executionId);
+      }
       const priority = opts?.priority === undefined ? {} : { priority: clampPriority(opts.priority) };
       await queue.add(EXECUTION_JOB, { executionId }, { jobId: executionId, ...priority });
     },

@@ -97,8 +97,10 @@ export interface ExecutionQueue {
   /**
    * jobId = executionId and the job carries only that id; enqueuing a pending id again is a no-op.
    * `priority`: lower runs first (BullMQ's priority, 1 … 2^21); unset runs before any prioritized job.
+   * `fresh`: the execution was just written, so no job of an earlier run of it can be in the way
+   * (saves the look for one on every submit).
    */
-  enqueue(executionId: string, opts?: { priority?: number }): Promise<void>;
+  enqueue(executionId: string, opts?: { priority?: number; fresh?: boolean }): Promise<void>;
   /** Moves a parked (delayed) job back to the queue now; false when the job is not parked. */
   wake(executionId: string): Promise<boolean>;
   /** Removes a job no worker has taken yet; false if it is absent, active or finished. */
