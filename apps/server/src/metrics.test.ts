@@ -60,6 +60,12 @@ describe('GET /metrics', () => {
         ? t
         : null;
     });
+    // The time it ran, as its row says (started to finished), not a guess.
+    const ran = await server.prisma.execution.findUniqueOrThrow({ where: { id: done.latest_execution.id } });
+    const seconds = ((ran.finishedAt?.getTime() ?? 0) - (ran.startedAt?.getTime() ?? 0)) / 1000;
+    expect(
+      value(text, 'clawlink_execution_duration_seconds_sum{agent="echo",state="completed"}'),
+    ).toBeCloseTo(seconds, 3);
     expect(value(text, 'clawlink_executions{state="completed",agent="echo"}')).toBe(1);
     expect(value(text, 'clawlink_executions{state="waiting",agent="echo"}')).toBe(1);
     expect(value(text, 'clawlink_approvals_waiting')).toBe(1);

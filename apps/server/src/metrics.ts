@@ -164,10 +164,19 @@ export class Metrics {
     series.observe(reply.elapsedTime / 1000);
   }
 
-  /** Watches runs end (one read per finished execution) for the duration histogram. */
+  /**
+   * Watches runs end for the duration histogram: the end's notice names the agent and the time run;
+   * one from elsewhere that does not (a process of an older version) costs a read.
+   */
   watch(hub: EventHub): () => void {
     return hub.on('*', (change: ExecutionChange) => {
       if (!TERMINAL.has(change.state)) return;
+      const { ended } = change;
+      if (ended) {
+        const state = change.state.toLowerCase();
+        if (ended.seconds !== null) this.durations.observe({ agent: ended.agentType, state }, ended.seconds);
+        return;
+      }
       void this.deps.prisma.execution
         .findUnique({
           where: { id: change.executionId },

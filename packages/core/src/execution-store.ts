@@ -99,6 +99,11 @@ export async function transitionExecution(
           WHERE id = (SELECT task_id FROM moved) AND "column" = 'in_progress' RETURNING id)`
     : Prisma.empty;
   const afterCard = completed ? Prisma.sql`AND (SELECT count(*) FROM card) >= 0` : Prisma.empty;
+  // A run's end names its agent and how long it ran, for the duration histogram (metrics.ts).
+  const ended = isTerminal(to)
+    ? Prisma.sql` || jsonb_build_object('ended',
+        jsonb_build_object('agentType', moved.agent_type, 'seconds', moved.seconds))`
+    : Prisma.empty;
   const rows = await tx.$queryRaw<MovedRow[]>`
     WITH cur AS (
       SELECT id, state, task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE),
@@ -106,7 +111,8 @@ export async function transitionExecution(
       UPDATE executions e SET ${Prisma.join(sets, ', ')}
       FROM cur
       WHERE e.id = cur.id AND cur.state::text = ANY(${FROM_STATES[to]}::text[])
-      RETURNING e.event_seq, e.task_id, cur.state AS from_state),
+      RETURNING e.event_seq, e.task_id, cur.state AS from_state, e.agent_type,
+                EXTRACT(EPOCH FROM (e.finished_at - e.started_at))::float8 AS seconds),
     ev AS (
       INSERT INTO execution_events (execution_id, seq, type, data, created_at)
       SELECT ${executionId}::uuid, event_seq, 'state',
@@ -120,8 +126,9 @@ export async function transitionExecution(
     SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
            head.seq AS head_seq, head.hash AS head_hash,
            CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
-             json_build_object('executionId', ${executionId}::text, 'taskId', cur.task_id::text,
-                               'seq', moved.event_seq, 'state', ${to}::text)::text)::text END AS notified
+             (json_build_object('executionId', ${executionId}::text, 'taskId', cur.task_id::text,
+                                'seq', moved.event_seq, 'state', ${to}::text)::jsonb${ended})::text)::text
+           END AS notified
     FROM cur LEFT JOIN moved ON true LEFT JOIN head ON true`;
   const row = rows[0];
   if (!row) throw new NotFound(`execution ${executionId} not found`);

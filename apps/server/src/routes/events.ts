@@ -148,7 +148,10 @@ export async function eventRoutes(app: AppInstance): Promise<void> {
           })
           .catch(() => undefined);
       };
-      const offRuns = hub.on('*', (change) => send(change.taskId, 'execution', change));
+      // The notice's four fields; what else it carries (a run's end, for metrics) stays here.
+      const offRuns = hub.on('*', ({ executionId, taskId, seq, state }) =>
+        send(taskId, 'execution', { executionId, taskId, seq, state }),
+      );
       const offCards = hub.onTask((taskId) => send(taskId, 'task', { taskId }));
       const off = () => {
         offRuns();
