@@ -1,4 +1,4 @@
-import { type Execution, Prisma, sqlOf, type Task } from '@ccl/db';
+import { camelRow, type Execution, Prisma, sqlOf, type Task } from '@ccl/db';
 import { type AuditEntry, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
@@ -38,17 +38,13 @@ interface InsertedRow {
 const json = (value: unknown) =>
   value === undefined || value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
 
-/**
- * A row of `to_jsonb` as Prisma reads the table: camelCase fields (every column's name is its
- * field's in snake_case), and the `…_at` timestamps, which jsonb writes as UTC wall time, as Dates.
- */
+/** A row of `to_jsonb` as Prisma reads the table: its `…_at` timestamps, UTC wall time in jsonb, as Dates. */
 function fromJsonRow<T>(row: Record<string, unknown>): T {
-  const out: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) {
-    const field = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    out[field] = column.endsWith('_at') && typeof value === 'string' ? new Date(`${value}Z`) : value;
-  }
-  return out as T;
+  const dated = Object.entries(row).map(([column, value]) => [
+    column,
+    column.endsWith('_at') && typeof value === 'string' ? new Date(`${value}Z`) : value,
+  ]);
+  return camelRow<T>(Object.fromEntries(dated));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type ExecutionState, Prisma, sqlOf } from '@ccl/db';
+import { camelRow, type Execution, type ExecutionState, Prisma, sqlOf } from '@ccl/db';
 import { type AuditDeps, writeAudit } from './audit.ts';
 import type { RequestCtx } from './context.ts';
 import {
@@ -154,6 +154,20 @@ export async function transitionExecution(
     row.head_seq === null ? undefined : { seq: BigInt(row.head_seq), hash: row.head_hash },
   );
   return { executionId, taskId: row.task_id, seq: row.seq, state: to };
+}
+
+/**
+ * An execution's whole row, as Prisma's `findUnique` gives it, raw (raw-sql.ts): a worker reads
+ * the run it takes once per pickup, and Prisma's query costs several times the statement.
+ */
+export async function readExecution(
+  deps: Pick<CoreDeps, 'prisma'>,
+  executionId: string,
+): Promise<Execution | null> {
+  const rows = await sqlOf(deps.prisma).query<Record<string, unknown>>(
+    Prisma.sql`SELECT * FROM executions WHERE id = ${executionId}::uuid`,
+  );
+  return rows[0] ? camelRow<Execution>(rows[0]) : null;
 }
 
 interface AppendedRow {

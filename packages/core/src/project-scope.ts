@@ -1,4 +1,4 @@
-import type { Prisma } from '@ccl/db';
+import { Prisma, sqlOf } from '@ccl/db';
 import { has, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
@@ -59,9 +59,10 @@ export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, s
   if (seesAllProjects(ctx)) return;
   // One statement: a project that does not exist yet is created on first use, so only an existing,
   // members-only project the caller is not in is out of reach.
-  const rows = await deps.prisma.$queryRaw<Array<{ members: number; mine: boolean }>>`
+  // Raw (raw-sql.ts): every submit asks.
+  const rows = await sqlOf(deps.prisma).query<{ members: number; mine: boolean }>(Prisma.sql`
     SELECT count(*)::int AS members, COALESCE(bool_or(m.user_id = ${ctx.actor.userId}), false) AS mine
-    FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.slug = ${slug}`;
+    FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.slug = ${slug}`);
   const project = rows[0];
   if (project && project.members > 0 && !project.mine) throw await outOfReach(deps, ctx, 'project', slug);
 }

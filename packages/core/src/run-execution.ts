@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import {
   type AgentEvent,
@@ -21,7 +22,7 @@ import { runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { appendEvent, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import { appendEvent, readExecution, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
 import { gitAuthEnv } from './github/client.ts';
 import {
   accessFor,
@@ -107,8 +108,7 @@ export async function runExecution(
   read?: Execution | null,
 ): Promise<ParkOutcome | undefined> {
   const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
-  const execution =
-    read === undefined ? await deps.prisma.execution.findUnique({ where: { id: executionId } }) : read;
+  const execution = read === undefined ? await readExecution(deps, executionId) : read;
   if (!execution || isTerminal(execution.state)) return undefined;
   const pickup = await takeRun(deps, execution);
   if (!pickup) return undefined;
@@ -594,7 +594,8 @@ class ExecutionRun {
 
   private async prepareWorkspace(): Promise<GitWorkspace> {
     const root = this.workspacesRoot();
-    await rm(`${root}/${this.id}`, { recursive: true, force: true });
+    // An earlier attempt's directory goes first (usually there is none: one system call to know).
+    if (existsSync(`${root}/${this.id}`)) await rm(`${root}/${this.id}`, { recursive: true, force: true });
     const common = {
       root,
       executionId: this.id,

@@ -1,6 +1,6 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
-import { type Execution, Prisma } from '@ccl/db';
+import { type Execution, Prisma, sqlOf } from '@ccl/db';
 import { assignQueueRank } from './admission.ts';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
@@ -76,10 +76,11 @@ interface NewExecution {
 
 /** A project's settings and the names of its secrets, in one read (nothing yet for a new project). */
 async function projectForRun(deps: CoreDeps, slug: string) {
-  const rows = await deps.prisma.$queryRaw<Array<{ settings: Prisma.JsonValue; secrets: string[] }>>`
+  // Raw (raw-sql.ts): every submit asks.
+  const rows = await sqlOf(deps.prisma).query<{ settings: Prisma.JsonValue; secrets: string[] }>(Prisma.sql`
     SELECT p.settings,
            COALESCE((SELECT array_agg(s.name) FROM project_secrets s WHERE s.project_id = p.id), '{}') AS secrets
-    FROM projects p WHERE p.slug = ${slug}`;
+    FROM projects p WHERE p.slug = ${slug}`);
   return rows[0] ?? { settings: null, secrets: [] };
 }
 

@@ -273,3 +273,14 @@ export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>):
     },
   };
 }
+
+/**
+ * A row of `SELECT *` (or of `to_jsonb`) under Prisma's field names: every column's name is its
+ * field's in snake_case (`task_id` → `taskId`).
+ */
+export function camelRow<T>(row: Record<string, unknown>): T {
+  const out: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(row))
+    out[column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
+  return out as T;
+}

@@ -1,4 +1,5 @@
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { diffAgainst } from './diff.ts';
 import { addLocalConfig, FreshRepoTemplate, headCommit, initialCommit } from './fresh-repo.ts';
@@ -41,9 +42,7 @@ const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
 export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<GitWorkspace> {
   const dir = workspaceDir(opts.root, opts.executionId);
   if (opts.ref?.startsWith('-')) throw new Error(`invalid git ref: ${JSON.stringify(opts.ref)}`);
-  await mkdir(dir, { recursive: true });
-  if ((await readdir(dir)).length > 0)
-    throw new Error(`workspace directory ${dir} already exists and is not empty`);
+  makeEmptyDir(dir);
   try {
     const base = opts.repoUrl
       ? await checkOut(dir, opts.repoUrl, opts)
@@ -53,6 +52,26 @@ export async function createWorkspace(opts: CreateWorkspaceOptions): Promise<Git
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     throw err;
   }
+}
+
+/**
+ * Makes `dir` (and the root above it when missing), or accepts it existing empty. One system call
+ * in the usual case, made synchronously as the fresh repository's entries are (fresh-repo.ts).
+ */
+function makeEmptyDir(dir: string): void {
+  try {
+    mkdirSync(dir);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      mkdirSync(dir, { recursive: true });
+      return;
+    }
+    if (code !== 'EEXIST') throw err;
+  }
+  if (readdirSync(dir).length > 0)
+    throw new Error(`workspace directory ${dir} already exists and is not empty`);
 }
 
 /** `<root>/<executionId>`; the id becomes a path segment, so anything that could climb out of the root is refused. */

