@@ -1,4 +1,10 @@
-import { type Logger as CoreLogger, type JobContext, RetryLater, runExecution } from '@ccl/core';
+import {
+  type Logger as CoreLogger,
+  type JobContext,
+  RetryLater,
+  readExecution,
+  runExecution,
+} from '@ccl/core';
 import type { Logger } from 'pino';
 import type { Runtime } from './runtime.ts';
 
@@ -38,7 +44,7 @@ export function executionHandler(rt: Runtime, log: Logger) {
 
   async function handle(executionId: string, job: JobContext) {
     // The run's one read of its row: the log's and the trace's fields come from it, and the run starts from it.
-    const row = await rt.prisma.execution.findUnique({ where: { id: executionId } });
+    const row = await readExecution(rt.deps, executionId);
     const runLog = boundLogger(log, { executionId, ...(row ? { userId: row.userId } : {}) });
     const started = performance.now();
     running.set(executionId, runLog);

@@ -77,6 +77,13 @@ describe('appendEvent', () => {
       seq: 1,
       state: 'PENDING',
       cancelRequested: false,
+      // A usage report brings back what the monthly budgets are checked against, read with it.
+      budget: {
+        projectId: (await prisma.task.findUniqueOrThrow({ where: { id: execution.taskId } })).projectId,
+        projectSettings: {},
+        userId: execution.userId,
+        userBudget: null,
+      },
     });
     const event = await prisma.executionEvent.findFirstOrThrow({ where: { executionId: execution.id } });
     expect(event.type).toBe('usage');

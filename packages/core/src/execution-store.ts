@@ -23,6 +23,8 @@ export interface TransitionPatch {
   attempts?: number;
   /** What the runner reported at the end (model, turns, changed files…). */
   meta?: Record<string, unknown>;
+  /** More columns of the row to set with the move (run-pickup.ts: letting go of the run at its end). */
+  alsoSet?: Prisma.Sql;
 }
 
 /** The states a run may move to `to` from (state-machine.ts), for the transition's WHERE. */
@@ -70,7 +72,8 @@ export async function transitionExecution(
   to: ExecutionState,
   rawPatch: TransitionPatch = {},
 ): Promise<ExecutionChange> {
-  const patch: TransitionPatch = storableJson({ ...rawPatch });
+  const { alsoSet, ...stored } = rawPatch;
+  const patch: TransitionPatch = storableJson(stored);
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
   const sets: Prisma.Sql[] = [
@@ -87,6 +90,7 @@ export async function transitionExecution(
   if (patch.checkpoint !== undefined) sets.push(Prisma.sql`checkpoint = ${jsonb(patch.checkpoint)}`);
   if (patch.attempts !== undefined) sets.push(Prisma.sql`attempts = ${patch.attempts}::int`);
   if (patch.meta !== undefined) sets.push(Prisma.sql`meta = ${jsonb(patch.meta)}`);
+  if (alsoSet) sets.push(alsoSet);
   const toText = to.toLowerCase();
   // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
   // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
@@ -175,6 +179,19 @@ interface AppendedRow {
   taskId: string;
   state: string;
   cancelRequested: boolean;
+  /** With a usage report: what the budgets are checked against, read in the same statement. */
+  projectId?: string;
+  projectSettings?: unknown;
+  userId?: string;
+  userBudget?: number | null;
+}
+
+/** What a run's monthly budgets are checked against (budgets.ts budgetReached). */
+export interface BudgetInputs {
+  projectId: string;
+  projectSettings: unknown;
+  userId: string;
+  userBudget: number | null;
 }
 
 /**
@@ -192,10 +209,21 @@ export async function appendEvent(
   type: string,
   rawData: Record<string, unknown>,
   usage?: Record<string, unknown>,
-): Promise<ExecutionChange & { cancelRequested: boolean }> {
+  /** More columns of the row to set with the event (run-pickup.ts: the mark of a starting agent). */
+  alsoSet?: Prisma.Sql,
+): Promise<ExecutionChange & { cancelRequested: boolean; budget?: BudgetInputs }> {
   const data = JSON.stringify(storableJson(rawData));
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = new Date().toISOString();
+  // A usage report's budgets are checked next (run-execution.ts): what they need comes back with it.
+  const budgetColumns = usage
+    ? Prisma.sql`, t.project_id::text AS "projectId", p.settings AS "projectSettings",
+                 bumped.user_id AS "userId", u.budget_usd_month AS "userBudget"`
+    : Prisma.empty;
+  const budgetJoins = usage
+    ? Prisma.sql`JOIN tasks t ON t.id = bumped.task_id JOIN projects p ON p.id = t.project_id
+                 JOIN users u ON u.id = bumped.user_id`
+    : Prisma.empty;
   // A try that lost its connection after sending may have committed: the next one looks first.
   let mayHaveWritten = false;
   const rows = await retryWhileDatabaseUnavailable(
@@ -215,9 +243,9 @@ export async function appendEvent(
       UPDATE executions
       SET event_seq = event_seq + 1,
           usage = COALESCE(${usage ? JSON.stringify(usage) : null}::jsonb, usage),
-          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'${alsoSet ? Prisma.sql`, ${alsoSet}` : Prisma.empty}
       WHERE id = ${executionId}::uuid
-      RETURNING event_seq, task_id, state, cancel_requested_at),
+      RETURNING event_seq, task_id, state, cancel_requested_at, user_id),
     added AS (
       INSERT INTO execution_events (execution_id, seq, type, data, created_at)
       SELECT ${executionId}::uuid, event_seq, ${type}, ${data}::jsonb, ${now}::timestamptz AT TIME ZONE 'UTC'
@@ -227,7 +255,8 @@ export async function appendEvent(
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
                                'seq', event_seq, 'state', state::text)::text)::text AS notified
-    FROM bumped`);
+           ${budgetColumns}
+    FROM bumped ${budgetJoins}`);
     },
     {
       onRetry: (err) => {
@@ -243,6 +272,16 @@ export async function appendEvent(
     taskId: row.taskId,
     state: row.state,
     cancelRequested: row.cancelRequested,
+    ...(row.projectId !== undefined && row.userId !== undefined
+      ? {
+          budget: {
+            projectId: row.projectId,
+            projectSettings: row.projectSettings ?? null,
+            userId: row.userId,
+            userBudget: row.userBudget ?? null,
+          },
+        }
+      : {}),
   };
 }
 

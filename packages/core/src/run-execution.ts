@@ -18,11 +18,17 @@ import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { canonicalJson } from './audit-chain.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
-import { runBudgetReached } from './budgets.ts';
+import { budgetReached, runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { appendEvent, readExecution, type TransitionPatch, transitionAndPublish } from './execution-store.ts';
+import {
+  appendEvent,
+  type BudgetInputs,
+  readExecution,
+  type TransitionPatch,
+  transitionAndPublish,
+} from './execution-store.ts';
 import { gitAuthEnv } from './github/client.ts';
 import {
   accessFor,
@@ -36,7 +42,7 @@ import { type GithubOrigin, readOrigin } from './github/origin.ts';
 import { answerOnGithub, replyToReview } from './github/thread.ts';
 import { asProgress, type DeliveryCheckpoint, type RunCheckpoint, readCheckpoint } from './run-checkpoint.ts';
 import { storedRunOptions } from './run-options.ts';
-import { executionTimeoutMessage, type Pickup, takeRun } from './run-pickup.ts';
+import { executionTimeoutMessage, type MarkChange, type Pickup, takeRun } from './run-pickup.ts';
 import { openProjectSecrets } from './secrets/project-secrets.ts';
 import { isTerminal } from './state-machine.ts';
 import { storableJson } from './storable.ts';
@@ -206,7 +212,10 @@ class ExecutionRun {
   private async move(to: ExecutionState, given?: TransitionPatch) {
     // A finished run keeps no checkpoint.
     const patch = isTerminal(to) && given?.checkpoint === undefined ? { ...given, checkpoint: null } : given;
-    await transitionAndPublish(this.deps, this.ctx, this.id, to, patch);
+    // The run's end lets go of it in the same statement (run-pickup.ts).
+    const release = isTerminal(to) ? this.pickup.releasing() : undefined;
+    await transitionAndPublish(this.deps, this.ctx, this.id, to, { ...patch, alsoSet: release?.set });
+    release?.done();
     this.moved(to, patch);
   }
 
@@ -228,14 +237,17 @@ class ExecutionRun {
     }
   }
 
-  private async event(type: string, data: Record<string, unknown>, usage?: Usage) {
+  private async event(type: string, data: Record<string, unknown>, usage?: Usage, also?: MarkChange) {
     const change = await appendEvent(
       this.deps,
       this.id,
       type,
       data,
       usage as Record<string, unknown> | undefined,
+      also?.set,
     );
+    also?.done();
+    return change;
     // Fallback for a missed cancel notification: the row says so, stop anyway.
     if (change.cancelRequested) this.local.abort(new Error('cancelled'));
   }
@@ -422,7 +434,8 @@ class ExecutionRun {
       return;
     }
     this.workspace = workspace;
-    if (!resume) await this.event('workspace', { dir: workspace.dir });
+    // A new run's agent starts right after this event: it carries the pickup's mark (run-pickup.ts).
+    if (!resume) await this.event('workspace', { dir: workspace.dir }, undefined, this.pickup.startingMark());
     if (resume && saved?.delivery) {
       // The runner had ended before the delivery asked: the delivery goes on, the agent does not run.
       await this.pickup.agentStarting();
@@ -529,7 +542,7 @@ class ExecutionRun {
    * or max_cost_usd under `on_limit: "ask"`, it waits here for a person, the runner suspended
    * after the model call that reported.
    */
-  private async checkLimits(checkpoint: unknown): Promise<void> {
+  private async checkLimits(checkpoint: unknown, budgetInputs?: BudgetInputs): Promise<void> {
     const maxCost = this.options.max_cost_usd;
     const maxTokens = this.options.max_tokens;
     const tokens = this.usage.input_tokens + this.usage.output_tokens;
@@ -544,7 +557,10 @@ class ExecutionRun {
       !(await this.mayGoPast('max_cost_usd', costMessage, { ...details, max_cost_usd: maxCost }, checkpoint))
     )
       return;
-    const budget = await runBudgetReached(this.deps.prisma, this.id);
+    // Read afresh with the usage report itself where it could be (a raised budget counts at once).
+    const budget = budgetInputs
+      ? await budgetReached(this.deps.prisma, budgetInputs)
+      : await runBudgetReached(this.deps.prisma, this.id);
     if (budget) {
       const { limit, message, budget_usd, spent_usd } = budget;
       await this.mayGoPast(limit, message, { ...details, budget_usd, spent_usd }, checkpoint);
@@ -627,17 +643,18 @@ class ExecutionRun {
         if (ev.phase === 'running') await this.ensureRunning();
         else await this.event('status', { phase: ev.phase, message: ev.message ?? null });
         return undefined;
-      case 'usage':
+      case 'usage': {
         this.usage = {
           input_tokens: this.usage.input_tokens + ev.inputTokens,
           output_tokens: this.usage.output_tokens + ev.outputTokens,
           cost_usd: this.usage.cost_usd + (ev.costUsd ?? 0),
           ...(ev.model ? { model: ev.model } : this.usage.model ? { model: this.usage.model } : {}),
         };
-        await this.event('usage', { ...this.usage }, this.usage);
+        const reported = await this.event('usage', { ...this.usage }, this.usage);
         // May wait for a person; the runner gets nothing back for its usage report either way.
-        await this.checkLimits(ev.checkpoint);
+        await this.checkLimits(ev.checkpoint, reported.budget);
         return undefined;
+      }
       case 'approval_request':
         return this.waitForApproval(ev);
       case 'checkpoint':
@@ -888,7 +905,9 @@ class ExecutionRun {
             asking: request.id,
             decisions: this.deliveryDecisions,
           }),
-        event: (type, data) => this.event(type, data),
+        event: async (type, data) => {
+          await this.event(type, data);
+        },
       },
       {
         execution: this.execution,

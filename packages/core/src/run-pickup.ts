@@ -33,8 +33,25 @@ export interface Pickup {
   refusal: string | undefined;
   /** Marks the run as held while its agent runs: from here on, this worker dying is a loss. */
   agentStarting(): Promise<void>;
+  /**
+   * agentStarting's mark as SET clauses for a statement the run sends just before its agent starts
+   * anyway (its workspace event): one round trip fewer. `done()` once that statement committed;
+   * agentStarting then has nothing left to do.
+   */
+  startingMark(): MarkChange;
+  /**
+   * release's change as SET clauses for the run's last transition (to a terminal state). `done()`
+   * once that committed; release then has nothing left to do.
+   */
+  releasing(): MarkChange;
   /** Lets go of the run; never throws. */
   release(): Promise<void>;
+}
+
+/** Columns of the execution row to set in a statement of the caller's, and what to note once it committed. */
+export interface MarkChange {
+  set: Prisma.Sql;
+  done(): void;
 }
 
 /**
@@ -94,31 +111,56 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
         ? executionTimeoutMessage(deps)
         : undefined;
   let mark: Date | null = null;
+  let released = false;
+  /** Stored as UTC wall time, as Prisma does. */
+  const utc = (at: Date | null) => Prisma.sql`${at?.toISOString() ?? null}::timestamptz AT TIME ZONE 'UTC'`;
+  const markAt = (at: Date) => Prisma.sql`picked_up_at = ${utc(at)}, updated_at = ${utc(at)}`;
+  /**
+   * Only while the mark is this pickup's own (or none was set): a pickup that took the run over from
+   * this one, its claim expired, counted this one's time already.
+   */
+  const letGo = () => {
+    const held = Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
+    const own = Prisma.sql`picked_up_at IS NOT DISTINCT FROM (${utc(mark)})`;
+    return Prisma.sql`picked_up_at = CASE WHEN ${own} THEN NULL ELSE picked_up_at END,
+      worked_ms = CASE WHEN ${own} THEN worked_ms + ${held}::int ELSE worked_ms END`;
+  };
   return {
     workerLosses,
     timeLeftMs,
     refusal,
     async agentStarting() {
+      if (mark) return;
       mark = new Date();
-      // Raw (raw-sql.ts): every run marks and unmarks; stored as UTC wall time, as Prisma does.
-      const at = mark.toISOString();
-      await sqlOf(deps.prisma).query(Prisma.sql`
-        UPDATE executions SET picked_up_at = ${at}::timestamptz AT TIME ZONE 'UTC',
-                              updated_at = ${at}::timestamptz AT TIME ZONE 'UTC'
-        WHERE id = ${id}::uuid`);
+      // Raw (raw-sql.ts): every run marks and unmarks.
+      await sqlOf(deps.prisma).query(
+        Prisma.sql`UPDATE executions SET ${markAt(mark)} WHERE id = ${id}::uuid`,
+      );
+    },
+    startingMark() {
+      const at = new Date();
+      return {
+        set: Prisma.sql`picked_up_at = ${utc(at)}`,
+        done: () => {
+          mark = at;
+        },
+      };
+    },
+    releasing() {
+      return {
+        set: letGo(),
+        done: () => {
+          released = true;
+        },
+      };
     },
     async release() {
-      // Only while the mark is this pickup's own (or none was set): a pickup that took the run over
-      // from this one, its claim expired, counted this one's time already.
-      const held = Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
-      const own = mark?.toISOString() ?? null;
+      if (released) return;
       await retryWhileDatabaseUnavailable(
         () =>
           sqlOf(deps.prisma).query(Prisma.sql`
-            UPDATE executions SET picked_up_at = NULL, worked_ms = worked_ms + ${held}::int,
-                                  updated_at = ${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'
-            WHERE id = ${id}::uuid
-              AND picked_up_at IS NOT DISTINCT FROM (${own}::timestamptz AT TIME ZONE 'UTC')`),
+            UPDATE executions SET ${letGo()}, updated_at = ${utc(new Date())}
+            WHERE id = ${id}::uuid`),
         { retryMs: RELEASE_RETRY_MS },
       ).catch((err) =>
         deps.log.warn(
