@@ -4,18 +4,24 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from '@ccl/config';
 import {
   type AuditSigner,
+  CHAINED_AUDIT_REFUSED,
+  chainedAudit,
   ensureBuiltins,
   makeAuditSigner,
   makeCtx,
   PERMISSIONS,
   pruneAudit,
+  sealAuditChain,
+  signAuditHead,
   systemCtx,
+  UNSIGNED_GRACE_MS,
   verifyAuditChain,
+  withChainReady,
   writeAudit,
 } from '@ccl/core';
-import { createPrisma, type PrismaClient } from '@ccl/db';
+import { createPrisma, Prisma, type PrismaClient, sqlOf } from '@ccl/db';
 import { createTestDatabase } from '@ccl/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadAuditSigner } from './audit-key.ts';
 import { cliEnv, runCli } from './test-support/run-cli.ts';
 import { TEST_AUDIT_HMAC_KEY } from './test-support/test-server.ts';
@@ -47,7 +53,9 @@ describe('the audit hash chain', () => {
   /** A fresh chain of `n` rows; returns their ids in seq order. */
   async function freshChain(n: number): Promise<bigint[]> {
     await tamper('DELETE FROM audit_events; DELETE FROM audit_retentions');
-    await tamper('UPDATE audit_chain_head SET seq = 0, hash = NULL, mac = NULL');
+    await tamper(
+      'UPDATE audit_chain_head SET seq = 0, hash = NULL, signed_seq = 0, signed_hash = NULL, mac = NULL',
+    );
     for (let i = 0; i < n; i++) await write('test.write', { i, nested: { b: 1, a: [1, 'x'] } });
     const rows = await prisma.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { id: true } });
     return rows.map((r) => r.id);
@@ -209,6 +217,112 @@ describe('the audit hash chain', () => {
     await expect(
       prisma.$executeRawUnsafe(`UPDATE audit_events SET hash = 'x' WHERE seq = 1`),
     ).rejects.toThrow(/UPDATE refused/);
+  });
+
+  describe('rows the database links in their own statement (chainedAudit)', () => {
+    /** One audit row written the way a run's transitions and submits write theirs. */
+    const chained = (i: number, ctx = systemCtx()) =>
+      sqlOf(prisma).query(
+        Prisma.sql`WITH ${chainedAudit(deps, ctx, Prisma.sql`true`, [
+          {
+            key: 'x',
+            entry: { action: 'test.chained', resourceType: 'test', outcome: 'ALLOWED', detail: { i } },
+          },
+        ])} SELECT (SELECT seq FROM audit) AS seq`,
+      );
+
+    it('forms one chain with rows written the long way, at once; the head is signed a moment later', async () => {
+      await freshChain(3);
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? write('test.long', { i }) : chained(i))),
+      );
+      const seqs = (await prisma.auditEvent.findMany({ orderBy: { id: 'asc' } })).map((r) => Number(r.seq));
+      expect(seqs).toEqual(Array.from({ length: 43 }, (_, i) => i + 1));
+      // Written by the database, so not signed yet: verified, and said so.
+      await chained(40);
+      expect(await verifyAuditChain(deps)).toMatchObject({
+        ok: true,
+        rows: 44,
+        // The last one at least; others too when the last of the forty was linked by the database.
+        unsigned: { rows: expect.any(Number), since: expect.any(String) },
+      });
+      await signAuditHead(deps);
+      expect(await verifyAuditChain(deps)).toEqual({ ok: true, rows: 44, firstSeq: '1', lastSeq: '44' });
+    });
+
+    it.each([
+      [
+        'an edited detail',
+        (seq: number) => `UPDATE audit_events SET detail = '{"i": 99}' WHERE seq = ${seq}`,
+      ],
+      [
+        'a row forged with a link computed without the key',
+        (seq: number) =>
+          `UPDATE audit_events SET mac = repeat('0', 64),
+             hash = encode(sha256(convert_to((SELECT hash FROM audit_events WHERE seq = ${seq - 1}) || ':' || ${seq} || ':' || repeat('0', 64), 'UTF8')), 'hex')
+           WHERE seq = ${seq}`,
+      ],
+      [
+        'a deleted MAC (posing as an older row)',
+        (seq: number) => `UPDATE audit_events SET mac = NULL WHERE seq = ${seq}`,
+      ],
+    ])('finds %s', async (_what, sql) => {
+      await freshChain(2);
+      for (let i = 0; i < 3; i++) await chained(i);
+      await signAuditHead(deps);
+      await tamper(sql(4));
+      expect(await verifyAuditChain(deps)).toMatchObject({
+        ok: false,
+        bad: { seq: '4', reason: expect.stringMatching(/hash does not match/) },
+      });
+    });
+
+    it('finds the newest signed rows removed and the head moved back with links recomputed without the key', async () => {
+      await freshChain(2);
+      for (let i = 0; i < 3; i++) await chained(i);
+      await signAuditHead(deps);
+      await tamper(`DELETE FROM audit_events WHERE seq = 5;
+        UPDATE audit_chain_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)`);
+      expect(await verifyAuditChain(deps)).toMatchObject({
+        ok: false,
+        bad: { reason: expect.stringMatching(/head was altered/) },
+      });
+      // Its signature taken back to the moved head, without the key.
+      await tamper('UPDATE audit_chain_head SET signed_seq = 4, signed_hash = hash');
+      expect(await verifyAuditChain(deps)).toMatchObject({
+        ok: false,
+        bad: { reason: expect.stringMatching(/head was altered/) },
+      });
+    });
+
+    it('finds a signature reset behind the triggers: rows left unsigned past a minute', async () => {
+      await freshChain(2);
+      await chained(1);
+      await signAuditHead(deps);
+      await tamper('UPDATE audit_chain_head SET signed_seq = 0, signed_hash = NULL, mac = NULL');
+      expect(await verifyAuditChain(deps)).toMatchObject({ ok: true, unsigned: { rows: 3 } });
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() + UNSIGNED_GRACE_MS + 1_000);
+        expect(await verifyAuditChain(deps)).toMatchObject({
+          ok: false,
+          bad: { seq: '1', reason: expect.stringMatching(/not covered by the chain head's signature/) },
+        });
+      } finally {
+        vi.useRealTimers();
+      }
+      // A server signs what it finds unsigned as it starts.
+      await sealAuditChain(deps);
+      expect(await verifyAuditChain(deps)).toEqual({ ok: true, rows: 3, firstSeq: '1', lastSeq: '3' });
+    });
+
+    it('is refused at the database without its hash: a head reset behind the triggers stops chained writes too', async () => {
+      await freshChain(2);
+      await tamper('UPDATE audit_chain_head SET hash = NULL');
+      await expect(chained(1)).rejects.toThrow(CHAINED_AUDIT_REFUSED);
+      await expect(withChainReady(deps, () => chained(1))).rejects.toThrow(/was reset \(tampering\)/);
+      expect(await prisma.auditEvent.count()).toBe(2);
+    });
   });
 
   describe('retention', () => {

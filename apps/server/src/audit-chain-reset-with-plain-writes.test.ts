@@ -57,7 +57,9 @@ describe('the audit chain against plain writes', () => {
 
   async function freshChain(n: number) {
     await tamper('DELETE FROM audit_events; DELETE FROM audit_retentions');
-    await tamper('UPDATE audit_chain_head SET seq = 0, hash = NULL, mac = NULL');
+    await tamper(
+      'UPDATE audit_chain_head SET seq = 0, hash = NULL, signed_seq = 0, signed_hash = NULL, mac = NULL',
+    );
     for (let i = 0; i < n; i++) await write('test.write');
     return prisma.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { id: true, seq: true } });
   }

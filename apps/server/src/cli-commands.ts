@@ -330,7 +330,10 @@ export async function auditVerify(): Promise<void> {
     const removed = report.removed
       ? `; seq 1..${report.removed.lastSeq} removed by ${report.removed.runs} retention run(s) (audit prune), the last at ${report.removed.lastRunAt}`
       : '';
-    out(`${report.rows} rows verified${range}${removed}\n`);
+    const unsigned = report.unsigned
+      ? `; the newest ${report.unsigned.rows} (since ${report.unsigned.since}) are chained but not signed yet (a running server signs them within a second)`
+      : '';
+    out(`${report.rows} rows verified${range}${removed}${unsigned}\n`);
     if (recorded) process.exitCode = 1;
     return;
   }

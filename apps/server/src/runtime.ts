@@ -1,7 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { createAgentCatalog, describeSandbox, FreshRepoTemplate, type Sandbox } from '@ccl/agents';
 import type { Config } from '@ccl/config';
-import { type CoreDeps, ensureBuiltins, GithubApps, loadSkills, sealAuditChain } from '@ccl/core';
+import {
+  type CoreDeps,
+  ensureBuiltins,
+  GithubApps,
+  loadSkills,
+  sealAuditChain,
+  signAuditHead,
+} from '@ccl/core';
 import { createPrisma, migrateDatabase, type PrismaClient } from '@ccl/db';
 import { createExecutionQueue, createNotifier, type ExecutionQueue, type Notifier } from '@ccl/queue';
 import type { Logger } from 'pino';
@@ -102,6 +109,8 @@ export async function openRuntime(
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['notifier', () => notifier.close()],
           ['queue', () => queue.close()],
+          // The newest audit rows' signature, which would otherwise wait for the next start.
+          ['audit head', () => signAuditHead(deps)],
           ['prisma', () => prisma.$disconnect()],
           ['database', () => db.stop()],
         ];

@@ -1,4 +1,5 @@
 import { Prisma, sqlOf } from '@ccl/db';
+import { withChainReady } from './audit.ts';
 import { budgetReached } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
@@ -155,6 +156,15 @@ export async function admitExecution(
 ): Promise<Admission> {
   // Raw, on Prisma's pool (raw-sql.ts): every run is admitted once, and Prisma's interactive
   // transaction costs the worker several times the CPU of these few statements.
+  return withChainReady(deps, () => admit(deps, ctx, executionId, attempts));
+}
+
+async function admit(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  attempts: number,
+): Promise<Admission> {
   return sqlOf(deps.prisma).transaction(async (sqlTx): Promise<Admission> => {
     const tx = sqlTx as unknown as Tx;
     const project = await projectOf(tx, executionId);

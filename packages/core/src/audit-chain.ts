@@ -1,5 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { PrismaClient } from '@ccl/db';
+import { signAuditHead } from './audit-head-signer.ts';
 import type { Tx } from './deps.ts';
 
 /** HMACs with the audit key. The key stays inside the closure: the object serializes to `{}`. */
@@ -35,6 +36,8 @@ export interface ChainedRow {
 export interface AuditRow extends ChainedRow {
   id: bigint;
   hash: string | null;
+  /** The content's MAC; null on rows chained by their HMAC hash (before the link moved to the database). */
+  mac: string | null;
 }
 
 /** JSON with object keys sorted at every depth, so jsonb's own key order never matters. */
@@ -89,6 +92,36 @@ export function chainText(row: ChainedRow, prevHash: string): string {
 export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) =>
   signer.mac(chainText(row, prevHash));
 
+/**
+ * A row's own MAC (rows since the chain is linked in the database): its content, not its place.
+ * Without the key nobody writes a row that verifies; the place is the link's to prove.
+ */
+export function contentMac(signer: AuditSigner, row: Omit<ChainedRow, 'seq'>): string {
+  return signer.mac(
+    canonicalJson({
+      v: 2,
+      at: row.at.toISOString(),
+      actor_user_id: row.actorUserId,
+      actor_session: row.actorSession,
+      actor_device: row.actorDevice,
+      action: row.action,
+      resource_type: row.resourceType,
+      resource_id: row.resourceId,
+      outcome: row.outcome,
+      request_id: row.requestId,
+      detail: row.detail ?? {},
+    }),
+  );
+}
+
+/**
+ * The link of a row that has a `mac`: SHA-256 (hex) of `<previous hash>:<seq>:<mac>`. The database
+ * computes the same in the statement that writes the row (audit.ts, chainedAudit), so that the
+ * head is locked only while that statement runs.
+ */
+export const linkHash = (prevHash: string, seq: bigint, mac: string) =>
+  createHash('sha256').update(`${prevHash}:${seq}:${mac}`, 'utf8').digest('hex');
+
 /** The head's MAC: without the key, nobody can move the head back to an earlier row. */
 export const headMac = (signer: AuditSigner, seq: bigint, hash: string | null) =>
   signer.mac(canonicalJson({ v: 1, head: seq.toString(), hash }));
@@ -127,13 +160,20 @@ export const checkpointMac = (signer: AuditSigner, c: Checkpoint) =>
 export interface ChainHead {
   seq: bigint;
   hash: string | null;
+  /** The newest link signed with the key; the head's MAC covers it (headMac). */
+  signedSeq: bigint;
+  signedHash: string | null;
   mac: string | null;
 }
 
 export async function readChainHead(tx: Pick<Tx, '$queryRaw'>, forUpdate: boolean): Promise<ChainHead> {
   const rows = forUpdate
-    ? await tx.$queryRaw<ChainHead[]>`SELECT seq, hash, mac FROM audit_chain_head WHERE id = 1 FOR UPDATE`
-    : await tx.$queryRaw<ChainHead[]>`SELECT seq, hash, mac FROM audit_chain_head WHERE id = 1`;
+    ? await tx.$queryRaw<ChainHead[]>`
+        SELECT seq, hash, signed_seq AS "signedSeq", signed_hash AS "signedHash", mac
+        FROM audit_chain_head WHERE id = 1 FOR UPDATE`
+    : await tx.$queryRaw<ChainHead[]>`
+        SELECT seq, hash, signed_seq AS "signedSeq", signed_hash AS "signedHash", mac
+        FROM audit_chain_head WHERE id = 1`;
   const head = rows[0];
   if (!head) throw new Error('audit_chain_head has no row; run `clawlink migrate`');
   return head;
@@ -197,7 +237,9 @@ async function sealLegacyRows(signer: AuditSigner, tx: Tx): Promise<{ seq: bigin
       WHERE a.id = v.id::bigint`;
   }
   await tx.$executeRaw`
-    UPDATE audit_chain_head SET seq = ${seq}, hash = ${prev}, mac = ${headMac(signer, seq, prev)} WHERE id = 1`;
+    UPDATE audit_chain_head SET seq = ${seq}, hash = ${prev}, signed_seq = ${seq}, signed_hash = ${prev},
+                                mac = ${headMac(signer, seq, prev)}
+    WHERE id = 1`;
   return { seq, hash: prev };
 }
 
@@ -207,6 +249,8 @@ async function sealLegacyRows(signer: AuditSigner, tx: Tx): Promise<{ seq: bigin
  */
 export async function sealAuditChain(deps: { prisma: PrismaClient; audit: AuditSigner }): Promise<void> {
   const head = await readChainHead(deps.prisma, false);
+  // What a process that stopped before its signer ran left unsigned is signed now.
+  if (head.hash !== null && head.signedSeq < head.seq) return signAuditHead(deps);
   if (head.hash !== null || head.seq === 0n) return;
   // A reset head is left as found, for `audit verify` to report; audited writes refuse it.
   if (await chainStarted(deps.prisma)) return;

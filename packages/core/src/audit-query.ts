@@ -13,7 +13,7 @@ export type { AuditRow } from './audit-chain.ts';
 export const AUDIT_COLUMNS = Prisma.sql`
   id, seq, at, actor_user_id AS "actorUserId", actor_session AS "actorSession",
   actor_device AS "actorDevice", action, resource_type AS "resourceType", resource_id AS "resourceId",
-  outcome::text AS outcome, request_id AS "requestId", detail, hash`;
+  outcome::text AS outcome, request_id AS "requestId", detail, hash, mac`;
 
 /** `%`, `_` and `\` in the user's text match themselves. */
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

@@ -30,7 +30,10 @@ async function archiveRows(deps: PruneDeps, path: string, first: bigint, last: b
       const rows = await deps.prisma.$queryRaw<AuditRow[]>`
         SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ${after} AND seq <= ${last} ORDER BY seq LIMIT ${BATCH}`;
       if (rows.length === 0) break;
-      const text = rows.map((r) => `${JSON.stringify(toAuditDto(r))}\n`).join('');
+      // With the content MAC where the row has one: the archive holds all the chain needs.
+      const text = rows
+        .map((r) => `${JSON.stringify({ ...toAuditDto(r), ...(r.mac ? { mac: r.mac } : {}) })}\n`)
+        .join('');
       sha.update(text);
       await file.write(text);
       count += rows.length;

@@ -3,8 +3,10 @@ import {
   type ChainHead,
   type Checkpoint,
   checkpointMac,
+  contentMac,
   GENESIS_HASH,
   headMac,
+  linkHash,
   readChainHead,
   rowHash,
 } from './audit-chain.ts';
@@ -26,8 +28,28 @@ export interface Removed {
   lastRunAt: string;
 }
 
+/**
+ * The newest rows, written within UNSIGNED_GRACE_MS, that the chain head's signature does not
+ * cover yet (audit-head-signer.ts signs them within a moment): chained and each with its own MAC,
+ * but their removal along with a head moved back would not show.
+ */
+export interface Unsigned {
+  rows: number;
+  since: string;
+}
+
+/** How long the newest rows may go unsigned before verify takes it for a reset signature. */
+export const UNSIGNED_GRACE_MS = 60_000;
+
 export type ChainReport =
-  | { ok: true; rows: number; firstSeq: string | null; lastSeq: string | null; removed?: Removed }
+  | {
+      ok: true;
+      rows: number;
+      firstSeq: string | null;
+      lastSeq: string | null;
+      removed?: Removed;
+      unsigned?: Unsigned;
+    }
   | { ok: false; rows: number; bad: ChainBreak };
 
 interface Retention extends Checkpoint {
@@ -70,21 +92,37 @@ interface Link {
   hash: string;
 }
 
+/**
+ * Does the row's hash prove its content and its place? Rows with a content MAC: the MAC matches
+ * the content and the hash links it to the previous hash at its seq (linkHash). Older rows: the
+ * hash is the HMAC of both.
+ */
+function rowProven(audit: AuditSigner, row: AuditRow, prevHash: string): boolean {
+  if (row.mac === null) return row.hash === rowHash(audit, row, prevHash);
+  return row.mac === contentMac(audit, row) && row.hash === linkHash(prevHash, row.seq, row.mac);
+}
+
 /** Why `row` does not continue the chain after `at`; null when it does. */
 function linkProblem(audit: AuditSigner, row: AuditRow, at: Link): string | null {
   if (row.seq === at.seq) return `a second row with seq ${row.seq} (inserted)`;
   if (row.seq !== at.seq + 1n) return `rows with seq ${at.seq + 1n}..${row.seq - 1n} are missing (deleted)`;
   if (row.id <= at.id) return `its id is lower than the previous row's ${at.id} (rows reordered)`;
   if (row.hash === null) return 'it has no hash: it was written past the chain (inserted)';
-  if (row.hash !== rowHash(audit, row, at.hash)) {
+  if (!rowProven(audit, row, at.hash)) {
     return "its hash does not match its content and the previous row's hash (edited, inserted or reordered)";
   }
   return null;
 }
 
 type Walk =
-  | { ok: true; link: Link; rows: number; sawRetention: boolean }
+  | { ok: true; link: Link; rows: number; sawRetention: boolean; signedAt: Date | null }
   | { ok: false; rows: number; bad: ChainBreak };
+
+/** The link the head's MAC signs (its seq and hash), checked against the row at that seq on the way. */
+interface SignedLink {
+  seq: bigint;
+  hash: string | null;
+}
 
 /** Checks every row after `start` up to `toSeq`, in seq order, a batch at a time. */
 async function walk(
@@ -92,10 +130,13 @@ async function walk(
   start: Link,
   toSeq: bigint,
   retention: Retention | null,
+  signed: SignedLink,
 ): Promise<Walk> {
   let link = start;
   let rows = 0;
   let sawRetention = false;
+  /** When the first row past the signed link was written (null: none, or none seen). */
+  let signedAt: Date | null = null;
   for (;;) {
     const batch = await deps.prisma.$queryRaw<AuditRow[]>`
       SELECT ${AUDIT_COLUMNS} FROM audit_events
@@ -104,11 +145,17 @@ async function walk(
       const problem = linkProblem(deps.audit, row, link);
       if (problem)
         return { ok: false, rows, bad: { id: row.id.toString(), seq: row.seq.toString(), reason: problem } };
+      if (row.seq === signed.seq && row.hash !== signed.hash) {
+        const reason =
+          "the chain head's signed link does not match this row (the row or the head was altered)";
+        return { ok: false, rows, bad: { id: row.id.toString(), seq: row.seq.toString(), reason } };
+      }
+      if (row.seq === signed.seq + 1n) signedAt = row.at;
       if (retention && recordsRetention(row, retention)) sawRetention = true;
       link = { seq: row.seq, id: row.id, hash: row.hash ?? '' };
       rows++;
     }
-    if (batch.length < BATCH) return { ok: true, link, rows, sawRetention };
+    if (batch.length < BATCH) return { ok: true, link, rows, sawRetention, signedAt };
   }
 }
 
@@ -181,6 +228,7 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
     { seq: first.seq - 1n, id: -1n, hash: start.prev },
     head.seq,
     start.retention,
+    { seq: head.signedSeq, hash: head.signedHash },
   );
   if (!walked.ok) return walked;
   const { link, rows } = walked;
@@ -188,7 +236,10 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
     const reason = `rows from seq ${link.seq + 1n} to ${head.seq} are missing (the newest rows were deleted)`;
     return broken(rows, null, link.seq + 1n, reason);
   }
-  if (head.hash !== link.hash || head.mac !== headMac(audit, head.seq, head.hash)) {
+  // Nothing signed yet is a head's state only until its first signature (audit-head-signer.ts).
+  const signature =
+    head.signedSeq === 0n ? head.mac === null : head.mac === headMac(audit, head.signedSeq, head.signedHash);
+  if (head.hash !== link.hash || head.signedSeq > head.seq || !signature) {
     return broken(
       rows,
       null,
@@ -196,11 +247,26 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
       'the chain head was altered (it no longer matches the newest row and its MAC)',
     );
   }
+  // The newest rows, written a moment ago, may not be signed yet; rows left unsigned for long mean
+  // the signature was reset (or no server has run since the one that wrote them stopped).
+  const unsignedSince = head.signedSeq < head.seq ? walked.signedAt : null;
+  if (unsignedSince && Date.now() - unsignedSince.getTime() > UNSIGNED_GRACE_MS) {
+    const reason = `rows from seq ${head.signedSeq + 1n} to ${head.seq} are not covered by the chain head's signature, the first written at ${unsignedSince.toISOString()}: the head's signature was reset, or no server has started since the one that wrote them stopped (a server signs them as it starts: start one and verify again)`;
+    return broken(rows, null, head.signedSeq + 1n, reason);
+  }
   if (start.retention && !walked.sawRetention) {
     const reason = `the retention anchor before seq ${first.seq} has no audit.prune row recording it (rows removed outside a retention run)`;
     return broken(rows, null, first.seq, reason);
   }
-  const report = { ok: true as const, rows, firstSeq: first.seq.toString(), lastSeq: link.seq.toString() };
+  const report = {
+    ok: true as const,
+    rows,
+    firstSeq: first.seq.toString(),
+    lastSeq: link.seq.toString(),
+    ...(unsignedSince
+      ? { unsigned: { rows: Number(head.seq - head.signedSeq), since: unsignedSince.toISOString() } }
+      : {}),
+  };
   const last = retentions.at(-1);
   if (!start.retention || !last) return report;
   const removed = {

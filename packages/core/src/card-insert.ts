@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { camelRow, type Execution, Prisma, sqlOf, type Task } from '@ccl/db';
-import { type AuditEntry, writeAudit } from './audit.ts';
+import { type AuditEntry, chainedAudit, withChainReady } from './audit.ts';
+import { headMoved } from './audit-head-signer.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { createImplicitProject } from './projects.ts';
@@ -31,8 +33,6 @@ export interface NewRun {
 interface InsertedRow {
   task: Record<string, unknown>;
   execution: Record<string, unknown> | null;
-  head_seq: bigint | null;
-  head_hash: string | null;
 }
 
 const json = (value: unknown) =>
@@ -48,28 +48,30 @@ function fromJsonRow<T>(row: Record<string, unknown>): T {
 }
 
 /**
- * Writes a card, its run when there is one, and the audit row `audit` describes, in one
- * transaction of two messages: BEGIN with one statement that finds the project, inserts both rows
- * and locks the audit chain's head (in the order every audited write of a card locks: the card's
- * rows, then the head), then the audit row with COMMIT. Submitting is every run's first step, and
- * Prisma's interactive transaction cost several times the CPU of these statements (raw-sql.ts).
- * A project not made yet is made here, with its own audit row, in the same transaction.
+ * Writes a card, its run when there is one, and the audit row `audit` describes, in one statement
+ * on its own: it finds the project, inserts both rows and chains the audit row (audit.ts
+ * chainedAudit), in the order every audited write of a card locks: the card's rows, then the head.
+ * Submitting is every run's first step; Prisma's interactive transaction of seven statements cost
+ * several times the CPU (raw-sql.ts). A project not made yet is made first, with its own audit
+ * row, in one transaction with the card.
  */
 export async function insertCard(
-  deps: Pick<CoreDeps, 'prisma' | 'audit'>,
+  deps: Pick<CoreDeps, 'prisma' | 'audit'> & Partial<Pick<CoreDeps, 'log'>>,
   ctx: RequestCtx,
   card: NewCard,
   run: NewRun | null,
   audit: (ids: { taskId: string; executionId: string | null }) => AuditEntry,
 ): Promise<{ task: Task; execution: Execution | null }> {
-  // Stored as Prisma stores them: UTC wall time.
+  // Stored as Prisma stores them: UTC wall time. The ids are made here, for the audit row to name.
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
+  const taskId = randomUUID();
+  const executionId = run ? randomUUID() : null;
   const statement = Prisma.sql`
     WITH p AS (SELECT id FROM projects WHERE slug = ${card.projectSlug}),
     t AS (
       INSERT INTO tasks (id, project_id, title, description, "column", creator_id, assignee_id, priority,
                          agent_type, context, created_at, updated_at)
-      SELECT gen_random_uuid(), p.id, ${card.title}, ${card.description}, ${card.column}, ${ctx.actor.userId},
+      SELECT ${taskId}::uuid, p.id, ${card.title}, ${card.description}, ${card.column}, ${ctx.actor.userId},
              ${card.assigneeId}, COALESCE(${card.priority ?? null}::"TaskPriority", 'medium'),
              ${card.agentType ?? null}, ${json(card.context)}, ${now}, ${now}
       FROM p
@@ -77,35 +79,30 @@ export async function insertCard(
     e AS (
       INSERT INTO executions (id, task_id, requested_agent, agent_type, skill, prompt, context, user_id,
                               session_id, github, created_at, updated_at)
-      SELECT gen_random_uuid(), t.id, ${run?.requestedAgent ?? null}, ${run?.agentType ?? null},
+      SELECT ${executionId}::uuid, t.id, ${run?.requestedAgent ?? null}, ${run?.agentType ?? null},
              ${run?.skill ?? null}, ${run?.prompt ?? null}, ${json(run?.context ?? {})},
              ${run?.userId ?? null}, ${run?.sessionId ?? null}::uuid, ${json(run?.github)}, ${now}, ${now}
       FROM t WHERE ${run !== null}
       RETURNING *),
-    head AS (
-      SELECT seq, hash FROM audit_chain_head
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM t) AND (SELECT count(*) FROM e) >= 0 FOR UPDATE)
-    SELECT to_jsonb(t) AS task, to_jsonb(e) AS execution, head.seq AS head_seq, head.hash AS head_hash
-    FROM t LEFT JOIN e ON true LEFT JOIN head ON true`;
-  return sqlOf(deps.prisma).transaction(async (sqlTx) => {
-    const tx = sqlTx as unknown as Tx;
-    let rows = await tx.$queryRaw<InsertedRow[]>(statement);
-    if (rows.length === 0) {
-      // No such project yet: made now (concurrent first submits agree on one), then the card.
+    ${chainedAudit(deps, ctx, Prisma.sql`EXISTS (SELECT 1 FROM t) AND (SELECT count(*) FROM e) >= 0`, [
+      { key: 'card', entry: audit({ taskId, executionId }) },
+    ])}
+    SELECT to_jsonb(t) AS task, to_jsonb(e) AS execution FROM t LEFT JOIN e ON true`;
+  const written = await withChainReady(deps, async () => {
+    const rows = await sqlOf(deps.prisma).query<InsertedRow>(statement);
+    if (rows.length > 0) return rows;
+    // No such project yet: made now (concurrent first submits agree on one), then the card.
+    return sqlOf(deps.prisma).transaction(async (sqlTx) => {
+      const tx = sqlTx as unknown as Tx;
       await createImplicitProject(deps, tx, ctx, card.projectSlug);
-      rows = await tx.$queryRaw<InsertedRow[]>(statement);
-    }
-    const row = rows[0];
-    if (!row) throw new Error(`project '${card.projectSlug}' could not be made`);
-    const task = fromJsonRow<Task>(row.task);
-    const execution = row.execution ? fromJsonRow<Execution>(row.execution) : null;
-    await writeAudit(
-      deps,
-      tx,
-      ctx,
-      audit({ taskId: task.id, executionId: execution?.id ?? null }),
-      row.head_seq === null ? undefined : { seq: BigInt(row.head_seq), hash: row.head_hash },
-    );
-    return { task, execution };
+      return tx.$queryRaw<InsertedRow[]>(statement);
+    });
   });
+  const row = written[0];
+  if (!row) throw new Error(`project '${card.projectSlug}' could not be made`);
+  headMoved(deps);
+  return {
+    task: fromJsonRow<Task>(row.task),
+    execution: row.execution ? fromJsonRow<Execution>(row.execution) : null,
+  };
 }

@@ -1,5 +1,6 @@
 import { camelRow, type Execution, type ExecutionState, Prisma, sqlOf } from '@ccl/db';
-import { type AuditDeps, writeAudit } from './audit.ts';
+import { type AuditDeps, chainedAudit, withChainReady } from './audit.ts';
+import { headMoved } from './audit-head-signer.ts';
 import type { RequestCtx } from './context.ts';
 import {
   type DatabaseRetryOptions,
@@ -43,9 +44,6 @@ interface MovedRow {
   task_id: string;
   /** Null when the move was refused (not allowed from `from_state`). */
   seq: number | null;
-  /** The audit chain's head, locked for this transaction (null when the move was refused). */
-  head_seq: bigint | null;
-  head_hash: string | null;
 }
 
 /** A JSON value for a jsonb column: SQL NULL for null. */
@@ -53,25 +51,20 @@ const jsonb = (value: unknown) =>
   value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
 
 /**
- * Moves an execution to `to` if the state machine allows it, inside the caller's
- * transaction: row update, state event and audit row commit together, and the change notice
- * (CHANNELS.execution) goes out with the commit, never for a move that rolled back.
- * Illegal moves throw InvalidState (HTTP 409).
- *
- * Two statements besides the caller's BEGIN and COMMIT, since a run makes several moves and each
- * round trip costs the worker CPU: the first locks the row, checks the move, updates the row,
- * writes the state event (and, at COMPLETED, puts the card up for review), sends the notice and
- * locks the audit chain's head, in that order (the order every audited write locks in); the
- * second appends the audit row onto that head.
+ * The one statement of a move to `to`, if the state machine allows it: it locks the row, checks
+ * the move, updates the row, writes the state event (and, at COMPLETED, puts the card up for
+ * review), writes the audit row onto the chain (audit.ts chainedAudit) and sends the change notice
+ * (CHANNELS.execution), which goes out on commit, never for a move that rolled back. The locks come
+ * in the order every audited write takes them: the run's row, the card's, the chain's head.
+ * `changeOf` reads its answer; an illegal move throws InvalidState (HTTP 409).
  */
-export async function transitionExecution(
+function transitionStatement(
   deps: AuditDeps,
-  tx: Tx,
   ctx: RequestCtx,
   executionId: string,
   to: ExecutionState,
-  rawPatch: TransitionPatch = {},
-): Promise<ExecutionChange> {
+  rawPatch: TransitionPatch,
+) {
   const { alsoSet, ...stored } = rawPatch;
   const patch: TransitionPatch = storableJson(stored);
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
@@ -94,8 +87,7 @@ export async function transitionExecution(
   const toText = to.toLowerCase();
   // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
   // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
-  // The head's lock waits for the card's (its condition reads the card's update), so the locks
-  // come in the order every other audited write of a card takes them: the card's row, then the head.
+  // The audit row's condition reads the card's update, so the head is locked after the card.
   const completed = to === 'COMPLETED';
   const card = completed
     ? Prisma.sql`, card AS (
@@ -103,12 +95,34 @@ export async function transitionExecution(
           WHERE id = (SELECT task_id FROM moved) AND "column" = 'in_progress' RETURNING id)`
     : Prisma.empty;
   const afterCard = completed ? Prisma.sql`AND (SELECT count(*) FROM card) >= 0` : Prisma.empty;
+  // The audit row says which state the run left, which only the statement knows: one variant each.
+  const from = FROM_STATES[to].length ? FROM_STATES[to] : (['-'] as const);
+  const audit = chainedAudit(
+    deps,
+    ctx,
+    Prisma.sql`EXISTS (SELECT 1 FROM moved) ${afterCard}`,
+    from.map((state) => ({
+      key: state,
+      entry: {
+        action: 'execution.transition',
+        resourceType: 'execution',
+        resourceId: executionId,
+        outcome: 'ALLOWED' as const,
+        detail: {
+          from: state.toLowerCase(),
+          to: toText,
+          ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
+        },
+      },
+    })),
+    Prisma.sql`(SELECT from_state::text FROM moved)`,
+  );
   // A run's end names its agent and how long it ran, for the duration histogram (metrics.ts).
   const ended = isTerminal(to)
     ? Prisma.sql` || jsonb_build_object('ended',
         jsonb_build_object('agentType', moved.agent_type, 'seconds', moved.seconds))`
     : Prisma.empty;
-  const rows = await tx.$queryRaw<MovedRow[]>`
+  const sql = Prisma.sql`
     WITH cur AS (
       SELECT id, state, task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE),
     moved AS (
@@ -124,40 +138,42 @@ export async function transitionExecution(
                || ${JSON.stringify(patch.eventData ?? {})}::jsonb,
              ${now}
       FROM moved)${card},
-    head AS (
-      SELECT seq, hash FROM audit_chain_head
-      WHERE id = 1 AND EXISTS (SELECT 1 FROM moved) ${afterCard} FOR UPDATE)
+    ${audit}
     SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
-           head.seq AS head_seq, head.hash AS head_hash,
            CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
              (json_build_object('executionId', ${executionId}::text, 'taskId', cur.task_id::text,
                                 'seq', moved.event_seq, 'state', ${to}::text)::jsonb${ended})::text)::text
            END AS notified
-    FROM cur LEFT JOIN moved ON true LEFT JOIN head ON true`;
-  const row = rows[0];
-  if (!row) throw new NotFound(`execution ${executionId} not found`);
-  const from = row.from_state;
-  if (row.seq === null) {
-    throw new InvalidState(`execution ${executionId} cannot go from ${from.toLowerCase()} to ${toText}`);
-  }
-  await writeAudit(
-    deps,
-    tx,
-    ctx,
-    {
-      action: 'execution.transition',
-      resourceType: 'execution',
-      resourceId: executionId,
-      outcome: 'ALLOWED',
-      detail: {
-        from: from.toLowerCase(),
-        to: toText,
-        ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
-      },
-    },
-    row.head_seq === null ? undefined : { seq: BigInt(row.head_seq), hash: row.head_hash },
-  );
-  return { executionId, taskId: row.task_id, seq: row.seq, state: to };
+    FROM cur LEFT JOIN moved ON true`;
+  const changeOf = (rows: MovedRow[]): ExecutionChange => {
+    const row = rows[0];
+    if (!row) throw new NotFound(`execution ${executionId} not found`);
+    if (row.seq === null) {
+      throw new InvalidState(
+        `execution ${executionId} cannot go from ${row.from_state.toLowerCase()} to ${toText}`,
+      );
+    }
+    return { executionId, taskId: row.task_id, seq: row.seq, state: to };
+  };
+  return { sql, changeOf };
+}
+
+/**
+ * Moves an execution to `to` if the state machine allows it, inside the caller's transaction, in
+ * one statement (transitionStatement): row, state event and audit row commit together.
+ */
+export async function transitionExecution(
+  deps: Pick<CoreDeps, 'audit' | 'prisma'>,
+  tx: Tx,
+  ctx: RequestCtx,
+  executionId: string,
+  to: ExecutionState,
+  rawPatch: TransitionPatch = {},
+): Promise<ExecutionChange> {
+  const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, rawPatch);
+  const change = changeOf(await tx.$queryRaw<MovedRow[]>(sql));
+  headMoved(deps);
+  return change;
 }
 
 /**
@@ -322,11 +338,12 @@ export async function transitionAndPublish(
   const change = await retryWhileDatabaseUnavailable(
     async (tryNumber) => {
       try {
-        // Raw, on Prisma's pool: a run makes several moves, and Prisma's interactive transaction
-        // costs the worker several times the CPU of the statements themselves (raw-sql.ts).
-        return await sqlOf(deps.prisma).transaction((tx) =>
-          transitionExecution(deps, tx as unknown as Tx, ctx, executionId, to, patch),
-        );
+        // One statement on its own (no BEGIN or COMMIT), raw on Prisma's pool (raw-sql.ts): a run
+        // makes several moves, and each round trip costs the worker CPU.
+        const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, patch ?? {});
+        const change = changeOf(await withChainReady(deps, () => sqlOf(deps.prisma).query<MovedRow>(sql)));
+        headMoved(deps);
+        return change;
       } catch (err) {
         // A connection lost while committing leaves the outcome unknown: the next try may find it made.
         if (tryNumber > 1 && err instanceof InvalidState) {

@@ -4,6 +4,7 @@ export * from './approval-request.ts';
 export * from './assignees.ts';
 export * from './audit.ts';
 export * from './audit-chain.ts';
+export * from './audit-head-signer.ts';
 export * from './audit-query.ts';
 export * from './audit-retention.ts';
 export * from './audit-verify.ts';

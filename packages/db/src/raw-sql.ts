@@ -235,7 +235,23 @@ export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>):
   }
   return {
     async query<T>(sql: Prisma.Sql) {
-      return (await run<T>(pool, sql)).rows;
+      // A statement on its own waits for a connection as a transaction does, then gives P2028.
+      const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
+      let broken: Error | undefined;
+      // A connection lost meanwhile must not crash the process; it is closed, not handed on.
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
+      try {
+        return (await run<T>(client, sql)).rows;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'P1017') broken = err as Error;
+        throw err;
+      } finally {
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
     },
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>) {
       const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
