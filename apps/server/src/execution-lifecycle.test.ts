@@ -46,6 +46,23 @@ describe.each(BACKENDS)('execution lifecycle (%s queue)', (backend) => {
     expect(await client.cancel(taskId)).toBe(false);
   });
 
+  it('a cancel whose notice never came stops the run at its next event: the row says so', async () => {
+    const { task_id } = await client.submit('echo', 'long job', { echo: { steps: 1000, delay_ms: 100 } });
+    const taskId = String(task_id);
+    await waitFor(async () => (await stateOf(taskId)) === 'running');
+    // Set on the row alone, with no change notice: as when the worker missed the notification.
+    await server.prisma.execution.updateMany({ where: { taskId }, data: { cancelRequestedAt: new Date() } });
+    const final = await waitFor(
+      async () => {
+        const state = await stateOf(taskId);
+        return state === 'running' ? null : state;
+      },
+      2000,
+      20,
+    );
+    expect(final).toBe('cancelled');
+  });
+
   it('moves PENDING → PLANNING → RUNNING → COMPLETED with an event and an audit row per transition', async () => {
     const { task_id } = await client.submit('echo', 'steps', { echo: { steps: 2, delay_ms: 20 } });
     await waitFor(async () => (await stateOf(String(task_id))) === 'completed');

@@ -247,9 +247,9 @@ class ExecutionRun {
       also?.set,
     );
     also?.done();
-    return change;
     // Fallback for a missed cancel notification: the row says so, stop anyway.
     if (change.cancelRequested) this.local.abort(new Error('cancelled'));
+    return change;
   }
 
   async start(): Promise<ParkOutcome | undefined> {
