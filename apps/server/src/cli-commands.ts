@@ -48,10 +48,14 @@ async function withPrisma<T>(fn: (deps: OperatorDeps, ops: Operations) => Promis
   return withDatabase(async (url) => {
     const [ops] = await Promise.all([loading, migrateDatabase(url)]);
     const prisma = ops.createPrisma(url, { max: 2 });
+    let deps: OperatorDeps | undefined;
     try {
       await ops.ensureBuiltins(prisma);
-      return await fn({ prisma, audit: await ops.loadAuditSigner(cfg, !cfg.DATABASE_URL) }, ops);
+      deps = { prisma, audit: await ops.loadAuditSigner(cfg, !cfg.DATABASE_URL) };
+      return await fn(deps, ops);
     } finally {
+      // A command's audit rows the database linked are signed before it exits (audit-head-signer.ts).
+      if (deps) await ops.signAuditHead(deps).catch(() => undefined);
       await prisma.$disconnect();
     }
   });

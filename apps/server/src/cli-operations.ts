@@ -16,6 +16,7 @@ export {
   rotateUserToken,
   setPassword,
   setProjectGithub,
+  signAuditHead,
   unlinkTelegram,
   updateUserAccount,
   verifyAuditChain,
