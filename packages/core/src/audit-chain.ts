@@ -70,23 +70,23 @@ export function storedDetail(detail: Record<string, unknown> | undefined): Recor
   return JSON.parse(json) as Record<string, unknown>;
 }
 
+/** What a row says, under the names the chain's texts use (their keys are sorted: order is free). */
+const contentFields = (row: Omit<ChainedRow, 'seq'>) => ({
+  at: row.at.toISOString(),
+  actor_user_id: row.actorUserId,
+  actor_session: row.actorSession,
+  actor_device: row.actorDevice,
+  action: row.action,
+  resource_type: row.resourceType,
+  resource_id: row.resourceId,
+  outcome: row.outcome,
+  request_id: row.requestId,
+  detail: row.detail ?? {},
+});
+
 /** The text a row's hash is the HMAC of: its content, its seq and the previous row's hash. */
 export function chainText(row: ChainedRow, prevHash: string): string {
-  return canonicalJson({
-    v: 1,
-    seq: row.seq.toString(),
-    at: row.at.toISOString(),
-    actor_user_id: row.actorUserId,
-    actor_session: row.actorSession,
-    actor_device: row.actorDevice,
-    action: row.action,
-    resource_type: row.resourceType,
-    resource_id: row.resourceId,
-    outcome: row.outcome,
-    request_id: row.requestId,
-    detail: row.detail ?? {},
-    prev: prevHash,
-  });
+  return canonicalJson({ v: 1, seq: row.seq.toString(), ...contentFields(row), prev: prevHash });
 }
 
 export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) =>
@@ -97,21 +97,7 @@ export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) 
  * Without the key nobody writes a row that verifies; the place is the link's to prove.
  */
 export function contentMac(signer: AuditSigner, row: Omit<ChainedRow, 'seq'>): string {
-  return signer.mac(
-    canonicalJson({
-      v: 2,
-      at: row.at.toISOString(),
-      actor_user_id: row.actorUserId,
-      actor_session: row.actorSession,
-      actor_device: row.actorDevice,
-      action: row.action,
-      resource_type: row.resourceType,
-      resource_id: row.resourceId,
-      outcome: row.outcome,
-      request_id: row.requestId,
-      detail: row.detail ?? {},
-    }),
-  );
+  return signer.mac(canonicalJson({ v: 2, ...contentFields(row) }));
 }
 
 /**

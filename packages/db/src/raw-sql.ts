@@ -236,58 +236,59 @@ export function sqlOf(prisma: Pick<PrismaClient, '$queryRaw' | '$transaction'>):
   return {
     async query<T>(sql: Prisma.Sql) {
       // A statement on its own waits for a connection as a transaction does, then gives P2028.
-      const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
-      let broken: Error | undefined;
-      // A connection lost meanwhile must not crash the process; it is closed, not handed on.
-      const onError = (err: Error) => {
-        broken = err;
-      };
-      client.on('error', onError);
-      try {
-        return (await run<T>(client, sql)).rows;
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 'P1017') broken = err as Error;
-        throw err;
-      } finally {
-        client.removeListener('error', onError);
-        client.release(broken);
-      }
+      return withClient(pool, async (client) => (await run<T>(client, sql)).rows);
     },
-    async transaction<T>(fn: (tx: SqlTx) => Promise<T>) {
-      const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
-      let broken: Error | undefined;
-      // A connection lost between two statements must not crash the process: the next one fails.
-      const onError = (err: Error) => {
-        broken = err;
-      };
-      client.on('error', onError);
-      try {
-        const tx = txOf(client);
-        const result = await fn(tx);
-        // A transaction that sent nothing has nothing to commit, unless a statement waits for COMMIT.
-        if (tx.atCommit === null) {
-          if (tx.begun) await run(client, Prisma.sql`COMMIT`);
-        } else {
-          try {
-            await client.query(`${tx.begun ? '' : 'BEGIN;\n'}${tx.atCommit};\nCOMMIT`);
-          } catch (err) {
-            throw prismaLike(err);
+    transaction<T>(fn: (tx: SqlTx) => Promise<T>) {
+      return withClient(pool, async (client, broke) => {
+        try {
+          const tx = txOf(client);
+          const result = await fn(tx);
+          // A transaction that sent nothing has nothing to commit, unless a statement waits for COMMIT.
+          if (tx.atCommit === null) {
+            if (tx.begun) await run(client, Prisma.sql`COMMIT`);
+          } else {
+            try {
+              await client.query(`${tx.begun ? '' : 'BEGIN;\n'}${tx.atCommit};\nCOMMIT`);
+            } catch (err) {
+              throw prismaLike(err);
+            }
           }
+          return result;
+        } catch (err) {
+          // A ROLLBACK outside a transaction only warns; sent anyway, as BEGIN may have gone out. A
+          // connection that could not roll back is closed, not handed to the next caller.
+          await client.query('ROLLBACK').catch(broke);
+          throw err;
         }
-        return result;
-      } catch (err) {
-        // A ROLLBACK outside a transaction only warns; sent anyway, as BEGIN may have gone out.
-        await client.query('ROLLBACK').catch((rollback: Error) => {
-          broken = rollback;
-        });
-        throw err;
-      } finally {
-        // A connection that could not roll back is closed, not handed to the next caller.
-        client.removeListener('error', onError);
-        client.release(broken);
-      }
+      });
     },
   };
+}
+
+/**
+ * A pooled connection for `fn`, waited for as connectWithin does. A connection lost meanwhile must
+ * not crash the process; one that broke (lost, or as `fn` says through `broke`) is closed rather
+ * than handed to the next caller.
+ */
+async function withClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<T>,
+): Promise<T> {
+  const client = await connectWithin(pool, TRANSACTION_MAX_WAIT_MS);
+  let broken: Error | undefined;
+  const broke = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', broke);
+  try {
+    return await fn(client, broke);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'P1017') broken ??= err as Error;
+    throw err;
+  } finally {
+    client.removeListener('error', broke);
+    client.release(broken);
+  }
 }
 
 /**
