@@ -119,12 +119,8 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
    * Only while the mark is this pickup's own (or none was set): a pickup that took the run over from
    * this one, its claim expired, counted this one's time already.
    */
-  const letGo = () => {
-    const held = Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
-    const own = Prisma.sql`picked_up_at IS NOT DISTINCT FROM (${utc(mark)})`;
-    return Prisma.sql`picked_up_at = CASE WHEN ${own} THEN NULL ELSE picked_up_at END,
-      worked_ms = CASE WHEN ${own} THEN worked_ms + ${held}::int ELSE worked_ms END`;
-  };
+  const own = () => Prisma.sql`picked_up_at IS NOT DISTINCT FROM (${utc(mark)})`;
+  const held = () => Math.min(MAX_PICKUP_MS, Math.max(0, Date.now() - takenAt));
   return {
     workerLosses,
     timeLeftMs,
@@ -147,8 +143,11 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
       };
     },
     releasing() {
+      // As a part of another statement's SET, the condition goes into each value.
+      const mine = own();
       return {
-        set: letGo(),
+        set: Prisma.sql`picked_up_at = CASE WHEN ${mine} THEN NULL ELSE picked_up_at END,
+          worked_ms = CASE WHEN ${mine} THEN worked_ms + ${held()}::int ELSE worked_ms END`,
         done: () => {
           released = true;
         },
@@ -159,8 +158,9 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
       await retryWhileDatabaseUnavailable(
         () =>
           sqlOf(deps.prisma).query(Prisma.sql`
-            UPDATE executions SET ${letGo()}, updated_at = ${utc(new Date())}
-            WHERE id = ${id}::uuid`),
+            UPDATE executions SET picked_up_at = NULL, worked_ms = worked_ms + ${held()}::int,
+                                  updated_at = ${utc(new Date())}
+            WHERE id = ${id}::uuid AND ${own()}`),
         { retryMs: RELEASE_RETRY_MS },
       ).catch((err) =>
         deps.log.warn(
