@@ -277,6 +277,31 @@ describe('the audit hash chain', () => {
       });
     });
 
+    it('refuses a row copied to the head with its link recomputed (a replay), and finds one written with the index dropped', async () => {
+      await freshChain(2);
+      for (let i = 0; i < 3; i++) await chained(i);
+      await signAuditHead(deps);
+      const replay = `INSERT INTO audit_events (seq, at, action, resource_type, outcome, detail, mac, hash)
+        SELECT 6, at, action, resource_type, outcome, detail, mac,
+               encode(sha256(convert_to((SELECT hash FROM audit_events WHERE seq = 5) || ':6:' || mac, 'UTF8')), 'hex')
+        FROM audit_events WHERE seq = 4;
+        UPDATE audit_chain_head SET seq = 6, hash = (SELECT hash FROM audit_events WHERE seq = 6)`;
+      // With plain writes (triggers on): the table refuses it.
+      await expect(prisma.$executeRawUnsafe(replay.split(';')[0] ?? '')).rejects.toThrow(/unique/i);
+      try {
+        await tamper(`DROP INDEX audit_events_mac_key; ${replay}`);
+        expect(await verifyAuditChain(deps)).toMatchObject({
+          ok: false,
+          bad: { seq: '6', reason: expect.stringMatching(/repeats the MAC of the row at seq 4/) },
+        });
+      } finally {
+        await tamper('DELETE FROM audit_events WHERE seq = 6');
+        await prisma.$executeRawUnsafe(
+          'CREATE UNIQUE INDEX IF NOT EXISTS audit_events_mac_key ON audit_events (mac)',
+        );
+      }
+    });
+
     it('finds the newest signed rows removed and the head moved back with links recomputed without the key', async () => {
       await freshChain(2);
       for (let i = 0; i < 3; i++) await chained(i);

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@ccl/db';
 import { signAuditHead } from './audit-head-signer.ts';
 import type { Tx } from './deps.ts';
@@ -93,11 +93,24 @@ export const rowHash = (signer: AuditSigner, row: ChainedRow, prevHash: string) 
   signer.mac(chainText(row, prevHash));
 
 /**
- * A row's own MAC (rows since the chain is linked in the database): its content, not its place.
- * Without the key nobody writes a row that verifies; the place is the link's to prove.
+ * A row's own MAC (rows since the chain is linked in the database): its content, not its place,
+ * and a nonce of its own, stored with it as `<nonce>.<hmac>`. Without the key nobody writes a row
+ * that verifies; the nonce makes every row's MAC different, so that a row copied to the head (a
+ * replay, whose link needs no key) is refused by the table's unique index on `mac` and found by
+ * verify. The place is the link's to prove. `nonce`: the stored one, when checking.
  */
-export function contentMac(signer: AuditSigner, row: Omit<ChainedRow, 'seq'>): string {
-  return signer.mac(canonicalJson({ v: 2, ...contentFields(row) }));
+export function contentMac(
+  signer: AuditSigner,
+  row: Omit<ChainedRow, 'seq'>,
+  nonce: string = randomBytes(16).toString('hex'),
+): string {
+  return `${nonce}.${signer.mac(canonicalJson({ v: 2, nonce, ...contentFields(row) }))}`;
+}
+
+/** Does a stored `mac` match the row's content? */
+export function contentMacMatches(signer: AuditSigner, row: Omit<ChainedRow, 'seq'>, mac: string): boolean {
+  const dot = mac.indexOf('.');
+  return dot > 0 && mac === contentMac(signer, row, mac.slice(0, dot));
 }
 
 /**

@@ -3,7 +3,7 @@ import {
   type ChainHead,
   type Checkpoint,
   checkpointMac,
-  contentMac,
+  contentMacMatches,
   GENESIS_HASH,
   headMac,
   linkHash,
@@ -99,7 +99,7 @@ interface Link {
  */
 function rowProven(audit: AuditSigner, row: AuditRow, prevHash: string): boolean {
   if (row.mac === null) return row.hash === rowHash(audit, row, prevHash);
-  return row.mac === contentMac(audit, row) && row.hash === linkHash(prevHash, row.seq, row.mac);
+  return contentMacMatches(audit, row, row.mac) && row.hash === linkHash(prevHash, row.seq, row.mac);
 }
 
 /** Why `row` does not continue the chain after `at`; null when it does. */
@@ -210,6 +210,15 @@ export async function verifyAuditChain(deps: VerifyDeps): Promise<ChainReport> {
     return broken(0, null, forged.firstSeq, reason);
   }
   if (head.hash === null) return headWithoutHash(deps, head, retentions);
+  // The table refuses a second row with a MAC already used; one written with the index dropped (a
+  // superuser) is a row copied from elsewhere in the chain, its link recomputed without the key.
+  const [replayed] = await prisma.$queryRaw<Array<{ id: bigint; seq: bigint; original: bigint }>>`
+    SELECT a.id, a.seq, b.seq AS original FROM audit_events a JOIN audit_events b ON a.mac = b.mac AND b.seq < a.seq
+    ORDER BY a.seq LIMIT 1`;
+  if (replayed) {
+    const reason = `it repeats the MAC of the row at seq ${replayed.original}: a copy of that row (replayed)`;
+    return broken(0, replayed.id.toString(), replayed.seq, reason);
+  }
   const first = await prisma.auditEvent.findFirst({
     orderBy: { seq: 'asc' },
     select: { seq: true, id: true },

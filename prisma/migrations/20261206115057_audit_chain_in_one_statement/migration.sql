@@ -5,6 +5,10 @@ ADD COLUMN     "signed_seq" BIGINT NOT NULL DEFAULT 0;
 -- AlterTable
 ALTER TABLE "audit_events" ADD COLUMN     "mac" TEXT;
 
+-- CreateIndex
+-- Each row's MAC carries a nonce of its own: a row copied to the head (its link needs no key) is refused.
+CREATE UNIQUE INDEX "audit_events_mac_key" ON "audit_events"("mac");
+
 -- Issue 16: every audited write held the chain head from its lock to its COMMIT, across a round
 -- trip through the application (which computed the row's HMAC from the previous hash), and the
 -- run's transitions queued behind it. Now a row carries `mac`, the HMAC of its content (computed
