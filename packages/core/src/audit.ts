@@ -62,23 +62,12 @@ const AUDIT_INSERT = Prisma.sql`INSERT INTO audit_events (at, actor_user_id, act
  * change. The row continues the hash chain: it locks the chain head until the transaction ends
  * (concurrent writers queue here), links its content's MAC to the previous row's hash, and inserts
  * the row and moves (and signs) the head in one statement. Call it last in a transaction where
- * possible: the head stays locked until commit. `locked`: the head as a statement of this
- * transaction already locked it (`SELECT … FOR UPDATE`), saving the round trip; a head without a
- * hash goes the long way. The run's own moves use chainedAudit instead, which holds the head for
- * one statement only.
+ * possible: the head stays locked until commit. The run's own moves and submits use chainedAudit
+ * instead, which holds the head for one statement only.
  */
-export async function writeAudit(
-  deps: AuditDeps,
-  tx: Tx,
-  ctx: RequestCtx,
-  entry: AuditEntry,
-  locked?: { seq: bigint; hash: string | null },
-): Promise<void> {
+export async function writeAudit(deps: AuditDeps, tx: Tx, ctx: RequestCtx, entry: AuditEntry): Promise<void> {
   const row = auditContent(deps, ctx, entry);
-  const prev =
-    locked && locked.hash !== null
-      ? { seq: locked.seq, hash: locked.hash }
-      : await lockChainHead(deps.audit, tx);
+  const prev = await lockChainHead(deps.audit, tx);
   const seq = prev.seq + 1n;
   const hash = linkHash(prev.hash, seq, row.mac);
   const statement = Prisma.sql`
