@@ -164,4 +164,41 @@ describe('raw statements on Prisma’s pool (sqlOf)', () => {
     expect(await sqlOf(standIn).query(Prisma.sql`SELECT ${1} AS x`)).toEqual([{ via: 'stand-in' }]);
     expect(seen).toEqual(['SELECT $1 AS x']);
   });
+
+  it('a statement that recurs is prepared once per connection, and each run answers with its own values', async () => {
+    const one = createPrisma(db.url, { max: 1 });
+    try {
+      const text = 'SELECT $1::int AS n, $2::text AS s';
+      for (let i = 0; i < 8; i++) {
+        // Past PostgreSQL's fifth run the plan is a generic one: the values must still be each run's.
+        const rows = await sqlOf(one).query(Prisma.sql`SELECT ${i}::int AS n, ${`run ${i}`}::text AS s`);
+        expect(rows).toEqual([{ n: i, s: `run ${i}` }]);
+      }
+      await sqlOf(one).query(Prisma.sql`SELECT ${'once'}::text AS lonely`);
+      const prepared = await sqlOf(one).query<{ statement: string }>(
+        Prisma.sql`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql`,
+      );
+      const statements = prepared.map((p) => p.statement);
+      expect(statements.filter((s) => s === text)).toHaveLength(1);
+      expect(statements.some((s) => s.includes('lonely'))).toBe(false);
+    } finally {
+      await one.$disconnect();
+    }
+  });
+
+  it('a kept plan that a table’s new shape broke is dropped, and the statement answers with the new shape', async () => {
+    const one = createPrisma(db.url, { max: 1 });
+    try {
+      await one.$executeRawUnsafe('CREATE TABLE shapes (a int NOT NULL)');
+      await one.$executeRawUnsafe('INSERT INTO shapes VALUES (1)');
+      const read = () => sqlOf(one).query(Prisma.sql`SELECT * FROM shapes WHERE a = ${1}`);
+      for (let i = 0; i < 4; i++) expect(await read()).toEqual([{ a: 1 }]);
+      // As a migration applied under a running server would.
+      await one.$executeRawUnsafe("ALTER TABLE shapes ADD COLUMN b text NOT NULL DEFAULT 'new'");
+      expect(await read()).toEqual([{ a: 1, b: 'new' }]);
+      expect(await read()).toEqual([{ a: 1, b: 'new' }]);
+    } finally {
+      await one.$disconnect();
+    }
+  });
 });
