@@ -1,6 +1,6 @@
 import { Prisma, sqlOf } from '@ccl/db';
 import { withChainReady } from './audit.ts';
-import { budgetReached } from './budgets.ts';
+import { budgetReached, projectBudgetOf } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
 import { transitionExecution } from './execution-store.ts';
@@ -46,7 +46,8 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
  */
 export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<number> {
   const now = new Date().toISOString();
-  const rows = await deps.prisma.$queryRaw<Array<{ rank: number }>>`
+  // Raw (raw-sql.ts): every submit ranks its run.
+  const rows = await sqlOf(deps.prisma).query<{ rank: number }>(Prisma.sql`
     WITH me AS (
       SELECT e.id, e.task_id, t.project_id, t.priority::text IN ('urgent', 'high') AS first,
              GREATEST(1, COALESCE(
@@ -69,7 +70,7 @@ export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionI
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
                                'seq', 0, 'state', 'PENDING')::text)::text AS notified
-    FROM ranked`;
+    FROM ranked`);
   const rank = rows[0]?.rank;
   if (rank === undefined) throw new Error(`execution ${executionId} not found`);
   return rank;
@@ -97,7 +98,7 @@ function concurrencyLimit(deps: Pick<CoreDeps, 'config'>, settings: ProjectSetti
   return settings?.max_concurrent ?? deps.config.PROJECT_MAX_CONCURRENCY;
 }
 
-async function projectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
+async function projectOf(tx: Pick<Tx, '$queryRaw'>, executionId: string): Promise<ProjectRow> {
   const rows = await tx.$queryRaw<ProjectRow[]>`
     SELECT t.project_id::text AS project_id, p.settings, e.held_reason, e.attempts, e.user_id,
            u.budget_usd_month AS user_budget
@@ -107,6 +108,15 @@ async function projectOf(tx: Tx, executionId: string): Promise<ProjectRow> {
   const row = rows[0];
   if (!row) throw new Error(`execution ${executionId} not found`);
   return row;
+}
+
+/** Statements each on its own (autocommit), raw on Prisma's pool, through a transaction's interface. */
+function statementsOf(deps: Pick<CoreDeps, 'prisma'>): Pick<Tx, '$queryRaw'> {
+  const sql = sqlOf(deps.prisma);
+  return {
+    $queryRaw: ((query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]) =>
+      sql.query(query instanceof Prisma.Sql ? query : Prisma.sql(query, ...values))) as Tx['$queryRaw'],
+  };
 }
 
 /** One statement: a transaction's client under the project's lock, or the plain client for a look. */
@@ -165,6 +175,20 @@ async function admit(
   executionId: string,
   attempts: number,
 ): Promise<Admission> {
+  // A project without a limit, and no budget on it or its submitter: nothing to count or lock, so
+  // the move goes alone, one statement after the read, instead of a transaction of three round trips.
+  const unlocked = statementsOf(deps);
+  const looked = await projectOf(unlocked, executionId);
+  const limit = concurrencyLimit(deps, looked.settings);
+  if (
+    limit === 0 &&
+    looked.held_reason === null &&
+    looked.user_budget === null &&
+    projectBudgetOf(looked.settings) === null
+  ) {
+    const change = await transitionExecution(deps, unlocked, ctx, executionId, 'PLANNING', { attempts });
+    return { admitted: true, projectId: looked.project_id, limit, change };
+  }
   return sqlOf(deps.prisma).transaction(async (sqlTx): Promise<Admission> => {
     const tx = sqlTx as unknown as Tx;
     const project = await projectOf(tx, executionId);

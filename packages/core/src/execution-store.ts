@@ -164,7 +164,7 @@ function transitionStatement(
  */
 export async function transitionExecution(
   deps: Pick<CoreDeps, 'audit' | 'prisma'>,
-  tx: Tx,
+  tx: Pick<Tx, '$queryRaw'>,
   ctx: RequestCtx,
   executionId: string,
   to: ExecutionState,
