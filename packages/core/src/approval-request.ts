@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from './audit-chain.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
 import type { CoreDeps } from './deps.ts';
 
@@ -32,17 +33,6 @@ export function approvalRequestHash(stored: unknown): string {
   return createHash('sha256')
     .update(canonicalJson(stored ?? null))
     .digest('base64url');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
 }
 
 /**
