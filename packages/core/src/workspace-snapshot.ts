@@ -50,8 +50,13 @@ export async function restoreWorkspace(
   baseCommit: string,
   accept: (checkpoint: unknown) => boolean,
 ): Promise<{ workspace: GitWorkspace; checkpoint: unknown } | null> {
-  const kept = await deps.prisma.workspaceSnapshot.findUnique({ where: { executionId } });
-  if (!kept || kept.baseCommit !== baseCommit || !accept(kept.checkpoint)) return null;
+  // The checkpoint first: an archive (up to WORKSPACE_SNAPSHOT_MAX_MB) is read only when it is wanted.
+  const where = { executionId, baseCommit };
+  const looked = await deps.prisma.workspaceSnapshot.findFirst({ where, select: { checkpoint: true } });
+  if (!looked || !accept(looked.checkpoint)) return null;
+  // A snapshot replaced since the look is checked again.
+  const kept = await deps.prisma.workspaceSnapshot.findFirst({ where });
+  if (!kept || !accept(kept.checkpoint)) return null;
   const workspace = await unpackWorkspace(root, executionId, baseCommit, Buffer.from(kept.archive));
   return workspace && { workspace, checkpoint: kept.checkpoint };
 }
