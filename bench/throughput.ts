@@ -16,6 +16,8 @@ import {
   echoTask,
   inParallel,
   keyedHeaders,
+  machineCpuSeconds,
+  postgresCpuSeconds,
   progress,
   type Spawned,
   spawnServer,
@@ -35,16 +37,43 @@ const MILESTONES = Array.from({ length: ROUNDS + 1 }, (_, i) => WARMUP + i * N).
 const COUNT_QUERIES = process.env.BENCH_COUNT_QUERIES;
 
 type Backend = keyof typeof TARGETS;
-/** One round: jobs per second, and the CPU the server (or the bare worker) process spent per job. */
-type Round = { jobs_per_s: number; seconds: number; submit_seconds: number; process_cpu_ms_per_job: number };
+/**
+ * One round: jobs per second; the CPU the server (or the bare worker) process spent per job, and
+ * PostgreSQL's and the whole machine's (bench clients and Redis included) over the round.
+ */
+type Round = {
+  jobs_per_s: number;
+  seconds: number;
+  submit_seconds: number;
+  process_cpu_ms_per_job: number;
+  postgres_cpu_ms_per_job: number;
+  machine_cpu_ms_per_job: number;
+};
 
-function round(n: number, started: number, answered: number, ended: number, cpu: number): Round {
+/** The CPU counters a round reads at its start and its end. */
+const cpuNow = (pid: number) => ({
+  process: cpuSeconds(pid),
+  postgres: postgresCpuSeconds(),
+  machine: machineCpuSeconds(),
+});
+
+function round(
+  n: number,
+  started: number,
+  answered: number,
+  ended: number,
+  before: ReturnType<typeof cpuNow>,
+  after: ReturnType<typeof cpuNow>,
+): Round {
   const seconds = (ended - started) / 1000;
+  const perJob = (key: keyof typeof before) => ((after[key] - before[key]) * 1000) / n;
   return {
     jobs_per_s: n / seconds,
     seconds,
     submit_seconds: (answered - started) / 1000,
-    process_cpu_ms_per_job: (cpu * 1000) / n,
+    process_cpu_ms_per_job: perJob('process'),
+    postgres_cpu_ms_per_job: perJob('postgres'),
+    machine_cpu_ms_per_job: perJob('machine'),
   };
 }
 
@@ -73,7 +102,7 @@ async function ourServer(backend: Backend) {
   /** n runs submitted as a client does; the time from the first POST to the n-th COMPLETED notice. */
   const run = async (n: number): Promise<Round> => {
     const target = submitted + n;
-    const cpu = cpuSeconds(server.pid);
+    const cpu = cpuNow(server.pid);
     const started = performance.now();
     await inParallel(n, CLIENTS, (i) =>
       submitTask(base, headers, echoTask(`bench ${submitted + i}`, { steps: 0, delay_ms: 0 })),
@@ -81,7 +110,7 @@ async function ourServer(backend: Backend) {
     const answered = performance.now();
     submitted = target;
     const ended = await watch.until(() => watch.count('COMPLETED') >= target, 60_000);
-    return round(n, started, answered, ended, cpuSeconds(server.pid) - cpu);
+    return round(n, started, answered, ended, cpu, cpuNow(server.pid));
   };
   return {
     run,
@@ -137,13 +166,13 @@ function milestoneRuns(child: Spawned, send: (i: number) => Promise<unknown>) {
   return async (n: number): Promise<Round> => {
     const first = sent;
     const done = reached(first + n);
-    const cpu = cpuSeconds(child.pid);
+    const cpu = cpuNow(child.pid);
     const started = performance.now();
     await inParallel(n, CLIENTS, (i) => send(first + i));
     const answered = performance.now();
     sent = first + n;
     const ended = await within(done, 60_000, `completion ${first + n}`);
-    return round(n, started, answered, ended, cpuSeconds(child.pid) - cpu);
+    return round(n, started, answered, ended, cpu, cpuNow(child.pid));
   };
 }
 
@@ -251,6 +280,9 @@ export async function throughput(backend: Backend) {
       baseline_is:
         'bare BullMQ Queue.add from the bench process + a Worker process with a no-op processor; attempts, ' +
         'backoff, removeOnComplete/Fail and lock settings as ours; no job priority (ours sets its queue rank)',
+      cpu_is:
+        'per job over a round: process_ = the server (the bare worker, the floor server), postgres_ = every ' +
+        'PostgreSQL process on the machine, machine_ = all busy CPU (bench clients, Redis and kernel too)',
       ours: best('ours'),
       baseline: best('baseline'),
       rounds,
@@ -273,6 +305,9 @@ export async function throughput(backend: Backend) {
   }
 }
 
+const cpuPair = (r: Round) =>
+  `${r.postgres_cpu_ms_per_job.toFixed(1)} / ${r.machine_cpu_ms_per_job.toFixed(1)} ms`;
+
 export function throughputSummary(r: Awaited<ReturnType<typeof throughput>>): string {
   const verdict = r.meets_target ? 'PASS' : 'MISS';
   return (
@@ -280,6 +315,7 @@ export function throughputSummary(r: Awaited<ReturnType<typeof throughput>>): st
     `WORKER_CONCURRENCY=${r.worker_concurrency}): ours ${r.ours.jobs_per_s.toFixed(0)} jobs/s vs bare BullMQ ` +
     `${r.baseline.jobs_per_s.toFixed(0)} jobs/s = ${(r.ratio * 100).toFixed(1)} % — ${verdict} (≥ ${r.target_ratio * 100} %); ` +
     `CPU per job: our server ${r.ours.process_cpu_ms_per_job.toFixed(1)} ms, bare worker ${r.baseline.process_cpu_ms_per_job.toFixed(2)} ms\n` +
+    `    CPU per job, PostgreSQL / whole machine: ours ${cpuPair(r.ours)}, bare ${cpuPair(r.baseline)}, floor ${cpuPair(r.floor)}\n` +
     `    floor (HTTP + 1 INSERT + 1 UPDATE): ${r.floor.jobs_per_s.toFixed(0)} jobs/s = ` +
     `${(r.floor_ratio * 100).toFixed(1)} % of bare BullMQ; ours = ${(r.ours_of_floor * 100).toFixed(1)} % of the floor; ` +
     `CPU per job: floor server ${r.floor.process_cpu_ms_per_job.toFixed(2)} ms`
