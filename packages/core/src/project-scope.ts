@@ -55,16 +55,38 @@ async function outOfReach(deps: RefusalDeps, ctx: RequestCtx, resourceType: stri
   return new NotFound(`${resourceType} ${resourceType === 'project' ? `'${shown}'` : shown} not found`);
 }
 
+/** What a new run needs of its project: settings and secret names (none yet for a project not made yet). */
+export interface ProjectForRun {
+  settings: Prisma.JsonValue;
+  secrets: string[];
+}
+
+/**
+ * Refuses a project out of the caller's reach, and reads what a new run needs of it, in one
+ * statement (raw-sql.ts): every submit asks both. A project that does not exist yet is created on
+ * first use, so only an existing, members-only project the caller is not in is out of reach.
+ */
+export async function projectForRunInReach(
+  deps: RefusalDeps,
+  ctx: RequestCtx,
+  slug: string,
+): Promise<ProjectForRun> {
+  const rows = await sqlOf(deps.prisma).query<ProjectForRun & { members: number; mine: boolean }>(Prisma.sql`
+    SELECT p.settings,
+           COALESCE((SELECT array_agg(s.name) FROM project_secrets s WHERE s.project_id = p.id), '{}') AS secrets,
+           (SELECT count(*)::int FROM project_members m WHERE m.project_id = p.id) AS members,
+           EXISTS (SELECT 1 FROM project_members m
+                   WHERE m.project_id = p.id AND m.user_id = ${ctx.actor.userId}) AS mine
+    FROM projects p WHERE p.slug = ${slug}`);
+  const row = rows[0];
+  if (!row) return { settings: null, secrets: [] };
+  if (row.members > 0 && !row.mine && !seesAllProjects(ctx))
+    throw await outOfReach(deps, ctx, 'project', slug);
+  return { settings: row.settings, secrets: row.secrets };
+}
+
 export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, slug: string) {
-  if (seesAllProjects(ctx)) return;
-  // One statement: a project that does not exist yet is created on first use, so only an existing,
-  // members-only project the caller is not in is out of reach.
-  // Raw (raw-sql.ts): every submit asks.
-  const rows = await sqlOf(deps.prisma).query<{ members: number; mine: boolean }>(Prisma.sql`
-    SELECT count(*)::int AS members, COALESCE(bool_or(m.user_id = ${ctx.actor.userId}), false) AS mine
-    FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.slug = ${slug}`);
-  const project = rows[0];
-  if (project && project.members > 0 && !project.mine) throw await outOfReach(deps, ctx, 'project', slug);
+  if (!seesAllProjects(ctx)) await projectForRunInReach(deps, ctx, slug);
 }
 
 /** `shown`: how the caller named the task (its number, task-ref.ts); the 404 names nothing more. */

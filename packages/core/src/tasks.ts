@@ -1,6 +1,6 @@
 import type { AgentDescriptor } from '@ccl/agents';
 import type { SubmitTaskBody, TaskDto } from '@ccl/contracts';
-import { type Execution, Prisma, sqlOf } from '@ccl/db';
+import { type Execution, Prisma } from '@ccl/db';
 import { assignQueueRank } from './admission.ts';
 import { checkAssignee } from './assignees.ts';
 import { writeAudit } from './audit.ts';
@@ -12,7 +12,12 @@ import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound, Unavailable } from './errors.ts';
 import { publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
-import { assertProjectInReach, assertTaskInReach, tasksInReach } from './project-scope.ts';
+import {
+  assertTaskInReach,
+  type ProjectForRun,
+  projectForRunInReach,
+  tasksInReach,
+} from './project-scope.ts';
 import { INBOX } from './projects.ts';
 import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
@@ -74,22 +79,15 @@ interface NewExecution {
   context: SubmitContext;
 }
 
-/** A project's settings and the names of its secrets, in one read (nothing yet for a new project). */
-async function projectForRun(deps: CoreDeps, slug: string) {
-  // Raw (raw-sql.ts): every submit asks.
-  const rows = await sqlOf(deps.prisma).query<{ settings: Prisma.JsonValue; secrets: string[] }>(Prisma.sql`
-    SELECT p.settings,
-           COALESCE((SELECT array_agg(s.name) FROM project_secrets s WHERE s.project_id = p.id), '{}') AS secrets
-    FROM projects p WHERE p.slug = ${slug}`);
-  return rows[0] ?? { settings: null, secrets: [] };
-}
-
-/** The run to write, checked and resolved. The caller has checked that the project is in reach. */
-async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution) {
+/**
+ * The run to write, checked and resolved. The caller has checked that the project is in reach, and
+ * passes what it read of it then (projectForRunInReach); otherwise it is read here.
+ */
+async function prepareExecution(deps: CoreDeps, ctx: RequestCtx, input: NewExecution, read?: ProjectForRun) {
   await authorize(deps, ctx, 'agent:execute', { resourceType: 'agent', resourceId: input.agentType });
   await deps.agents.refresh();
   const slug = input.context.project ?? INBOX;
-  const project = await projectForRun(deps, slug);
+  const project = read ?? (await projectForRunInReach(deps, ctx, slug));
   const agent = resolveAgent(deps, input.agentType, project.secrets);
   const skill = checkSkill(deps, ctx, input.context.skill, agent.agentType);
   // The one parse of the run's options: the worker and the runners read what is stored here.
@@ -153,12 +151,13 @@ async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: strin
 export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitTaskBody) {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
   await assertQueueReachable(deps, ctx);
-  await assertProjectInReach(deps, ctx, input.context.project ?? INBOX);
-  const exec = await prepareExecution(deps, ctx, {
-    agentType: input.agent_type,
-    prompt: input.prompt,
-    context: input.context,
-  });
+  const project = await projectForRunInReach(deps, ctx, input.context.project ?? INBOX);
+  const exec = await prepareExecution(
+    deps,
+    ctx,
+    { agentType: input.agent_type, prompt: input.prompt, context: input.context },
+    project,
+  );
   const slug = input.context.project ?? INBOX;
   const { task, execution } = await insertCard(
     deps,
@@ -214,7 +213,7 @@ export async function createTask(
   },
 ): Promise<TaskDto> {
   await authorize(deps, ctx, 'task:submit', { resourceType: 'task' });
-  await assertProjectInReach(deps, ctx, input.project);
+  const project = await projectForRunInReach(deps, ctx, input.project);
   if (input.prompt !== undefined && input.agent_type === undefined) {
     throw new Invalid(
       'give agent_type with prompt to start an execution (agent_type alone is kept on the card)',
@@ -224,7 +223,12 @@ export async function createTask(
   if (input.prompt && input.agent_type) await assertQueueReachable(deps, ctx);
   const exec =
     input.prompt && input.agent_type
-      ? await prepareExecution(deps, ctx, { agentType: input.agent_type, prompt: input.prompt, context })
+      ? await prepareExecution(
+          deps,
+          ctx,
+          { agentType: input.agent_type, prompt: input.prompt, context },
+          project,
+        )
       : null;
   const assigneeId = input.assignee_id ?? null;
   if (assigneeId !== null) {
