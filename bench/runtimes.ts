@@ -28,6 +28,7 @@ import {
   fakeGoosePath,
   gooseComplete,
   gooseText,
+  gooseToolRequest,
   ohAgentMessage,
   startFakeAnthropic,
   startFakeOllama,
@@ -722,6 +723,10 @@ async function hasMessage(server: TestServer, executionId: string, marker: strin
     .includes(marker);
 }
 
+async function hasToolCall(server: TestServer, executionId: string) {
+  return (await server.prisma.executionEvent.count({ where: { executionId, type: 'tool_call' } })) > 0;
+}
+
 type CancelResult = Stats & { problems: string[]; conversations_deleted?: number };
 
 async function cancelLatency(
@@ -740,9 +745,12 @@ async function cancelLatency(
   // Sample 0 warms up and is not counted.
   for (let i = 0; i <= CANCEL_SAMPLES; i++) {
     if (runtime === 'goose') {
+      // Goose's text is recorded when a tool call or the end closes it, so the run shows it is
+      // mid-run by the tool call it makes (as runtime-goose.test.ts waits for it).
       await goose.play([
         { line: gooseText(marker) },
         { spawn_child: true },
+        { line: gooseToolRequest('call_1', 'developer__shell', { command: 'sleep 60' }) },
         { sleep_ms: 60_000 },
         { line: gooseComplete() },
       ]);
@@ -754,8 +762,10 @@ async function cancelLatency(
     const { taskId, executionId } = await submit(server, sessionId, runtime, {});
     try {
       await tracker.when(executionId, ['RUNNING'], 15_000);
-      // Mid-run: the hanging stream / the sleeping agent has already said something.
-      await waitUntil(`${runtime} mid-run`, () => hasMessage(server, executionId, marker));
+      // Mid-run: the hanging stream / the sleeping agent has already said something (goose: its tool call).
+      await waitUntil(`${runtime} mid-run`, () =>
+        runtime === 'goose' ? hasToolCall(server, executionId) : hasMessage(server, executionId, marker),
+      );
       if (runtime === 'goose') {
         await waitUntil('goose child', async () => ((await goose.readRecord())?.children.length ?? 0) > 0);
         const record = await goose.readRecord();
@@ -865,30 +875,40 @@ const goosePids: number[] = [];
 progress('1/4 wall time per tool turn…');
 const turns = await perTurn(fakes, workspacesDir, repo.dir);
 
-const server = await startTestServer({
-  backend: BACKEND,
-  env: {
-    ANTHROPIC_API_KEY: KEY,
-    ANTHROPIC_BASE_URL: fakes.claude.url,
-    CLAUDE_MODEL,
-    OPENAI_API_KEY: KEY,
-    OPENAI_BASE_URL: fakes.openai.url,
-    OLLAMA_HOST: fakes.ollama.url,
-    OPENHANDS_URL: fakes.openhands.url,
-    OPENHANDS_MODEL: OPENHANDS_MODEL,
-    GOOSE_BIN: goose.bin,
-    WORKSPACES_DIR: workspacesDir,
-    WORKER_CONCURRENCY: String(CONCURRENT),
-    // The server is silent unless asked (BENCH_RT_LOG_LEVEL=warn shows job failures and shutdown steps).
-    ...(process.env.BENCH_RT_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RT_LOG_LEVEL } : {}),
-    ...(process.env.BENCH_RT_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_RT_POOL_SIZE } : {}),
-  },
-});
-const tracker = new StateTracker();
-const notifier = createNotifier(server.databaseUrl);
-await notifier.subscribe(CHANNELS.execution, tracker.onChange);
-const session = await api(server, 'POST', '/api/runtime/sessions');
-const sessionId = String(session.session_id);
+/** The servers' settings: the fakes' addresses, the workspaces, the worker's concurrency. */
+const serverEnv: Record<string, string> = {
+  ANTHROPIC_API_KEY: KEY,
+  ANTHROPIC_BASE_URL: fakes.claude.url,
+  CLAUDE_MODEL,
+  OPENAI_API_KEY: KEY,
+  OPENAI_BASE_URL: fakes.openai.url,
+  OLLAMA_HOST: fakes.ollama.url,
+  OPENHANDS_URL: fakes.openhands.url,
+  OPENHANDS_MODEL: OPENHANDS_MODEL,
+  GOOSE_BIN: goose.bin,
+  WORKSPACES_DIR: workspacesDir,
+  WORKER_CONCURRENCY: String(CONCURRENT),
+  // The server is silent unless asked (BENCH_RT_LOG_LEVEL=warn shows job failures and shutdown steps).
+  ...(process.env.BENCH_RT_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RT_LOG_LEVEL } : {}),
+  ...(process.env.BENCH_RT_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_RT_POOL_SIZE } : {}),
+};
+
+/** A server, its change notices followed, and a CoderClaw session on it. */
+async function benchServer(extra: Record<string, string> = {}) {
+  const started = await startTestServer({ backend: BACKEND, env: { ...serverEnv, ...extra } });
+  const followed = new StateTracker();
+  const notices = createNotifier(started.databaseUrl);
+  await notices.subscribe(CHANNELS.execution, followed.onChange);
+  const opened = await api(started, 'POST', '/api/runtime/sessions');
+  return { server: started, tracker: followed, notifier: notices, sessionId: String(opened.session_id) };
+}
+
+const { server, tracker, notifier, sessionId } = await benchServer();
+/**
+ * Goose's cancels run on a second server with SANDBOX=off, as runtime-goose.test.ts runs them: the
+ * fake goose's script and record live outside the workspace, where a sandboxed goose cannot reach.
+ */
+let gooseSide: Awaited<ReturnType<typeof benchServer>> | undefined;
 
 let concurrent: Awaited<ReturnType<typeof concurrentExecutions>>;
 const cancel: Partial<Record<Runtime, CancelResult>> = {};
@@ -900,7 +920,16 @@ try {
   concurrent = await concurrentExecutions(server, tracker, sessionId, fakes, repo.dir);
   for (const runtime of CANCEL_RUNTIMES) {
     progress(`3/4 cancel → CANCELLED, ${runtime}…`);
-    cancel[runtime] = await cancelLatency(server, tracker, sessionId, fakes, goose, runtime, goosePids);
+    const side = runtime === 'goose' ? (gooseSide ??= await benchServer({ SANDBOX: 'off' })) : undefined;
+    cancel[runtime] = await cancelLatency(
+      side?.server ?? server,
+      side?.tracker ?? tracker,
+      side?.sessionId ?? sessionId,
+      fakes,
+      goose,
+      runtime,
+      goosePids,
+    );
   }
   socketsAtEnd = socketsToFakes(fakes.ports);
   fakeOpen = {
@@ -909,6 +938,8 @@ try {
   };
 } finally {
   await notifier.close();
+  await gooseSide?.notifier.close();
+  await gooseSide?.server.stop();
   const stopping = performance.now();
   await server.stop();
   serverStopMs = Math.round(performance.now() - stopping);
@@ -960,7 +991,8 @@ const results = {
       'ChatModel.turn, loop_and_tools the rest (usage/tool_call/tool_result events, read_file, the loop).',
     'concurrent: memory is this whole process (server, worker, fakes, bench client); the fake request log ' +
       'is emptied while sampling so it does not count.',
-    'cancel: from POST …/cancel to the CANCELLED change notification (sent after the state row commits).',
+    'cancel: from POST …/cancel to the CANCELLED change notification (sent after the state row commits); ' +
+      "goose's on a second server with SANDBOX=off, as runtime-goose.test.ts, since its fake lives outside the workspace.",
   ],
   settings: {
     runs: RUNS,
