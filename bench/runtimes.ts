@@ -920,7 +920,8 @@ try {
   concurrent = await concurrentExecutions(server, tracker, sessionId, fakes, repo.dir);
   for (const runtime of CANCEL_RUNTIMES) {
     progress(`3/4 cancel → CANCELLED, ${runtime}…`);
-    const side = runtime === 'goose' ? (gooseSide ??= await benchServer({ SANDBOX: 'off' })) : undefined;
+    if (runtime === 'goose') gooseSide ??= await benchServer({ SANDBOX: 'off' });
+    const side = runtime === 'goose' ? gooseSide : undefined;
     cancel[runtime] = await cancelLatency(
       side?.server ?? server,
       side?.tracker ?? tracker,
