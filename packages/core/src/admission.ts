@@ -189,9 +189,10 @@ async function admit(
     const change = await transitionExecution(deps, unlocked, ctx, executionId, 'PLANNING', { attempts });
     return { admitted: true, projectId: looked.project_id, limit, change };
   }
+  // Otherwise the read above serves the transaction too: it came before the project's lock there as well.
+  const project = looked;
   return sqlOf(deps.prisma).transaction(async (sqlTx): Promise<Admission> => {
     const tx = sqlTx as unknown as Tx;
-    const project = await projectOf(tx, executionId);
     const reason = await holdReason(deps, tx, project);
     // Timestamps as Prisma writes them: UTC wall time, whatever the session's time zone.
     const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
