@@ -124,13 +124,20 @@ export const loadFigures = (result: autocannon.Result) => ({
 /** Progress on stderr, so a long scenario says where it is without mixing into the summary. */
 export const progress = (text: string) => process.stderr.write(`  … ${text}\n`);
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-export function cpuSeconds(pid: number): number {
+/** A /proc/<pid>/stat line's command name and its CPU seconds (user + system). */
+function statCpu(stat: string): { name: string; seconds: number } {
   // Fields after the command name, which is in parentheses and may hold spaces; utime and stime are
   // the 14th and 15th fields of the line, in clock ticks (100 a second on Linux).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    seconds: (Number(fields[11]) + Number(fields[12])) / 100,
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  return statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8')).seconds;
 }
 
 /**
@@ -139,18 +146,16 @@ export function cpuSeconds(pid: number): number {
  */
 export function postgresCpuSeconds(): number {
   let total = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('postgres')) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]);
+      const { name, seconds } = statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      if (name.startsWith('postgres')) total += seconds;
     } catch {
       // Gone between the listing and the read.
     }
   }
-  return total / 100;
+  return total;
 }
 
 /** CPU seconds the whole machine spent busy (every core; idle and I/O wait aside), from /proc/stat. */
