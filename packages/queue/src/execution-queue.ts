@@ -98,8 +98,10 @@ function openExecutionQueue<B extends IQueueBackend, C>(
       return toExecutionJobCounts(await queue.getJobCounts(...COUNTED_JOB_TYPES));
     },
     async ping() {
+      // One key or one row read: a count (getJobCountByTypes) reads every job of the queue on the
+      // PostgreSQL backend, and submissions ping before they write.
       await withTimeout(
-        queue.getJobCountByTypes('active'),
+        queue.isPaused(),
         PING_TIMEOUT_MS,
         `${backend} queue backend did not answer within ${PING_TIMEOUT_MS} ms`,
       );
