@@ -7,6 +7,12 @@
 // Latency from each request's send to its full answer. (autocannon's rate mode sends each
 // connection's quota in a burst at the top of every second and corrects for coordinated omission at
 // a 1 ms interval, which distorts the percentiles.)
+//
+// Sent with node:http on kept-alive connections, as many as are in flight (as fetch opens them), not
+// with fetch: the same requests cost this process a third of fetch's CPU (86–153 µs a request against
+// 264–524 µs, client and a bare server together), and on a 2-core machine the client's CPU is taken
+// from the server it measures. At 500 polls a second fetch took 30–68 % of a core.
+import { Agent, get } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 
@@ -32,18 +38,24 @@ async function run(job: PollJob): Promise<PollAnswer> {
   const latencies: number[] = [];
   const answers = { non_2xx: 0, errors: 0 };
   const inFlight = new Set<Promise<void>>();
+  const agent = new Agent({ keepAlive: true });
   const poll = (number: number) => {
     const sent = performance.now();
-    const answered: Promise<void> = fetch(`${job.base}${number}`, { headers: job.headers })
-      .then(async (res) => {
-        await res.arrayBuffer();
-        latencies.push(performance.now() - sent);
-        if (res.status !== 200) answers.non_2xx += 1;
-      })
-      .catch(() => {
+    const answered = new Promise<void>((resolve) => {
+      const failed = () => {
         answers.errors += 1;
-      })
-      .finally(() => inFlight.delete(answered));
+        resolve();
+      };
+      get(`${job.base}${number}`, { agent, headers: job.headers }, (res) => {
+        res.on('error', failed);
+        res.on('end', () => {
+          latencies.push(performance.now() - sent);
+          if (res.statusCode !== 200) answers.non_2xx += 1;
+          resolve();
+        });
+        res.resume();
+      }).on('error', failed);
+    }).finally(() => inFlight.delete(answered));
     inFlight.add(answered);
   };
   // This process's own delays: a late tick sends late, and an answer read late reads as slow.
@@ -63,6 +75,7 @@ async function run(job: PollJob): Promise<PollAnswer> {
   const sending = (performance.now() - started) / 1000;
   await Promise.all(inFlight);
   lag.disable();
+  agent.destroy();
   return {
     latencies,
     ...answers,
