@@ -42,8 +42,19 @@ const CLIENTS = 32;
 const WARMUP = 40;
 const TARGET_P99_MS = 50;
 const BACKEND = process.env.BENCH_BACKLOG_BACKEND === 'postgres' ? 'postgres' : 'redis';
-/** Long enough to outlast the scenario: the 200 are cancelled when it is done with them. */
+/**
+ * Long enough to outlast the scenario: the 200 are cancelled when it is done with them. A step a
+ * second each, give or take 20 ms by run, so that the runs' steps drift apart as real agents' do;
+ * at exactly 1000 ms each, 200 runs admitted together stepped in lock-step for good, and every
+ * second the machine took all 200 steps at once (the running runs' poll p99 136–210 ms then).
+ */
 const HELD = { steps: 10_000, delay_ms: 1000 };
+const HELD_SPREAD_MS = 20;
+const heldTask = (i: number) =>
+  echoTask(`held ${i}`, {
+    ...HELD,
+    delay_ms: HELD.delay_ms - HELD_SPREAD_MS + (i % (2 * HELD_SPREAD_MS + 1)),
+  });
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
 /** The worker's memory after a full collection (full-server.ts answers over IPC). */
@@ -192,9 +203,7 @@ export async function backlog() {
     // it), the held runs first: they rank first, so once resumed the worker's 200 slots go to them.
     await control.queue.pause();
     progress(`${RUNNING} held runs, then ${QUEUED} queued runs`);
-    const held = await inParallel(RUNNING, CLIENTS, (i) =>
-      submitTask(base, headers, echoTask(`held ${i}`, HELD)),
-    );
+    const held = await inParallel(RUNNING, CLIENTS, (i) => submitTask(base, headers, heldTask(i)));
     const submitStarted = performance.now();
     const queued = await inParallel(QUEUED, CLIENTS, (i) =>
       submitTask(base, headers, echoTask(`queued ${i}`, { steps: 0, delay_ms: 0 })),
@@ -234,7 +243,7 @@ export async function backlog() {
       queue_backend: BACKEND,
       worker_concurrency: RUNNING,
       queued: QUEUED,
-      held_run: `echo ${HELD.steps} steps × ${HELD.delay_ms} ms (one progress event a second each), cancelled to drain`,
+      held_run: `echo ${HELD.steps} steps × ${HELD.delay_ms} ± ${HELD_SPREAD_MS} ms by run (one progress event a second each), cancelled to drain`,
       memory: {
         idle_rss_mb: mb(idle.rss),
         running_rss_mb: mb(running.rss),
