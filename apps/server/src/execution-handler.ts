@@ -1,5 +1,6 @@
 import {
   type Logger as CoreLogger,
+  isDatabaseUnavailable,
   type JobContext,
   RetryLater,
   readExecution,
@@ -69,8 +70,14 @@ export function executionHandler(rt: Runtime, log: Logger) {
       threw = false;
       return outcome;
     } catch (err) {
-      // A retry is the queue's to tell (onFailed, willRetry).
-      if (!(err instanceof RetryLater)) runLog.error({ err }, 'execution handler crashed');
+      // A retry is the queue's to tell (onFailed, willRetry). A busy or unreachable database is no
+      // crash: the worker puts the job back for a few seconds, no attempt used (retryLaterOn).
+      if (isDatabaseUnavailable(err))
+        runLog.warn(
+          { err: (err as Error).message },
+          'the database is busy or away: the run is tried again shortly',
+        );
+      else if (!(err instanceof RetryLater)) runLog.error({ err }, 'execution handler crashed');
       throw err;
     } finally {
       if (!threw) running.delete(executionId);

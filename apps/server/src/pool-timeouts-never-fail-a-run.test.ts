@@ -90,8 +90,11 @@ describe('a worker whose database pool is far smaller than its concurrency', () 
     });
     expect(failures).toEqual([]);
     expect(final).toEqual({ COMPLETED: RUNS });
-    // The database did turn transitions away, and they waited instead of using up the run's one attempt.
-    expect(worker.logs()).toContain('the database is busy or away: the transition waits');
+    // The database did turn the runs' writes away, and they waited instead of using up the run's one
+    // attempt: a move waits in place, and a run turned away before it moved (its admission) is put
+    // back for a few seconds. Which of the two the hold catches depends on timing.
+    expect(worker.logs()).toMatch(/the database is busy or away: the (transition waits|run is tried again)/);
+    expect(worker.logs()).not.toContain('execution handler crashed');
     expect(await api.prisma.execution.count({ where: { id: { in: ids }, attempts: { not: 1 } } })).toBe(0);
   }, 240_000);
 });
