@@ -178,19 +178,18 @@ async function admit(
   // A project without a limit, and no budget on it or its submitter: nothing to count or lock, so
   // the move goes alone, one statement after the read, instead of a transaction of three round trips.
   const unlocked = statementsOf(deps);
-  const looked = await projectOf(unlocked, executionId);
-  const limit = concurrencyLimit(deps, looked.settings);
+  const project = await projectOf(unlocked, executionId);
+  const limit = concurrencyLimit(deps, project.settings);
   if (
     limit === 0 &&
-    looked.held_reason === null &&
-    looked.user_budget === null &&
-    projectBudgetOf(looked.settings) === null
+    project.held_reason === null &&
+    project.user_budget === null &&
+    projectBudgetOf(project.settings) === null
   ) {
     const change = await transitionExecution(deps, unlocked, ctx, executionId, 'PLANNING', { attempts });
-    return { admitted: true, projectId: looked.project_id, limit, change };
+    return { admitted: true, projectId: project.project_id, limit, change };
   }
   // Otherwise the read above serves the transaction too: it came before the project's lock there as well.
-  const project = looked;
   return sqlOf(deps.prisma).transaction(async (sqlTx): Promise<Admission> => {
     const tx = sqlTx as unknown as Tx;
     const reason = await holdReason(deps, tx, project);
