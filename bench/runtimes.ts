@@ -903,12 +903,17 @@ async function benchServer(extra: Record<string, string> = {}) {
   return { server: started, tracker: followed, notifier: notices, sessionId: String(opened.session_id) };
 }
 
-const { server, tracker, notifier, sessionId } = await benchServer();
+const main = await benchServer();
+const { server, tracker, notifier, sessionId } = main;
 /**
  * Goose's cancels run on a second server with SANDBOX=off, as runtime-goose.test.ts runs them: the
  * fake goose's script and record live outside the workspace, where a sandboxed goose cannot reach.
  */
 let gooseSide: Awaited<ReturnType<typeof benchServer>> | undefined;
+async function gooseServer() {
+  gooseSide ??= await benchServer({ SANDBOX: 'off' });
+  return gooseSide;
+}
 
 let concurrent: Awaited<ReturnType<typeof concurrentExecutions>>;
 const cancel: Partial<Record<Runtime, CancelResult>> = {};
@@ -920,12 +925,11 @@ try {
   concurrent = await concurrentExecutions(server, tracker, sessionId, fakes, repo.dir);
   for (const runtime of CANCEL_RUNTIMES) {
     progress(`3/4 cancel → CANCELLED, ${runtime}…`);
-    if (runtime === 'goose') gooseSide ??= await benchServer({ SANDBOX: 'off' });
-    const side = runtime === 'goose' ? gooseSide : undefined;
+    const side = runtime === 'goose' ? await gooseServer() : main;
     cancel[runtime] = await cancelLatency(
-      side?.server ?? server,
-      side?.tracker ?? tracker,
-      side?.sessionId ?? sessionId,
+      side.server,
+      side.tracker,
+      side.sessionId,
       fakes,
       goose,
       runtime,
