@@ -42,17 +42,26 @@ async function run(job: PollJob): Promise<PollAnswer> {
   const poll = (number: number) => {
     const sent = performance.now();
     const answered = new Promise<void>((resolve) => {
-      const failed = () => {
-        answers.errors += 1;
+      // Counted once: a request and its response can both report the same broken connection.
+      let settled = false;
+      const settle = (count: () => void) => {
+        if (settled) return;
+        settled = true;
+        count();
         resolve();
       };
+      const failed = () =>
+        settle(() => {
+          answers.errors += 1;
+        });
       get(`${job.base}${number}`, { agent, headers: job.headers }, (res) => {
         res.on('error', failed);
-        res.on('end', () => {
-          latencies.push(performance.now() - sent);
-          if (res.statusCode !== 200) answers.non_2xx += 1;
-          resolve();
-        });
+        res.on('end', () =>
+          settle(() => {
+            latencies.push(performance.now() - sent);
+            if (res.statusCode !== 200) answers.non_2xx += 1;
+          }),
+        );
         res.resume();
       }).on('error', failed);
     }).finally(() => inFlight.delete(answered));
