@@ -77,12 +77,14 @@ export async function startServer(
       hub = new EventHub();
       await hub.start(rt.notifier);
       // Change notices keep it fresh, so answers are kept 30 s: a task polled once a second is read
-      // from the database once per change, not once per poll. A LISTEN gap clears it.
-      const cache = new ReadCache({ taskTtlMs: 30_000 });
+      // from the database once per change, not once per poll. A LISTEN gap clears it. 2026.3's
+      // execution poll keeps its answers 5 minutes: a submit keeps its run's answer there, and a
+      // run waiting in a backlog is polled for as long as it waits without changing.
+      const cache = new ReadCache({ taskTtlMs: 30_000, runtimeTtlMs: 300_000 });
       rt.notifier.onGap(() => cache.forgetAll());
       refusals = new RefusalLog(rt.deps);
       refusals.start();
-      hub.on('*', (change) => cache.taskChanged(change.taskId, change.executionId));
+      hub.on('*', (change) => cache.taskChanged(change.taskId, change.executionId, change));
       // A card edited (its title is in the state answer) or moved.
       hub.onTask((taskId) => cache.taskChanged(taskId));
       // A device revoked in any process (the CLI too) ends its sessions here at once.

@@ -44,8 +44,12 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
  * at once (each gets its own rank: a waiting update re-reads the row it waited for), and every read
  * stays on an index whatever the backlog.
  */
-export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<number> {
-  const now = new Date().toISOString();
+export async function assignQueueRank(
+  deps: Pick<CoreDeps, 'prisma'>,
+  executionId: string,
+): Promise<{ rank: number; updatedAt: Date }> {
+  const updatedAt = new Date();
+  const now = updatedAt.toISOString();
   // Raw (raw-sql.ts): every submit ranks its run.
   const rows = await sqlOf(deps.prisma).query<{ rank: number }>(Prisma.sql`
     WITH me AS (
@@ -73,7 +77,7 @@ export async function assignQueueRank(deps: Pick<CoreDeps, 'prisma'>, executionI
     FROM ranked`);
   const rank = rows[0]?.rank;
   if (rank === undefined) throw new Error(`execution ${executionId} not found`);
-  return rank;
+  return { rank, updatedAt };
 }
 
 /** `limit`: the project's concurrency limit (0: none, so a run that ends frees no slot anyone waits for). */

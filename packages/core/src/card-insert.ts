@@ -33,6 +33,7 @@ export interface NewRun {
 interface InsertedRow {
   task: Record<string, unknown>;
   execution: Record<string, unknown> | null;
+  projectNumber: number;
 }
 
 const json = (value: unknown) =>
@@ -61,13 +62,13 @@ export async function insertCard(
   card: NewCard,
   run: NewRun | null,
   audit: (ids: { taskId: string; executionId: string | null }) => AuditEntry,
-): Promise<{ task: Task; execution: Execution | null }> {
+): Promise<{ task: Task; execution: Execution | null; projectNumber: number }> {
   // Stored as Prisma stores them: UTC wall time. The ids are made here, for the audit row to name.
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
   const taskId = randomUUID();
   const executionId = run ? randomUUID() : null;
   const statement = Prisma.sql`
-    WITH p AS (SELECT id FROM projects WHERE slug = ${card.projectSlug}),
+    WITH p AS (SELECT id, number FROM projects WHERE slug = ${card.projectSlug}),
     t AS (
       INSERT INTO tasks (id, project_id, title, description, "column", creator_id, assignee_id, priority,
                          agent_type, context, created_at, updated_at)
@@ -87,7 +88,8 @@ export async function insertCard(
     ${chainedAudit(deps, ctx, Prisma.sql`EXISTS (SELECT 1 FROM t) AND (SELECT count(*) FROM e) >= 0`, [
       { key: 'card', entry: audit({ taskId, executionId }) },
     ])}
-    SELECT to_jsonb(t) AS task, to_jsonb(e) AS execution FROM t LEFT JOIN e ON true`;
+    SELECT to_jsonb(t) AS task, to_jsonb(e) AS execution, (SELECT number FROM p) AS "projectNumber"
+    FROM t LEFT JOIN e ON true`;
   const written = await withChainReady(deps, async () => {
     const rows = await sqlOf(deps.prisma).query<InsertedRow>(statement);
     if (rows.length > 0) return rows;
@@ -104,5 +106,6 @@ export async function insertCard(
   return {
     task: fromJsonRow<Task>(row.task),
     execution: row.execution ? fromJsonRow<Execution>(row.execution) : null,
+    projectNumber: row.projectNumber,
   };
 }

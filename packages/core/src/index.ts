@@ -36,6 +36,7 @@ export * from './reconcile.ts';
 export * from './refusals.ts';
 export * from './run-execution.ts';
 export * from './run-options.ts';
+export * from './runtime-answer.ts';
 export * from './runtime-executions.ts';
 export * from './secrets/keyring.ts';
 export * from './secrets/project-secrets.ts';

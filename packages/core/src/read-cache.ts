@@ -73,6 +73,13 @@ class TtlMap<V> {
 
 type ActorCtx = Omit<RequestCtx, 'requestId'>;
 
+/** Whether a notice names the very seq and state an answer was made from. */
+function sameChange(value: CachedRuntimeExecution, heard: Partial<HeardChange>): boolean {
+  return (
+    value.seq !== undefined && heard.seq === value.seq && heard.state?.toLowerCase() === value.answer.status
+  );
+}
+
 /**
  * The 2026.3 poll's entries, at most: polled in turn, a backlog larger than this misses on every
  * poll (the oldest entry is always the next one asked for), so it is sized for tens of thousands of
@@ -104,6 +111,23 @@ export interface CachedRuntimeExecution {
   /** The card's uuid, for the reach check of a reader who is not the submitter. */
   taskUuid: string;
   answer: RuntimeExecutionDto;
+  /**
+   * The run's event seq this answer reflects, when known (an answer kept at submit): a change notice
+   * naming this seq and this state is the answer's own write, heard late, and leaves it in place.
+   */
+  seq?: number;
+}
+
+/** Where the record of changes stood (changeMark), for an answer made outside a read (primeRuntimeExecution). */
+export interface ChangeMark {
+  tick: number;
+  gap: number;
+}
+
+/** What a change notice says of the run: its event seq and state (ExecutionChange). */
+export interface HeardChange {
+  seq: number;
+  state: string;
 }
 
 /**
@@ -146,7 +170,8 @@ export class ReadCache {
    * not changed since the read started.
    */
   private tick = 0;
-  private readonly executionChangedAt = new Map<string, number>();
+  /** The tick of the last change heard of each execution, with its seq and state when the notice said. */
+  private readonly executionChangedAt = new Map<string, { tick: number } & Partial<HeardChange>>();
   /** Executions forgotten from executionChangedAt count as changed at this tick. */
   private tickFloor = 0;
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -158,6 +183,8 @@ export class ReadCache {
       max?: number;
       /** Bounds of the 2026.3 execution poll's entries (RUNTIME_EXECUTIONS_MAX, _MAX_CHARS). */
       runtimeMax?: number;
+      /** How long a 2026.3 poll's answer is kept (taskTtlMs when unset). */
+      runtimeTtlMs?: number;
       runtimeMaxChars?: number;
     } = {},
   ) {
@@ -165,11 +192,15 @@ export class ReadCache {
     this.credentials = new TtlMap(opts.sessionTtlMs ?? 5_000, opts.max ?? 10_000);
     this.taskStates = new TtlMap(opts.taskTtlMs ?? 1_000, opts.max ?? 10_000);
     this.taskSubmitters = new TtlMap(60_000, opts.max ?? 10_000);
-    this.runtimeExecutions = new TtlMap(opts.taskTtlMs ?? 1_000, opts.runtimeMax ?? RUNTIME_EXECUTIONS_MAX, {
-      weigh: charsOf,
-      maxWeight: opts.runtimeMaxChars ?? RUNTIME_EXECUTIONS_MAX_CHARS,
-      onDrop: (_number, value) => this.executionNumbers.delete(value.executionId),
-    });
+    this.runtimeExecutions = new TtlMap(
+      opts.runtimeTtlMs ?? opts.taskTtlMs ?? 1_000,
+      opts.runtimeMax ?? RUNTIME_EXECUTIONS_MAX,
+      {
+        weigh: charsOf,
+        maxWeight: opts.runtimeMaxChars ?? RUNTIME_EXECUTIONS_MAX_CHARS,
+        onDrop: (_number, value) => this.executionNumbers.delete(value.executionId),
+      },
+    );
   }
 
   /**
@@ -318,7 +349,26 @@ export class ReadCache {
 
   /** Whether a change of the execution was heard after `tick` (or may have been: see tickFloor). */
   private changedSince(executionId: string, tick: number): boolean {
-    return (this.executionChangedAt.get(executionId) ?? this.tickFloor) > tick;
+    return (this.executionChangedAt.get(executionId)?.tick ?? this.tickFloor) > tick;
+  }
+
+  /** Where the record of changes stands now: taken before a write whose answer is then primed. */
+  changeMark(): ChangeMark {
+    return { tick: this.tick, gap: this.gapEpoch };
+  }
+
+  /**
+   * Keeps the answer of a run this process has just written (a submit), so that its adapter's
+   * first polls, and a backlog's, read nothing. `mark`: taken before the write. Not kept when a
+   * notice other than the write's own (same seq and state) was heard since, or notices may have
+   * been lost (a LISTEN gap, or their record dropped): a read then tells the truth.
+   */
+  primeRuntimeExecution(number: number, value: CachedRuntimeExecution & { seq: number }, mark: ChangeMark) {
+    if (mark.gap !== this.gapEpoch || this.tickFloor > mark.tick) return;
+    const heard = this.executionChangedAt.get(value.executionId);
+    if (heard && heard.tick > mark.tick && !sameChange(value, heard)) return;
+    this.runtimeExecutions.set(String(number), value);
+    this.executionNumbers.set(value.executionId, number);
   }
 
   /** Resolves at the next change of the execution heard here, or after `ms` (a lost notification). */
@@ -344,23 +394,27 @@ export class ReadCache {
    * On every change heard from any process (CHANNELS.execution). `executionId`: the execution that
    * changed; its own changes do not move the task's submitter.
    */
-  taskChanged(taskId: string, executionId?: string) {
+  taskChanged(taskId: string, executionId?: string, heard?: HeardChange) {
     this.taskStates.delete(taskId);
     if (this.taskSubmitters.get(taskId)?.executionId !== executionId) this.taskSubmitters.delete(taskId);
     this.bump(taskId);
-    if (executionId) this.executionChanged(executionId);
+    if (executionId) this.executionChanged(executionId, heard);
   }
 
-  private executionChanged(executionId: string) {
+  private executionChanged(executionId: string, heard?: HeardChange) {
     this.tick++;
-    // The stamps only matter while a read is in flight; keep the map from growing without bound.
+    // The stamps only matter while a read is in flight or a submit primes; keep the map bounded.
     if (this.executionChangedAt.size > 50_000) {
       this.executionChangedAt.clear();
       this.tickFloor = this.tick;
     }
-    this.executionChangedAt.set(executionId, this.tick);
+    this.executionChangedAt.set(executionId, { tick: this.tick, ...heard });
     const number = this.executionNumbers.get(executionId);
-    if (number !== undefined) this.runtimeExecutions.delete(String(number));
+    const kept = number === undefined ? undefined : this.runtimeExecutions.get(String(number));
+    // A primed answer stays when the notice is its own write's, heard after it was kept.
+    if (number !== undefined && !(kept && heard && sameChange(kept, heard))) {
+      this.runtimeExecutions.delete(String(number));
+    }
     const waiting = this.waiters.get(executionId);
     if (waiting) {
       this.waiters.delete(executionId);

@@ -5,7 +5,8 @@ import { makeCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
 import { ReadCache } from './read-cache.ts';
-import { getRuntimeExecution, toRuntimeExecution } from './runtime-executions.ts';
+import { toRuntimeExecution } from './runtime-answer.ts';
+import { getRuntimeExecution } from './runtime-executions.ts';
 import { ensureBuiltins, LOCAL_USER_ID } from './users.ts';
 
 /**

@@ -6,7 +6,7 @@ import type {
   SubmitTaskBody,
   TaskDto,
 } from '@ccl/contracts';
-import { type Execution, Prisma, sqlOf } from '@ccl/db';
+import { Prisma, sqlOf } from '@ccl/db';
 import { writeAudit } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
@@ -16,6 +16,7 @@ import { publishTaskChange } from './execution-store.ts';
 import { cancelExecution } from './executions.ts';
 import { assertExecutionInReach, assertTaskInReach, seesAllProjects } from './project-scope.ts';
 import type { CachedRuntimeExecution } from './read-cache.ts';
+import { type AnswerFields, answerOf, numbered, SESSION_KEY, toRuntimeExecution } from './runtime-answer.ts';
 import { isTerminal } from './state-machine.ts';
 import { startExecution } from './tasks.ts';
 
@@ -23,69 +24,6 @@ import { startExecution } from './tasks.ts';
  * CoderClaw 2026.3's runtime-executions API (docs/coderclaw.md): cards, executions and projects
  * by their numbers, and the run started through the same `startExecution` as every other start.
  */
-
-/** Where the run's context keeps the `sessionId` CoderClaw sent (its own id, not one of our sessions). */
-const SESSION_KEY = 'coderclaw_session_id';
-
-type Numbered = Execution & { task: { id: string; number: number; project: { number: number } } };
-
-const numbered = {
-  task: { select: { id: true, number: true, project: { select: { number: true } } } },
-} as const;
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
-/** The adapter keeps `result` as the task's output: text as it is, anything else as JSON text. */
-function resultText(result: unknown): string | null {
-  if (result === null || result === undefined) return null;
-  return typeof result === 'string' ? result : JSON.stringify(result);
-}
-
-/** What an answer is made of: the run's own columns, CoderClaw's session id, its card's and project's numbers. */
-type AnswerFields = Pick<
-  Execution,
-  | 'number'
-  | 'clawId'
-  | 'userId'
-  | 'state'
-  | 'prompt'
-  | 'result'
-  | 'error'
-  | 'startedAt'
-  | 'finishedAt'
-  | 'createdAt'
-  | 'updatedAt'
-> & { coderclawSession: string | null; taskNumber: number; projectNumber: number };
-
-export function toRuntimeExecution(e: Numbered): RuntimeExecutionDto {
-  const session = (e.context as Record<string, unknown> | null)?.[SESSION_KEY];
-  return answerOf({
-    ...e,
-    coderclawSession: typeof session === 'string' ? session : null,
-    taskNumber: e.task.number,
-    projectNumber: e.task.project.number,
-  });
-}
-
-function answerOf(e: AnswerFields): RuntimeExecutionDto {
-  return {
-    id: e.number,
-    taskId: e.taskNumber,
-    agentId: null,
-    clawId: e.clawId,
-    tenantId: e.projectNumber,
-    submittedBy: e.userId,
-    sessionId: e.coderclawSession,
-    status: e.state.toLowerCase() as RuntimeExecutionDto['status'],
-    payload: e.prompt,
-    result: resultText(e.result),
-    errorMessage: e.error,
-    startedAt: iso(e.startedAt),
-    completedAt: iso(e.finishedAt),
-    createdAt: e.createdAt.toISOString(),
-    updatedAt: e.updatedAt.toISOString(),
-  };
-}
 
 /** Reach checks answer 404 naming the uuid; the caller asked by number, so the answer names that. */
 async function byNumber<T>(what: string, check: Promise<T>): Promise<T> {

@@ -19,8 +19,10 @@ import {
   tasksInReach,
 } from './project-scope.ts';
 import { INBOX } from './projects.ts';
+import type { ChangeMark } from './read-cache.ts';
 import { checkRepo } from './repo-check.ts';
 import { contextToStore, resolveRunOptions } from './run-options.ts';
+import { primeRuntimePoll } from './runtime-answer.ts';
 import { latestPullRequests } from './task-pull-requests.ts';
 import { taskIdOf } from './task-ref.ts';
 
@@ -131,20 +133,34 @@ async function assertQueueReachable(deps: CoreDeps, ctx: RequestCtx): Promise<vo
 /**
  * After the commit: ranks the run (which tells listeners: board, caches) and enqueues it. If the
  * queue refuses (it went away since the check before the write), the execution is failed with the
- * reason, so nothing is left PENDING without a job, and the caller gets a 503. Returns the rank.
+ * reason, so nothing is left PENDING without a job, and the caller gets a 503. Returns the run as
+ * ranked and queued, whose poll answer is then kept in this process's read cache (runtime-answer.ts):
+ * `mark` was taken before the run was written, `numbers` are its card's and project's.
  */
-async function enqueueOrFail(deps: CoreDeps, ctx: RequestCtx, executionId: string): Promise<number> {
+async function enqueueOrFail(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  execution: Execution,
+  mark: ChangeMark | undefined,
+  numbers: { taskNumber: number; projectNumber: number },
+): Promise<Execution> {
+  const executionId = execution.id;
   // Its turn among all projects' queued runs (admission.ts).
-  const priority = await assignQueueRank(deps, executionId);
+  const { rank, updatedAt } = await assignQueueRank(deps, executionId);
   try {
     // A run just written: no job of it can exist yet.
-    await deps.queue.enqueue(executionId, { priority, fresh: true });
-    return priority;
+    await deps.queue.enqueue(executionId, { priority: rank, fresh: true });
   } catch (err) {
     deps.log.error({ err, executionId, reqId: ctx.requestId }, 'enqueue failed');
     await transitionAndPublish(deps, ctx, executionId, 'FAILED', { error: QUEUE_DOWN }, { retryMs: 0 });
     throw new Unavailable(QUEUE_DOWN);
   }
+  const queued = { ...execution, queueRank: rank, updatedAt };
+  primeRuntimePoll(deps, mark, {
+    ...queued,
+    task: { id: execution.taskId, number: numbers.taskNumber, project: { number: numbers.projectNumber } },
+  });
+  return queued;
 }
 
 /** POST /api/runtime/tasks/submit: a card in the project plus its first execution. */
@@ -159,7 +175,8 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     project,
   );
   const slug = input.context.project ?? INBOX;
-  const { task, execution } = await insertCard(
+  const mark = deps.cache?.changeMark();
+  const { task, execution, projectNumber } = await insertCard(
     deps,
     ctx,
     {
@@ -184,9 +201,9 @@ export async function submitTask(deps: CoreDeps, ctx: RequestCtx, input: SubmitT
     }),
   );
   if (!execution) throw new Error('the run was not written');
-  const queueRank = await enqueueOrFail(deps, ctx, execution.id);
+  const queued = await enqueueOrFail(deps, ctx, execution, mark, { taskNumber: task.number, projectNumber });
   // The run as written and queued; a worker may have moved it on since, which the next poll shows.
-  return toTaskState({ ...execution, queueRank }, { ...task, project: { slug } });
+  return toTaskState(queued, { ...task, project: { slug } });
 }
 
 const taskInclude = {
@@ -238,6 +255,7 @@ export async function createTask(
     });
     await checkAssignee(deps.prisma, project?.id ?? null, assigneeId);
   }
+  const mark = deps.cache?.changeMark();
   const created = await insertCard(
     deps,
     ctx,
@@ -262,10 +280,13 @@ export async function createTask(
       detail: { project: input.project, execution_id: executionId, assignee_id: assigneeId },
     }),
   );
-  const { task, execution } = created;
+  const { task, execution, projectNumber } = created;
   let executions: Execution[] = [];
-  if (execution) executions = [{ ...execution, queueRank: await enqueueOrFail(deps, ctx, execution.id) }];
-  else await publishTaskChange(deps, task.id);
+  if (execution) {
+    executions = [
+      await enqueueOrFail(deps, ctx, execution, mark, { taskNumber: task.number, projectNumber }),
+    ];
+  } else await publishTaskChange(deps, task.id);
   // The card as written (and its run as queued), not through getTask: creating a card needs
   // task:submit, and answering with it must not also need task:view. A new card has no pull request.
   return toTaskDto({ ...task, project: { slug: input.project }, executions }, null);
@@ -301,6 +322,7 @@ export async function startExecution(
     prompt: input.prompt,
     context,
   });
+  const mark = deps.cache?.changeMark();
   const execution = await deps.prisma.$transaction(async (tx) => {
     const execution = await tx.execution.create({
       data: {
@@ -320,7 +342,10 @@ export async function startExecution(
     });
     return execution;
   });
-  return { ...execution, queueRank: await enqueueOrFail(deps, ctx, execution.id) };
+  return enqueueOrFail(deps, ctx, execution, mark, {
+    taskNumber: task.number,
+    projectNumber: task.project.number,
+  });
 }
 
 type TaskRow = Prisma.TaskGetPayload<{ include: typeof taskInclude }>;

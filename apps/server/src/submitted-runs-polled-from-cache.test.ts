@@ -1,0 +1,111 @@
+import { numbered, toRuntimeExecution } from '@ccl/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Json,
+  readJson,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from './test-support/test-server.ts';
+
+const JSON_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json' };
+
+/**
+ * A submit keeps its run's 2026.3 poll answer in the api's read cache (runtime-answer.ts): the
+ * adapter's polls of a queued run, and a backlog's, read nothing until the run changes. The kept
+ * answer must be exactly what a read of the row answers, on every path that starts a run, and a
+ * change must show at once. The api runs alone (no worker), so the runs stay queued.
+ */
+describe('a submitted run answers its 2026.3 polls from the submit', () => {
+  let server: TestServer;
+
+  const send = async (method: string, path: string, body?: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: JSON_HEADERS,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const post = async (path: string, body: unknown): Promise<Json> => {
+    const res = await send('POST', path, body);
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    return readJson(res);
+  };
+  const poll = async (number: number) => readJson(await send('GET', `/api/runtime/executions/${number}`));
+  const fromDatabase = async (number: number) =>
+    toRuntimeExecution(
+      await server.prisma.execution.findUniqueOrThrow({ where: { number }, include: numbered }),
+    );
+
+  beforeAll(async () => {
+    server = await startTestServer({ backend: 'postgres', role: 'api' });
+  });
+  afterAll(async () => server?.stop());
+
+  const starts: Array<[string, () => Promise<number>]> = [
+    [
+      'POST /api/tasks with a prompt',
+      async () => {
+        const card = await post('/api/tasks', {
+          project: 'kept',
+          title: 'a card',
+          prompt: 'hi',
+          agent_type: 'echo',
+        });
+        const latest = await server.prisma.execution.findFirstOrThrow({
+          where: { task: { number: card.number as number } },
+        });
+        return latest.number;
+      },
+    ],
+    [
+      'POST /api/runtime/executions',
+      async () => {
+        const card = await post('/api/tasks', { project: 'kept', title: 'a card', agent_type: 'echo' });
+        const run = await post('/api/runtime/executions', {
+          taskId: card.number,
+          sessionId: 'agent:main:7',
+          payload: 'say hello',
+        });
+        return run.id as number;
+      },
+    ],
+    [
+      'POST /api/runtime/tasks/submit',
+      async () => {
+        const session = await post('/api/runtime/sessions', {});
+        const submitted = await post('/api/runtime/tasks/submit', {
+          agent_type: 'echo',
+          prompt: 'from the session contract',
+          context: { project: 'kept' },
+          session_id: session.session_id,
+        });
+        const run = await server.prisma.execution.findUniqueOrThrow({
+          where: { id: submitted.execution_uuid as string },
+        });
+        return run.number;
+      },
+    ],
+  ];
+
+  it.each(starts)(
+    '%s: the kept answer is the row read, then a change shows at once',
+    async (_path, start) => {
+      const number = await start();
+      // The rank's change notice (the submit's own) arrives after the answer; it must leave it kept.
+      await new Promise((r) => setTimeout(r, 300));
+      const row = await fromDatabase(number);
+      // Changed behind the server's back (no notice) before any poll: the first poll answers what the
+      // submit kept, which is exactly the row as the submit left it.
+      await server.prisma
+        .$executeRaw`UPDATE executions SET prompt = 'changed unseen' WHERE number = ${number}`;
+      expect(await poll(number)).toStrictEqual(row);
+
+      // A real change is heard and read afresh.
+      const { id } = await server.prisma.execution.findUniqueOrThrow({ where: { number } });
+      expect((await send('POST', `/api/executions/${id}/cancel`)).status).toBe(200);
+      await waitFor(async () => (await poll(number)).status === 'cancelled');
+      expect(await poll(number)).toStrictEqual(await fromDatabase(number));
+      expect((await poll(number)).payload).toBe('changed unseen');
+    },
+  );
+});
