@@ -25,6 +25,7 @@ import {
   echoTask,
   inParallel,
   keyedHeaders,
+  listenOverflows,
   pct,
   progress,
   rssBytes,
@@ -91,7 +92,9 @@ async function polls(api: Spawned, headers: Record<string, string>, numbers: num
   });
   const cpu = cpuSeconds(api.pid);
   const apiBefore = await apiPauses(api);
+  const overflowsBefore = listenOverflows();
   const answer = await client.go();
+  const overflows = listenOverflows() - overflowsBefore;
   const { latencies } = answer;
   const apiAfter = await apiPauses(api);
   latencies.sort((x, y) => x - y);
@@ -111,6 +114,8 @@ async function polls(api: Spawned, headers: Record<string, string>, numbers: num
       client_loop_delay_max_ms: answer.loop_delay_max_ms,
       api_loop_lag_p99_ms: apiAfter.lagP99Ms,
       api_loop_lag_max_ms: apiAfter.lagMaxMs,
+      /** Connections turned away by a full accept queue meanwhile (the poller's, on this machine). */
+      listen_overflows: overflows,
       api_gc_ms: Object.fromEntries(
         Object.entries(apiAfter.gcMs).map(([kind, ms]) => [kind, ms - (apiBefore.gcMs[kind] ?? 0)]),
       ),
@@ -289,7 +294,8 @@ export function backlogSummary(r: Awaited<ReturnType<typeof backlog>>): string {
     `api GC ${Object.values(p.pauses.api_gc_ms)
       .reduce((a, b) => a + b, 0)
       .toFixed(0)} ms in all, ` +
-    `poller loop delay p99 ${p.pauses.client_loop_delay_p99_ms.toFixed(1)} ms (max ${p.pauses.client_loop_delay_max_ms.toFixed(0)})`;
+    `poller loop delay p99 ${p.pauses.client_loop_delay_p99_ms.toFixed(1)} ms (max ${p.pauses.client_loop_delay_max_ms.toFixed(0)}), ` +
+    `${p.pauses.listen_overflows} connections turned away by a full accept queue`;
   return [
     `  backlog (${r.queued} queued, ${r.worker_concurrency} running, ${r.queue_backend} queue):`,
     poll(`every run (${r.polls.every_run.runs_polled})`, r.polls.every_run),

@@ -12,9 +12,12 @@
 // with fetch: the same requests cost this process a third of fetch's CPU (86–153 µs a request against
 // 264–524 µs, client and a bare server together), and on a 2-core machine the client's CPU is taken
 // from the server it measures. At 500 polls a second fetch took 30–68 % of a core.
+import { appendFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+
+const TRACE = process.env.BENCH_POLL_TRACE;
 
 export interface PollJob {
   base: string;
@@ -36,6 +39,8 @@ export interface PollAnswer {
 async function run(job: PollJob): Promise<PollAnswer> {
   const total = job.rate * job.seconds;
   const latencies: number[] = [];
+  /** With BENCH_POLL_TRACE=<file>: each poll over the target (when answered, how long, which run), for timelines. */
+  const slow: { at: number; ms: number; number: number }[] = [];
   const answers = { non_2xx: 0, errors: 0 };
   const inFlight = new Set<Promise<void>>();
   const agent = new Agent({ keepAlive: true });
@@ -58,7 +63,9 @@ async function run(job: PollJob): Promise<PollAnswer> {
         res.on('error', failed);
         res.on('end', () =>
           settle(() => {
-            latencies.push(performance.now() - sent);
+            const ms = performance.now() - sent;
+            latencies.push(ms);
+            if (TRACE && ms > 50) slow.push({ at: Date.now(), ms: Math.round(ms), number });
             if (res.statusCode !== 200) answers.non_2xx += 1;
           }),
         );
@@ -85,6 +92,7 @@ async function run(job: PollJob): Promise<PollAnswer> {
   await Promise.all(inFlight);
   lag.disable();
   agent.destroy();
+  if (TRACE) appendFileSync(TRACE, `${JSON.stringify(slow)}\n`);
   return {
     latencies,
     ...answers,

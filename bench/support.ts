@@ -165,6 +165,17 @@ export function machineCpuSeconds(): number {
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
+/**
+ * Connections the machine's listening sockets turned away so far because their accept queue was
+ * full (TcpExt ListenOverflows, /proc/net/netstat): each one's client retries 1, 3, 7… s later.
+ */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const names = lines.find((l) => l.startsWith('TcpExt:'))?.split(/\s+/) ?? [];
+  const values = lines.filter((l) => l.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+}
+
 /** A process's resident set size in bytes, from /proc (Linux). */
 export function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);

@@ -15,6 +15,9 @@ import { startWorkerRole, type WorkerRole } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
 
+/** How many connections may wait to be accepted (see the listen below): Linux's default cap, somaxconn. */
+export const LISTEN_BACKLOG = 4096;
+
 export interface Started {
   url: string | null;
   /** The domain dependencies this process runs with (tests drive use cases through them). */
@@ -105,7 +108,11 @@ export async function startServer(
         logger: log,
         tracing,
       });
-      await app.listen({ host: config.HOST, port: config.PORT });
+      // Connections not yet accepted queue in the kernel up to `backlog` (Node's default: 511), and
+      // one over it is dropped and retried by its client 1, 3, 7… s later. Hundreds of pollers that
+      // each open a connection while the process is busy for a moment overflowed 511 and waited
+      // seconds (docs/reliability.md, Backlog); the kernel still caps it (net.core.somaxconn).
+      await app.listen({ host: config.HOST, port: config.PORT, backlog: LISTEN_BACKLOG });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;
       const host = config.boundToLoopback ? 'localhost' : config.HOST;
