@@ -45,7 +45,11 @@ export async function openRuntime(
       const { applied } = await migrateDatabase(db.url, { log: (msg: string) => log.info(msg) });
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
-    const prisma = createPrisma(db.url, opts.poolSize ? { max: opts.poolSize } : {});
+    // A server process keeps up to 10 of its connections open (the api's whole pool), made as load needs them.
+    const prisma = createPrisma(db.url, {
+      ...(opts.poolSize ? { max: opts.poolSize } : {}),
+      keepOpen: Math.min(opts.poolSize ?? 10, 10),
+    });
     opened.push(() => prisma.$disconnect());
     const agents = createAgentCatalog(config);
     // Independent start-up steps side by side: Prisma's first queries (its query compiler
