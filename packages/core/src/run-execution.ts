@@ -13,7 +13,7 @@ import {
   TransientRunnerError,
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
-import type { Execution, ExecutionState, Prisma } from '@ccl/db';
+import { type Execution, type ExecutionState, Prisma, sqlOf } from '@ccl/db';
 import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { canonicalJson } from './audit-chain.ts';
@@ -21,7 +21,7 @@ import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
 import { budgetReached, runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
-import { InvalidState } from './errors.ts';
+import { InvalidState, NotFound } from './errors.ts';
 import {
   appendEvent,
   type BudgetInputs,
@@ -765,11 +765,18 @@ class ExecutionRun {
     };
     this.progress = checkpoint;
     const stored = storableJson(checkpoint) as unknown as Prisma.InputJsonValue;
-    await this.deps.prisma.execution.update({
-      where: { id: this.id },
-      // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
-      data: { checkpoint: stored, workerLosses: 0 },
-    });
+    // Raw, as the step's event is (raw-sql.ts): a run writes this after every step, and Prisma's
+    // update also read the whole row back. updated_at as Prisma's @updatedAt sets it (UTC wall time).
+    const now = new Date().toISOString();
+    const saved = await sqlOf(this.deps.prisma).query<{ id: string }>(Prisma.sql`
+      UPDATE executions
+      SET checkpoint = ${JSON.stringify(stored)}::jsonb,
+          -- Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
+          worker_losses = 0,
+          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+      WHERE id = ${this.id}::uuid
+      RETURNING id::text AS id`);
+    if (saved.length === 0) throw new NotFound(`execution ${this.id} not found`);
     // Not for work that goes on elsewhere: no pickup could go back to this checkpoint.
     if (!this.remoteState() && this.snapshotDue())
       this.keptSnapshot = await keepWorkspace(this.deps, this.id, this.workspace, stored);
