@@ -408,7 +408,11 @@ export class ReadCache {
       this.executionChangedAt.clear();
       this.tickFloor = this.tick;
     }
-    this.executionChangedAt.set(executionId, { tick: this.tick, ...heard });
+    // Only what the notice says of the run: the notice object itself carries more (ids, `ended`).
+    this.executionChangedAt.set(executionId, {
+      tick: this.tick,
+      ...(heard ? { seq: heard.seq, state: heard.state } : {}),
+    });
     const number = this.executionNumbers.get(executionId);
     const kept = number === undefined ? undefined : this.runtimeExecutions.get(String(number));
     // A primed answer stays when the notice is its own write's, heard after it was kept.
