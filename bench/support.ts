@@ -170,10 +170,11 @@ export function machineCpuSeconds(): number {
  * full (TcpExt ListenOverflows, /proc/net/netstat): each one's client retries 1, 3, 7… s later.
  */
 export function listenOverflows(): number {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
-  const names = lines.find((l) => l.startsWith('TcpExt:'))?.split(/\s+/) ?? [];
-  const values = lines.filter((l) => l.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? [];
-  return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+  // Two TcpExt lines: the counters' names, then their values.
+  const [names = '', values = ''] = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'));
+  return Number(values.split(/\s+/)[names.split(/\s+/).indexOf('ListenOverflows')] ?? 0);
 }
 
 /** A process's resident set size in bytes, from /proc (Linux). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { camelRow, type Execution, Prisma, sqlOf, type Task } from '@ccl/db';
+import { camelRow, type Execution, jsonb, Prisma, sqlOf, type Task } from '@ccl/db';
 import { type AuditEntry, chainedAudit, withChainReady } from './audit.ts';
 import { headMoved } from './audit-head-signer.ts';
 import type { RequestCtx } from './context.ts';
@@ -36,9 +36,6 @@ interface InsertedRow {
   projectNumber: number;
 }
 
-const json = (value: unknown) =>
-  value === undefined || value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
-
 /** A row of `to_jsonb` as Prisma reads the table: its `…_at` timestamps, UTC wall time in jsonb, as Dates. */
 function fromJsonRow<T>(row: Record<string, unknown>): T {
   const dated = Object.entries(row).map(([column, value]) => [
@@ -74,15 +71,15 @@ export async function insertCard(
                          agent_type, context, created_at, updated_at)
       SELECT ${taskId}::uuid, p.id, ${card.title}, ${card.description}, ${card.column}, ${ctx.actor.userId},
              ${card.assigneeId}, COALESCE(${card.priority ?? null}::"TaskPriority", 'medium'),
-             ${card.agentType ?? null}, ${json(card.context)}, ${now}, ${now}
+             ${card.agentType ?? null}, ${jsonb(card.context)}, ${now}, ${now}
       FROM p
       RETURNING *),
     e AS (
       INSERT INTO executions (id, task_id, requested_agent, agent_type, skill, prompt, context, user_id,
                               session_id, github, created_at, updated_at)
       SELECT ${executionId}::uuid, t.id, ${run?.requestedAgent ?? null}, ${run?.agentType ?? null},
-             ${run?.skill ?? null}, ${run?.prompt ?? null}, ${json(run?.context ?? {})},
-             ${run?.userId ?? null}, ${run?.sessionId ?? null}::uuid, ${json(run?.github)}, ${now}, ${now}
+             ${run?.skill ?? null}, ${run?.prompt ?? null}, ${jsonb(run?.context ?? {})},
+             ${run?.userId ?? null}, ${run?.sessionId ?? null}::uuid, ${jsonb(run?.github)}, ${now}, ${now}
       FROM t WHERE ${run !== null}
       RETURNING *),
     ${chainedAudit(deps, ctx, Prisma.sql`EXISTS (SELECT 1 FROM t) AND (SELECT count(*) FROM e) >= 0`, [

@@ -1,4 +1,4 @@
-import { camelRow, type Execution, type ExecutionState, Prisma, sqlOf } from '@ccl/db';
+import { camelRow, type Execution, type ExecutionState, jsonb, Prisma, sqlOf } from '@ccl/db';
 import { type AuditDeps, chainedAudit, withChainReady } from './audit.ts';
 import { headMoved } from './audit-head-signer.ts';
 import type { RequestCtx } from './context.ts';
@@ -45,10 +45,6 @@ interface MovedRow {
   /** Null when the move was refused (not allowed from `from_state`). */
   seq: number | null;
 }
-
-/** A JSON value for a jsonb column: SQL NULL for null. */
-const jsonb = (value: unknown) =>
-  value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
 
 /**
  * The one statement of a move to `to`, if the state machine allows it: it locks the row, checks

@@ -13,7 +13,7 @@ import {
   TransientRunnerError,
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
-import { type Execution, type ExecutionState, Prisma, sqlOf } from '@ccl/db';
+import { type Execution, type ExecutionState, jsonb, Prisma, sqlOf } from '@ccl/db';
 import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { canonicalJson } from './audit-chain.ts';
@@ -770,7 +770,7 @@ class ExecutionRun {
     const now = new Date().toISOString();
     const saved = await sqlOf(this.deps.prisma).query<{ id: string }>(Prisma.sql`
       UPDATE executions
-      SET checkpoint = ${JSON.stringify(stored)}::jsonb,
+      SET checkpoint = ${jsonb(stored)},
           -- Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
           worker_losses = 0,
           updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'

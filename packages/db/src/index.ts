@@ -23,4 +23,4 @@ export { type MigrateOptions, type MigrateResult, migrateDatabase } from './migr
 export { DEFAULT_MIGRATIONS_DIR } from './migration-files.ts';
 export { pingDatabase } from './ping.ts';
 export { type CreatePrismaOptions, createPrisma } from './prisma.ts';
-export { camelRow, type SqlRunner, type SqlTx, sqlOf } from './raw-sql.ts';
+export { camelRow, jsonb, type SqlRunner, type SqlTx, sqlOf } from './raw-sql.ts';

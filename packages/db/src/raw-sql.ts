@@ -340,6 +340,10 @@ async function withClient<T>(
   }
 }
 
+/** A JSON value for a jsonb column in a raw statement: SQL NULL for null or undefined. */
+export const jsonb = (value: unknown): Prisma.Sql =>
+  value === undefined || value === null ? Prisma.sql`NULL` : Prisma.sql`${JSON.stringify(value)}::jsonb`;
+
 /**
  * A row of `SELECT *` (or of `to_jsonb`) under Prisma's field names: every column's name is its
  * field's in snake_case (`task_id` → `taskId`).
