@@ -1,4 +1,4 @@
-import { numbered, toRuntimeExecution } from '@ccl/core';
+import { appendEvent, numbered, toRuntimeExecution } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Json,
@@ -108,4 +108,28 @@ describe('a submitted run answers its 2026.3 polls from the submit', () => {
       expect((await poll(number)).payload).toBe('changed unseen');
     },
   );
+
+  it("follows the run's events from their notices, without a read, and reads again at a move", async () => {
+    const number = await starts[0]?.[1]();
+    if (number === undefined) throw new Error('no start');
+    const { id } = await server.prisma.execution.findUniqueOrThrow({ where: { number } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await poll(number)).status).toBe('pending');
+    // Changed behind the server's back, then three events written as a worker writes them.
+    await server.prisma.$executeRaw`UPDATE executions SET prompt = 'changed unseen' WHERE number = ${number}`;
+    for (let step = 0; step < 3; step++) {
+      await appendEvent({ prisma: server.prisma }, id, 'message', { text: `step ${step}` });
+    }
+    const row = await fromDatabase(number);
+    // The answer moves with the events (updated_at) and is otherwise the one kept: no read was made.
+    const followed = await waitFor(async () => {
+      const answer = await poll(number);
+      return answer.updatedAt === row.updatedAt && answer;
+    });
+    expect(followed).toStrictEqual({ ...row, payload: 'hi' });
+
+    expect((await send('POST', `/api/executions/${id}/cancel`)).status).toBe(200);
+    await waitFor(async () => (await poll(number)).status === 'cancelled');
+    expect(await poll(number)).toStrictEqual(await fromDatabase(number));
+  });
 });

@@ -87,4 +87,9 @@ export interface ExecutionChange {
    * (null when it never started), so that the duration histogram needs no read of its own.
    */
   ended?: { agentType: string; seconds: number | null };
+  /**
+   * On an event's notice (appendEvent; never on a move): the `updated_at` the event set on the run's
+   * row, ISO. A kept 2026.3 poll answer one event behind takes it instead of being read again.
+   */
+  at?: string;
 }

@@ -266,7 +266,7 @@ export async function appendEvent(
            cancel_requested_at IS NOT NULL AS "cancelRequested",
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
-                               'seq', event_seq, 'state', state::text)::text)::text AS notified
+                               'seq', event_seq, 'state', state::text, 'at', ${now}::text)::text)::text AS notified
            ${budgetColumns}
     FROM bumped ${budgetJoins}`);
     },

@@ -112,7 +112,7 @@ export interface CachedRuntimeExecution {
   taskUuid: string;
   answer: RuntimeExecutionDto;
   /**
-   * The run's event seq this answer reflects, when known (an answer kept at submit): a change notice
+   * The run's event seq this answer reflects (a read's or a submit's; unknown in older callers): a notice
    * naming this seq and this state is the answer's own write, heard late, and leaves it in place.
    */
   seq?: number;
@@ -124,10 +124,26 @@ export interface ChangeMark {
   gap: number;
 }
 
-/** What a change notice says of the run: its event seq and state (ExecutionChange). */
+/** What a change notice says of the run: its event seq and state, and an event's time (ExecutionChange). */
 export interface HeardChange {
   seq: number;
   state: string;
+  /** Only on an event's notice: the run's new `updated_at`, ISO. */
+  at?: string;
+}
+
+/**
+ * The kept answer as the run is after `heard`, when the notice is the run's very next event (its
+ * seq, one past the answer's) in the same state: an event moves nothing of the answer but the row's
+ * `updated_at`. Else undefined: a move, a gap in the seqs or a notice without its time is read again.
+ */
+function stepped(
+  value: CachedRuntimeExecution,
+  heard: Partial<HeardChange>,
+): CachedRuntimeExecution | undefined {
+  if (value.seq === undefined || heard.seq !== value.seq + 1 || heard.at === undefined) return undefined;
+  if (heard.state?.toLowerCase() !== value.answer.status) return undefined;
+  return { ...value, seq: heard.seq, answer: { ...value.answer, updatedAt: heard.at } };
 }
 
 /**
@@ -414,16 +430,31 @@ export class ReadCache {
       ...(heard ? { seq: heard.seq, state: heard.state } : {}),
     });
     const number = this.executionNumbers.get(executionId);
-    const kept = number === undefined ? undefined : this.runtimeExecutions.get(String(number));
-    // A primed answer stays when the notice is its own write's, heard after it was kept.
-    if (number !== undefined && !(kept && heard && sameChange(kept, heard))) {
-      this.runtimeExecutions.delete(String(number));
-    }
+    if (number !== undefined) this.keepOrDrop(number, executionId, heard);
     const waiting = this.waiters.get(executionId);
     if (waiting) {
       this.waiters.delete(executionId);
       for (const wake of waiting) wake();
     }
+  }
+
+  /**
+   * A change of a run whose poll answer is kept: the answer stays when the notice is its own write's
+   * heard late, moves one event on when the notice is the run's next event, and is read again otherwise.
+   * A running run steps every second or so and is polled as often: reading it again at every step
+   * made each of its polls a read.
+   */
+  private keepOrDrop(number: number, executionId: string, heard: HeardChange | undefined) {
+    const key = String(number);
+    const kept = this.runtimeExecutions.get(key);
+    if (kept && heard && sameChange(kept, heard)) return;
+    const next = kept && heard ? stepped(kept, heard) : undefined;
+    if (!next) {
+      this.runtimeExecutions.delete(key);
+      return;
+    }
+    this.runtimeExecutions.set(key, next);
+    this.executionNumbers.set(executionId, number);
   }
 
   private bump(key: string) {

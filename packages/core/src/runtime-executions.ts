@@ -62,7 +62,7 @@ export async function startRuntimeExecution(
   return toRuntimeExecution({ ...execution, task: card });
 }
 
-type PolledRow = AnswerFields & { executionId: string; taskUuid: string };
+type PolledRow = AnswerFields & { executionId: string; taskUuid: string; seq: number };
 
 /**
  * The poll's cache miss: one statement reading the columns the answer needs and nothing else. Every
@@ -76,14 +76,17 @@ async function loadRuntimeExecution(deps: CoreDeps, number: number): Promise<Cac
     SELECT e.id::text AS "executionId", t.id::text AS "taskUuid", e.number, e.claw_id AS "clawId",
            e.user_id AS "userId", e.state::text AS state, e.prompt, e.result, e.error,
            e.started_at AS "startedAt", e.finished_at AS "finishedAt", e.created_at AS "createdAt",
-           e.updated_at AS "updatedAt",
+           e.updated_at AS "updatedAt", e.event_seq AS seq,
            CASE WHEN jsonb_typeof(e.context -> ${SESSION_KEY}::text) = 'string'
                 THEN e.context ->> ${SESSION_KEY}::text END AS "coderclawSession",
            t.number AS "taskNumber", p.number AS "projectNumber"
     FROM executions e JOIN tasks t ON t.id = e.task_id JOIN projects p ON p.id = t.project_id
     WHERE e.number = ${number}`);
   const row = rows[0];
-  return row ? { executionId: row.executionId, taskUuid: row.taskUuid, answer: answerOf(row) } : null;
+  // With the seq it reflects, the answer follows the run's events without a read (ReadCache).
+  return row
+    ? { executionId: row.executionId, taskUuid: row.taskUuid, answer: answerOf(row), seq: row.seq }
+    : null;
 }
 
 /** GET /api/runtime/executions/:id — polled once a second per run, so answered from the read cache. */
