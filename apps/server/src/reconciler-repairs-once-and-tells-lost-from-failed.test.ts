@@ -114,6 +114,35 @@ describe('the reconciler', () => {
     }
   });
 
+  it('looks at every queued run in turn: a lost run behind a page of healthy ones is found, a lost running one at once', async () => {
+    // A round that reads every candidate leaves no page to go on from.
+    await reconcileExecutions(api.deps, { graceMs: 0 });
+    // Six queued runs whose jobs wait, unchanged longer than anything else here: each round's first
+    // page when pages were read from the oldest.
+    const healthy: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = await orphan('PENDING');
+      await api.deps.queue.enqueue(id);
+      healthy.push(id);
+    }
+    await api.prisma.$executeRaw`
+      UPDATE executions SET updated_at = now() - interval '10 minutes' WHERE id = ANY(${healthy}::uuid[])`;
+    const lostQueued = await orphan('PENDING');
+    const lostRunning = await orphan('RUNNING');
+
+    const first = await reconcileExecutions(api.deps, { graceMs: 0, limit: 3 });
+    expect(first.requeued).toEqual([lostRunning]);
+    const second = await reconcileExecutions(api.deps, { graceMs: 0, limit: 3 });
+    expect(second.requeued).toEqual([]);
+    const third = await reconcileExecutions(api.deps, { graceMs: 0, limit: 3 });
+    expect(third.requeued).toEqual([lostQueued]);
+    for (const id of healthy) expect(await requeuedEvents(id)).toBe(0);
+    expect(await api.deps.queue.state(lostQueued)).toBe('waiting');
+    // A short page: the rounds after this test's start from the oldest again.
+    await reconcileExecutions(api.deps, { graceMs: 0 });
+    await reconcileExecutions(api.deps, { graceMs: 0 });
+  });
+
   it('wakes the parked job of a run that no longer waits (decided while its worker died between parking and looking again)', async () => {
     const decided = await orphan('RUNNING', 1);
     const stillWaiting = await orphan('WAITING', 1);

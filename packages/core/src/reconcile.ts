@@ -1,3 +1,4 @@
+import type { Execution, ExecutionState } from '@ccl/db';
 import { type RequestCtx, systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
@@ -27,7 +28,8 @@ const ROUND_TIMEOUT_MS = 5 * 60_000;
  * each writing a `requeued` event. The lock is a transaction's (pg_try_advisory_xact_lock), so a
  * process killed mid-round frees it with its connection; a round that finds it taken is skipped.
  * The transaction only holds the lock (one pooled connection, for the round): the repairs commit
- * on their own as they go.
+ * on their own as they go. A round looks at up to `limit` runs a worker should hold and `limit`
+ * queued ones, each kind going on from where the last round's page ended (nextPage).
  */
 export async function reconcileExecutions(
   deps: CoreDeps,
@@ -58,41 +60,21 @@ async function reconcileRound(
 ): Promise<ReconcileResult> {
   const ctx: RequestCtx = systemCtx('reconciler');
   const cutoff = new Date(Date.now() - (opts.graceMs ?? GRACE_MS));
-  const candidates = await deps.prisma.execution.findMany({
-    where: { state: { in: ['PENDING', 'PLANNING', 'RUNNING', 'WAITING'] }, updatedAt: { lt: cutoff } },
-    select: { id: true, state: true, attempts: true, queueRank: true, heldReason: true },
-    orderBy: { updatedAt: 'asc' },
-    take: opts.limit ?? 500,
-  });
+  const limit = opts.limit ?? 500;
+  // Runs a worker should hold first, then queued runs: a lost running run is not kept waiting
+  // behind a backlog's pages.
+  const candidates = [
+    ...(await nextPage(deps, 'held', HELD_STATES, cutoff, limit)),
+    ...(await nextPage(deps, 'queued', ['PENDING'], cutoff, limit)),
+  ];
   const result: ReconcileResult = { requeued: [], failed: [], woken: [], skipped: false };
-  const lastAttempt = deps.config.EXECUTION_ATTEMPTS;
-  for (const exec of candidates) {
-    const job = await deps.queue.state(exec.id);
-    if (job === 'delayed' && exec.state !== 'WAITING' && !exec.heldReason) {
-      // A parked job whose wait is over (decided while its worker died between parking and looking
-      // again), or a retry pause long past: delays are seconds, so 15 s untouched means stale.
-      if (await deps.queue.wake(exec.id)) result.woken.push(exec.id);
-      continue;
-    }
-    if (job === 'waiting' || job === 'delayed' || job === 'active') continue;
-    if (job === 'failed' && exec.attempts >= lastAttempt) {
-      try {
-        await transitionAndPublish(deps, ctx, exec.id, 'FAILED', {
-          error: `the run crashed on its last attempt (${exec.attempts} of ${lastAttempt}); the worker's log has the error`,
-        });
-        result.failed.push(exec.id);
-      } catch (err) {
-        if (!(err instanceof InvalidState)) throw err;
-      }
-      continue;
-    }
-    await appendEvent(deps, exec.id, 'requeued', {
-      reason: job === 'failed' ? 'the queue gave up on its job after its workers died' : `job ${job}`,
-      state: exec.state.toLowerCase(),
-    });
-    // Back in its place among the projects' queued runs (its fair-share rank), if it had one.
-    await deps.queue.enqueue(exec.id, exec.queueRank === null ? undefined : { priority: exec.queueRank });
-    result.requeued.push(exec.id);
+  for (let i = 0; i < candidates.length; i += STATE_LOOKUPS) {
+    const chunk = candidates.slice(i, i + STATE_LOOKUPS);
+    // Asked together, repaired one by one right after: a repair acts on a look a moment old.
+    const looked = await Promise.all(
+      chunk.map(async (exec) => ({ exec, job: await deps.queue.state(exec.id) })),
+    );
+    for (const { exec, job } of looked) await repair(deps, ctx, exec, job, result);
   }
   if (result.requeued.length || result.failed.length || result.woken.length)
     deps.log.warn(
@@ -100,4 +82,86 @@ async function reconcileRound(
       'reconciled lost executions',
     );
   return result;
+}
+
+const HELD_STATES: ExecutionState[] = ['PLANNING', 'RUNNING', 'WAITING'];
+
+/** Queue lookups a round has out at once. */
+const STATE_LOOKUPS = 20;
+
+type Candidate = Pick<Execution, 'id' | 'state' | 'attempts' | 'queueRank' | 'heldReason' | 'updatedAt'>;
+
+/**
+ * Where each kind of candidate's last page ended, by queue (one process reconciles one queue). Runs
+ * that wait unchanged for their turn (a backlog) or their decision keep the oldest `updated_at`: read
+ * from the oldest each round, the same first page was looked at forever and a lost run behind it
+ * never. Each round reads the page after the last one's, and starts over after a short page.
+ */
+const pageEnds = new Map<string, { updatedAt: Date; id: string }>();
+
+async function nextPage(
+  deps: CoreDeps,
+  kind: string,
+  states: ExecutionState[],
+  cutoff: Date,
+  limit: number,
+): Promise<Candidate[]> {
+  const key = `${deps.config.QUEUE_NAME}:${kind}`;
+  const after = pageEnds.get(key);
+  const page = await deps.prisma.execution.findMany({
+    where: {
+      state: { in: states },
+      updatedAt: { lt: cutoff },
+      ...(after
+        ? {
+            OR: [
+              { updatedAt: { gt: after.updatedAt } },
+              { updatedAt: after.updatedAt, id: { gt: after.id } },
+            ],
+          }
+        : {}),
+    },
+    select: { id: true, state: true, attempts: true, queueRank: true, heldReason: true, updatedAt: true },
+    orderBy: [{ updatedAt: 'asc' }, { id: 'asc' }],
+    take: limit,
+  });
+  const last = page.at(-1);
+  if (last && page.length === limit) pageEnds.set(key, { updatedAt: last.updatedAt, id: last.id });
+  else pageEnds.delete(key);
+  return page;
+}
+
+async function repair(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  exec: Candidate,
+  job: Awaited<ReturnType<CoreDeps['queue']['state']>>,
+  result: ReconcileResult,
+): Promise<void> {
+  const lastAttempt = deps.config.EXECUTION_ATTEMPTS;
+  if (job === 'delayed' && exec.state !== 'WAITING' && !exec.heldReason) {
+    // A parked job whose wait is over (decided while its worker died between parking and looking
+    // again), or a retry pause long past: delays are seconds, so 15 s untouched means stale.
+    if (await deps.queue.wake(exec.id)) result.woken.push(exec.id);
+    return;
+  }
+  if (job === 'waiting' || job === 'delayed' || job === 'active') return;
+  if (job === 'failed' && exec.attempts >= lastAttempt) {
+    try {
+      await transitionAndPublish(deps, ctx, exec.id, 'FAILED', {
+        error: `the run crashed on its last attempt (${exec.attempts} of ${lastAttempt}); the worker's log has the error`,
+      });
+      result.failed.push(exec.id);
+    } catch (err) {
+      if (!(err instanceof InvalidState)) throw err;
+    }
+    return;
+  }
+  await appendEvent(deps, exec.id, 'requeued', {
+    reason: job === 'failed' ? 'the queue gave up on its job after its workers died' : `job ${job}`,
+    state: exec.state.toLowerCase(),
+  });
+  // Back in its place among the projects' queued runs (its fair-share rank), if it had one.
+  await deps.queue.enqueue(exec.id, exec.queueRank === null ? undefined : { priority: exec.queueRank });
+  result.requeued.push(exec.id);
 }
