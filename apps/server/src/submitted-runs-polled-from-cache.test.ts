@@ -132,4 +132,42 @@ describe('a submitted run answers its 2026.3 polls from the submit', () => {
     await waitFor(async () => (await poll(number)).status === 'cancelled');
     expect(await poll(number)).toStrictEqual(await fromDatabase(number));
   });
+
+  it("keeps the session contract's task state through its run's events, and reads it again at a usage report", async () => {
+    const session = await post('/api/runtime/sessions', {});
+    const submitted = await post('/api/runtime/tasks/submit', {
+      agent_type: 'echo',
+      prompt: 'followed',
+      context: { project: 'kept' },
+      session_id: session.session_id,
+    });
+    const taskId = submitted.task_id as string;
+    const id = submitted.execution_uuid as string;
+    const { number } = await server.prisma.execution.findUniqueOrThrow({ where: { id } });
+    const state = async () => readJson(await send('GET', `/api/runtime/tasks/${taskId}/state`));
+    const meta = async () => (await state()).metadata as Record<string, unknown>;
+    expect((await meta()).title).toBe('followed');
+    // Changed behind the server's back, then two events: both polls' notices are heard in order, so
+    // once the 2026.3 answer shows the second event, the task state has heard both.
+    await server.prisma.$executeRaw`UPDATE tasks SET title = 'changed unseen' WHERE id = ${taskId}::uuid`;
+    for (let step = 0; step < 2; step++) {
+      await appendEvent({ prisma: server.prisma }, id, 'message', { text: `step ${step}` });
+    }
+    const { updatedAt } = await fromDatabase(number);
+    await waitFor(async () => (await poll(number)).updatedAt === updatedAt);
+    expect((await meta()).title).toBe('followed');
+
+    await appendEvent(
+      { prisma: server.prisma },
+      id,
+      'usage',
+      {},
+      { input_tokens: 3, output_tokens: 4, cost_usd: 0 },
+    );
+    const read = await waitFor(async () => {
+      const m = await meta();
+      return m.title === 'changed unseen' && m;
+    });
+    expect(read.usage).toEqual({ input_tokens: 3, output_tokens: 4, cost_usd: 0 });
+  });
 });

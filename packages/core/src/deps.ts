@@ -92,4 +92,6 @@ export interface ExecutionChange {
    * row, ISO. A kept 2026.3 poll answer one event behind takes it instead of being read again.
    */
   at?: string;
+  /** On an event's notice: the event reported usage, so the row's `usage` changed too. */
+  usage?: boolean;
 }

@@ -236,6 +236,8 @@ export async function appendEvent(
     ? Prisma.sql`JOIN tasks t ON t.id = bumped.task_id JOIN projects p ON p.id = t.project_id
                  JOIN users u ON u.id = bumped.user_id`
     : Prisma.empty;
+  // The notice says so: a kept session-contract poll answer shows the usage (read-cache.ts).
+  const usageFlag = usage ? Prisma.sql`, 'usage', true` : Prisma.empty;
   // A try that lost its connection after sending may have committed: the next one looks first.
   let mayHaveWritten = false;
   const rows = await retryWhileDatabaseUnavailable(
@@ -266,7 +268,7 @@ export async function appendEvent(
            cancel_requested_at IS NOT NULL AS "cancelRequested",
            pg_notify(${CHANNELS.execution},
              json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
-                               'seq', event_seq, 'state', state::text, 'at', ${now}::text)::text)::text AS notified
+                               'seq', event_seq, 'state', state::text, 'at', ${now}::text${usageFlag})::text)::text AS notified
            ${budgetColumns}
     FROM bumped ${budgetJoins}`);
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CachedRuntimeExecution, ReadCache } from './read-cache.ts';
+import { type CachedRuntimeExecution, type CachedTaskState, ReadCache } from './read-cache.ts';
 
 const AT = '2026-12-07T01:00:00.000Z';
 
@@ -76,5 +76,53 @@ describe('ReadCache: a kept poll answer follows its run events', () => {
       return running();
     });
     expect(cache.runtimeExecution(7)).toBeUndefined();
+  });
+});
+
+/** A task's state as the session contract's poll read it: its submitted run at event seq 3, running. */
+const taskState = () =>
+  ({
+    task: { id: 't-1', title: 'card', project: { slug: 'p' } },
+    execution: { id: 'e-7', state: 'RUNNING', eventSeq: 3, updatedAt: new Date(AT) },
+    answer: { state: 'running' },
+  }) as unknown as CachedTaskState;
+
+describe("ReadCache: a kept task state follows its run's events", () => {
+  async function kept(cache: ReadCache) {
+    await cache.loadTaskState('t-1', async () => taskState());
+    expect(cache.taskState('t-1')).toBeDefined();
+  }
+
+  it('moves one event on per notice of its own run, the answer kept as built', async () => {
+    const cache = new ReadCache({ taskTtlMs: 60_000 });
+    await kept(cache);
+    const answer = cache.taskState('t-1')?.answer;
+    cache.taskChanged('t-1', 'e-7', { seq: 4, state: 'RUNNING', at: '2026-12-07T01:00:01.000Z' });
+    const state = cache.taskState('t-1');
+    expect(state?.execution.eventSeq).toBe(4);
+    expect(state?.execution.updatedAt.toISOString()).toBe('2026-12-07T01:00:01.000Z');
+    expect(state?.answer).toBe(answer);
+  });
+
+  it.each([
+    ['a usage report (the answer shows usage)', 'e-7', { seq: 4, state: 'RUNNING', at: AT, usage: true }],
+    ["another run's event", 'e-8', { seq: 4, state: 'RUNNING', at: AT }],
+    ['a move', 'e-7', { seq: 4, state: 'WAITING' }],
+    ['a skipped seq', 'e-7', { seq: 5, state: 'RUNNING', at: AT }],
+  ])('is read again after %s', async (_what, executionId, heard) => {
+    const cache = new ReadCache({ taskTtlMs: 60_000 });
+    await kept(cache);
+    cache.taskChanged('t-1', executionId, heard);
+    expect(cache.taskState('t-1')).toBeUndefined();
+  });
+
+  it('keeps the expiry of the read: a notice says nothing of the changes that send none', async () => {
+    const cache = new ReadCache({ taskTtlMs: 80 });
+    await kept(cache);
+    await new Promise((r) => setTimeout(r, 50));
+    cache.taskChanged('t-1', 'e-7', { seq: 4, state: 'RUNNING', at: AT });
+    expect(cache.taskState('t-1')).toBeDefined();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cache.taskState('t-1')).toBeUndefined();
   });
 });

@@ -58,6 +58,19 @@ class TtlMap<V> {
     this.weight += weight;
   }
 
+  /**
+   * Puts `value` in the place of the key's live entry, keeping when it expires: a notice moved it on,
+   * which says nothing of the changes that send none. False when there is no live entry.
+   */
+  replace(key: string, value: V): boolean {
+    const hit = this.map.get(key);
+    if (!hit || hit.expires < Date.now()) return false;
+    const weight = this.opts.weigh?.(value) ?? 0;
+    this.weight += weight - hit.weight;
+    this.map.set(key, { value, expires: hit.expires, weight });
+    return true;
+  }
+
   delete(key: string): void {
     const entry = this.map.get(key);
     if (!entry) return;
@@ -130,6 +143,8 @@ export interface HeardChange {
   state: string;
   /** Only on an event's notice: the run's new `updated_at`, ISO. */
   at?: string;
+  /** On an event's notice: the event reported usage (the row's `usage` changed). */
+  usage?: boolean;
 }
 
 /**
@@ -144,6 +159,22 @@ function stepped(
   if (value.seq === undefined || heard.seq !== value.seq + 1 || heard.at === undefined) return undefined;
   if (heard.state?.toLowerCase() !== value.answer.status) return undefined;
   return { ...value, seq: heard.seq, answer: { ...value.answer, updatedAt: heard.at } };
+}
+
+/**
+ * The same for a kept task state (the session contract's poll), whose answer shows no `updated_at`
+ * but the run's usage: it follows its own run's next event in the same state, unless the event
+ * reported usage. The answer built from the row stays as it is.
+ */
+function steppedTask(
+  value: CachedTaskState,
+  executionId: string,
+  heard: Partial<HeardChange>,
+): CachedTaskState | undefined {
+  const { execution } = value;
+  if (execution.id !== executionId || heard.at === undefined || heard.usage) return undefined;
+  if (heard.seq !== execution.eventSeq + 1 || heard.state !== execution.state) return undefined;
+  return { ...value, execution: { ...execution, eventSeq: heard.seq, updatedAt: new Date(heard.at) } };
 }
 
 /**
@@ -411,7 +442,9 @@ export class ReadCache {
    * changed; its own changes do not move the task's submitter.
    */
   taskChanged(taskId: string, executionId?: string, heard?: HeardChange) {
-    this.taskStates.delete(taskId);
+    const kept = this.taskStates.get(taskId);
+    const next = kept && executionId && heard ? steppedTask(kept, executionId, heard) : undefined;
+    if (!next || !this.taskStates.replace(taskId, next)) this.taskStates.delete(taskId);
     if (this.taskSubmitters.get(taskId)?.executionId !== executionId) this.taskSubmitters.delete(taskId);
     this.bump(taskId);
     if (executionId) this.executionChanged(executionId, heard);
@@ -430,7 +463,7 @@ export class ReadCache {
       ...(heard ? { seq: heard.seq, state: heard.state } : {}),
     });
     const number = this.executionNumbers.get(executionId);
-    if (number !== undefined) this.keepOrDrop(number, executionId, heard);
+    if (number !== undefined) this.keepOrDrop(number, heard);
     const waiting = this.waiters.get(executionId);
     if (waiting) {
       this.waiters.delete(executionId);
@@ -444,17 +477,12 @@ export class ReadCache {
    * A running run steps every second or so and is polled as often: reading it again at every step
    * made each of its polls a read.
    */
-  private keepOrDrop(number: number, executionId: string, heard: HeardChange | undefined) {
+  private keepOrDrop(number: number, heard: HeardChange | undefined) {
     const key = String(number);
     const kept = this.runtimeExecutions.get(key);
     if (kept && heard && sameChange(kept, heard)) return;
     const next = kept && heard ? stepped(kept, heard) : undefined;
-    if (!next) {
-      this.runtimeExecutions.delete(key);
-      return;
-    }
-    this.runtimeExecutions.set(key, next);
-    this.executionNumbers.set(executionId, number);
+    if (!next || !this.runtimeExecutions.replace(key, next)) this.runtimeExecutions.delete(key);
   }
 
   private bump(key: string) {
