@@ -89,7 +89,7 @@ export interface ExecutionChange {
   ended?: { agentType: string; seconds: number | null };
   /**
    * On an event's notice (appendEvent; never on a move): the `updated_at` the event set on the run's
-   * row, ISO. A kept 2026.3 poll answer one event behind takes it instead of being read again.
+   * row, ISO. A kept poll answer one event behind takes it instead of being read again (read-cache.ts).
    */
   at?: string;
   /** On an event's notice: the event reported usage, so the row's `usage` changed too. */

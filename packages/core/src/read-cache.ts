@@ -180,8 +180,10 @@ function steppedTask(
 /**
  * Keeps the hot read paths of CoderClaw's polling off the database: credential or session → task
  * state (the session contract) and execution number → execution (2026.3). Entries are dropped
- * when this process hears of a change (Postgres NOTIFY, `taskChanged`) and expire after a short
- * TTL anyway, so a lost notification costs at most that long a stale answer. A read that a change
+ * when this process hears of a change (Postgres NOTIFY, `taskChanged`), or moved one event on when
+ * the change is the run's next event and the answer shows nothing it changed (stepped, steppedTask),
+ * and expire after a short TTL anyway, so a lost notification costs at most that long a stale
+ * answer. A read that a change
  * overtook is answered but not kept, and readers arriving after a change never join a read that
  * started before it.
  */
