@@ -31,8 +31,8 @@ describe.each(BACKENDS)('projects share the workers (%s queue)', (backend) => {
       flood.push(...batch.map((b) => b.executionId));
     }
     const single = await submit(server, 'single', 'just one', { steps: 1, delay_ms: 150 });
-    // Its job is queued once the submit answers: a slot that frees between the row's insert and then
-    // rightly takes the flood's next job, since this one is not in the queue yet.
+    // Its job is queued once the submit answers: a slot that frees between the row's insert and that
+    // moment rightly takes the flood's next job, since this one is not in the queue yet.
     const queuedAt = new Date();
     const started = await waitFor(
       async () => {

@@ -183,9 +183,8 @@ function steppedTask(
  * when this process hears of a change (Postgres NOTIFY, `taskChanged`), or moved one event on when
  * the change is the run's next event and the answer shows nothing it changed (stepped, steppedTask),
  * and expire after a short TTL anyway, so a lost notification costs at most that long a stale
- * answer. A read that a change
- * overtook is answered but not kept, and readers arriving after a change never join a read that
- * started before it.
+ * answer. A read that a change overtook is answered but not kept, and readers arriving after a
+ * change never join a read that started before it.
  */
 export class ReadCache {
   private readonly sessions: TtlMap<ActorCtx>;
