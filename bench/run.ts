@@ -9,8 +9,10 @@
 //     p50/p99 vs a bare Fastify route that parses the same body.
 //  4. Issue 16, scale and faults: submit → COMPLETED throughput vs bare BullMQ on each backend
 //     (throughput.ts); 10,000 queued and 200 running: poll p99, memory per run, drain time
-//     (backlog.ts); submit throughput with the audit hash chain on and off (audit-cost.ts).
-// BENCH_ONLY=polls,latency,webhooks,throughput,backlog,audit (any of them; `runtimes` and `cli` name the
+//     (backlog.ts); submit throughput with the audit hash chain on and off (audit-cost.ts);
+//     GET /metrics over a million runs against the whole-table statements it used to send
+//     (metrics-scrape.ts).
+// BENCH_ONLY=polls,latency,webhooks,throughput,backlog,audit,metrics (any of them; `runtimes` and `cli` name the
 // other two bench scripts, scripts/run.mjs) runs those alone.
 // Figures go to bench/results/*.json; a summary is printed.
 import { randomBytes } from 'node:crypto';
@@ -24,6 +26,7 @@ import autocannon from 'autocannon';
 import { readJson, startTestServer } from '../apps/server/src/test-support/test-server.ts';
 import { auditCost, auditCostSummary } from './audit-cost.ts';
 import { backlog, backlogSummary } from './backlog.ts';
+import { metricsScrape, metricsScrapeSummary } from './metrics-scrape.ts';
 import { ADAPTER_HEADERS, loadFigures, pct, post, resultsDir, spawnServer, stopChild } from './support.ts';
 import { throughput, throughputSummary } from './throughput.ts';
 
@@ -284,7 +287,7 @@ async function webhookAcks() {
 
 await mkdir(resultsDir, { recursive: true });
 const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
-const SCENARIOS = ['polls', 'latency', 'webhooks', 'throughput', 'backlog', 'audit'];
+const SCENARIOS = ['polls', 'latency', 'webhooks', 'throughput', 'backlog', 'audit', 'metrics'];
 // BENCH_ONLY=polls (or a list) measures those alone, for a quick look; the figures file says so.
 const only = process.env.BENCH_ONLY?.split(',')
   .map((s) => s.trim())
@@ -307,6 +310,7 @@ const rates = wants('throughput')
   : null;
 const queued = wants('backlog') ? await backlog() : null;
 const audit = wants('audit') ? await auditCost() : null;
+const scrape = wants('metrics') ? await metricsScrape() : null;
 const results = {
   run: runId,
   node: process.version,
@@ -320,6 +324,7 @@ const results = {
   throughput: rates,
   backlog: queued,
   audit_chain: audit,
+  metrics_scrape: scrape,
 };
 await writeFile(join(resultsDir, `core-${runId}.json`), `${JSON.stringify(results, null, 2)}\n`);
 if (!only) await writeFile(join(resultsDir, 'core-latest.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -355,5 +360,6 @@ if (webhooks) {
 if (rates) for (const r of [rates.redis, rates.postgres]) console.log(throughputSummary(r));
 if (queued) console.log(backlogSummary(queued));
 if (audit) console.log(auditCostSummary(audit));
+if (scrape) console.log(metricsScrapeSummary(scrape));
 console.log(`  figures: bench/results/core-${runId}.json\n`);
 process.exit(0);

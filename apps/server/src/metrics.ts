@@ -1,10 +1,10 @@
 import { type CoreDeps, type ExecutionChange, sameSecret } from '@ccl/core';
-import { Prisma } from '@ccl/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppInstance } from './app.ts';
 import { isLoopbackPeer } from './auth.ts';
 import type { EventHub } from './event-hub.ts';
+import { RunTotalsReader } from './metrics-totals.ts';
 import { open } from './permission-matrix.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -13,7 +13,8 @@ const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
  * The Prometheus metrics of an API process (`GET /metrics`). Request durations and finished runs
  * are counted as they happen, in this process; everything about the deployment as a whole
  * (executions by state, the queue, cost, approvals waiting, workers) is read from PostgreSQL and the
- * queue when scraped, so any one API process answers for all of them.
+ * queue when scraped, so any one API process answers for all of them. The run totals are read
+ * incrementally (metrics-totals.ts): a scrape costs the runs that changed, not the whole history.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -38,15 +39,24 @@ export class Metrics {
       registers,
     });
     const db = deps.prisma;
+    const totals = new RunTotalsReader(db);
     new Gauge({
       name: 'clawlink_executions',
       help: 'Executions by state and agent',
       labelNames: ['state', 'agent'],
       registers,
       async collect() {
-        const rows = await db.execution.groupBy({ by: ['state', 'agentType'], _count: { _all: true } });
+        const { groups } = await totals.read();
+        const byStateAgent = new Map<string, { state: string; agent: string; runs: number }>();
+        for (const g of groups) {
+          const key = `${g.state} ${g.agent}`;
+          const had = byStateAgent.get(key);
+          if (had) had.runs += g.runs;
+          else byStateAgent.set(key, { state: g.state, agent: g.agent, runs: g.runs });
+        }
         this.reset();
-        for (const r of rows) this.set({ state: r.state.toLowerCase(), agent: r.agentType }, r._count._all);
+        for (const r of byStateAgent.values())
+          this.set({ state: r.state.toLowerCase(), agent: r.agent }, r.runs);
       },
     });
     new Gauge({
@@ -54,7 +64,8 @@ export class Metrics {
       help: 'Executions waiting for an approval',
       registers,
       async collect() {
-        this.set(await db.execution.count({ where: { state: 'WAITING' } }));
+        const { groups } = await totals.read();
+        this.set(groups.filter((g) => g.state === 'WAITING').reduce((n, g) => n + g.runs, 0));
       },
     });
     new Gauge({
@@ -93,22 +104,26 @@ export class Metrics {
       labelNames: ['agent', 'project'],
       registers,
       async collect() {
-        const rows = await db.$queryRaw<
-          Array<{ agent: string; project: string; input: number; output: number; cost: number }>
-        >(Prisma.sql`
-          SELECT e.agent_type AS agent, p.slug AS project,
-                 COALESCE(SUM((e.usage->>'input_tokens')::float8), 0) AS input,
-                 COALESCE(SUM((e.usage->>'output_tokens')::float8), 0) AS output,
-                 COALESCE(SUM((e.usage->>'cost_usd')::float8), 0) AS cost
-          FROM executions e JOIN tasks t ON t.id = e.task_id JOIN projects p ON p.id = t.project_id
-          WHERE e.usage IS NOT NULL
-          GROUP BY e.agent_type, p.slug`);
+        const { groups, slugs } = await totals.read();
+        const byAgentProject = new Map<
+          string,
+          { agent: string; project: string; input: number; output: number; cost: number }
+        >();
+        for (const g of groups) {
+          const project = slugs.get(g.projectId) ?? g.projectId;
+          const key = `${g.agent} ${project}`;
+          const had = byAgentProject.get(key) ?? { agent: g.agent, project, input: 0, output: 0, cost: 0 };
+          had.input += g.input;
+          had.output += g.output;
+          had.cost += g.cost;
+          byAgentProject.set(key, had);
+        }
         this.reset();
         usage.reset();
-        for (const r of rows) {
-          this.set({ agent: r.agent, project: r.project }, Number(r.cost));
-          usage.set({ agent: r.agent, project: r.project, kind: 'input' }, Number(r.input));
-          usage.set({ agent: r.agent, project: r.project, kind: 'output' }, Number(r.output));
+        for (const r of byAgentProject.values()) {
+          this.set({ agent: r.agent, project: r.project }, r.cost);
+          usage.set({ agent: r.agent, project: r.project, kind: 'input' }, r.input);
+          usage.set({ agent: r.agent, project: r.project, kind: 'output' }, r.output);
         }
       },
     });
@@ -138,7 +153,7 @@ export class Metrics {
       help: 'Changes the reconciler made to lost executions (its rows in the audit log)',
       registers,
       async collect() {
-        this.set(await db.auditEvent.count({ where: { requestId: 'reconciler', outcome: 'ALLOWED' } }));
+        this.set((await totals.read()).reconcilerActions);
       },
     });
     new Counter({
