@@ -1,7 +1,7 @@
 import { ensureBuiltins, makeAuditSigner, systemCtx, writeAudit } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase, type TestDatabase } from '@ccl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RunTotals, RunTotalsReader } from './metrics-totals.ts';
 
 const MINUTE = 60_000;
@@ -94,6 +94,24 @@ describe('/metrics run totals', () => {
     await nextScrape();
     const totals = await reader.read();
     expect(group(totals, 'COMPLETED', 'claude', 'gamma')?.runs).toBe(1);
+  });
+
+  it('counts nothing twice when the wall clock is set back', async () => {
+    const reader = new RunTotalsReader(prisma, 2_000);
+    await run('COMPLETED', 'clock', 1, 10 * MINUTE);
+    const before = group(await reader.read(), 'COMPLETED', 'clock');
+    expect(before).toEqual({ runs: 1, cost: 1, input: 10 });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() - 30 * MINUTE);
+      await nextScrape();
+      expect(group(await reader.read(), 'COMPLETED', 'clock')).toEqual(before);
+      vi.setSystemTime(Date.now() + 30 * MINUTE);
+      await nextScrape();
+      expect(group(await reader.read(), 'COMPLETED', 'clock')).toEqual(before);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("counts the reconciler's repairs from where the last count stopped", async () => {

@@ -64,7 +64,8 @@ export class RunTotalsReader {
 
   /** The totals now; one read serves concurrent callers and those within REUSE_MS. */
   read(): Promise<RunTotals> {
-    if (this.last && Date.now() - this.last.at < REUSE_MS) return Promise.resolve(this.last.totals);
+    // Timed on the monotonic clock: a wall clock set back must not keep a snapshot for as long.
+    if (this.last && performance.now() - this.last.at < REUSE_MS) return Promise.resolve(this.last.totals);
     this.pending ??= this.snapshot().finally(() => {
       this.pending = null;
     });
@@ -72,7 +73,9 @@ export class RunTotalsReader {
   }
 
   private async snapshot(): Promise<RunTotals> {
-    const until = new Date(Date.now() - this.settledMs);
+    // Never back: with a wall clock set back, the runs between would be counted twice.
+    const horizon = Date.now() - this.settledMs;
+    const until = new Date(Math.max(horizon, this.foldedUntil?.getTime() ?? horizon));
     await this.fold(until);
     const [live, slugs] = await Promise.all([
       this.db.$queryRaw<RunGroup[]>(Prisma.sql`
@@ -94,13 +97,14 @@ export class RunTotalsReader {
       slugs: new Map(slugs.map((p) => [p.id, p.slug])),
       reconcilerActions: this.reconciler,
     };
-    this.last = { at: Date.now(), totals };
+    this.last = { at: performance.now(), totals };
     return totals;
   }
 
   /** Adds the runs that ended from the last horizon to `until`. */
   private async fold(until: Date): Promise<void> {
     const from = this.foldedUntil;
+    if (from && until.getTime() <= from.getTime()) return;
     const rows = await this.db.$queryRaw<RunGroup[]>(Prisma.sql`
       SELECT ${GROUP_COLUMNS}
       FROM executions e JOIN tasks t ON t.id = e.task_id
@@ -126,7 +130,8 @@ export class RunTotalsReader {
              (SELECT count(*) FROM audit_events
                WHERE seq > ${after} AND seq <= (SELECT seq FROM h)
                  AND request_id = 'reconciler' AND outcome = 'ALLOWED')::int AS n`);
-    if (!row || row.head === null) return;
+    // A head behind the last count (reset behind the triggers' back, which verify reports) counts nothing.
+    if (!row || row.head === null || row.head <= after) return;
     this.reconciler += row.n;
     this.auditSeq = row.head;
   }
