@@ -39,6 +39,22 @@ const keyOf = (g: Pick<RunGroup, 'state' | 'agent' | 'projectId'>) =>
   `${g.state}\u0000${g.agent}\u0000${g.projectId}`;
 
 /**
+ * Adds `groups` into `into` by `key`: runs, tokens and cost summed, the other fields of the first
+ * group of a key kept. Returns `into`.
+ */
+export function sumBy(
+  groups: Iterable<RunGroup>,
+  key: (g: RunGroup) => string,
+  into = new Map<string, RunGroup>(),
+): Map<string, RunGroup> {
+  for (const g of groups) {
+    const had = into.get(key(g));
+    into.set(key(g), had ? add(had, g) : { ...g });
+  }
+  return into;
+}
+
+/**
  * The deployment's runs, tokens, cost and reconciler repairs for `/metrics`, without reading the
  * whole history at every scrape. A finished run never changes again (state-machine.ts), so runs
  * that ended before a horizon (SETTLED_MS ago) are summed once, into totals kept here, and each
@@ -86,14 +102,8 @@ export class RunTotalsReader {
       this.db.project.findMany({ select: { id: true, slug: true } }),
       this.countReconciler(),
     ]);
-    const groups = new Map<string, RunGroup>();
-    for (const g of [...this.folded.values(), ...live.map(numeric)]) {
-      const key = keyOf(g);
-      const had = groups.get(key);
-      groups.set(key, had ? add(had, g) : { ...g });
-    }
     const totals = {
-      groups: [...groups.values()],
+      groups: [...sumBy(live, keyOf, new Map(this.folded)).values()],
       slugs: new Map(slugs.map((p) => [p.id, p.slug])),
       reconcilerActions: this.reconciler,
     };
@@ -110,11 +120,7 @@ export class RunTotalsReader {
       FROM executions e JOIN tasks t ON t.id = e.task_id
       WHERE e.finished_at < ${utc(until)} ${from ? Prisma.sql`AND e.finished_at >= ${utc(from)}` : Prisma.empty}
       GROUP BY 1, 2, 3`);
-    for (const row of rows.map(numeric)) {
-      const key = keyOf(row);
-      const had = this.folded.get(key);
-      this.folded.set(key, had ? add(had, row) : row);
-    }
+    sumBy(rows, keyOf, this.folded);
     this.foldedUntil = until;
   }
 
@@ -136,15 +142,6 @@ export class RunTotalsReader {
     this.auditSeq = row.head;
   }
 }
-
-/** Sums come back from PostgreSQL as float8 (numbers) and counts as int; made sure of here. */
-const numeric = (g: RunGroup): RunGroup => ({
-  ...g,
-  runs: Number(g.runs),
-  input: Number(g.input),
-  output: Number(g.output),
-  cost: Number(g.cost),
-});
 
 const add = (a: RunGroup, b: RunGroup): RunGroup => ({
   ...a,

@@ -4,7 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { AppInstance } from './app.ts';
 import { isLoopbackPeer } from './auth.ts';
 import type { EventHub } from './event-hub.ts';
-import { RunTotalsReader } from './metrics-totals.ts';
+import { type RunGroup, RunTotalsReader, sumBy } from './metrics-totals.ts';
 import { open } from './permission-matrix.ts';
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -47,15 +47,8 @@ export class Metrics {
       registers,
       async collect() {
         const { groups } = await totals.read();
-        const byStateAgent = new Map<string, { state: string; agent: string; runs: number }>();
-        for (const g of groups) {
-          const key = `${g.state} ${g.agent}`;
-          const had = byStateAgent.get(key);
-          if (had) had.runs += g.runs;
-          else byStateAgent.set(key, { state: g.state, agent: g.agent, runs: g.runs });
-        }
         this.reset();
-        for (const r of byStateAgent.values())
+        for (const r of sumBy(groups, (g) => `${g.state} ${g.agent}`).values())
           this.set({ state: r.state.toLowerCase(), agent: r.agent }, r.runs);
       },
     });
@@ -105,25 +98,14 @@ export class Metrics {
       registers,
       async collect() {
         const { groups, slugs } = await totals.read();
-        const byAgentProject = new Map<
-          string,
-          { agent: string; project: string; input: number; output: number; cost: number }
-        >();
-        for (const g of groups) {
-          const project = slugs.get(g.projectId) ?? g.projectId;
-          const key = `${g.agent} ${project}`;
-          const had = byAgentProject.get(key) ?? { agent: g.agent, project, input: 0, output: 0, cost: 0 };
-          had.input += g.input;
-          had.output += g.output;
-          had.cost += g.cost;
-          byAgentProject.set(key, had);
-        }
+        const project = (g: RunGroup) => slugs.get(g.projectId) ?? g.projectId;
         this.reset();
         usage.reset();
-        for (const r of byAgentProject.values()) {
-          this.set({ agent: r.agent, project: r.project }, r.cost);
-          usage.set({ agent: r.agent, project: r.project, kind: 'input' }, r.input);
-          usage.set({ agent: r.agent, project: r.project, kind: 'output' }, r.output);
+        for (const r of sumBy(groups, (g) => `${g.agent} ${project(g)}`).values()) {
+          const labels = { agent: r.agent, project: project(r) };
+          this.set(labels, r.cost);
+          usage.set({ ...labels, kind: 'input' }, r.input);
+          usage.set({ ...labels, kind: 'output' }, r.output);
         }
       },
     });
