@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeOpenAI, startFakeOpenAI } from '../../../testing/src/fakes/openai.ts';
@@ -175,6 +176,17 @@ describe('createOpenAIModel against the fake chat-completions server', () => {
     expect(fake.requests[0]?.body).toMatchObject({ reasoning_effort: 'high', max_completion_tokens: 256 });
     expect(fake.requests[0]?.body).not.toHaveProperty('max_tokens');
     expect(fake.requests[1]?.body).not.toHaveProperty('reasoning_effort');
+  });
+
+  it("leaves no listener on the run's signal after its turns", async () => {
+    const controller = new AbortController();
+    const m = model();
+    for (let i = 0; i < 12; i++) {
+      fake.script([{ text: `turn ${i}` }]);
+      expect((await m.turn(request({ signal: controller.signal }))).text).toBe(`turn ${i}`);
+    }
+    // The SDK's listener went on the turn's own signal; one per turn piled up on the run's before.
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('maps finish_reason length to max_tokens', async () => {

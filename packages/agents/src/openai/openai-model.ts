@@ -45,7 +45,17 @@ function settleOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    const settle = () => signal.removeEventListener('abort', onAbort);
+    work.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (err) => {
+        settle();
+        reject(err);
+      },
+    );
   });
 }
 
@@ -78,8 +88,12 @@ export function createOpenAIModel(opts: OpenAIModelOptions): ChatModel {
     const sdk = await import('openai');
     client ??= new sdk.default({ apiKey: opts.apiKey, baseURL, maxRetries: opts.maxRetries ?? 2 });
     try {
-      // The SDK ties `signal` to its fetch, so an abort closes the socket mid-body.
-      const stream = await client.chat.completions.create(params, { signal: req.signal });
+      // The SDK ties `signal` to its fetch, so an abort closes the socket mid-body. It also adds an
+      // abort listener to the signal it is given and never takes it off: given the run's own
+      // signal, a run of 200 turns kept 200 listeners (and their requests' controllers). A signal
+      // of this turn's own, following the run's, goes with the turn.
+      const turnSignal = AbortSignal.any([req.signal]);
+      const stream = await client.chat.completions.create(params, { signal: turnSignal });
       for await (const chunk of stream) {
         // With include_usage the last chunk has no choices, only the usage of the whole call.
         if (chunk.usage) {
