@@ -278,7 +278,7 @@ describe('goose runtime end to end', () => {
         : {}),
     });
 
-  it('approval mode: goose acp asks before the shell command; WAITING → approve → it runs → COMPLETED', async () => {
+  it('approval mode: goose acp asks before the shell command and the run parks (no goose, no slot); approve → goose resumes its session, runs it → COMPLETED', async () => {
     await play(approvalScript);
     const { task_id, execution_uuid } = await client.submit('goose', 'Write ran.txt', {
       repo: repo.dir,
@@ -294,19 +294,40 @@ describe('goose runtime end to end', () => {
     if (!record) throw new Error('fake goose did not start');
     expect(record.argv).toEqual(['acp']);
     expect(record.env).toMatchObject({ GOOSE_MODE: 'approve', GOOSE_MAX_TURNS: '40' });
-    // Goose is held at its permission request, alive, and the command has not run.
-    expect(await processGroupAlive(record.pid)).toBe(true);
+    // The run parked: goose and its group are gone, the question's checkpoint names goose's
+    // session, and the command has not run.
+    await waitFor(async () => !(await processGroupAlive(record.pid)), 5000);
+    for (const child of record.children) expect(await pidLive(child)).toBe(false);
+    const row = await server.prisma.execution.findUniqueOrThrow({ where: { id: String(execution_uuid) } });
+    expect(row.checkpoint).toMatchObject({
+      kind: 'approval',
+      runner: {
+        goose_session: '20250101_fake',
+        asked: { title: 'Developer: Shell', input: { command: 'echo ran > ran.txt' } },
+      },
+    });
     const dir = join(workspaces, String(execution_uuid));
     await expect(readFile(join(dir, 'ran.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
 
+    await rm(script.recordPath, { force: true });
     expect((await decide(String(execution_uuid), 'approve')).status).toBe(200);
     const final = await finalState(String(task_id));
     expect(final.state).toBe('completed');
     expect(final.result).toBe('Wrote ran.txt.');
     expect(final.metadata).toMatchObject({ protocol: 'acp', changed_files: ['ran.txt'] });
     expect(await readFile(join(dir, 'ran.txt'), 'utf8')).toBe('ran\n');
-    expect(await processGroupAlive(record.pid)).toBe(false);
-    for (const child of record.children) expect(await pidLive(child)).toBe(false);
+    // A second goose loaded the first one's session and was told the answer; nobody was asked twice.
+    const resumed = await script.readRecord();
+    expect(resumed?.pid).not.toBe(record.pid);
+    expect(resumed?.loaded).toBe('20250101_fake');
+    expect(resumed?.prompts).toEqual([
+      'The person reviewing this run approved your request to run: echo ran > ran.txt. Run it now, then go on with the task.',
+    ]);
+    const asked = (await eventsOf(String(execution_uuid))).filter(
+      (e) => e.type === 'state' && (e.data as Json).to === 'waiting',
+    );
+    expect(asked).toHaveLength(1);
+    expect(await processGroupAlive(Number(resumed?.pid))).toBe(false);
   });
 
   it('approval mode: deny → the command never runs, goose reports the decline, the agent decides the end', async () => {
@@ -332,7 +353,7 @@ describe('goose runtime end to end', () => {
     );
   });
 
-  it('approval mode: cancel while WAITING kills goose acp and its group, ends CANCELLED', async () => {
+  it('approval mode: cancel while WAITING (parked: goose acp and its group already gone) ends CANCELLED', async () => {
     await play(approvalScript);
     const { task_id } = await client.submit('goose', 'Write ran.txt', { approval: 'commands' });
     await waitingState(String(task_id));

@@ -109,6 +109,37 @@ export class AcpEventMapper {
   }
 }
 
+/**
+ * A goose run's state at a shell command's question, which lets the run park (no process, no
+ * slot): goose keeps its session in its data directory inside the workspace (GooseRunner), which
+ * goes with the parked run; the runner that resumes loads that session and tells goose the answer.
+ */
+export interface GooseCheckpoint {
+  goose_session: string;
+  /** The tool call asked about: goose asks for it again once told the answer. */
+  asked: { title: string; input: Json };
+}
+
+export function gooseCheckpoint(value: unknown): GooseCheckpoint | undefined {
+  if (!isObject(value) || typeof value.goose_session !== 'string' || !isObject(value.asked)) return undefined;
+  const { title, input } = value.asked;
+  return {
+    goose_session: value.goose_session,
+    asked: { title: String(title ?? ''), input: isObject(input) ? input : {} },
+  };
+}
+
+/** What a resumed turn tells goose: the person's answer to the command it asked about. */
+export function decisionPrompt(asked: GooseCheckpoint['asked'], decision: ApprovalDecision): string {
+  const what = typeof asked.input.command === 'string' ? asked.input.command : asked.title;
+  const comment = decision.comment ? ` Their comment: ${decision.comment}` : '';
+  return decision.approved
+    ? `The person reviewing this run approved your request to run: ${what}.${comment} Run it now, then go on with the task.`
+    : `The person reviewing this run declined your request to run: ${what}.${comment} Do not run it; go on with the task without it.`;
+}
+
+const sameCall = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);
+
 /** The option to select for a decision; `cancelled` when goose offered none of that kind. */
 function permissionOutcome(options: unknown, allow: boolean): Json {
   const list = Array.isArray(options) ? options.filter(isObject) : [];
@@ -121,15 +152,27 @@ function permissionOutcome(options: unknown, allow: boolean): Json {
 }
 
 /**
- * One prompt turn over ACP. Shell commands wait for a person (the yielded approval_request);
- * other tools goose asks about (file edits in approve mode) are allowed at once, as in the
- * other runtimes' "commands" approval mode.
+ * One prompt turn over ACP. Shell commands wait for a person (the yielded approval_request,
+ * which carries a GooseCheckpoint so that the run can park); other tools goose asks about (file
+ * edits in approve mode) are allowed at once, as in the other runtimes' "commands" approval mode.
+ * With `resume`, the turn loads the parked session instead of starting one (goose replays it;
+ * the replay is not reported again), sends the person's answer as the prompt, and answers goose's
+ * repeated question about that same call itself. A session that cannot be loaded (its workspace
+ * started over elsewhere) is said so, and the turn starts over with the task's prompt.
  */
 export async function* runAcpTurn(
   io: AcpIo,
   mapper: AcpEventMapper,
-  opts: { cwd: string; prompt: string },
+  opts: {
+    cwd: string;
+    prompt: string;
+    resume?: { checkpoint: GooseCheckpoint; decision: ApprovalDecision } | undefined;
+  },
 ): AsyncGenerator<AgentEvent, AcpEnd, ApprovalDecision | undefined> {
+  let sessionId: unknown;
+  /** The decision already made about the call goose asked for before the park (used once). */
+  let decided = opts.resume;
+  let replaying = false;
   let lastId = 0;
   const calls = new Map<number, string>();
   const call = (method: string, params: Json) => {
@@ -167,37 +210,62 @@ export async function* runAcpTurn(
       let allow = true;
       if (isShellCall(toolCall)) {
         const input = isObject(toolCall.rawInput) ? toolCall.rawInput : {};
-        const decision = yield {
-          type: 'approval_request',
-          id: String(toolCall.toolCallId ?? msg.id),
-          kind: 'command',
-          description:
-            typeof input.command === 'string' ? `run: ${input.command}` : String(toolCall.title ?? 'tool'),
-          details: { tool: String(toolCall.title ?? ''), input },
-        };
-        allow = decision?.approved === true;
+        const title = String(toolCall.title ?? '');
+        if (decided && sameCall(decided.checkpoint.asked.input, input)) {
+          allow = decided.decision.approved;
+          decided = undefined;
+        } else {
+          const decision = yield {
+            type: 'approval_request',
+            id: String(toolCall.toolCallId ?? msg.id),
+            kind: 'command',
+            description: typeof input.command === 'string' ? `run: ${input.command}` : title || 'tool',
+            details: { tool: title, input },
+            ...(typeof sessionId === 'string'
+              ? {
+                  checkpoint: { goose_session: sessionId, asked: { title, input } } satisfies GooseCheckpoint,
+                }
+              : {}),
+          };
+          allow = decision?.approved === true;
+        }
       }
       io.send({ jsonrpc: '2.0', id: msg.id, result: { outcome: permissionOutcome(params.options, allow) } });
       continue;
     }
     if (typeof msg.method === 'string') {
-      if (msg.method === 'session/update' && isObject(params.update)) {
+      if (msg.method === 'session/update' && isObject(params.update) && !replaying) {
         for (const ev of mapper.map(params.update)) yield ev;
       }
       continue;
     }
     const method = typeof msg.id === 'number' ? calls.get(msg.id) : undefined;
     if (!method) continue;
+    if (isObject(msg.error) && method === 'session/load') {
+      replaying = false;
+      decided = undefined;
+      const why = String(msg.error.data ?? msg.error.message ?? 'error');
+      yield { type: 'message', text: `[goose] could not load its session (${why}); starting over\n` };
+      call('session/new', { cwd: opts.cwd, mcpServers: [] });
+      continue;
+    }
     if (isObject(msg.error)) {
       return { kind: 'error', message: `${method} failed: ${String(msg.error.message ?? 'error')}` };
     }
     const result = isObject(msg.result) ? msg.result : {};
-    if (method === 'initialize') call('session/new', { cwd: opts.cwd, mcpServers: [] });
-    else if (method === 'session/new') {
-      call('session/prompt', {
-        sessionId: result.sessionId,
-        prompt: [{ type: 'text', text: opts.prompt }],
-      });
+    const prompt = (text: string) => call('session/prompt', { sessionId, prompt: [{ type: 'text', text }] });
+    if (method === 'initialize') {
+      if (opts.resume) {
+        sessionId = opts.resume.checkpoint.goose_session;
+        replaying = true;
+        call('session/load', { sessionId, cwd: opts.cwd, mcpServers: [] });
+      } else call('session/new', { cwd: opts.cwd, mcpServers: [] });
+    } else if (method === 'session/load' && decided) {
+      replaying = false;
+      prompt(decisionPrompt(decided.checkpoint.asked, decided.decision));
+    } else if (method === 'session/new') {
+      sessionId = result.sessionId;
+      prompt(opts.prompt);
     } else if (method === 'session/prompt') {
       return { kind: 'done', stopReason: String(result.stopReason ?? 'end_turn') };
     }

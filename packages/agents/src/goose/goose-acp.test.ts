@@ -13,7 +13,7 @@ import {
   writeGooseScript,
 } from '@ccl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentEvent, ApprovalDecision, RunResult, RunStream } from '../runner.ts';
+import type { AgentEvent, ApprovalDecision, RunInput, RunResult, RunStream } from '../runner.ts';
 import { testRunOptions } from '../test-run-options.ts';
 import { processGroupAlive } from '../workspace/process-group.ts';
 import { createSandbox } from '../workspace/sandbox.ts';
@@ -73,7 +73,13 @@ const SCRIPT: FakeGooseStep[] = [
   { line: gooseComplete({ input: 100, output: 20 }) },
 ];
 
-async function run(options: RunOptions) {
+/** The checkpoint of SCRIPT's question: goose's session and the call it asked about. */
+const QUESTION = {
+  goose_session: '20250101_fake',
+  asked: { title: 'Developer: Shell', input: { command: 'echo ran > ran.txt' } },
+};
+
+async function run(options: RunOptions, resume?: RunInput['resume']) {
   const script = await writeGooseScript(SCRIPT);
   scriptDirs.push(dirname(script.scriptPath));
   const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
@@ -84,9 +90,26 @@ async function run(options: RunOptions) {
     options: { ...options, max_turns: 7 },
     attempt: 1,
     signal: new AbortController().signal,
+    ...(resume ? { resume } : {}),
   });
   return { script, stream };
 }
+
+/** Runs SCRIPT to its question and lets go there, as a worker does when the run parks. */
+async function parkAtTheQuestion() {
+  const { script, stream } = await run(testRunOptions({ approval: 'commands' }));
+  let step = await stream.next();
+  while (!step.done && step.value.type !== 'approval_request') step = await stream.next();
+  if (step.done) throw new Error('goose never asked');
+  const question = step.value as ApprovalRequest;
+  await stream.return({ success: false, result: null });
+  const pid = Number((await script.readRecord())?.pid);
+  return { question, pid };
+}
+
+const never = (): ApprovalDecision => {
+  throw new Error('asked a person again');
+};
 
 describe('GooseRunner in approval mode (goose acp)', () => {
   it('runs goose acp in approve mode and asks a person before the shell command only', async () => {
@@ -103,6 +126,7 @@ describe('GooseRunner in approval mode (goose acp)', () => {
         kind: 'command',
         description: 'run: echo ran > ran.txt',
         details: { tool: 'Developer: Shell', input: { command: 'echo ran > ran.txt' } },
+        checkpoint: QUESTION,
       },
     ]);
     expect(result).toMatchObject({
@@ -134,6 +158,123 @@ describe('GooseRunner in approval mode (goose acp)', () => {
       }),
     );
     expect(result).toMatchObject({ success: true, result: 'You declined, so I left the tree alone.' });
+  });
+
+  it('parks at the question: no goose is left, and a runner resumed with the approval goes on in the same goose session', async () => {
+    const { question, pid } = await parkAtTheQuestion();
+    expect(question.checkpoint).toEqual(QUESTION);
+    // Let go at the question: goose and its group are gone, the command never ran.
+    expect(await processGroupAlive(pid)).toBe(false);
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
+    // goose kept its session inside the workspace's .git (it goes wherever the workspace goes).
+    expect(existsSync(join(dir, '.git', 'clawlink-goose', 'goose', 'sessions'))).toBe(true);
+
+    const { script, stream } = await run(testRunOptions({ approval: 'commands' }), {
+      checkpoint: question.checkpoint,
+      decision: { approved: true, by: 'alice' },
+    });
+    const { events, result } = await drive(stream, never);
+    expect(result).toMatchObject({ success: true, result: 'Wrote ran.txt.' });
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(true);
+    // The session's replay (the README view before the question) is not reported a second time.
+    expect(events.filter((e) => e.type === 'tool_call').map((e) => e.id)).toEqual(['call_run']);
+    expect(events.filter((e) => e.type === 'tool_result').map((e) => e.id)).toEqual(['call_run']);
+    const record = await script.readRecord();
+    expect(record?.loaded).toBe('20250101_fake');
+    expect(record?.prompts).toEqual([
+      'The person reviewing this run approved your request to run: echo ran > ran.txt. Run it now, then go on with the task.',
+    ]);
+    expect(record?.env.XDG_DATA_HOME).toBe(join(dir, '.git', 'clawlink-goose'));
+  });
+
+  it('a run that asks twice parks twice, each resume going on in the same session', async () => {
+    const script = await writeGooseScript([
+      { line: gooseToolRequest('call_a', 'developer__shell', { command: 'echo a > a.txt' }) },
+      { write_file: { path: 'a.txt', content: 'a\n' } },
+      { line: gooseToolResponse('call_a', '') },
+      { line: gooseToolRequest('call_b', 'developer__shell', { command: 'echo b > b.txt' }) },
+      { write_file: { path: 'b.txt', content: 'b\n' } },
+      { line: gooseToolResponse('call_b', '') },
+      { line: gooseText('Wrote both.') },
+      { line: gooseComplete() },
+    ]);
+    scriptDirs.push(dirname(script.scriptPath));
+    const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
+    const input = {
+      executionId: 'exec-2',
+      workspace,
+      prompt: 'write a.txt and b.txt',
+      options: testRunOptions({ approval: 'commands' }),
+      attempt: 1,
+      signal: new AbortController().signal,
+    };
+    /** Drives a run to its next question (let go there) or its end. */
+    const untilQuestion = async (stream: RunStream) => {
+      const events: AgentEvent[] = [];
+      for (let step = await stream.next(); ; step = await stream.next()) {
+        if (step.done) return { events, result: step.value };
+        events.push(step.value);
+        if (step.value.type === 'approval_request') {
+          await stream.return({ success: false, result: null });
+          return { events, question: step.value };
+        }
+      }
+    };
+    const first = await untilQuestion(runner.run(input));
+    expect(first.question?.id).toBe('call_a');
+    const second = await untilQuestion(
+      runner.run({
+        ...input,
+        resume: { checkpoint: first.question?.checkpoint, decision: { approved: true, by: 'a' } },
+      }),
+    );
+    expect(second.question?.id).toBe('call_b');
+    expect(existsSync(join(dir, 'a.txt'))).toBe(true);
+    expect(existsSync(join(dir, 'b.txt'))).toBe(false);
+    const third = await untilQuestion(
+      runner.run({
+        ...input,
+        resume: { checkpoint: second.question?.checkpoint, decision: { approved: true, by: 'a' } },
+      }),
+    );
+    expect(third.result).toMatchObject({ success: true, result: 'Wrote both.' });
+    expect(existsSync(join(dir, 'b.txt'))).toBe(true);
+    // The last resume reported only what came after its question, not the session's replay.
+    expect(third.events.filter((e) => e.type === 'tool_call').map((e) => e.id)).toEqual(['call_b']);
+    expect((await script.readRecord())?.prompts).toEqual([
+      'The person reviewing this run approved your request to run: echo b > b.txt. Run it now, then go on with the task.',
+    ]);
+  });
+
+  it('resumed with a denial, goose is told so and the command never runs', async () => {
+    const { question } = await parkAtTheQuestion();
+    const { script, stream } = await run(testRunOptions({ approval: 'commands' }), {
+      checkpoint: question.checkpoint,
+      decision: { approved: false, by: 'bob', comment: 'not on main' },
+    });
+    const { events, result } = await drive(stream, never);
+    expect(result).toMatchObject({ success: true, result: 'You declined, so I left the tree alone.' });
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'tool_result', id: 'call_run', isError: true }),
+    );
+    expect((await script.readRecord())?.prompts).toEqual([
+      'The person reviewing this run declined your request to run: echo ran > ran.txt. Their comment: not on main Do not run it; go on with the task without it.',
+    ]);
+  });
+
+  it('a session goose cannot load is said so, and the run starts over and asks again', async () => {
+    const { stream } = await run(testRunOptions({ approval: 'commands' }), {
+      checkpoint: { ...QUESTION, goose_session: 'gone' },
+      decision: { approved: true, by: 'alice' },
+    });
+    const { asked, events, result } = await drive(stream, () => ({ approved: true, by: 'alice' }));
+    expect(events[1]).toMatchObject({
+      type: 'message',
+      text: expect.stringMatching(/^\[goose\] could not load its session \(.*gone.*\); starting over/),
+    });
+    expect(asked.map((a) => a.id)).toEqual(['call_run']);
+    expect(result).toMatchObject({ success: true, result: 'Wrote ran.txt.' });
   });
 
   it('an error answer to the prompt fails the run with the message of goose', async () => {

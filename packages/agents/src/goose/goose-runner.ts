@@ -1,11 +1,12 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AgentEvent, AgentRunner, ApprovalDecision, RunInput, RunResult, RunStream } from '../runner.ts';
 import { SANDBOX_HOME } from '../workspace/bwrap-args.ts';
 import { networkPolicyOf } from '../workspace/network-policy.ts';
 import { processGroupAlive, terminateProcessGroup } from '../workspace/process-group.ts';
 import { type Launch, type Sandbox, SandboxUnavailable } from '../workspace/sandbox.ts';
-import { AcpEventMapper, runAcpTurn } from './acp.ts';
+import { AcpEventMapper, gooseCheckpoint, runAcpTurn } from './acp.ts';
 import { type GooseOutput, GooseProcess } from './goose-process.ts';
 import { GooseEventMapper, type GooseUsage } from './stream-json.ts';
 
@@ -36,6 +37,14 @@ export interface GooseRunnerOptions {
 export const GOOSE_MAX_TURNS_TEXT = "I've reached the maximum number of actions I can do without user input";
 
 const DEFAULT_KILL_GRACE_MS = 2_000;
+
+/**
+ * goose's data directory in approval mode ($XDG_DATA_HOME; goose keeps its sessions under
+ * `goose/` there): inside the workspace's `.git`, so it is in no diff or pull request, and it goes
+ * wherever the workspace goes (kept on disk, or packed with a parked run and unpacked on another
+ * machine). A run parked at a question resumes goose's session from it.
+ */
+export const gooseDataHome = (workspaceDir: string) => join(workspaceDir, '.git', 'clawlink-goose');
 
 /** How a goose run ended, whichever protocol it spoke. */
 interface GooseOutcome {
@@ -105,7 +114,10 @@ export class GooseRunner implements AgentRunner {
     // Approval mode speaks ACP, where goose asks before each tool call; GOOSE_MAX_TURNS is the
     // config key behind --max-turns.
     const approval = input.options.approval === 'commands';
-    const acpEnv: Record<string, string> = { GOOSE_MAX_TURNS: String(maxTurns) };
+    const acpEnv: Record<string, string> = {
+      GOOSE_MAX_TURNS: String(maxTurns),
+      XDG_DATA_HOME: gooseDataHome(workspace.dir),
+    };
     const fail = (error: string, extra: Record<string, unknown> = {}): RunResult => ({
       success: false,
       result: null,
@@ -197,7 +209,7 @@ export class GooseRunner implements AgentRunner {
     try {
       yield { type: 'status', phase: 'running', message: `goose started (pid ${proc.pid})` };
       outcome = approval
-        ? yield* this.acpTurn(proc, next, input.prompt, workspace.dir, maxTurns)
+        ? yield* this.acpTurn(proc, next, input, maxTurns)
         : yield* this.streamJson(proc, next, model, maxTurns);
       if (!outcome) {
         // The caller learns of the abort only once goose and its children are gone.
@@ -263,17 +275,25 @@ export class GooseRunner implements AgentRunner {
     return { ...base, error: this.failureMessage(mapper, exit, proc.stderrTail()) };
   }
 
-  /** `goose acp` in approve mode: one prompt turn, shell commands approved by a person (acp.ts). */
+  /**
+   * `goose acp` in approve mode: one prompt turn, shell commands approved by a person (acp.ts);
+   * resumed from a parked question, the turn goes on in goose's kept session with the answer.
+   */
   private async *acpTurn(
     proc: GooseProcess,
     next: NextOutput,
-    prompt: string,
-    cwd: string,
+    input: RunInput,
     maxTurns: number,
   ): OutcomeStream {
     const mapper = new AcpEventMapper();
     const io = { send: (m: Record<string, unknown>) => proc.writeLine(JSON.stringify(m)), next };
-    const end = yield* runAcpTurn(io, mapper, { cwd, prompt });
+    const checkpoint = gooseCheckpoint(input.resume?.checkpoint);
+    const decision = input.resume?.decision;
+    const end = yield* runAcpTurn(io, mapper, {
+      cwd: input.workspace.dir,
+      prompt: input.prompt,
+      resume: checkpoint && decision ? { checkpoint, decision } : undefined,
+    });
     proc.endInput();
     if (end.kind === 'aborted') return undefined;
     // ACP reports no token usage; the worker's token and cost backstop cannot see goose's here.

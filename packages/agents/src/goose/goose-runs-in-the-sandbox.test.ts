@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fakeGoosePath, gooseComplete, gooseText } from '@ccl/testing';
+import { fakeGoosePath, gooseComplete, gooseText, gooseToolRequest, gooseToolResponse } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentEvent, RunResult, RunStream } from '../runner.ts';
 import { testRunOptions } from '../test-run-options.ts';
@@ -88,6 +88,50 @@ describe('goose in the sandbox', () => {
     expect(record.env.HTTPS_PROXY).toBe('http://127.0.0.1:3128');
     // The child goose started died with the sandbox.
     expect(livePidsRunning('setInterval(() => {}, 1000)')).toEqual([]);
+  });
+
+  it('in approval mode keeps its session in the workspace, so a run parked at a question resumes in it', async () => {
+    const dir = join(root, 'workspaces', 'exec-b');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'script.json'),
+      JSON.stringify([
+        { line: gooseToolRequest('call_run', 'developer__shell', { command: 'echo ran > ran.txt' }) },
+        { write_file: { path: 'ran.txt', content: 'ran\n' } },
+        { line: gooseToolResponse('call_run', '') },
+        { line: gooseText('Wrote ran.txt.') },
+        { line: gooseComplete() },
+      ]),
+    );
+    const runner = new GooseRunner({
+      bin,
+      env: { FAKE_GOOSE_SCRIPT: join(dir, 'script.json'), FAKE_GOOSE_RECORD: join(dir, 'record.json') },
+      sandbox: createSandbox({ enabled: true }),
+    });
+    const input = {
+      executionId: 'exec-b',
+      workspace: plainWorkspace(dir),
+      prompt: 'write ran.txt',
+      options: testRunOptions({ approval: 'commands' }),
+      attempt: 1,
+      signal: new AbortController().signal,
+    };
+    const first = runner.run(input);
+    let step = await first.next();
+    while (!step.done && step.value.type !== 'approval_request') step = await first.next();
+    if (step.done || step.value.type !== 'approval_request') throw new Error('goose never asked');
+    const { checkpoint } = step.value;
+    await first.return({ success: false, result: null });
+    expect(livePidsRunning(`${bin} acp`)).toEqual([]);
+
+    const { result } = await drain(
+      runner.run({ ...input, resume: { checkpoint, decision: { approved: true, by: 'alice' } } }),
+    );
+    expect(result).toMatchObject({ success: true, result: 'Wrote ran.txt.' });
+    expect(readFileSync(join(dir, 'ran.txt'), 'utf8')).toBe('ran\n');
+    const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
+    expect(record.loaded).toBe('20250101_fake');
+    expect(record.env.XDG_DATA_HOME).toBe(join(dir, '.git', 'clawlink-goose'));
   });
 
   it('refuses to start goose where the sandbox cannot start', async () => {

@@ -25,6 +25,10 @@ export interface FakeGooseRecord {
   cwd: string;
   /** Pids of children started by `spawn_child` steps (same process group). */
   children: number[];
+  /** goose acp: the text of each session/prompt it was sent. */
+  prompts: string[];
+  /** goose acp: the session id session/load loaded, if any. */
+  loaded: string | null;
 }
 
 export interface FakeGooseScript {
