@@ -6,6 +6,9 @@ const keys = new WeakMap<IncomingMessage, string>();
 /** Separators inside a decoded segment: an encoded `/` (or `\`) must not hide the `k` segment. */
 const INNER_SEPARATOR = /[/\\]/;
 
+/** A path whose segments need normalising: an empty segment (`//`, a trailing `/`), a `.` or `..` one. */
+const UNCANONICAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
+
 function decode(raw: string): string {
   try {
     return decodeURIComponent(raw);
@@ -33,7 +36,22 @@ function canonicalSegments(path: string): Array<{ raw: string; text: string }> {
  * The key and the rest of the path when `path` is a `/k/<key>/…` base URL however it is spelled
  * (`//k/`, `/K/`, `/%6B/`, `/./k/`, `/k%2F<key>`…); null when it is not one.
  */
-function splitKeyPath(path: string): { key: string; rest: string } | null {
+export function splitKeyPath(path: string): { key: string; rest: string } | null {
+  // A path with a leading `/` and without an escape, a backslash, an empty, `.` or `..` segment or a
+  // trailing `/` is already canonical: it is a key path only if it starts `/k/` (or `/K/`), and then
+  // its next segment is the key. Most requests are spelled so, and this spares decoding each segment.
+  if (path[0] === '/' && !path.includes('%') && !path.includes('\\') && !UNCANONICAL.test(path)) {
+    if ((path[1] !== 'k' && path[1] !== 'K') || (path.length > 2 && path[2] !== '/')) return null;
+    const end = path.indexOf('/', 3);
+    return end < 0
+      ? { key: path.slice(3), rest: '' }
+      : { key: path.slice(3, end), rest: path.slice(end + 1) };
+  }
+  return canonicalSplit(path);
+}
+
+/** splitKeyPath on the canonical segments, whatever the spelling (exported for its test). */
+export function canonicalSplit(path: string): { key: string; rest: string } | null {
   const segments = canonicalSegments(path);
   const [first, ...after] = segments;
   if (!first) return null;

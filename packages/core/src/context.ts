@@ -61,7 +61,14 @@ export function systemCtx(requestId?: string): RequestCtx {
   return makeCtx({ userId: 'system', roleName: 'SYSTEM', permissions: [], via: 'system' }, requestId);
 }
 
+/** Each permission's subject and action, split once (every request checks a few). */
+const PARTS = new Map<Permission, [string, string]>();
+
 export function has(ctx: RequestCtx, permission: Permission): boolean {
-  const [subject, action] = permission.split(':') as [string, string];
-  return ctx.ability.can(action, subject);
+  let parts = PARTS.get(permission);
+  if (!parts) {
+    parts = permission.split(':') as [string, string];
+    PARTS.set(permission, parts);
+  }
+  return ctx.ability.can(parts[1], parts[0]);
 }

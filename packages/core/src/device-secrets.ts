@@ -32,11 +32,19 @@ export async function deviceSecretCtx(
 ): Promise<RequestCtx | null> {
   const secretHash = hashToken(secret);
   const key = `device:${secretHash}`;
-  const read = () => readDeviceSecret(deps, secretHash);
-  const ctx =
-    deps.cache?.credential(key) ??
-    (await (deps.cache ? deps.cache.loadCredential(key, read, (found) => found && { ctx: found }) : read()));
+  // A kept secret (every poll but the first) is answered without making any closure.
+  const kept = deps.cache?.credential(key);
+  const ctx = kept ?? (await loadDeviceSecret(deps, key, secretHash));
   return ctx && (requestId ? { ...ctx, requestId } : ctx);
+}
+
+function loadDeviceSecret(
+  deps: Pick<CoreDeps, 'prisma' | 'cache'>,
+  key: string,
+  secretHash: string,
+): Promise<RequestCtx | null> {
+  const read = () => readDeviceSecret(deps, secretHash);
+  return deps.cache ? deps.cache.loadCredential(key, read, (found) => found && { ctx: found }) : read();
 }
 
 async function readDeviceSecret(
