@@ -57,6 +57,8 @@ const heldTask = (i: number) =>
     delay_ms: HELD.delay_ms - HELD_SPREAD_MS + (i % (2 * HELD_SPREAD_MS + 1)),
   });
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+/** Memory the process's objects hold after a full collection: its heap, and what JS holds outside it (`external` includes the buffers). */
+const live = (m: NodeJS.MemoryUsage) => m.heapUsed + m.external;
 
 /** The worker's memory after a full collection (full-server.ts answers over IPC). */
 function memoryOf(worker: Spawned): Promise<NodeJS.MemoryUsage> {
@@ -254,6 +256,10 @@ export async function backlog() {
         running_rss_mb: mb(running.rss),
         rss_per_running_execution_kb: Math.round((running.rss - idle.rss) / RUNNING / 1024),
         heap_per_running_execution_kb: Math.round((running.heapUsed - idle.heapUsed) / RUNNING / 1024),
+        // What the runs keep alive: the JS heap, and the memory outside it that JS objects hold
+        // (buffers, sockets' native state). RSS also counts pages freed but not yet returned (the
+        // warm-up's, often more than 200 runs hold), so its difference can even come out negative.
+        live_per_running_execution_kb: Math.round((live(running) - live(idle)) / RUNNING / 1024),
         measured: `worker process after ${WARMUP} warm-up runs, after a full collection, median of 5 readings a second apart`,
       },
       submit: { executions: QUEUED, seconds: submitSeconds, per_s: QUEUED / submitSeconds, clients: CLIENTS },
@@ -304,8 +310,9 @@ export function backlogSummary(r: Awaited<ReturnType<typeof backlog>>): string {
       `${r.polls.reference_nothing_queued.runs_polled} finished runs, nothing queued (reference)`,
       r.polls.reference_nothing_queued,
     ),
-    `    memory per running execution: ${r.memory.rss_per_running_execution_kb} KB RSS, ` +
-      `${r.memory.heap_per_running_execution_kb} KB heap (worker RSS ${r.memory.idle_rss_mb} MB idle → ${r.memory.running_rss_mb} MB)`,
+    `    memory per running execution: ${r.memory.live_per_running_execution_kb} KB live ` +
+      `(${r.memory.heap_per_running_execution_kb} KB of it in the JS heap; worker RSS ${r.memory.idle_rss_mb} MB idle → ` +
+      `${r.memory.running_rss_mb} MB, ${r.memory.rss_per_running_execution_kb} KB a run, freed pages included)`,
     `    ${r.queued} submitted in ${r.submit.seconds.toFixed(1)} s (${r.submit.per_s.toFixed(0)}/s); drained in ` +
       `${r.drain.seconds.toFixed(1)} s (${r.drain.per_s.toFixed(0)}/s, worker peak RSS ${r.drain.peak_worker_rss_mb} MB)`,
   ].join('\n');
