@@ -79,8 +79,8 @@ const QUESTION = {
   asked: { title: 'Developer: Shell', input: { command: 'echo ran > ran.txt' } },
 };
 
-async function run(options: RunOptions, resume?: RunInput['resume']) {
-  const script = await writeGooseScript(SCRIPT);
+async function run(options: RunOptions, resume?: RunInput['resume'], steps: FakeGooseStep[] = SCRIPT) {
+  const script = await writeGooseScript(steps);
   scriptDirs.push(dirname(script.scriptPath));
   const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
   const stream = runner.run({
@@ -188,7 +188,7 @@ describe('GooseRunner in approval mode (goose acp)', () => {
   });
 
   it('a run that asks twice parks twice, each resume going on in the same session', async () => {
-    const script = await writeGooseScript([
+    const twoQuestions: FakeGooseStep[] = [
       { line: gooseToolRequest('call_a', 'developer__shell', { command: 'echo a > a.txt' }) },
       { write_file: { path: 'a.txt', content: 'a\n' } },
       { line: gooseToolResponse('call_a', '') },
@@ -197,17 +197,8 @@ describe('GooseRunner in approval mode (goose acp)', () => {
       { line: gooseToolResponse('call_b', '') },
       { line: gooseText('Wrote both.') },
       { line: gooseComplete() },
-    ]);
-    scriptDirs.push(dirname(script.scriptPath));
-    const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
-    const input = {
-      executionId: 'exec-2',
-      workspace,
-      prompt: 'write a.txt and b.txt',
-      options: testRunOptions({ approval: 'commands' }),
-      attempt: 1,
-      signal: new AbortController().signal,
-    };
+    ];
+    const approval = testRunOptions({ approval: 'commands' });
     /** Drives a run to its next question (let go there) or its end. */
     const untilQuestion = async (stream: RunStream) => {
       const events: AgentEvent[] = [];
@@ -220,28 +211,23 @@ describe('GooseRunner in approval mode (goose acp)', () => {
         }
       }
     };
-    const first = await untilQuestion(runner.run(input));
+    const approved = (question?: AgentEvent) => ({
+      checkpoint: question?.type === 'approval_request' ? question.checkpoint : undefined,
+      decision: { approved: true, by: 'a' },
+    });
+    const first = await untilQuestion((await run(approval, undefined, twoQuestions)).stream);
     expect(first.question?.id).toBe('call_a');
-    const second = await untilQuestion(
-      runner.run({
-        ...input,
-        resume: { checkpoint: first.question?.checkpoint, decision: { approved: true, by: 'a' } },
-      }),
-    );
+    const second = await untilQuestion((await run(approval, approved(first.question), twoQuestions)).stream);
     expect(second.question?.id).toBe('call_b');
     expect(existsSync(join(dir, 'a.txt'))).toBe(true);
     expect(existsSync(join(dir, 'b.txt'))).toBe(false);
-    const third = await untilQuestion(
-      runner.run({
-        ...input,
-        resume: { checkpoint: second.question?.checkpoint, decision: { approved: true, by: 'a' } },
-      }),
-    );
+    const last = await run(approval, approved(second.question), twoQuestions);
+    const third = await untilQuestion(last.stream);
     expect(third.result).toMatchObject({ success: true, result: 'Wrote both.' });
     expect(existsSync(join(dir, 'b.txt'))).toBe(true);
     // The last resume reported only what came after its question, not the session's replay.
     expect(third.events.filter((e) => e.type === 'tool_call').map((e) => e.id)).toEqual(['call_b']);
-    expect((await script.readRecord())?.prompts).toEqual([
+    expect((await last.script.readRecord())?.prompts).toEqual([
       'The person reviewing this run approved your request to run: echo b > b.txt. Run it now, then go on with the task.',
     ]);
   });
@@ -278,20 +264,10 @@ describe('GooseRunner in approval mode (goose acp)', () => {
   });
 
   it('an error answer to the prompt fails the run with the message of goose', async () => {
-    const script = await writeGooseScript([
+    const { stream } = await run(testRunOptions({ approval: 'commands' }), undefined, [
       { line: gooseText('Calling the model…') },
       { line: { type: 'error', error: 'Request failed: Authentication failed (401)' } },
     ]);
-    scriptDirs.push(dirname(script.scriptPath));
-    const runner = new GooseRunner({ bin: fakeGoosePath(), env: script.env, sandbox: UNCONFINED });
-    const stream = runner.run({
-      executionId: 'exec-1',
-      workspace,
-      prompt: 'x',
-      options: testRunOptions({ approval: 'commands' }),
-      attempt: 1,
-      signal: new AbortController().signal,
-    });
     const { result } = await drive(stream, () => ({ approved: true }));
     expect(result).toMatchObject({
       success: false,
