@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, type GitWorkspace } from './create-workspace.ts';
@@ -150,6 +150,14 @@ describe('createWorkspace', () => {
       process.env.PATH = path;
     }
     expect(copy.baseCommit).toBe(made.baseCommit);
+    // Four folders per copy: the first commit is one pack, its branch a line of packed-refs.
+    const folders = readdirSync(join(copy.dir, '.git'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => relative(join(copy.dir, '.git'), join(e.parentPath, e.name)))
+      .sort();
+    expect(folders).toEqual(['objects', 'objects/pack', 'refs']);
+    expect(gitSync(copy.dir, 'branch', '--show-current')).toBe('main');
+    expect(gitSync(copy.dir, 'rev-parse', 'main')).toBe(made.baseCommit);
     expect(gitSync(copy.dir, 'fsck', '--strict', '--no-progress')).toBe('');
     expect(gitSync(copy.dir, 'log', '--format=%an <%ae> %s')).toBe(
       'CoderClawLink agent <agent@coderclawlink.invalid> Initial commit',
