@@ -180,6 +180,7 @@ export async function* runAcpTurn(
     calls.set(id, method);
     io.send({ jsonrpc: '2.0', id, method, params });
   };
+  const prompt = (text: string) => call('session/prompt', { sessionId, prompt: [{ type: 'text', text }] });
   call('initialize', {
     protocolVersion: ACP_PROTOCOL_VERSION,
     // We serve no files or terminals: goose uses its own developer tools in the workspace.
@@ -253,7 +254,6 @@ export async function* runAcpTurn(
       return { kind: 'error', message: `${method} failed: ${String(msg.error.message ?? 'error')}` };
     }
     const result = isObject(msg.result) ? msg.result : {};
-    const prompt = (text: string) => call('session/prompt', { sessionId, prompt: [{ type: 'text', text }] });
     if (method === 'initialize') {
       if (opts.resume) {
         sessionId = opts.resume.checkpoint.goose_session;
