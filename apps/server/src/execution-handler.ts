@@ -3,7 +3,7 @@ import {
   isDatabaseUnavailable,
   type JobContext,
   RetryLater,
-  readExecution,
+  readRun,
   runExecution,
 } from '@ccl/core';
 import type { Logger } from 'pino';
@@ -45,14 +45,15 @@ export function executionHandler(rt: Runtime, log: Logger) {
 
   async function handle(executionId: string, job: JobContext) {
     // The run's one read of its row: the log's and the trace's fields come from it, and the run starts from it.
-    const row = await readExecution(rt.deps, executionId);
+    const read = await readRun(rt.deps, executionId);
+    const row = read?.execution;
     const runLog = boundLogger(log, { executionId, ...(row ? { userId: row.userId } : {}) });
     const started = performance.now();
     running.set(executionId, runLog);
     runLog.info({ attempt: job.attempt }, 'execution started');
     let threw = true;
     try {
-      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job, row);
+      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job, read);
       const outcome =
         rt.tracing && row
           ? await rt.tracing.inRunSpan(

@@ -3,7 +3,7 @@ import { withChainReady } from './audit.ts';
 import { budgetReached, projectBudgetOf } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
-import { transitionExecution } from './execution-store.ts';
+import { type RunRead, transitionExecution } from './execution-store.ts';
 
 /** The settings this module reads (the project's JSON, validated when written). */
 interface ProjectSettings {
@@ -167,10 +167,26 @@ export async function admitExecution(
   executionId: string,
   /** The job's attempt, recorded on the run either way. */
   attempts: number,
+  /** The run as its worker read it for this job (execution-store.ts readRun): not read again. */
+  read?: RunRead,
 ): Promise<Admission> {
   // Raw, on Prisma's pool (raw-sql.ts): every run is admitted once, and Prisma's interactive
   // transaction costs the worker several times the CPU of these few statements.
-  return withChainReady(deps, () => admit(deps, ctx, executionId, attempts));
+  return withChainReady(deps, () => admit(deps, ctx, executionId, attempts, read));
+}
+
+/** The worker's read of the run, as admission weighs it. */
+function projectRowOf(read: RunRead | undefined): ProjectRow | undefined {
+  if (!read?.project) return undefined;
+  const { execution, project } = read;
+  return {
+    project_id: project.projectId,
+    settings: project.settings as ProjectSettings | null,
+    held_reason: execution.heldReason,
+    attempts: execution.attempts,
+    user_id: execution.userId,
+    user_budget: project.userBudget,
+  };
 }
 
 async function admit(
@@ -178,11 +194,12 @@ async function admit(
   ctx: RequestCtx,
   executionId: string,
   attempts: number,
+  read: RunRead | undefined,
 ): Promise<Admission> {
   // A project without a limit, and no budget on it or its submitter: nothing to count or lock, so
   // the move goes alone, one statement after the read, instead of a transaction of three round trips.
   const unlocked = statementsOf(deps);
-  const project = await projectOf(unlocked, executionId);
+  const project = projectRowOf(read) ?? (await projectOf(unlocked, executionId));
   const limit = concurrencyLimit(deps, project.settings);
   if (
     limit === 0 &&

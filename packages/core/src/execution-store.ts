@@ -26,6 +26,38 @@ export interface TransitionPatch {
   meta?: Record<string, unknown>;
   /** More columns of the row to set with the move (run-pickup.ts: letting go of the run at its end). */
   alsoSet?: Prisma.Sql;
+  /** The run's events that waited for its next write (event-batch.ts): written just before the state event. */
+  before?: readonly PendingEvent[];
+}
+
+/** An event as written: its data already JSON, its time taken when it happened. */
+export interface PendingEvent {
+  type: string;
+  data: string;
+  at: string;
+}
+
+/** An event to write, stored as JSON the way every event is (storable.ts), stamped now. */
+export function pendingEvent(type: string, data: Record<string, unknown>): PendingEvent {
+  return { type, data: JSON.stringify(storableJson(data)), at: new Date().toISOString() };
+}
+
+/**
+ * The rows of `events` in one INSERT … SELECT: the last one at `lastSeq` (an expression over `from`),
+ * the ones before it just below, in order. Each keeps the time it happened.
+ */
+function insertEvents(
+  executionId: string,
+  events: readonly PendingEvent[],
+  from: Prisma.Sql,
+  lastSeq: Prisma.Sql,
+) {
+  return Prisma.sql`
+      INSERT INTO execution_events (execution_id, seq, type, data, created_at)
+      SELECT ${executionId}::uuid, ${lastSeq} - ${events.length}::int + x.ord::int, x.type, x.data,
+             x.at AT TIME ZONE 'UTC'
+      FROM ${from}, unnest(${events.map((e) => e.type)}::text[], ${events.map((e) => e.data)}::jsonb[],
+                           ${events.map((e) => e.at)}::timestamptz[]) WITH ORDINALITY AS x(type, data, at, ord)`;
 }
 
 /** The states a run may move to `to` from (state-machine.ts), for the transition's WHERE. */
@@ -61,13 +93,13 @@ function transitionStatement(
   to: ExecutionState,
   rawPatch: TransitionPatch,
 ) {
-  const { alsoSet, ...stored } = rawPatch;
+  const { alsoSet, before = [], ...stored } = rawPatch;
   const patch: TransitionPatch = storableJson(stored);
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
   const sets: Prisma.Sql[] = [
     Prisma.sql`state = ${to}::"ExecutionState"`,
-    Prisma.sql`event_seq = e.event_seq + 1`,
+    Prisma.sql`event_seq = e.event_seq + ${before.length + 1}::int`,
     Prisma.sql`updated_at = ${now}`,
     Prisma.sql`started_at = CASE WHEN cur.state = 'PENDING' THEN ${now} ELSE e.started_at END`,
   ];
@@ -133,7 +165,12 @@ function transitionStatement(
              jsonb_build_object('from', lower(from_state::text), 'to', ${toText}::text)
                || ${JSON.stringify(patch.eventData ?? {})}::jsonb,
              ${now}
-      FROM moved)${card},
+      FROM moved)${card},${
+        before.length
+          ? Prisma.sql`
+    carried AS (${insertEvents(executionId, before, Prisma.sql`moved`, Prisma.sql`moved.event_seq - 1`)}),`
+          : Prisma.empty
+      }
     ${audit}
     SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
            CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
@@ -172,18 +209,46 @@ export async function transitionExecution(
   return change;
 }
 
+/** Of a run's project and submitter, what its admission weighs (admission.ts). */
+export interface RunProject {
+  projectId: string;
+  settings: unknown;
+  userBudget: number | null;
+}
+
+/** What a worker reads of a run as it takes its job. `project` is null if the card or project is gone. */
+export interface RunRead {
+  execution: Execution;
+  project: RunProject | null;
+}
+
 /**
- * An execution's whole row, as Prisma's `findUnique` gives it, raw (raw-sql.ts): a worker reads
- * the run it takes once per pickup, and Prisma's query costs several times the statement.
+ * An execution's whole row, as Prisma's `findUnique` gives it, raw (raw-sql.ts), with what its
+ * admission weighs of its project and submitter: a worker reads the run it takes once per pickup,
+ * in one statement, and Prisma's query costs several times the statement.
  */
-export async function readExecution(
-  deps: Pick<CoreDeps, 'prisma'>,
-  executionId: string,
-): Promise<Execution | null> {
-  const rows = await sqlOf(deps.prisma).query<Record<string, unknown>>(
-    Prisma.sql`SELECT * FROM executions WHERE id = ${executionId}::uuid`,
-  );
-  return rows[0] ? camelRow<Execution>(rows[0]) : null;
+export async function readRun(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<RunRead | null> {
+  const rows = await sqlOf(deps.prisma).query<Record<string, unknown>>(Prisma.sql`
+    SELECT e.*, t.project_id::text AS run_project_id, p.settings AS run_project_settings,
+           u.budget_usd_month AS run_user_budget
+    FROM executions e LEFT JOIN tasks t ON t.id = e.task_id LEFT JOIN projects p ON p.id = t.project_id
+      LEFT JOIN users u ON u.id = e.user_id
+    WHERE e.id = ${executionId}::uuid`);
+  const row = rows[0];
+  if (!row) return null;
+  const {
+    run_project_id: projectId,
+    run_project_settings: settings,
+    run_user_budget: userBudget,
+    ...columns
+  } = row;
+  return {
+    execution: camelRow<Execution>(columns),
+    project:
+      typeof projectId === 'string'
+        ? { projectId, settings: settings ?? null, userBudget: (userBudget as number | null) ?? null }
+        : null,
+  };
 }
 
 interface AppendedRow {
@@ -210,12 +275,9 @@ export interface BudgetInputs {
  * Appends a non-state event (message, progress, tool call…), sends its change notice, and tells
  * whether a cancel was requested meanwhile. One statement, atomic on its own: runners write an
  * event for every step they take, and an interactive transaction would cost four round trips each.
- * The row lock the UPDATE takes orders concurrent appends, so seq stays gap-free. Only workers
- * append events: a busy or unreachable database is waited for (database-retry.ts) rather than
- * failing the run. A try that may have committed before its answer was lost is followed by a look
- * for the row it wrote (same type, data and timestamp), so a retry never writes the event twice.
+ * `before`: the run's events that waited for its next write (event-batch.ts), written first.
  */
-export async function appendEvent(
+export function appendEvent(
   deps: Pick<CoreDeps, 'prisma'>,
   executionId: string,
   type: string,
@@ -223,8 +285,30 @@ export async function appendEvent(
   usage?: Record<string, unknown>,
   /** More columns of the row to set with the event (run-pickup.ts: the mark of a starting agent). */
   alsoSet?: Prisma.Sql,
-): Promise<ExecutionChange & { cancelRequested: boolean; budget?: BudgetInputs }> {
-  const data = JSON.stringify(storableJson(rawData));
+  before: readonly PendingEvent[] = [],
+): Promise<AppendedEvents> {
+  return appendEvents(deps, executionId, [...before, pendingEvent(type, rawData)], usage, alsoSet);
+}
+
+export type AppendedEvents = ExecutionChange & { cancelRequested: boolean; budget?: BudgetInputs };
+
+/**
+ * Appends `events` (at least one), in order, in one statement with one change notice naming the
+ * last one's seq. The row lock the UPDATE takes orders concurrent appends, so seq stays gap-free.
+ * Only workers append events: a busy or unreachable database is waited for (database-retry.ts)
+ * rather than failing the run. A try that may have committed before its answer was lost is followed
+ * by a look for the last row it wrote (same type, data and timestamp), so a retry never writes the
+ * events twice.
+ */
+export async function appendEvents(
+  deps: Pick<CoreDeps, 'prisma'>,
+  executionId: string,
+  events: readonly PendingEvent[],
+  usage?: Record<string, unknown>,
+  alsoSet?: Prisma.Sql,
+): Promise<AppendedEvents> {
+  const last = events.at(-1);
+  if (!last) throw new Error('appendEvents: no event to append');
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = new Date().toISOString();
   // A usage report's budgets are checked next (run-execution.ts): what they need comes back with it.
@@ -247,23 +331,20 @@ export async function appendEvent(
           SELECT ev.seq, e.task_id::text AS "taskId", e.state::text AS state,
                  e.cancel_requested_at IS NOT NULL AS "cancelRequested"
             FROM execution_events ev JOIN executions e ON e.id = ev.execution_id
-           WHERE ev.execution_id = ${executionId}::uuid AND ev.type = ${type}
-             AND ev.created_at = ${now}::timestamptz AT TIME ZONE 'UTC' AND ev.data = ${data}::jsonb
+           WHERE ev.execution_id = ${executionId}::uuid AND ev.type = ${last.type}
+             AND ev.created_at = ${last.at}::timestamptz AT TIME ZONE 'UTC' AND ev.data = ${last.data}::jsonb
            ORDER BY ev.seq DESC LIMIT 1`);
         if (written.length > 0) return written;
       }
       return sqlOf(deps.prisma).query<AppendedRow>(Prisma.sql`
     WITH bumped AS (
       UPDATE executions
-      SET event_seq = event_seq + 1,
+      SET event_seq = event_seq + ${events.length}::int,
           usage = COALESCE(${usage ? JSON.stringify(usage) : null}::jsonb, usage),
           updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'${alsoSet ? Prisma.sql`, ${alsoSet}` : Prisma.empty}
       WHERE id = ${executionId}::uuid
       RETURNING event_seq, task_id, state, cancel_requested_at, user_id),
-    added AS (
-      INSERT INTO execution_events (execution_id, seq, type, data, created_at)
-      SELECT ${executionId}::uuid, event_seq, ${type}, ${data}::jsonb, ${now}::timestamptz AT TIME ZONE 'UTC'
-      FROM bumped)
+    added AS (${insertEvents(executionId, events, Prisma.sql`bumped`, Prisma.sql`bumped.event_seq`)})
     SELECT event_seq AS seq, task_id::text AS "taskId", state::text AS state,
            cancel_requested_at IS NOT NULL AS "cancelRequested",
            pg_notify(${CHANNELS.execution},

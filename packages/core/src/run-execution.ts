@@ -22,10 +22,15 @@ import { budgetReached, runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
+import { EventBatch } from './event-batch.ts';
 import {
+  type AppendedEvents,
   appendEvent,
+  appendEvents,
   type BudgetInputs,
-  readExecution,
+  pendingEvent,
+  type RunRead,
+  readRun,
   type TransitionPatch,
   transitionAndPublish,
 } from './execution-store.ts';
@@ -111,15 +116,15 @@ export async function runExecution(
   deps: CoreDeps,
   executionId: string,
   job: JobContext,
-  read?: Execution | null,
+  read?: RunRead | null,
 ): Promise<ParkOutcome | undefined> {
   const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
-  const execution = read === undefined ? await readExecution(deps, executionId) : read;
-  if (!execution || isTerminal(execution.state)) return undefined;
-  const pickup = await takeRun(deps, execution);
+  const run = read === undefined ? await readRun(deps, executionId) : read;
+  if (!run || isTerminal(run.execution.state)) return undefined;
+  const pickup = await takeRun(deps, run.execution);
   if (!pickup) return undefined;
   try {
-    return await new ExecutionRun(deps, ctx, execution, job, pickup).start();
+    return await new ExecutionRun(deps, ctx, run, job, pickup).start();
   } finally {
     // However this pickup ends (done, parked, requeued, thrown), this worker did not die holding it.
     await pickup.release();
@@ -131,6 +136,7 @@ const deniedPast = (message: string, decision: ApprovalDecision) =>
   `${message}; denied${decision.by ? ` by ${decision.by}` : ''}`;
 
 class ExecutionRun {
+  private readonly execution: Execution;
   private state: ExecutionState;
   private usage: Usage;
   /** Read from the stored execution when the run starts; resolved once at submit. */
@@ -138,6 +144,15 @@ class ExecutionRun {
   private readonly timeout: AbortSignal;
   private readonly signal: AbortSignal;
   private readonly local = new AbortController();
+  /** The runner's informational events, waiting for the run's next write (event-batch.ts). */
+  private readonly batch = new EventBatch(
+    async (events) => this.cancelSeen(await appendEvents(this.deps, this.id, events)),
+    (err) =>
+      this.deps.log.warn(
+        { executionId: this.id, err: (err as Error).message },
+        "could not write the run's latest events",
+      ),
+  );
   private workspace: GitWorkspace | undefined;
   private secrets: Record<string, string> = {};
   /** Set when the project is linked to GitHub: the run clones from it and delivers to it. */
@@ -180,10 +195,12 @@ class ExecutionRun {
   constructor(
     private readonly deps: CoreDeps,
     private readonly ctx: RequestCtx,
-    private readonly execution: Execution,
+    private readonly read: RunRead,
     private readonly job: JobContext,
     private readonly pickup: Pickup,
   ) {
+    const { execution } = read;
+    this.execution = execution;
     this.state = execution.state;
     this.origin = readOrigin(execution.github);
     const u = (execution.usage ?? {}) as Partial<Usage>;
@@ -202,6 +219,7 @@ class ExecutionRun {
   }
 
   private async taskProjectId(): Promise<string | undefined> {
+    if (this.read.project) return this.read.project.projectId;
     const task = await this.deps.prisma.task.findUnique({
       where: { id: this.execution.taskId },
       select: { projectId: true },
@@ -214,7 +232,18 @@ class ExecutionRun {
     const patch = isTerminal(to) && given?.checkpoint === undefined ? { ...given, checkpoint: null } : given;
     // The run's end lets go of it in the same statement (run-pickup.ts).
     const release = isTerminal(to) ? this.pickup.releasing() : undefined;
-    await transitionAndPublish(this.deps, this.ctx, this.id, to, { ...patch, alsoSet: release?.set });
+    // The events that waited for this write go with it (event-batch.ts).
+    const before = await this.batch.take();
+    try {
+      await transitionAndPublish(this.deps, this.ctx, this.id, to, {
+        ...patch,
+        alsoSet: release?.set,
+        before,
+      });
+    } catch (err) {
+      this.batch.giveBack(before);
+      throw err;
+    }
     release?.done();
     this.moved(to, patch);
   }
@@ -237,25 +266,45 @@ class ExecutionRun {
     }
   }
 
+  /** Writes an event now, with those that waited for the run's next write before it. */
   private async event(type: string, data: Record<string, unknown>, usage?: Usage, also?: MarkChange) {
-    const change = await appendEvent(
-      this.deps,
-      this.id,
-      type,
-      data,
-      usage as Record<string, unknown> | undefined,
-      also?.set,
-    );
+    const before = await this.batch.take();
+    let change: AppendedEvents;
+    try {
+      change = await appendEvent(
+        this.deps,
+        this.id,
+        type,
+        data,
+        usage as Record<string, unknown> | undefined,
+        also?.set,
+        before,
+      );
+    } catch (err) {
+      this.batch.giveBack(before);
+      throw err;
+    }
     also?.done();
-    // Fallback for a missed cancel notification: the row says so, stop anyway.
-    if (change.cancelRequested) this.local.abort(new Error('cancelled'));
+    this.cancelSeen(change);
     return change;
+  }
+
+  /** An event nothing waits on (a message, a tool call, progress): it goes with the run's next write. */
+  private note(type: string, data: Record<string, unknown>) {
+    this.batch.add(pendingEvent(type, data));
+  }
+
+  /** Fallback for a missed cancel notification: the row says so, stop anyway. */
+  private cancelSeen(change: AppendedEvents) {
+    if (change.cancelRequested) this.local.abort(new Error('cancelled'));
   }
 
   async start(): Promise<ParkOutcome | undefined> {
     try {
       await this.begin();
     } finally {
+      // Whatever ended this pickup, what the runner reported last is written.
+      await this.batch.flush();
       await this.threadUpdates;
     }
     // A kept workspace is dropped once the run ended, and a park's once the run went on (a new park,
@@ -340,7 +389,7 @@ class ExecutionRun {
     let resume: { checkpoint: unknown; decision?: ApprovalDecision } | undefined;
     if (this.state === 'PENDING') {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
-      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt);
+      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt, this.read);
       this.projectId = admission.projectId;
       this.projectLimit = admission.limit;
       if (!admission.admitted) {
@@ -641,7 +690,7 @@ class ExecutionRun {
     switch (ev.type) {
       case 'status':
         if (ev.phase === 'running') await this.ensureRunning();
-        else await this.event('status', { phase: ev.phase, message: ev.message ?? null });
+        else this.note('status', { phase: ev.phase, message: ev.message ?? null });
         return undefined;
       case 'usage': {
         this.usage = {
@@ -662,11 +711,11 @@ class ExecutionRun {
         return undefined;
       case 'message':
         this.plan ??= ev.text;
-        await this.event('message', { text: ev.text });
+        this.note('message', { text: ev.text });
         return undefined;
       default: {
         const { type, ...data } = ev;
-        await this.event(type, data);
+        this.note(type, data);
         return undefined;
       }
     }
@@ -767,16 +816,25 @@ class ExecutionRun {
     const stored = storableJson(checkpoint) as unknown as Prisma.InputJsonValue;
     // Raw, as the step's event is (raw-sql.ts): a run writes this after every step, and Prisma's
     // update also read the whole row back. updated_at as Prisma's @updatedAt sets it (UTC wall time).
-    const now = new Date().toISOString();
-    const saved = await sqlOf(this.deps.prisma).query<{ id: string }>(Prisma.sql`
-      UPDATE executions
-      SET checkpoint = ${jsonb(stored)},
-          -- Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
-          worker_losses = 0,
-          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
-      WHERE id = ${this.id}::uuid
-      RETURNING id::text AS id`);
-    if (saved.length === 0) throw new NotFound(`execution ${this.id} not found`);
+    // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
+    const set = Prisma.sql`checkpoint = ${jsonb(stored)}, worker_losses = 0`;
+    // The step's events, which waited for this write, go with it: one statement for both.
+    const before = await this.batch.take();
+    if (before.length > 0) {
+      try {
+        this.cancelSeen(await appendEvents(this.deps, this.id, before, undefined, set));
+      } catch (err) {
+        this.batch.giveBack(before);
+        throw err;
+      }
+    } else {
+      const now = new Date().toISOString();
+      const saved = await sqlOf(this.deps.prisma).query<{ id: string }>(Prisma.sql`
+        UPDATE executions SET ${set}, updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+        WHERE id = ${this.id}::uuid
+        RETURNING id::text AS id`);
+      if (saved.length === 0) throw new NotFound(`execution ${this.id} not found`);
+    }
     // Not for work that goes on elsewhere: no pickup could go back to this checkpoint.
     if (!this.remoteState() && this.snapshotDue())
       this.keptSnapshot = await keepWorkspace(this.deps, this.id, this.workspace, stored);
