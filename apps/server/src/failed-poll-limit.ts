@@ -8,41 +8,66 @@ const MAX_KNOWN_TASKS = 100_000;
 
 /**
  * Failed runtime state polls (404: an unknown task id, or one whose session has ended) per client
- * address in the current minute. The poll carries no credential and is otherwise unlimited, so
+ * address over the last minute. The poll carries no credential and is otherwise unlimited, so
  * without this an address could make the server look up made-up ids as fast as it can send them.
  * An address past its limit still gets answers about tasks this process answered lately: an
  * orchestrator polling its running tasks keeps working even if something at its address floods.
+ *
+ * The minute slides: the count is this clock minute's failures plus the last minute's, weighted by
+ * how much of it is still within the last 60 s (the sliding-window counter), so a burst that
+ * straddles the turn of a minute counts whole instead of getting twice the limit.
  */
 export class FailedPollLimit {
-  readonly #failures = new Map<string, number>();
+  /** Failures per address in the current window and in the one before it. */
+  #current = new Map<string, number>();
+  #previous = new Map<string, number>();
   readonly #known = new Map<string, number>();
   #window = 0;
 
   constructor(
     private readonly max: number,
     private readonly windowMs = 60_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  #key(address: string): string {
-    const window = Math.floor(Date.now() / this.windowMs);
+  /** The clock's window now; the counts move on with it. Returns how far into it we are (0 to 1). */
+  #advance(): number {
+    const at = this.now();
+    const window = Math.floor(at / this.windowMs);
     if (window !== this.#window) {
+      this.#previous = window === this.#window + 1 ? this.#current : new Map();
+      this.#current = new Map();
       this.#window = window;
-      this.#failures.clear();
     }
-    return this.#failures.has(address) || this.#failures.size < MAX_ADDRESSES ? address : '*';
+    return (at - window * this.windowMs) / this.windowMs;
+  }
+
+  #key(address: string): string {
+    const known = this.#current.has(address) || this.#previous.has(address);
+    return known || this.#current.size < MAX_ADDRESSES ? address : '*';
   }
 
   /** Seconds until the address may fail again; null when this poll may go ahead. */
   refusal(address: string, taskId: string): number | null {
-    if ((this.#failures.get(this.#key(address)) ?? 0) < this.max) return null;
+    const into = this.#advance();
+    const key = this.#key(address);
+    const current = this.#current.get(key) ?? 0;
+    const previous = this.#previous.get(key) ?? 0;
+    if (previous * (1 - into) + current < this.max) return null;
     const seen = this.#known.get(taskId);
-    if (seen !== undefined && Date.now() - seen < KNOWN_FOR_MS) return null;
-    return Math.max(1, Math.ceil(((this.#window + 1) * this.windowMs - Date.now()) / 1000));
+    if (seen !== undefined && this.now() - seen < KNOWN_FOR_MS) return null;
+    // When the weighted count falls under the limit: within this window as the last one's weight
+    // fades, or else in the next one, as this one's does.
+    const at =
+      current < this.max ? 1 - (this.max - current) / previous : 1 + Math.max(0, 1 - this.max / current);
+    // A whole second past that point: at it exactly, the count is still at the limit.
+    return Math.floor(((at - into) * this.windowMs) / 1000) + 1;
   }
 
   failed(address: string): void {
+    this.#advance();
     const key = this.#key(address);
-    this.#failures.set(key, (this.#failures.get(key) ?? 0) + 1);
+    this.#current.set(key, (this.#current.get(key) ?? 0) + 1);
   }
 
   answered(taskId: string): void {
@@ -52,7 +77,7 @@ export class FailedPollLimit {
       const oldest = this.#known.keys().next().value;
       if (oldest !== undefined) this.#known.delete(oldest);
     }
-    this.#known.set(taskId, Date.now());
+    this.#known.set(taskId, this.now());
   }
 }
 
