@@ -24,6 +24,21 @@ export interface ShadowGit {
   run(args: string[], opts?: { env?: Record<string, string>; signal?: AbortSignal }): Promise<string>;
 }
 
+/**
+ * An empty git directory, as `git init --bare` makes it, minus hooks and samples, and what a
+ * shadow needs: the workspace's objects as its alternate. Written directly: one `git` process
+ * fewer for each diff and delivery (forking git from a server process costs several ms).
+ * Git takes a directory with `HEAD`, `objects/` and `refs/` for a repository; its config is
+ * git's defaults with nothing else.
+ */
+async function makeGitDir(gitDir: string, alternate: string): Promise<void> {
+  await mkdir(join(gitDir, 'objects', 'info'), { recursive: true });
+  await mkdir(join(gitDir, 'refs', 'heads'), { recursive: true });
+  await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
+  await writeFile(join(gitDir, 'config'), '[core]\n\trepositoryformatversion = 0\n\tbare = true\n');
+  await writeFile(join(gitDir, 'objects', 'info', 'alternates'), `${alternate}\n`);
+}
+
 export async function withShadowGit<T>(
   workTree: string,
   fn: (shadow: ShadowGit) => Promise<T>,
@@ -36,9 +51,7 @@ export async function withShadowGit<T>(
   const tmp = await mkdtemp(join(tmpdir(), 'ccl-git-'));
   const gitDir = join(tmp, 'git');
   try {
-    await git(['init', '--quiet', '--bare', gitDir], { cwd: tmp, ...(signal ? { signal } : {}) });
-    await mkdir(join(gitDir, 'objects', 'info'), { recursive: true });
-    await writeFile(join(gitDir, 'objects', 'info', 'alternates'), `${objects}\n`);
+    await makeGitDir(gitDir, objects);
     // A depth-1 clone's history ends at its commit: the shadow must know where, or a push walks on.
     await copyFile(join(dotGit, 'shallow'), join(gitDir, 'shallow')).catch(() => undefined);
     const shadow: ShadowGit = {
