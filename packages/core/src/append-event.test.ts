@@ -2,7 +2,7 @@ import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFound } from './errors.ts';
-import { appendEvent } from './execution-store.ts';
+import { appendEvent, appendEvents, pendingEvent } from './execution-store.ts';
 import { ensureBuiltins, LOCAL_USER_ID } from './users.ts';
 
 describe('appendEvent', () => {
@@ -133,6 +133,33 @@ describe('appendEvent', () => {
       [2, { step: 2 }],
     ]);
     expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).eventSeq).toBe(2);
+  });
+
+  it('appends several events in one statement, in order, each with the time it happened', async () => {
+    const execution = await newExecution();
+    await appendEvent({ prisma }, execution.id, 'message', { text: 'first' });
+    const at = (ms: number) => new Date(Date.UTC(2026, 11, 7, 10, 0, 0, ms)).toISOString();
+    const waiting = (type: string, data: Record<string, unknown>, ms: number) => ({
+      ...pendingEvent(type, data),
+      at: at(ms),
+    });
+    const change = await appendEvents({ prisma }, execution.id, [
+      waiting('message', { text: 'a "quoted" \\ text, {braces}' }, 10),
+      waiting('tool_call', { id: 't1', name: 'shell', input: { cmd: ['ls', '-la'] } }, 20),
+      waiting('tool_result', { id: 't1', output: 'x\u0000y' }, 30),
+    ]);
+    expect(change).toMatchObject({ seq: 4, state: 'PENDING', cancelRequested: false });
+    const events = await prisma.executionEvent.findMany({
+      where: { executionId: execution.id },
+      orderBy: { seq: 'asc' },
+    });
+    expect(events.slice(1).map((e) => [e.seq, e.type, e.data, e.createdAt.toISOString()])).toEqual([
+      [2, 'message', { text: 'a "quoted" \\ text, {braces}' }, at(10)],
+      [3, 'tool_call', { id: 't1', name: 'shell', input: { cmd: ['ls', '-la'] } }, at(20)],
+      // Stored as every event is: a NUL, which PostgreSQL refuses in jsonb, is replaced.
+      [4, 'tool_result', { id: 't1', output: 'x\uFFFDy' }, at(30)],
+    ]);
+    expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).eventSeq).toBe(4);
   });
 
   it('refuses an unknown execution', async () => {

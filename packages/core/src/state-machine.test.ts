@@ -8,7 +8,7 @@ import { makeAuditSigner } from './audit-chain.ts';
 import { systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { transitionExecution } from './execution-store.ts';
+import { pendingEvent, transitionExecution } from './execution-store.ts';
 import { canTransition, TRANSITIONS } from './state-machine.ts';
 import { ensureBuiltins } from './users.ts';
 
@@ -113,6 +113,42 @@ describe('execution state machine', () => {
           expect(await prisma.auditEvent.count({ where: { resourceId: exec.id } })).toBe(0);
         }
       }
+    });
+
+    it("writes the run's waiting events just before the state event, in its statement; none when the move is refused", async () => {
+      const exec = await executionIn('PLANNING');
+      const at = (ms: number) => new Date(Date.UTC(2026, 11, 7, 10, 0, 0, ms)).toISOString();
+      const waiting = (type: string, data: Record<string, unknown>, ms: number) => ({
+        ...pendingEvent(type, data),
+        at: at(ms),
+      });
+      await prisma.$transaction((tx) =>
+        transitionExecution(deps, tx, systemCtx(), exec.id, 'RUNNING', {
+          before: [waiting('status', { phase: 'planning' }, 1), waiting('message', { text: 'plan' }, 2)],
+        }),
+      );
+      const events = await prisma.executionEvent.findMany({
+        where: { executionId: exec.id },
+        orderBy: { seq: 'asc' },
+      });
+      expect(events.map((e) => [e.seq, e.type, e.data])).toEqual([
+        [1, 'status', { phase: 'planning' }],
+        [2, 'message', { text: 'plan' }],
+        [3, 'state', { from: 'planning', to: 'running' }],
+      ]);
+      // Each keeps the time it happened.
+      expect(events.slice(0, 2).map((e) => e.createdAt.toISOString())).toEqual([at(1), at(2)]);
+
+      // RUNNING cannot go back to PENDING: nothing of the statement is written, its events neither.
+      await expect(
+        prisma.$transaction((tx) =>
+          transitionExecution(deps, tx, systemCtx(), exec.id, 'PENDING', {
+            before: [waiting('message', { text: 'kept for the next write' }, 3)],
+          }),
+        ),
+      ).rejects.toBeInstanceOf(InvalidState);
+      expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(3);
+      expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).eventSeq).toBe(3);
     });
 
     it('lets only one of two racing transitions from the same state win', async () => {
