@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventBatch } from './event-batch.ts';
+import { EventBatch, MAX_WAITING } from './event-batch.ts';
 import { pendingEvent } from './execution-store.ts';
 
 describe('EventBatch', () => {
@@ -16,13 +16,13 @@ describe('EventBatch', () => {
       },
       30,
     );
-    batch.add(pendingEvent('a', {}));
-    batch.add(pendingEvent('b', {}));
+    await batch.add(pendingEvent('a', {}));
+    await batch.add(pendingEvent('b', {}));
     expect(written).toEqual([]);
     await sleep(80);
     expect(written).toEqual([['a', 'b']]);
 
-    batch.add(pendingEvent('c', {}));
+    await batch.add(pendingEvent('c', {}));
     const carried = await batch.take();
     expect(carried.map((e) => e.type)).toEqual(['c']);
     await sleep(60);
@@ -30,7 +30,7 @@ describe('EventBatch', () => {
     expect(written).toEqual([['a', 'b']]);
 
     // A carrier that failed gives its events back, ahead of anything added since.
-    batch.add(pendingEvent('e', {}));
+    await batch.add(pendingEvent('e', {}));
     batch.giveBack(carried);
     await batch.flush();
     expect(written).toEqual([
@@ -53,15 +53,40 @@ describe('EventBatch', () => {
       () => undefined,
       10,
     );
-    batch.add(pendingEvent('a', {}));
+    await batch.add(pendingEvent('a', {}));
     await sleep(40);
-    batch.add(pendingEvent('b', {}));
+    await batch.add(pendingEvent('b', {}));
     const taking = batch.take().then((events) => order.push(`taken ${events.map((e) => e.type).join(',')}`));
     await sleep(20);
     expect(order).toEqual(['start a']);
     release();
     await taking;
     expect(order).toEqual(['start a', 'end', 'taken b']);
+  });
+
+  it('holds the reporter up once MAX_WAITING events wait, until they are written', async () => {
+    const written: number[] = [];
+    let release: () => void = () => undefined;
+    const batch = new EventBatch(
+      async (events) => {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        written.push(events.length);
+      },
+      () => undefined,
+      60_000,
+    );
+    for (let i = 0; i < MAX_WAITING - 1; i++) await batch.add(pendingEvent('progress', { i }));
+    let returned = false;
+    const last = batch.add(pendingEvent('progress', { i: MAX_WAITING })).then(() => {
+      returned = true;
+    });
+    await sleep(20);
+    expect(returned).toBe(false);
+    release();
+    await last;
+    expect(written).toEqual([MAX_WAITING]);
   });
 
   it('reports a failed write and goes on', async () => {
@@ -73,7 +98,7 @@ describe('EventBatch', () => {
       (err) => errors.push(err),
       10,
     );
-    batch.add(pendingEvent('a', {}));
+    await batch.add(pendingEvent('a', {}));
     await batch.flush();
     expect((errors[0] as Error).message).toBe('database gone');
     expect(await batch.take()).toEqual([]);

@@ -8,6 +8,9 @@ import type { PendingEvent } from './execution-store.ts';
  */
 export const EVENT_BATCH_MS = 50;
 
+/** At most this many events wait; the next one waits for their write (`add`). */
+export const MAX_WAITING = 64;
+
 /**
  * The events of one run that wait to go out with its next write (a state move, a usage report, a
  * checkpoint), in order, or on their own after EVENT_BATCH_MS. One run's writes are sequential,
@@ -29,10 +32,15 @@ export class EventBatch {
     private readonly delayMs = EVENT_BATCH_MS,
   ) {}
 
-  /** Queues an event for the run's next write. */
-  add(event: PendingEvent): void {
+  /**
+   * Queues an event for the run's next write. At MAX_WAITING events it writes them before it
+   * returns: a runner that reports faster than the database takes it (or while the database is
+   * away and the write waits for it) is held up, as it was when each event was its own write.
+   */
+  async add(event: PendingEvent): Promise<void> {
     this.pending.push(event);
-    this.schedule();
+    if (this.pending.length >= MAX_WAITING) await this.flush();
+    else this.schedule();
   }
 
   /** Hands over what waits, for a write that carries it; after any write of the timer's under way. */

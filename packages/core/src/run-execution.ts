@@ -290,8 +290,8 @@ class ExecutionRun {
   }
 
   /** An event nothing waits on (a message, a tool call, progress): it goes with the run's next write. */
-  private note(type: string, data: Record<string, unknown>) {
-    this.batch.add(pendingEvent(type, data));
+  private note(type: string, data: Record<string, unknown>): Promise<void> {
+    return this.batch.add(pendingEvent(type, data));
   }
 
   /** Fallback for a missed cancel notification: the row says so, stop anyway. */
@@ -690,7 +690,7 @@ class ExecutionRun {
     switch (ev.type) {
       case 'status':
         if (ev.phase === 'running') await this.ensureRunning();
-        else this.note('status', { phase: ev.phase, message: ev.message ?? null });
+        else await this.note('status', { phase: ev.phase, message: ev.message ?? null });
         return undefined;
       case 'usage': {
         this.usage = {
@@ -711,11 +711,11 @@ class ExecutionRun {
         return undefined;
       case 'message':
         this.plan ??= ev.text;
-        this.note('message', { text: ev.text });
+        await this.note('message', { text: ev.text });
         return undefined;
       default: {
         const { type, ...data } = ev;
-        this.note(type, data);
+        await this.note(type, data);
         return undefined;
       }
     }
