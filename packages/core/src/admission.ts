@@ -3,7 +3,7 @@ import { withChainReady } from './audit.ts';
 import { budgetReached, projectBudgetOf } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
-import { type RunRead, transitionExecution } from './execution-store.ts';
+import { noticeAfter, noticeRoute, type RunRead, transitionExecution } from './execution-store.ts';
 
 /** The settings this module reads (the project's JSON, validated when written). */
 interface ProjectSettings {
@@ -45,13 +45,16 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
  * stays on an index whatever the backlog.
  */
 export async function assignQueueRank(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: Pick<CoreDeps, 'prisma'> & Partial<Pick<CoreDeps, 'bus' | 'log'>>,
   executionId: string,
 ): Promise<{ rank: number; updatedAt: Date }> {
   const updatedAt = new Date();
   const now = updatedAt.toISOString();
+  const route = noticeRoute(deps);
+  const pending = (taskId: Prisma.Sql) =>
+    Prisma.sql`json_build_object('executionId', ${executionId}::text, 'taskId', ${taskId}, 'seq', 0, 'state', 'PENDING')::text`;
   // Raw (raw-sql.ts): every submit ranks its run.
-  const rows = await sqlOf(deps.prisma).query<{ rank: number }>(Prisma.sql`
+  const rows = await sqlOf(deps.prisma).query<{ rank: number; taskId: string }>(Prisma.sql`
     WITH me AS (
       SELECT e.id, e.task_id, t.project_id, t.priority::text IN ('urgent', 'high') AS first,
              GREATEST(1, COALESCE(
@@ -70,14 +73,17 @@ export async function assignQueueRank(
           updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
       FROM me WHERE e.id = me.id
       RETURNING e.queue_rank, e.task_id)
-    SELECT queue_rank AS rank,
-           pg_notify(${CHANNELS.execution},
-             json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
-                               'seq', 0, 'state', 'PENDING')::text)::text AS notified
+    SELECT queue_rank AS rank, task_id::text AS "taskId"${
+      route === 'statement'
+        ? Prisma.sql`, pg_notify(${CHANNELS.execution}, ${pending(Prisma.sql`task_id::text`)})::text AS notified`
+        : Prisma.empty
+    }
     FROM ranked`);
-  const rank = rows[0]?.rank;
-  if (rank === undefined) throw new Error(`execution ${executionId} not found`);
-  return { rank, updatedAt };
+  const row = rows[0];
+  if (row === undefined) throw new Error(`execution ${executionId} not found`);
+  if (route !== 'statement')
+    noticeAfter(route, { executionId, taskId: row.taskId, seq: 0, state: 'PENDING' });
+  return { rank: row.rank, updatedAt };
 }
 
 /** `limit`: the project's concurrency limit (0: none, so a run that ends frees no slot anyone waits for). */
@@ -207,7 +213,15 @@ async function admit(
     project.user_budget === null &&
     projectBudgetOf(project.settings) === null
   ) {
-    const change = await transitionExecution(deps, unlocked, ctx, executionId, 'PLANNING', { attempts });
+    const change = await transitionExecution(
+      deps,
+      unlocked,
+      ctx,
+      executionId,
+      'PLANNING',
+      { attempts },
+      noticeRoute(deps),
+    );
     return { admitted: true, projectId: project.project_id, limit, change };
   }
   // Otherwise the read above serves the transaction too: it came before the project's lock there as well.

@@ -76,6 +76,49 @@ interface MovedRow {
   task_id: string;
   /** Null when the move was refused (not allowed from `from_state`). */
   seq: number | null;
+  /** The run's agent and time run, for a terminal move's notice. */
+  agent_type: string;
+  seconds: number | null;
+}
+
+/**
+ * Where a statement's change notice goes. `statement`: pg_notify inside it, sent on its commit.
+ * A publisher: after the statement returned, which for a statement on its own (autocommit) is after
+ * its commit. A committing transaction that notified holds PostgreSQL's NOTIFY lock until its
+ * commit is flushed, so notifying statements queue behind one another across all runs, while the
+ * notifier sends the notices of several at once in a statement that writes nothing (notifier.ts).
+ *
+ * A notice sent after can be lost: the process dies between the commit and the send. So only the
+ * writes that the run's next writes always follow send theirs after: its events, its rank, its
+ * moves to PLANNING and RUNNING (a run goes on from there, or its worker died and the run comes
+ * back with a `worker_lost` event), whose next notice tells the listeners what the lost one would
+ * have. A move to WAITING or to an end, after which a run may write nothing for hours, and every
+ * statement within a caller's transaction, notify in the statement.
+ */
+export type NoticeRoute = 'statement' | (Pick<CoreDeps, 'bus'> & Partial<Pick<CoreDeps, 'log'>>);
+
+/** The last notice each publisher was given to send after a commit (see noticesSent). */
+const lastNotice = new WeakMap<Pick<CoreDeps, 'bus'>['bus'], Promise<unknown>>();
+
+/** Sends `notice` after the commit, never throwing: a lost notice is logged. */
+export function noticeAfter(route: Exclude<NoticeRoute, 'statement'>, notice: ExecutionChange) {
+  const sent = route.bus
+    .publish(CHANNELS.execution, JSON.stringify(notice))
+    .catch((err: unknown) =>
+      route.log?.warn(
+        { err: (err as Error).message, executionId: notice.executionId },
+        'could not send a change notice',
+      ),
+    );
+  lastNotice.set(route.bus, sent);
+}
+
+/**
+ * Resolves once the notices `bus` was given to send after their commits are out (the notifier
+ * sends them in order), so that a notice sent with a statement next comes after them.
+ */
+export async function noticesSent(bus: Pick<CoreDeps, 'bus'>['bus'] | undefined): Promise<void> {
+  if (bus) await lastNotice.get(bus);
 }
 
 /**
@@ -92,6 +135,7 @@ function transitionStatement(
   executionId: string,
   to: ExecutionState,
   rawPatch: TransitionPatch,
+  route: NoticeRoute,
 ) {
   const { alsoSet, before = [], ...stored } = rawPatch;
   const patch: TransitionPatch = storableJson(stored);
@@ -173,10 +217,15 @@ function transitionStatement(
       }
     ${audit}
     SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
+           moved.agent_type, moved.seconds${
+             route === 'statement'
+               ? Prisma.sql`,
            CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
              (json_build_object('executionId', ${executionId}::text, 'taskId', cur.task_id::text,
                                 'seq', moved.event_seq, 'state', ${to}::text)::jsonb${ended})::text)::text
-           END AS notified
+           END AS notified`
+               : Prisma.empty
+           }
     FROM cur LEFT JOIN moved ON true`;
   const changeOf = (rows: MovedRow[]): ExecutionChange => {
     const row = rows[0];
@@ -186,7 +235,14 @@ function transitionStatement(
         `execution ${executionId} cannot go from ${row.from_state.toLowerCase()} to ${toText}`,
       );
     }
-    return { executionId, taskId: row.task_id, seq: row.seq, state: to };
+    const change: ExecutionChange = { executionId, taskId: row.task_id, seq: row.seq, state: to };
+    if (route !== 'statement')
+      noticeAfter(route, {
+        ...change,
+        // A run's end names its agent and how long it ran, as the statement's own notice does.
+        ...(isTerminal(to) ? { ended: { agentType: row.agent_type, seconds: row.seconds } } : {}),
+      });
+    return change;
   };
   return { sql, changeOf };
 }
@@ -202,8 +258,10 @@ export async function transitionExecution(
   executionId: string,
   to: ExecutionState,
   rawPatch: TransitionPatch = {},
+  /** A statement on its own (no transaction of the caller's) may send its notice after it. */
+  route: NoticeRoute = 'statement',
 ): Promise<ExecutionChange> {
-  const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, rawPatch);
+  const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, rawPatch, route);
   const change = changeOf(await tx.$queryRaw<MovedRow[]>(sql));
   headMoved(deps);
   return change;
@@ -278,7 +336,7 @@ export interface BudgetInputs {
  * `before`: the run's events that waited for its next write (event-batch.ts), written first.
  */
 export function appendEvent(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: EventDeps,
   executionId: string,
   type: string,
   rawData: Record<string, unknown>,
@@ -292,6 +350,13 @@ export function appendEvent(
 
 export type AppendedEvents = ExecutionChange & { cancelRequested: boolean; budget?: BudgetInputs };
 
+/** With a bus (a worker's deps), the notice goes out after the statement; without, in it (NoticeRoute). */
+type EventDeps = Pick<CoreDeps, 'prisma'> & Partial<Pick<CoreDeps, 'bus' | 'log'>>;
+
+/** Where the notices of `deps`' statements on their own go (NoticeRoute). */
+export const noticeRoute = (deps: Partial<Pick<CoreDeps, 'bus' | 'log'>>): NoticeRoute =>
+  deps.bus ? { bus: deps.bus, ...(deps.log ? { log: deps.log } : {}) } : 'statement';
+
 /**
  * Appends `events` (at least one), in order, in one statement with one change notice naming the
  * last one's seq. The row lock the UPDATE takes orders concurrent appends, so seq stays gap-free.
@@ -301,7 +366,7 @@ export type AppendedEvents = ExecutionChange & { cancelRequested: boolean; budge
  * events twice.
  */
 export async function appendEvents(
-  deps: Pick<CoreDeps, 'prisma'>,
+  deps: EventDeps,
   executionId: string,
   events: readonly PendingEvent[],
   usage?: Record<string, unknown>,
@@ -322,6 +387,14 @@ export async function appendEvents(
     : Prisma.empty;
   // The notice says so: a kept session-contract poll answer shows the usage (read-cache.ts).
   const usageFlag = usage ? Prisma.sql`, 'usage', true` : Prisma.empty;
+  const route = noticeRoute(deps);
+  const notify =
+    route === 'statement'
+      ? Prisma.sql`,
+           pg_notify(${CHANNELS.execution},
+             json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
+                               'seq', event_seq, 'state', state::text, 'at', ${now}::text${usageFlag})::text)::text AS notified`
+      : Prisma.empty;
   // A try that lost its connection after sending may have committed: the next one looks first.
   let mayHaveWritten = false;
   const rows = await retryWhileDatabaseUnavailable(
@@ -346,10 +419,7 @@ export async function appendEvents(
       RETURNING event_seq, task_id, state, cancel_requested_at, user_id),
     added AS (${insertEvents(executionId, events, Prisma.sql`bumped`, Prisma.sql`bumped.event_seq`)})
     SELECT event_seq AS seq, task_id::text AS "taskId", state::text AS state,
-           cancel_requested_at IS NOT NULL AS "cancelRequested",
-           pg_notify(${CHANNELS.execution},
-             json_build_object('executionId', ${executionId}::text, 'taskId', task_id::text,
-                               'seq', event_seq, 'state', state::text, 'at', ${now}::text${usageFlag})::text)::text AS notified
+           cancel_requested_at IS NOT NULL AS "cancelRequested"${notify}
            ${budgetColumns}
     FROM bumped ${budgetJoins}`);
     },
@@ -361,6 +431,11 @@ export async function appendEvents(
   );
   const row = rows[0];
   if (!row) throw new NotFound(`execution ${executionId} not found`);
+  if (route !== 'statement') {
+    const change = { executionId, taskId: row.taskId, seq: row.seq, state: row.state };
+    // As the statement's own notice would say (read-cache.ts reads `at` and `usage`).
+    noticeAfter(route, { ...change, at: now, ...(usage ? { usage: true } : {}) });
+  }
   return {
     executionId,
     seq: row.seq,
@@ -419,7 +494,10 @@ export async function transitionAndPublish(
       try {
         // One statement on its own (no BEGIN or COMMIT), raw on Prisma's pool (raw-sql.ts): a run
         // makes several moves, and each round trip costs the worker CPU.
-        const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, patch ?? {});
+        // A move after which the run may write nothing for long notifies with its commit (NoticeRoute).
+        const route: NoticeRoute = isTerminal(to) || to === 'WAITING' ? 'statement' : deps;
+        if (route === 'statement') await noticesSent(deps.bus);
+        const { sql, changeOf } = transitionStatement(deps, ctx, executionId, to, patch ?? {}, route);
         const change = changeOf(await withChainReady(deps, () => sqlOf(deps.prisma).query<MovedRow>(sql)));
         headMoved(deps);
         return change;

@@ -66,6 +66,35 @@ describe('Notifier', { timeout: 20_000 }, () => {
     expect(second).toEqual(['a', 'b']);
   });
 
+  test('many published at once arrive, all of them and in the order they were published', async () => {
+    const publisher = openNotifier();
+    const listener = openNotifier();
+    const received: string[] = [];
+    await listener.subscribe('burst-a', (payload) => received.push(`a${payload}`));
+    await listener.subscribe('burst-b', (payload) => received.push(`b${payload}`));
+    const sent: string[] = [];
+    const publishing: Promise<void>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const channel = i % 3 === 0 ? 'burst-b' : 'burst-a';
+      sent.push(`${channel.at(-1)}${i}`);
+      publishing.push(publisher.publish(channel, String(i)));
+    }
+    await Promise.all(publishing);
+    await waitFor('all 300', () => received.length === 300);
+    expect(received).toEqual(sent);
+  });
+
+  test('close sends what was published before it', async () => {
+    const publisher = createNotifier(db.url, { onError: (err) => unexpectedErrors.push(err) });
+    const listener = openNotifier();
+    const received: string[] = [];
+    await listener.subscribe('before-close', (payload) => received.push(payload));
+    const publishing = Array.from({ length: 50 }, (_, i) => publisher.publish('before-close', String(i)));
+    await publisher.close();
+    await Promise.all(publishing);
+    await waitFor('all 50', () => received.length === 50);
+  });
+
   test('the last unsubscribe UNLISTENs the channel', async () => {
     const notifier = openNotifier();
     const received: string[] = [];

@@ -34,6 +34,36 @@ export function createNotifier(databaseUrl: string, opts: NotifierOptions = {}):
   pool.on('error', report);
   const listener = new ListenConnection(databaseUrl, report);
   let closed: Promise<void> | undefined;
+  /**
+   * Notices wait here while one statement sends those before them: under load, one statement (one
+   * round trip, one short hold of PostgreSQL's NOTIFY lock) sends many, in the order they came.
+   */
+  let queued: Array<{ channel: string; payload: string; sent: () => void; failed: (err: Error) => void }> =
+    [];
+  /** The statement sending a batch, while one is out. */
+  let sending: Promise<void> | null = null;
+  const sendQueued = () => {
+    if (sending || queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    sending = pool
+      .query('SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)', [
+        batch.map((n) => n.channel),
+        batch.map((n) => n.payload),
+      ])
+      .then(
+        () => {
+          for (const n of batch) n.sent();
+        },
+        (err: Error) => {
+          for (const n of batch) n.failed(err);
+        },
+      )
+      .finally(() => {
+        sending = null;
+        sendQueued();
+      });
+  };
 
   return {
     async publish(channel, payload) {
@@ -44,7 +74,10 @@ export function createNotifier(databaseUrl: string, opts: NotifierOptions = {}):
           `Notifier payload on channel "${channel}" is ${bytes} bytes; Postgres NOTIFY needs less than ${MAX_PAYLOAD_BYTES}`,
         );
       }
-      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      await new Promise<void>((sent, failed) => {
+        queued.push({ channel, payload, sent, failed });
+        sendQueued();
+      });
     },
     async subscribe(channel, fn) {
       assertChannel(channel);
@@ -62,7 +95,12 @@ export function createNotifier(databaseUrl: string, opts: NotifierOptions = {}):
       return listener.onGap(fn);
     },
     close() {
-      closed ??= listener.close().then(() => pool.end());
+      closed ??= (async () => {
+        // What was published before the close is sent first.
+        while (sending) await sending;
+        await listener.close();
+        await pool.end();
+      })();
       return closed;
     },
   };
