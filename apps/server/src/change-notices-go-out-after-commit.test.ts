@@ -14,6 +14,7 @@ import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createNotifier, type Notifier } from '@ccl/queue';
 import { createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './test-support/test-server.ts';
 
 /**
  * A run's events and its moves to PLANNING and RUNNING send their change notice after their
@@ -81,14 +82,15 @@ describe('change notices of a run go out after its statements commit', () => {
   it('events and the move to RUNNING notify through the bus once committed; the end notifies with its commit, after them', async () => {
     const exec = await runningExecution('PLANNING');
     const published: ExecutionChange[] = [];
+    const committed: boolean[] = [];
     const deps = depsWith({
       publish: async (channel, payload) => {
         expect(channel).toBe(CHANNELS.execution);
         const notice = JSON.parse(payload) as ExecutionChange;
+        published.push(notice);
         // Sent after the commit: the row already says what the notice does.
         const row = await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } });
-        expect(row.eventSeq).toBeGreaterThanOrEqual(notice.seq);
-        published.push(notice);
+        committed.push(row.eventSeq >= notice.seq);
       },
     });
     const before = heard.length;
@@ -109,10 +111,15 @@ describe('change notices of a run go out after its statements commit', () => {
       },
     ]);
 
+    await waitFor(async () => committed.length === 2);
+    expect(committed).toEqual([true, true]);
+
     await transitionAndPublish(deps, systemCtx(), exec.id, 'COMPLETED', { result: 'done' });
+    const mine = () => heard.slice(before).filter((n) => n.executionId === exec.id);
+    const end = await waitFor(async () => mine().length > 0 && mine());
     await settle();
     expect(published).toHaveLength(2);
-    const end = heard.slice(before).filter((n) => n.executionId === exec.id);
+    expect(mine()).toHaveLength(1);
     expect(end).toEqual([
       {
         executionId: exec.id,
@@ -135,6 +142,7 @@ describe('change notices of a run go out after its statements commit', () => {
         await transitionAndPublish(deps, systemCtx(), exec.id, 'COMPLETED', { result: 'done' });
       }),
     );
+    await waitFor(async () => heard.filter((n) => runs.some((r) => r.id === n.executionId)).length >= 72);
     await settle();
     for (const exec of runs) {
       const mine = heard.filter((n) => n.executionId === exec.id);
