@@ -3,7 +3,8 @@
 // `KEY=VALUE` arguments override its configuration (WORKER_CONCURRENCY, WORKSPACES_DIR…).
 // With `--team`: AUTH_MODE team, and the line it prints also carries credentials made for the bench:
 // an API key (CoderClaw 2026.3's `authToken`) and an approved device's secret, both of user `bench`.
-// `--projects=N` adds projects bench-1 … bench-N.
+// `--projects=N` adds projects bench-1 … bench-N. BENCH_SERVER_LOG=<level> in the bench's
+// environment puts the server's log on stderr.
 // Started with an IPC channel (and --expose-gc), it answers the message 'memory' with its memory
 // after a full collection.
 import { loadConfig } from '@ccl/config';
@@ -34,10 +35,16 @@ const config = loadConfig({
   RATE_LIMIT_SUBMIT_PER_MINUTE: '1000000',
   ...(team ? { AUTH_MODE: 'team' } : {}),
   ...overrides,
+  // BENCH_SERVER_LOG=<level>: the server's log on stderr, to see why a request failed under load.
+  ...(process.env.BENCH_SERVER_LOG ? { LOG_LEVEL: process.env.BENCH_SERVER_LOG } : {}),
 });
-const server = await startServer(config, createLogger(config), role, {
-  write: () => true,
-} as unknown as NodeJS.WritableStream);
+const logTo = process.env.BENCH_SERVER_LOG ? process.stderr : undefined;
+const server = await startServer(
+  config,
+  createLogger(config, logTo as Parameters<typeof createLogger>[1]),
+  role,
+  (logTo ?? { write: () => true }) as unknown as NodeJS.WritableStream,
+);
 const credentials = team && role !== 'worker' ? await benchCredentials() : {};
 // Made by the operator; open to every user, as a project without members is.
 const projects = Number(args.find((a) => a.startsWith('--projects='))?.slice('--projects='.length) ?? 0);

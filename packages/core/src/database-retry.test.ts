@@ -45,7 +45,7 @@ describe('retryWhileDatabaseUnavailable', () => {
   });
 
   it('knows the codes of a database that is away or busy, and nothing else', () => {
-    for (const code of ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']) {
+    for (const code of ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2037']) {
       expect(isDatabaseUnavailable(prismaError(code))).toBe(true);
     }
     expect(isDatabaseUnavailable(prismaError('P2025'))).toBe(false);

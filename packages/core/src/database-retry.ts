@@ -5,11 +5,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * connection (P1008, P1017), and for a pool or a transaction start that timed out (P2024, P2028):
  * the same statement may well succeed in a moment.
  */
-const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
+/** P2037: PostgreSQL has no connection left ("too many clients", SQLSTATE 53300), as busy as an empty pool. */
+const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2037']);
 
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
+  const e = err as { code?: unknown; meta?: unknown } | null | undefined;
+  const code = e?.code;
+  if (typeof code !== 'string') return false;
+  if (UNAVAILABLE_CODES.has(code)) return true;
+  // A raw query through Prisma's client fails as P2010 whatever the cause: the driver's kind tells.
+  const kind = (e?.meta as { driverAdapterError?: { cause?: { kind?: unknown } } } | undefined)
+    ?.driverAdapterError?.cause?.kind;
+  return code === 'P2010' && kind === 'TooManyConnections';
 }
 
 /**

@@ -96,6 +96,8 @@ const NOT_REACHED = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   '57P03',
+  // too_many_connections: refused at connect, nothing sent; a busy database, not an error.
+  '53300',
 ]);
 const CONNECTION_LOST = /Connection terminated|connection error|Connection ended|terminating connection/i;
 
