@@ -11,6 +11,7 @@ import {
   type RunStream,
   sleep,
   TransientRunnerError,
+  workspaceDir,
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
 import { type Execution, type ExecutionState, jsonb, Prisma, sqlOf } from '@ccl/db';
@@ -484,7 +485,9 @@ class ExecutionRun {
     }
     this.workspace = workspace;
     // A new run's agent starts right after this event: it carries the pickup's mark (run-pickup.ts).
-    if (!resume) await this.event('workspace', { dir: workspace.dir }, undefined, this.pickup.startingMark());
+    // Named, not read: reading `dir` writes a fresh workspace out, which waits for a runner that uses it.
+    const dir = workspaceDir(this.workspacesRoot(), this.id);
+    if (!resume) await this.event('workspace', { dir }, undefined, this.pickup.startingMark());
     if (resume && saved?.delivery) {
       // The runner had ended before the delivery asked: the delivery goes on, the agent does not run.
       await this.pickup.agentStarting();

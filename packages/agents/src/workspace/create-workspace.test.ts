@@ -136,6 +136,28 @@ describe('createWorkspace', () => {
     expect(await ws.diff()).toEqual({ files: [], unified: '' });
   });
 
+  it('writes a fresh workspace out only when its directory is first read', async () => {
+    const freshRoot = tempDir('ws-lazy');
+    const freshRepo = new FreshRepoTemplate();
+    const id = nextId();
+    const ws = await createWorkspace({ root: freshRoot, executionId: id, freshRepo });
+    // Nothing of it on disk yet (only the root, which the template was made in and left): a run
+    // whose agent never looks costs no file system call, and its diff is empty.
+    expect(existsSync(join(freshRoot, id))).toBe(false);
+    expect(await ws.diff()).toEqual({ files: [], unified: '' });
+    expect(existsSync(join(freshRoot, id))).toBe(false);
+    await ws.dispose();
+    // Read once, it is a repository at the base commit, and stays the same directory.
+    const dir = ws.dir;
+    expect(dir).toBe(join(freshRoot, id));
+    expect(gitSync(dir, 'rev-parse', 'HEAD')).toBe(ws.baseCommit);
+    writeFileSync(join(ws.dir, 'x.txt'), 'x\n');
+    expect((await ws.diff()).files).toEqual(['x.txt']);
+    await ws.dispose();
+    expect(existsSync(dir)).toBe(false);
+    rmSync(freshRoot, { recursive: true, force: true });
+  });
+
   it('makes later fresh repos from its template without running git, each a repo of its own', async () => {
     const freshRoot = tempDir('ws-fresh');
     const freshRepo = new FreshRepoTemplate();

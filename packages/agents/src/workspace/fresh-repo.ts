@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { git } from './git.ts';
 
 // Commits made in the workspace (by us or by the agent's `git commit`) must work on
@@ -65,23 +65,33 @@ interface Snapshot {
  */
 export class FreshRepoTemplate {
   private snapshot: Promise<Snapshot> | undefined;
+  private ready: Snapshot | undefined;
 
   /**
-   * Makes the existing, empty `dir` a fresh repository; resolves with its first commit. Written
-   * with plain synchronous calls: a dozen small entries cost far less that way than as as many
-   * promises through libuv's thread pool (measured on the bench machine: 1.7–3.0 ms of CPU on ext4
-   * against 4.7–5.3, and 0.12 ms on tmpfs against 1.1), and hold the event loop for about as long.
-   * Each directory comes before what it holds.
+   * Makes the template ready (once, in `root`, where the workspaces it serves go); resolves with the
+   * first commit every copy starts from. writeSync needs it.
    */
-  async writeTo(dir: string): Promise<string> {
-    const { entries, base } = await this.take(dirname(dir));
-    for (const entry of entries) {
+  async prepare(root: string): Promise<string> {
+    const snapshot = await this.take(root);
+    this.ready = snapshot;
+    return snapshot.base;
+  }
+
+  /**
+   * Makes the existing, empty `dir` a fresh repository, once `prepare` has resolved. Written with
+   * plain synchronous calls: a dozen small entries cost far less that way than as as many promises
+   * through libuv's thread pool (measured on the bench machine: 1.7–3.0 ms of CPU on ext4 against
+   * 4.7–5.3, and 0.12 ms on tmpfs against 1.1), and hold the event loop for about as long. Each
+   * directory comes before what it holds.
+   */
+  writeSync(dir: string): void {
+    if (!this.ready) throw new Error('the fresh repository template is not prepared');
+    for (const entry of this.ready.entries) {
       const target = join(dir, entry.path);
       if (entry.kind === 'dir') mkdirSync(target, { mode: entry.mode });
       else if (entry.kind === 'link') symlinkSync(entry.target, target);
       else writeFileSync(target, entry.content, { mode: entry.mode });
     }
-    return base;
   }
 
   private take(root: string): Promise<Snapshot> {

@@ -3,6 +3,7 @@ export {
   createWorkspace,
   type GitWorkspace,
   openWorkspace,
+  workspaceDir,
 } from './create-workspace.ts';
 export { minimalEnv } from './env.ts';
 export { FreshRepoTemplate } from './fresh-repo.ts';
