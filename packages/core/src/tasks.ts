@@ -10,7 +10,7 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toTaskDto, toTaskState } from './dto.ts';
 import { Invalid, NotFound, Unavailable } from './errors.ts';
-import { publishTaskChange, transitionAndPublish } from './execution-store.ts';
+import { noticeAfter, publishTaskChange, transitionAndPublish } from './execution-store.ts';
 import type { GithubOrigin } from './github/origin.ts';
 import {
   assertTaskInReach,
@@ -118,7 +118,9 @@ const QUEUE_DOWN = 'the queue is unreachable; try again in a few seconds';
  * a 503 that leaves nothing behind, instead of a card whose run cannot start.
  */
 async function assertQueueReachable(deps: CoreDeps, ctx: RequestCtx): Promise<void> {
-  if (!deps.queue.ping) return;
+  // The Postgres backend keeps its jobs in the run's own database: the write that follows is the
+  // look (a database that does not answer refuses it, 503 with nothing written), one round trip fewer.
+  if (!deps.queue.ping || deps.queue.backend === 'postgres') return;
   try {
     await deps.queue.ping();
   } catch (err) {
@@ -145,8 +147,13 @@ async function enqueueOrFail(
   numbers: { taskNumber: number; projectNumber: number },
 ): Promise<Execution> {
   const executionId = execution.id;
-  // Its turn among all projects' queued runs (admission.ts).
-  const { rank, updatedAt } = await assignQueueRank(deps, executionId);
+  // Its turn among all projects' queued runs (admission.ts): a card's run got it as it was written.
+  const ranked = execution.queueRank;
+  const { rank, updatedAt } =
+    ranked === null
+      ? await assignQueueRank(deps, executionId)
+      : { rank: ranked, updatedAt: execution.updatedAt };
+  if (ranked !== null) noticeAfter(deps, { executionId, taskId: execution.taskId, seq: 0, state: 'PENDING' });
   try {
     // A run just written: no job of it can exist yet.
     await deps.queue.enqueue(executionId, { priority: rank, fresh: true });
