@@ -33,8 +33,8 @@ const MAX_RANK = 2 ** 21;
 const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.checkpoint IS NULL))`;
 
 /**
- * The rank of a run about to be queued; stored on the execution, given to the queue as priority.
- * The same statement sends the new run's change notice (PENDING).
+ * A run's rank as two CTEs of the caller's statement, `rank_me` then `rank_bumped`; `QUEUE_RANK` is
+ * then the rank. `source` is a query giving the run's `project_id` and whether it goes `first`.
  *
  * The floor is the lowest rank waiting anywhere (held runs aside, which keep theirs while they
  * wait), or, with nothing waiting, the highest rank given so far: it only moves up, like a virtual
@@ -44,6 +44,28 @@ const BUSY = `(e.state IN ('PLANNING', 'RUNNING') OR (e.state = 'WAITING' AND e.
  * at once (each gets its own rank: a waiting update re-reads the row it waited for), and every read
  * stays on an index whatever the backlog.
  */
+export const rankCtes = (source: Prisma.Sql) => Prisma.sql`
+    rank_me AS (
+      SELECT s.project_id, s.first,
+             GREATEST(1, COALESCE(
+               (SELECT min(queue_rank) FROM executions WHERE state = 'PENDING' AND held_reason IS NULL),
+               (SELECT max(last_queue_rank) FROM projects), 1)) AS floor
+      FROM (${source}) AS s),
+    rank_bumped AS (
+      UPDATE projects p
+      SET last_queue_rank = LEAST(${MAX_RANK}::int, GREATEST(p.last_queue_rank + 1, rank_me.floor))
+      FROM rank_me WHERE p.id = rank_me.project_id AND NOT rank_me.first
+      RETURNING p.last_queue_rank AS rank)`;
+
+/** The rank rankCtes gave (an SQL expression). */
+export const QUEUE_RANK = Prisma.sql`(SELECT CASE WHEN first THEN GREATEST(1, floor - 1)
+  ELSE COALESCE((SELECT rank FROM rank_bumped), floor) END FROM rank_me)`;
+
+/**
+ * The rank of a run about to be queued (rankCtes), stored on the execution, given to the queue as
+ * priority, for a run written without one (a card's run is ranked as it is written: card-insert.ts).
+ * The new run's change notice (PENDING) goes out once the rank is stored.
+ */
 export async function assignQueueRank(
   deps: Pick<CoreDeps, 'prisma'> & Partial<Pick<CoreDeps, 'bus' | 'log'>>,
   executionId: string,
@@ -51,31 +73,19 @@ export async function assignQueueRank(
   const updatedAt = new Date();
   const now = updatedAt.toISOString();
   const route = noticeRoute(deps);
-  const pending = (taskId: Prisma.Sql) =>
-    Prisma.sql`json_build_object('executionId', ${executionId}::text, 'taskId', ${taskId}, 'seq', 0, 'state', 'PENDING')::text`;
-  // Raw (raw-sql.ts): every submit ranks its run.
+  // Raw (raw-sql.ts): every run started on a card ranks its run.
   const rows = await sqlOf(deps.prisma).query<{ rank: number; taskId: string }>(Prisma.sql`
-    WITH me AS (
-      SELECT e.id, e.task_id, t.project_id, t.priority::text IN ('urgent', 'high') AS first,
-             GREATEST(1, COALESCE(
-               (SELECT min(queue_rank) FROM executions WHERE state = 'PENDING' AND held_reason IS NULL),
-               (SELECT max(last_queue_rank) FROM projects), 1)) AS floor
-      FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid),
-    bumped AS (
-      UPDATE projects p
-      SET last_queue_rank = LEAST(${MAX_RANK}::int, GREATEST(p.last_queue_rank + 1, me.floor))
-      FROM me WHERE p.id = me.project_id AND NOT me.first
-      RETURNING p.last_queue_rank AS rank),
+    WITH ${rankCtes(Prisma.sql`
+      SELECT t.project_id, t.priority::text IN ('urgent', 'high') AS first
+      FROM executions e JOIN tasks t ON t.id = e.task_id WHERE e.id = ${executionId}::uuid`)},
     ranked AS (
-      UPDATE executions e
-      SET queue_rank = CASE WHEN me.first THEN GREATEST(1, me.floor - 1)
-                            ELSE COALESCE((SELECT rank FROM bumped), me.floor) END,
-          updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
-      FROM me WHERE e.id = me.id
+      UPDATE executions e SET queue_rank = ${QUEUE_RANK}, updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
+      WHERE e.id = ${executionId}::uuid
       RETURNING e.queue_rank, e.task_id)
     SELECT queue_rank AS rank, task_id::text AS "taskId"${
       route === 'statement'
-        ? Prisma.sql`, pg_notify(${CHANNELS.execution}, ${pending(Prisma.sql`task_id::text`)})::text AS notified`
+        ? Prisma.sql`, pg_notify(${CHANNELS.execution}, json_build_object('executionId', ${executionId}::text,
+            'taskId', task_id::text, 'seq', 0, 'state', 'PENDING')::text)::text AS notified`
         : Prisma.empty
     }
     FROM ranked`);

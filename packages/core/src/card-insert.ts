@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { camelRow, type Execution, jsonb, Prisma, sqlOf, type Task } from '@ccl/db';
+import { QUEUE_RANK, rankCtes } from './admission.ts';
 import { type AuditEntry, chainedAudit, withChainReady } from './audit.ts';
 import { headMoved } from './audit-head-signer.ts';
 import type { RequestCtx } from './context.ts';
@@ -46,9 +47,10 @@ function fromJsonRow<T>(row: Record<string, unknown>): T {
 }
 
 /**
- * Writes a card, its run when there is one, and the audit row `audit` describes, in one statement
- * on its own: it finds the project, inserts both rows and chains the audit row (audit.ts
- * chainedAudit), in the order every audited write of a card locks: the card's rows, then the head.
+ * Writes a card, its run when there is one (ranked for the queue), and the audit row `audit`
+ * describes, in one statement on its own: it finds the project, inserts both rows and chains the
+ * audit row (audit.ts chainedAudit), in the order every audited write of a card locks: the
+ * project's row (the rank), the card's rows, then the head.
  * Submitting is every run's first step; Prisma's interactive transaction of seven statements cost
  * several times the CPU (raw-sql.ts). A project not made yet is made first, with its own audit
  * row, in one transaction with the card.
@@ -64,8 +66,14 @@ export async function insertCard(
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
   const taskId = randomUUID();
   const executionId = run ? randomUUID() : null;
+  // A run is ranked for the queue as it is written (admission.ts rankCtes), one commit fewer.
+  const first = card.priority === 'urgent' || card.priority === 'high';
+  const ranking = run
+    ? Prisma.sql`${rankCtes(Prisma.sql`SELECT p.id AS project_id, ${first}::boolean AS first FROM p`)},`
+    : Prisma.empty;
   const statement = Prisma.sql`
     WITH p AS (SELECT id, number FROM projects WHERE slug = ${card.projectSlug}),
+    ${ranking}
     t AS (
       INSERT INTO tasks (id, project_id, title, description, "column", creator_id, assignee_id, priority,
                          agent_type, context, created_at, updated_at)
@@ -76,10 +84,11 @@ export async function insertCard(
       RETURNING *),
     e AS (
       INSERT INTO executions (id, task_id, requested_agent, agent_type, skill, prompt, context, user_id,
-                              session_id, github, created_at, updated_at)
+                              session_id, github, queue_rank, created_at, updated_at)
       SELECT ${executionId}::uuid, t.id, ${run?.requestedAgent ?? null}, ${run?.agentType ?? null},
              ${run?.skill ?? null}, ${run?.prompt ?? null}, ${jsonb(run?.context ?? {})},
-             ${run?.userId ?? null}, ${run?.sessionId ?? null}::uuid, ${jsonb(run?.github)}, ${now}, ${now}
+             ${run?.userId ?? null}, ${run?.sessionId ?? null}::uuid, ${jsonb(run?.github)},
+             ${run ? QUEUE_RANK : Prisma.sql`NULL::int`}, ${now}, ${now}
       FROM t WHERE ${run !== null}
       RETURNING *),
     ${chainedAudit(deps, ctx, Prisma.sql`EXISTS (SELECT 1 FROM t) AND (SELECT count(*) FROM e) >= 0`, [
