@@ -3,7 +3,14 @@ import { withChainReady } from './audit.ts';
 import { budgetReached, projectBudgetOf } from './budgets.ts';
 import type { RequestCtx } from './context.ts';
 import { CHANNELS, type CoreDeps, type ExecutionChange, type Tx } from './deps.ts';
-import { noticeAfter, noticeRoute, type RunRead, transitionExecution } from './execution-store.ts';
+import {
+  noticeAfter,
+  noticeRoute,
+  type RunRead,
+  type TransitionPatch,
+  transitionExecution,
+} from './execution-store.ts';
+import type { MarkChange } from './run-pickup.ts';
 
 /** The settings this module reads (the project's JSON, validated when written). */
 interface ProjectSettings {
@@ -185,10 +192,16 @@ export async function admitExecution(
   attempts: number,
   /** The run as its worker read it for this job (execution-store.ts readRun): not read again. */
   read?: RunRead,
+  /** The pickup's mark (run-pickup.ts), set with the move when the run starts; done() once it committed. */
+  mark?: MarkChange,
 ): Promise<Admission> {
   // Raw, on Prisma's pool (raw-sql.ts): every run is admitted once, and Prisma's interactive
   // transaction costs the worker several times the CPU of these few statements.
-  return withChainReady(deps, () => admit(deps, ctx, executionId, attempts, read));
+  const admission = await withChainReady(deps, () =>
+    admit(deps, ctx, executionId, { attempts, ...(mark ? { alsoSet: mark.set } : {}) }, read),
+  );
+  if (admission.admitted) mark?.done();
+  return admission;
 }
 
 /** The worker's read of the run, as admission weighs it. */
@@ -209,9 +222,11 @@ async function admit(
   deps: CoreDeps,
   ctx: RequestCtx,
   executionId: string,
-  attempts: number,
+  /** The move's patch: the job's attempt, and the pickup's mark when given. */
+  start: Pick<TransitionPatch, 'attempts' | 'alsoSet'> & { attempts: number },
   read: RunRead | undefined,
 ): Promise<Admission> {
+  const { attempts } = start;
   // A project without a limit, and no budget on it or its submitter: nothing to count or lock, so
   // the move goes alone, one statement after the read, instead of a transaction of three round trips.
   const unlocked = statementsOf(deps);
@@ -229,7 +244,7 @@ async function admit(
       ctx,
       executionId,
       'PLANNING',
-      { attempts },
+      start,
       noticeRoute(deps),
     );
     return { admitted: true, projectId: project.project_id, limit, change };
@@ -265,7 +280,7 @@ async function admit(
     if (project.held_reason !== null)
       await tx.$executeRaw`
         UPDATE executions SET held_reason = NULL, updated_at = ${now} WHERE id = ${executionId}::uuid`;
-    const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING', { attempts });
+    const change = await transitionExecution(deps, tx, ctx, executionId, 'PLANNING', start);
     return {
       admitted: true,
       projectId: project.project_id,

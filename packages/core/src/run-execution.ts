@@ -180,6 +180,8 @@ class ExecutionRun {
   private projectId: string | undefined;
   /** The project's concurrency limit as admission read it (0: no run waits for a slot of it). */
   private projectLimit: number | undefined;
+  /** The pickup's mark went with the move to PLANNING: the workspace event need not carry it. */
+  private markedAtStart = false;
   /**
    * Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget),
    * read from the run's recorded decisions when a limit is first crossed in this pickup.
@@ -390,7 +392,11 @@ class ExecutionRun {
     let resume: { checkpoint: unknown; decision?: ApprovalDecision } | undefined;
     if (this.state === 'PENDING') {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
-      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt, this.read);
+      // A run with nothing to fetch before its agent starts (no repository: its workspace is written
+      // when first read) is marked as held by this worker as it starts, one statement fewer.
+      const mark = this.options.github || this.options.repo ? undefined : this.pickup.startingMark();
+      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt, this.read, mark);
+      this.markedAtStart = admission.admitted && mark !== undefined;
       this.projectId = admission.projectId;
       this.projectLimit = admission.limit;
       if (!admission.admitted) {
@@ -487,7 +493,9 @@ class ExecutionRun {
     // A new run's agent starts right after this event: it carries the pickup's mark (run-pickup.ts).
     // Named, not read: reading `dir` writes a fresh workspace out, which waits for a runner that uses it.
     const dir = workspaceDir(this.workspacesRoot(), this.id);
-    if (!resume) await this.event('workspace', { dir }, undefined, this.pickup.startingMark());
+    // Marked already, the event waits for the run's next write; otherwise it carries the mark.
+    if (!resume && this.markedAtStart) await this.note('workspace', { dir });
+    else if (!resume) await this.event('workspace', { dir }, undefined, this.pickup.startingMark());
     if (resume && saved?.delivery) {
       // The runner had ended before the delivery asked: the delivery goes on, the agent does not run.
       await this.pickup.agentStarting();

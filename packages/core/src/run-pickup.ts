@@ -19,7 +19,8 @@ import { isTerminal } from './state-machine.ts';
  * A dead worker takes every run it held down with it, and a count of all losses blames the runs
  * that shared a worker with the culprit (20 SIGKILLs over 200 runs gave a bystander 10). Two things
  * tell them apart. A worker that dies while it is still setting the run up (probing, preparing the
- * workspace) was not killed by the agent: the mark is set only as the agent starts. And a poison run
+ * workspace) was not killed by the agent: the mark is set only as the agent starts (with the move to
+ * PLANNING for a run that has nothing to fetch or prepare before its agent starts). And a poison run
  * dies at the same point again and again while a bystander gets further: the run's next checkpoint
  * resets the count (run-execution.ts, saveProgress), so the limit is on losses in a row without
  * progress, and a run that does progress is bounded by EXECUTION_TIMEOUT_S, counted across pickups.
