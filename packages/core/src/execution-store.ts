@@ -168,7 +168,9 @@ function transitionStatement(
     : Prisma.empty;
   const afterCard = completed ? Prisma.sql`AND (SELECT count(*) FROM card) >= 0` : Prisma.empty;
   // The audit row says which state the run left, which only the statement knows: one variant each.
-  const from = FROM_STATES[to].length ? FROM_STATES[to] : (['-'] as const);
+  // The agent's own phase change (PLANNING → RUNNING) is the run's event, not an operation: no audit row.
+  const audited = FROM_STATES[to].filter((state) => !(state === 'PLANNING' && to === 'RUNNING'));
+  const from = audited.length ? audited : (['-'] as const);
   const audit = chainedAudit(
     deps,
     ctx,
