@@ -138,7 +138,8 @@ describe('a submitted run answers its 2026.3 polls from the submit', () => {
     const submitted = await post('/api/runtime/tasks/submit', {
       agent_type: 'echo',
       prompt: 'followed',
-      context: { project: 'kept' },
+      // Its own usage report (at its end) would race the one this test writes: it waits in its step.
+      context: { project: 'kept', echo: { steps: 1, delay_ms: 60_000 } },
       session_id: session.session_id,
     });
     const taskId = submitted.task_id as string;

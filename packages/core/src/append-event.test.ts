@@ -162,6 +162,23 @@ describe('appendEvent', () => {
     expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).eventSeq).toBe(4);
   });
 
+  it("sets the row's usage from the last usage report among waiting events, when none is given", async () => {
+    const execution = await newExecution();
+    const usage = (tokens: number) => ({ input_tokens: tokens, output_tokens: 1, cost_usd: 0 });
+    await appendEvents({ prisma }, execution.id, [
+      pendingEvent('usage', usage(3)),
+      pendingEvent('message', { text: 'between' }),
+      pendingEvent('usage', usage(7)),
+    ]);
+    const row = await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } });
+    expect(row.usage).toEqual(usage(7));
+    // A write without a report keeps it.
+    await appendEvents({ prisma }, execution.id, [pendingEvent('message', { text: 'after' })]);
+    expect((await prisma.execution.findUniqueOrThrow({ where: { id: execution.id } })).usage).toEqual(
+      usage(7),
+    );
+  });
+
   it('refuses an unknown execution', async () => {
     await expect(
       appendEvent({ prisma }, '00000000-0000-4000-8000-000000000000', 'message', {}),

@@ -39,6 +39,27 @@ describe('EventBatch', () => {
     ]);
   });
 
+  it('carries what waits in a write of the run, and keeps it for the next write when that one fails', async () => {
+    const batch = new EventBatch(
+      async () => undefined,
+      (err) => {
+        throw err;
+      },
+      10_000,
+    );
+    await batch.add(pendingEvent('a', {}));
+    await expect(
+      batch.carry(async (events) => {
+        expect(events.map((e) => e.type)).toEqual(['a']);
+        throw new Error('the database went away');
+      }),
+    ).rejects.toThrow('the database went away');
+    await batch.add(pendingEvent('b', {}));
+    const carried = await batch.carry(async (events) => events.map((e) => e.type));
+    expect(carried).toEqual(['a', 'b']);
+    expect(await batch.carry(async (events) => events.length)).toBe(0);
+  });
+
   it("hands nothing over until the timer's own write has finished, so seqs follow the events' order", async () => {
     const order: string[] = [];
     let release: () => void = () => undefined;

@@ -18,7 +18,8 @@ export const MAX_WAITING = 64;
  * event gets its seq in the order it happened.
  *
  * A worker killed while events wait loses them (at most EVENT_BATCH_MS of them): they are its log,
- * not its state. What the run's recovery reads (its state, checkpoint, approvals) is never deferred.
+ * not its state. What the run's recovery reads (its state, checkpoint, approvals) is never deferred,
+ * nor a usage report that costs money or that a budget is checked against (run-execution.ts).
  */
 export class EventBatch {
   private pending: PendingEvent[] = [];
@@ -48,6 +49,20 @@ export class EventBatch {
     this.cancelTimer();
     await this.writing;
     return this.pending.splice(0);
+  }
+
+  /**
+   * Runs `write` with what waits (as `take` hands it over); if the write fails, the events go out
+   * with the next one.
+   */
+  async carry<T>(write: (events: PendingEvent[]) => Promise<T>): Promise<T> {
+    const events = await this.take();
+    try {
+      return await write(events);
+    } catch (err) {
+      this.giveBack(events);
+      throw err;
+    }
   }
 
   /** A write that was to carry `events` did not happen: they go out with the next one. */

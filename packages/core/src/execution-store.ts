@@ -37,6 +37,13 @@ export interface PendingEvent {
   at: string;
 }
 
+/**
+ * The run's usage as the last usage report among `events` says it (its data is the run's whole
+ * usage so far), for the row: a report that waited for the run's next write (run-execution.ts)
+ * sets the row's `usage` there.
+ */
+const carriedUsage = (events: readonly PendingEvent[]) => events.findLast((e) => e.type === 'usage')?.data;
+
 /** An event to write, stored as JSON the way every event is (storable.ts), stamped now. */
 export function pendingEvent(type: string, data: Record<string, unknown>): PendingEvent {
   return { type, data: JSON.stringify(storableJson(data)), at: new Date().toISOString() };
@@ -156,6 +163,8 @@ function transitionStatement(
   if (patch.attempts !== undefined) sets.push(Prisma.sql`attempts = ${patch.attempts}::int`);
   if (patch.meta !== undefined) sets.push(Prisma.sql`meta = ${jsonb(patch.meta)}`);
   if (alsoSet) sets.push(alsoSet);
+  const usage = carriedUsage(before);
+  if (usage !== undefined) sets.push(Prisma.sql`usage = ${usage}::jsonb`);
   const toText = to.toLowerCase();
   // A finished run puts its card up for review; only from In progress, so a card a person (or a PR's
   // delivery) already moved stays where it is. Failed and cancelled runs leave it, with their badge.
@@ -387,8 +396,10 @@ export async function appendEvents(
     ? Prisma.sql`JOIN tasks t ON t.id = bumped.task_id JOIN projects p ON p.id = t.project_id
                  JOIN users u ON u.id = bumped.user_id`
     : Prisma.empty;
+  // Reported now, or in a report that waited for this write.
+  const usageJson = usage ? JSON.stringify(usage) : (carriedUsage(events) ?? null);
   // The notice says so: a kept session-contract poll answer shows the usage (read-cache.ts).
-  const usageFlag = usage ? Prisma.sql`, 'usage', true` : Prisma.empty;
+  const usageFlag = usageJson ? Prisma.sql`, 'usage', true` : Prisma.empty;
   const route = noticeRoute(deps);
   const notify =
     route === 'statement'
@@ -415,7 +426,7 @@ export async function appendEvents(
     WITH bumped AS (
       UPDATE executions
       SET event_seq = event_seq + ${events.length}::int,
-          usage = COALESCE(${usage ? JSON.stringify(usage) : null}::jsonb, usage),
+          usage = COALESCE(${usageJson}::jsonb, usage),
           updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'${alsoSet ? Prisma.sql`, ${alsoSet}` : Prisma.empty}
       WHERE id = ${executionId}::uuid
       RETURNING event_seq, task_id, state, cancel_requested_at, user_id),
@@ -436,7 +447,7 @@ export async function appendEvents(
   if (route !== 'statement') {
     const change = { executionId, taskId: row.taskId, seq: row.seq, state: row.state };
     // As the statement's own notice would say (read-cache.ts reads `at` and `usage`).
-    noticeAfter(route, { ...change, at: now, ...(usage ? { usage: true } : {}) });
+    noticeAfter(route, { ...change, at: now, ...(usageJson ? { usage: true } : {}) });
   }
   return {
     executionId,

@@ -19,7 +19,7 @@ import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { canonicalJson } from './audit-chain.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
-import { budgetReached, runBudgetReached } from './budgets.ts';
+import { budgetReached, projectBudgetOf, runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
@@ -236,17 +236,9 @@ class ExecutionRun {
     // The run's end lets go of it in the same statement (run-pickup.ts).
     const release = isTerminal(to) ? this.pickup.releasing() : undefined;
     // The events that waited for this write go with it (event-batch.ts).
-    const before = await this.batch.take();
-    try {
-      await transitionAndPublish(this.deps, this.ctx, this.id, to, {
-        ...patch,
-        alsoSet: release?.set,
-        before,
-      });
-    } catch (err) {
-      this.batch.giveBack(before);
-      throw err;
-    }
+    await this.batch.carry((before) =>
+      transitionAndPublish(this.deps, this.ctx, this.id, to, { ...patch, alsoSet: release?.set, before }),
+    );
     release?.done();
     this.moved(to, patch);
   }
@@ -271,10 +263,8 @@ class ExecutionRun {
 
   /** Writes an event now, with those that waited for the run's next write before it. */
   private async event(type: string, data: Record<string, unknown>, usage?: Usage, also?: MarkChange) {
-    const before = await this.batch.take();
-    let change: AppendedEvents;
-    try {
-      change = await appendEvent(
+    const change = await this.batch.carry((before) =>
+      appendEvent(
         this.deps,
         this.id,
         type,
@@ -282,11 +272,8 @@ class ExecutionRun {
         usage as Record<string, unknown> | undefined,
         also?.set,
         before,
-      );
-    } catch (err) {
-      this.batch.giveBack(before);
-      throw err;
-    }
+      ),
+    );
     also?.done();
     this.cancelSeen(change);
     return change;
@@ -602,7 +589,7 @@ class ExecutionRun {
    * or max_cost_usd under `on_limit: "ask"`, it waits here for a person, the runner suspended
    * after the model call that reported.
    */
-  private async checkLimits(checkpoint: unknown, budgetInputs?: BudgetInputs): Promise<void> {
+  private async checkLimits(checkpoint: unknown, budgetInputs?: BudgetInputs | null): Promise<void> {
     const maxCost = this.options.max_cost_usd;
     const maxTokens = this.options.max_tokens;
     const tokens = this.usage.input_tokens + this.usage.output_tokens;
@@ -617,14 +604,24 @@ class ExecutionRun {
       !(await this.mayGoPast('max_cost_usd', costMessage, { ...details, max_cost_usd: maxCost }, checkpoint))
     )
       return;
-    // Read afresh with the usage report itself where it could be (a raised budget counts at once).
-    const budget = budgetInputs
-      ? await budgetReached(this.deps.prisma, budgetInputs)
-      : await runBudgetReached(this.deps.prisma, this.id);
+    // Read afresh with the usage report itself where it could be (a raised budget counts at once);
+    // null: no budget applies to the run.
+    const budget =
+      budgetInputs === null
+        ? null
+        : budgetInputs
+          ? await budgetReached(this.deps.prisma, budgetInputs)
+          : await runBudgetReached(this.deps.prisma, this.id);
     if (budget) {
       const { limit, message, budget_usd, spent_usd } = budget;
       await this.mayGoPast(limit, message, { ...details, budget_usd, spent_usd }, checkpoint);
     }
+  }
+
+  /** Whether a monthly budget (its project's, its submitter's) applied to the run as it was taken. */
+  private budgeted(): boolean {
+    const project = this.read.project;
+    return !project || projectBudgetOf(project.settings) !== null || project.userBudget !== null;
   }
 
   /**
@@ -710,6 +707,14 @@ class ExecutionRun {
           cost_usd: this.usage.cost_usd + (ev.costUsd ?? 0),
           ...(ev.model ? { model: ev.model } : this.usage.model ? { model: this.usage.model } : {}),
         };
+        if ((ev.costUsd ?? 0) === 0 && !this.budgeted()) {
+          // A report that costs nothing, in a run no monthly budget applies to, moves no money and
+          // nothing the database checks: it goes with the run's next write, as a message does (a
+          // worker killed within that wait loses these token counts, never a cost).
+          await this.note('usage', { ...this.usage });
+          await this.checkLimits(ev.checkpoint, null);
+          return undefined;
+        }
         const reported = await this.event('usage', { ...this.usage }, this.usage);
         // May wait for a person; the runner gets nothing back for its usage report either way.
         await this.checkLimits(ev.checkpoint, reported.budget);
@@ -830,22 +835,18 @@ class ExecutionRun {
     // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
     const set = Prisma.sql`checkpoint = ${jsonb(stored)}, worker_losses = 0`;
     // The step's events, which waited for this write, go with it: one statement for both.
-    const before = await this.batch.take();
-    if (before.length > 0) {
-      try {
+    await this.batch.carry(async (before) => {
+      if (before.length > 0) {
         this.cancelSeen(await appendEvents(this.deps, this.id, before, undefined, set));
-      } catch (err) {
-        this.batch.giveBack(before);
-        throw err;
+        return;
       }
-    } else {
       const now = new Date().toISOString();
       const saved = await sqlOf(this.deps.prisma).query<{ id: string }>(Prisma.sql`
         UPDATE executions SET ${set}, updated_at = ${now}::timestamptz AT TIME ZONE 'UTC'
         WHERE id = ${this.id}::uuid
         RETURNING id::text AS id`);
       if (saved.length === 0) throw new NotFound(`execution ${this.id} not found`);
-    }
+    });
     // Not for work that goes on elsewhere: no pickup could go back to this checkpoint.
     if (!this.remoteState() && this.snapshotDue())
       this.keptSnapshot = await keepWorkspace(this.deps, this.id, this.workspace, stored);

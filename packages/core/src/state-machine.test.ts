@@ -124,7 +124,11 @@ describe('execution state machine', () => {
       });
       await prisma.$transaction((tx) =>
         transitionExecution(deps, tx, systemCtx(), exec.id, 'RUNNING', {
-          before: [waiting('status', { phase: 'planning' }, 1), waiting('message', { text: 'plan' }, 2)],
+          before: [
+            waiting('status', { phase: 'planning' }, 1),
+            waiting('message', { text: 'plan' }, 2),
+            waiting('usage', { input_tokens: 5, output_tokens: 2, cost_usd: 0 }, 3),
+          ],
         }),
       );
       const events = await prisma.executionEvent.findMany({
@@ -134,21 +138,27 @@ describe('execution state machine', () => {
       expect(events.map((e) => [e.seq, e.type, e.data])).toEqual([
         [1, 'status', { phase: 'planning' }],
         [2, 'message', { text: 'plan' }],
-        [3, 'state', { from: 'planning', to: 'running' }],
+        [3, 'usage', { input_tokens: 5, output_tokens: 2, cost_usd: 0 }],
+        [4, 'state', { from: 'planning', to: 'running' }],
       ]);
-      // Each keeps the time it happened.
-      expect(events.slice(0, 2).map((e) => e.createdAt.toISOString())).toEqual([at(1), at(2)]);
+      // Each keeps the time it happened; a usage report among them sets the row's usage.
+      expect(events.slice(0, 3).map((e) => e.createdAt.toISOString())).toEqual([at(1), at(2), at(3)]);
+      expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).usage).toEqual({
+        input_tokens: 5,
+        output_tokens: 2,
+        cost_usd: 0,
+      });
 
       // RUNNING cannot go back to PENDING: nothing of the statement is written, its events neither.
       await expect(
         prisma.$transaction((tx) =>
           transitionExecution(deps, tx, systemCtx(), exec.id, 'PENDING', {
-            before: [waiting('message', { text: 'kept for the next write' }, 3)],
+            before: [waiting('message', { text: 'kept for the next write' }, 4)],
           }),
         ),
       ).rejects.toBeInstanceOf(InvalidState);
-      expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(3);
-      expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).eventSeq).toBe(3);
+      expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(4);
+      expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).eventSeq).toBe(4);
     });
 
     it('lets only one of two racing transitions from the same state win', async () => {
