@@ -3,6 +3,7 @@
 // <milestones>. It prints one line when ready, then `{"completed": n}` each time the number of
 // finished jobs reaches one of the comma-separated milestones.
 import { type BareBackend, bareQueue } from './bare-bullmq.ts';
+import { stopWithParent } from './with-parent.ts';
 
 const [backend, url, name, prefix, concurrency, milestones] = process.argv.slice(2);
 if (!backend || !url || !name || !prefix)
@@ -16,6 +17,7 @@ const worker = start(Number(concurrency), () => {
 });
 await worker.waitUntilReady();
 process.stdout.write(`${JSON.stringify({ port: 0, pid: process.pid })}\n`);
+stopWithParent();
 process.on('SIGTERM', async () => {
   await worker.close();
   await queue.close();

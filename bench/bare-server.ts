@@ -1,5 +1,6 @@
 // The baseline: bare Fastify routes answering the same JSON a poll returns (either adapter's).
 import Fastify from 'fastify';
+import { stopWithParent } from './with-parent.ts';
 
 const body = JSON.parse(process.argv[2] ?? '{}');
 const app = Fastify({ logger: false });
@@ -14,4 +15,5 @@ const address = app.server.address();
 process.stdout.write(
   `${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`,
 );
+stopWithParent();
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));

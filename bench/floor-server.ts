@@ -18,6 +18,7 @@ import { Prisma } from '../packages/db/src/generated/client.ts';
 import { createPrisma } from '../packages/db/src/prisma.ts';
 import { sqlOf } from '../packages/db/src/raw-sql.ts';
 import { type BareBackend, bareQueue } from './bare-bullmq.ts';
+import { stopWithParent } from './with-parent.ts';
 
 type Bullmq = typeof import('../packages/queue/node_modules/bullmq/dist/esm/index.js');
 const bullmq = createRequire(import.meta.url)('../packages/queue/node_modules/bullmq') as Bullmq;
@@ -85,6 +86,7 @@ await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;
 process.stdout.write(`${JSON.stringify({ port, pid: process.pid, key })}\n`);
+stopWithParent();
 process.on('SIGTERM', async () => {
   await app.close();
   await worker.close();

@@ -12,6 +12,7 @@ import { addUser, approveDevice, createApiKey, createProject } from '@ccl/core';
 import { operatorCtx } from '../apps/server/src/cli-support.ts';
 import { createLogger } from '../apps/server/src/log.ts';
 import { type Role, startServer } from '../apps/server/src/server.ts';
+import { stopWithParent } from './with-parent.ts';
 
 const args = process.argv.slice(2);
 const team = args.includes('--team');
@@ -51,6 +52,7 @@ const projects = Number(args.find((a) => a.startsWith('--projects='))?.slice('--
 for (let i = 1; i <= projects; i++) await createProject(server.deps, operatorCtx(), { slug: `bench-${i}` });
 const port = server.url ? Number(new URL(server.url).port) : 0;
 process.stdout.write(`${JSON.stringify({ port, pid: process.pid, ...credentials })}\n`);
+stopWithParent();
 process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));
 process.on('message', (message) => {
   if (message !== 'memory') return;

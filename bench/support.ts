@@ -36,7 +36,8 @@ export function spawnServer(
     process.execPath,
     ['--import', 'tsx', ...(opts.node ?? []), join(benchDir, script), ...args],
     {
-      stdio: ['ignore', 'pipe', 'inherit', ...(opts.ipc ? (['ipc'] as const) : [])],
+      // stdin: a pipe the process watches (with-parent.ts), so it stops when this process ends.
+      stdio: ['pipe', 'pipe', 'inherit', ...(opts.ipc ? (['ipc'] as const) : [])],
     },
   );
   return new Promise((resolve, reject) => {
