@@ -888,6 +888,11 @@ const serverEnv: Record<string, string> = {
   GOOSE_BIN: goose.bin,
   WORKSPACES_DIR: workspacesDir,
   WORKER_CONCURRENCY: String(CONCURRENT),
+  // One FIFO script serves every execution (scriptMany): a run that starts early can take many more
+  // than its share of the read turns while the others still check out, and the default of 40 turns
+  // then failed it ('turn limit reached', once in 200 in two full runs on 2026-12-07): the script's
+  // doing, not the server's. The highest limit keeps every run to its own end.
+  MAX_TURNS: '500',
   // The server is silent unless asked (BENCH_RT_LOG_LEVEL=warn shows job failures and shutdown steps).
   ...(process.env.BENCH_RT_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RT_LOG_LEVEL } : {}),
   ...(process.env.BENCH_RT_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_RT_POOL_SIZE } : {}),
