@@ -12,7 +12,7 @@ import {
 } from '@ccl/core';
 import { createPrisma, type PrismaClient } from '@ccl/db';
 import { createNotifier, type Notifier } from '@ccl/queue';
-import { createTestDatabase } from '@ccl/testing';
+import { createEchoRun, createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './test-support/test-server.ts';
 
@@ -46,27 +46,12 @@ describe('change notices of a run go out after its statements commit', () => {
     await db?.drop();
   });
 
-  async function runningExecution(state: 'PLANNING' | 'RUNNING' = 'RUNNING') {
-    const project = await prisma.project.upsert({
-      where: { slug: 'notices' },
-      create: { slug: 'notices', name: 'notices' },
-      update: {},
+  const runningExecution = (state: 'PLANNING' | 'RUNNING' = 'RUNNING') =>
+    createEchoRun(prisma, {
+      project: 'notices',
+      userId: LOCAL_USER_ID,
+      data: { state, startedAt: new Date(Date.now() - 1500) },
     });
-    const task = await prisma.task.create({
-      data: { projectId: project.id, title: 'notices', creatorId: LOCAL_USER_ID },
-    });
-    return prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId: LOCAL_USER_ID,
-        state,
-        startedAt: new Date(Date.now() - 1500),
-      },
-    });
-  }
 
   const depsWith = (bus: Publisher) =>
     ({

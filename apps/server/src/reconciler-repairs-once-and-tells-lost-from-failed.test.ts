@@ -6,7 +6,7 @@ import {
   type ExecutionJobState,
   PermanentFailure,
 } from '@ccl/queue';
-import { testRedisUrl } from '@ccl/testing';
+import { createEchoRun, testRedisUrl } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
@@ -26,21 +26,12 @@ describe('the reconciler', () => {
 
   /** A row as a crash leaves it: not terminal, untouched for a minute, `attempts` as the run recorded. */
   async function orphan(state: ExecutionState, attempts = state === 'PENDING' ? 0 : 1) {
-    const project = await api.prisma.project.upsert({
-      where: { slug: 'orphans' },
-      create: { slug: 'orphans', name: 'orphans' },
-      update: {},
-    });
-    const task = await api.prisma.task.create({
-      data: { projectId: project.id, title: 'orphan', creatorId: 'local' },
-    });
-    const exec = await api.prisma.execution.create({
+    const exec = await createEchoRun(api.prisma, {
+      project: 'orphans',
+      userId: 'local',
+      title: 'orphan',
       data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
         prompt: `orphan ${state}`,
-        userId: 'local',
         state,
         attempts,
         context: { echo: { steps: 1, delay_ms: 1 } },

@@ -1,4 +1,5 @@
 import { reconcileExecutions } from '@ccl/core';
+import { createEchoRun } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoderClawClient } from './test-support/coderclaw-client.ts';
 import { BACKENDS, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
@@ -16,21 +17,12 @@ describe.each(BACKENDS)('worker resilience (%s queue)', (backend) => {
 
   async function orphan(state: 'PENDING' | 'RUNNING') {
     // A row whose job never reached the queue (or vanished with it), as a crash would leave it.
-    const project = await server.prisma.project.upsert({
-      where: { slug: 'orphans' },
-      create: { slug: 'orphans', name: 'orphans' },
-      update: {},
-    });
-    const task = await server.prisma.task.create({
-      data: { projectId: project.id, title: 'orphan', creatorId: 'local' },
-    });
-    const exec = await server.prisma.execution.create({
+    const exec = await createEchoRun(server.prisma, {
+      project: 'orphans',
+      userId: 'local',
+      title: 'orphan',
       data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
         prompt: `orphan ${state}`,
-        userId: 'local',
         state,
         context: { echo: { steps: 1, delay_ms: 1 } },
         ...(state === 'RUNNING' ? { startedAt: new Date() } : {}),

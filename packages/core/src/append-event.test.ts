@@ -1,5 +1,5 @@
 import { createPrisma, type PrismaClient } from '@ccl/db';
-import { createTestDatabase } from '@ccl/testing';
+import { createEchoRun, createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFound } from './errors.ts';
 import { appendEvent, appendEvents, pendingEvent } from './execution-store.ts';
@@ -25,25 +25,7 @@ describe('appendEvent', () => {
     await db?.drop();
   });
 
-  async function newExecution() {
-    const project = await prisma.project.upsert({
-      where: { slug: 'events' },
-      create: { slug: 'events', name: 'events' },
-      update: {},
-    });
-    const task = await prisma.task.create({
-      data: { projectId: project.id, title: 'events', creatorId: LOCAL_USER_ID },
-    });
-    return prisma.execution.create({
-      data: {
-        taskId: task.id,
-        requestedAgent: 'echo',
-        agentType: 'echo',
-        prompt: 'p',
-        userId: LOCAL_USER_ID,
-      },
-    });
-  }
+  const newExecution = () => createEchoRun(prisma, { project: 'events', userId: LOCAL_USER_ID });
 
   it('numbers concurrent events of one execution without gaps or duplicates', async () => {
     const execution = await newExecution();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createAgentCatalog } from '@ccl/agents';
 import { loadConfig } from '@ccl/config';
 import { createPrisma, type ExecutionState, type PrismaClient } from '@ccl/db';
-import { createTestDatabase } from '@ccl/testing';
+import { createEchoRun, createTestDatabase } from '@ccl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAuditSigner } from './audit-chain.ts';
 import { systemCtx } from './context.ts';
@@ -62,26 +62,8 @@ describe('execution state machine', () => {
       await db?.drop();
     });
 
-    async function executionIn(state: ExecutionState) {
-      const project = await prisma.project.upsert({
-        where: { slug: 'sm' },
-        create: { slug: 'sm', name: 'sm' },
-        update: {},
-      });
-      const task = await prisma.task.create({
-        data: { projectId: project.id, title: 't', creatorId: 'local' },
-      });
-      return prisma.execution.create({
-        data: {
-          taskId: task.id,
-          requestedAgent: 'echo',
-          agentType: 'echo',
-          prompt: 'p',
-          userId: 'local',
-          state,
-        },
-      });
-    }
+    const executionIn = (state: ExecutionState) =>
+      createEchoRun(prisma, { project: 'sm', userId: 'local', title: 't', data: { state } });
 
     it.each([...LEGAL].map((pair) => pair.split('>') as [ExecutionState, ExecutionState]))(
       "%s → %s is stored with an event and (but for the agent's own PLANNING → RUNNING) an audit row",

@@ -1,3 +1,4 @@
+export { createEchoRun } from './echo-run.ts';
 export * from './fakes/anthropic.ts';
 export {
   type GitHttpRequest,
