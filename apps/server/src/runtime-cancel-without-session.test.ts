@@ -2,7 +2,7 @@ import { approveDevice, revokeDevice } from '@ccl/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorCtx } from './cli-support.ts';
 import { CoderClawClient } from './test-support/coderclaw-client.ts';
-import { readJson, startTestServer, type TestServer } from './test-support/test-server.ts';
+import { readJson, startTestServer, type TestServer, waitFor } from './test-support/test-server.ts';
 
 // A CoderClaw client restarted since the submit has no session id for its cancel. As on the state poll,
 // the task id stands for the session that submitted it, while that session is live.
@@ -50,7 +50,15 @@ describe('cancel of a runtime task without session_id', () => {
 
   it('refuses once that session is revoked, and the run goes on', async () => {
     const taskId = await submitSlow('desktop');
+    // Revoked as the CLI does it, from outside the API's read cache: the API hears of it by the
+    // NOTIFY sent with the commit. Wait for that (a state poll needs the same session) rather than
+    // race it; a cancel sent first would still be the session's.
     await revokeDevice(server.deps, operatorCtx(), { userId: 'bob', deviceId: 'desktop' });
+    await waitFor(
+      async () => (await fetch(`${server.url}/api/runtime/tasks/${taskId}/state`)).status === 404,
+      5_000,
+      10,
+    );
     const res = await bareCancel(taskId, {});
     expect(res.status).toBe(404);
     expect((await readJson(res)).message).toMatch(/the session that submitted task .* has ended/);
