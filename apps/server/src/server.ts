@@ -92,6 +92,8 @@ export async function startServer(
       hub.onTask((taskId) => cache.taskChanged(taskId));
       // A device revoked in any process (the CLI too) ends its sessions here at once.
       await rt.notifier.subscribe(CHANNELS.sessions, () => cache.forgetAllSessions());
+      // A project, its members or its secrets changed (database triggers, whoever wrote): submits read it again.
+      await rt.notifier.subscribe(CHANNELS.projects, () => cache.projects.forget());
       const apiDeps = { ...rt.deps, cache, refusals };
       if (config.TELEGRAM_BOT_TOKEN) {
         telegram = new TelegramService(apiDeps, { databaseUrl: rt.db.url, log });

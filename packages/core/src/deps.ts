@@ -75,6 +75,11 @@ export const CHANNELS = {
    * the credentials of their open event streams.
    */
   sessions: 'ccl_sessions',
+  /**
+   * payload: empty — a project's settings or slug, its members or its secrets changed (sent by
+   * database triggers, whoever wrote): API processes drop what they kept of projects (project-cache.ts).
+   */
+  projects: 'ccl_projects',
 } as const;
 
 export interface ExecutionChange {

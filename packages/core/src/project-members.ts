@@ -42,6 +42,8 @@ export async function addProjectMember(deps: CoreDeps, ctx: RequestCtx, slug: st
       detail: { project: slug, user_id: userId },
     });
   });
+  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
+  deps.cache?.projects.forget();
   return listProjectMembers(deps, ctx, slug);
 }
 
@@ -60,5 +62,7 @@ export async function removeProjectMember(deps: CoreDeps, ctx: RequestCtx, slug:
       detail: { project: slug, user_id: userId },
     });
   });
+  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
+  deps.cache?.projects.forget();
   return listProjectMembers(deps, ctx, slug);
 }

@@ -2,6 +2,7 @@ import { Prisma, sqlOf } from '@ccl/db';
 import { has, type RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
+import type { ProjectForRunRead } from './project-cache.ts';
 import { type RefusalDeps, recordRefusal } from './refusals.ts';
 
 /**
@@ -62,27 +63,36 @@ export interface ProjectForRun {
 }
 
 /**
- * Refuses a project out of the caller's reach, and reads what a new run needs of it, in one
- * statement (raw-sql.ts): every submit asks both. A project that does not exist yet is created on
+ * Refuses a project out of the caller's reach, and gives what a new run needs of it: every submit
+ * asks both. Read in one statement (raw-sql.ts), and kept by an API process until the project, its
+ * members or its secrets change (project-cache.ts). A project that does not exist yet is created on
  * first use, so only an existing, members-only project the caller is not in is out of reach.
  */
 export async function projectForRunInReach(
-  deps: RefusalDeps,
+  deps: RefusalDeps & Pick<CoreDeps, 'cache'>,
   ctx: RequestCtx,
   slug: string,
 ): Promise<ProjectForRun> {
-  const rows = await sqlOf(deps.prisma).query<ProjectForRun & { members: number; mine: boolean }>(Prisma.sql`
+  const cache = deps.cache?.projects;
+  const found =
+    cache?.get(slug) ??
+    (await (cache ? cache.load(slug, () => readProjectForRun(deps, slug)) : readProjectForRun(deps, slug)));
+  if (!found) return { settings: null, secrets: [] };
+  if (found.members.length > 0 && !found.members.includes(ctx.actor.userId) && !seesAllProjects(ctx))
+    throw await outOfReach(deps, ctx, 'project', slug);
+  return { settings: found.settings, secrets: found.secrets };
+}
+
+async function readProjectForRun(
+  deps: Pick<CoreDeps, 'prisma'>,
+  slug: string,
+): Promise<ProjectForRunRead | null> {
+  const rows = await sqlOf(deps.prisma).query<ProjectForRunRead>(Prisma.sql`
     SELECT p.settings,
            COALESCE((SELECT array_agg(s.name) FROM project_secrets s WHERE s.project_id = p.id), '{}') AS secrets,
-           (SELECT count(*)::int FROM project_members m WHERE m.project_id = p.id) AS members,
-           EXISTS (SELECT 1 FROM project_members m
-                   WHERE m.project_id = p.id AND m.user_id = ${ctx.actor.userId}) AS mine
+           COALESCE((SELECT array_agg(m.user_id) FROM project_members m WHERE m.project_id = p.id), '{}') AS members
     FROM projects p WHERE p.slug = ${slug}`);
-  const row = rows[0];
-  if (!row) return { settings: null, secrets: [] };
-  if (row.members > 0 && !row.mine && !seesAllProjects(ctx))
-    throw await outOfReach(deps, ctx, 'project', slug);
-  return { settings: row.settings, secrets: row.secrets };
+  return rows[0] ?? null;
 }
 
 export async function assertProjectInReach(deps: RefusalDeps, ctx: RequestCtx, slug: string) {

@@ -104,7 +104,7 @@ export async function createProject(
 /** What changing a project needs: no queue or runtimes, so the CLI can call it too. */
 /** The CLI changes projects without a queue; the server also wakes runs a raised limit lets start. */
 type ProjectDeps = Pick<CoreDeps, 'prisma' | 'audit' | 'config' | 'refusals'> &
-  Partial<Pick<CoreDeps, 'queue' | 'log'>>;
+  Partial<Pick<CoreDeps, 'queue' | 'log' | 'cache'>>;
 
 export async function updateProject(
   deps: ProjectDeps,
@@ -141,6 +141,8 @@ export async function updateProject(
     });
     return toProjectDto(project, budget);
   });
+  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
+  deps.cache?.projects.forget();
   // A raised budget lets the runs waiting on it go on.
   if (input.settings !== undefined) await releaseBudgetWaits(deps, ctx, { projectId: updated.id });
   // A raised limit (or budget) lets the project's held runs start now rather than at their next look.

@@ -82,6 +82,8 @@ export async function putProjectSecret(
     });
     return saved;
   });
+  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
+  deps.cache?.projects.forget();
   return {
     name: row.name,
     key_id: row.keyId,
@@ -104,6 +106,8 @@ export async function deleteProjectSecret(deps: CoreDeps, ctx: RequestCtx, slug:
       detail: { project: slug, name },
     });
   });
+  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
+  deps.cache?.projects.forget();
 }
 
 /** The worker's view: a project's secrets in clear, for the runner of one execution only. */
