@@ -518,7 +518,12 @@ export async function transitionAndPublish(
         // A connection lost while committing leaves the outcome unknown: the next try may find it made.
         if (tryNumber > 1 && err instanceof InvalidState) {
           const made = await madeAlready(deps, executionId, to);
-          if (made) return made;
+          if (made) {
+            // A notice that goes with the commit went with it; one meant to follow it never left.
+            const after = noticeRoute(deps);
+            if (!isTerminal(to) && to !== 'WAITING' && after !== 'statement') noticeAfter(after, made);
+            return made;
+          }
         }
         throw err;
       }

@@ -8,7 +8,7 @@ import { makeAuditSigner } from './audit-chain.ts';
 import { systemCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { InvalidState } from './errors.ts';
-import { pendingEvent, transitionExecution } from './execution-store.ts';
+import { pendingEvent, transitionAndPublish, transitionExecution } from './execution-store.ts';
 import { canTransition, TRANSITIONS } from './state-machine.ts';
 import { ensureBuiltins } from './users.ts';
 
@@ -141,6 +141,38 @@ describe('execution state machine', () => {
       ).rejects.toBeInstanceOf(InvalidState);
       expect(await prisma.executionEvent.count({ where: { executionId: exec.id } })).toBe(4);
       expect((await prisma.execution.findUniqueOrThrow({ where: { id: exec.id } })).eventSeq).toBe(4);
+    });
+
+    it('sends the notice of a move that committed although its answer was lost', async () => {
+      // The worker's view when the connection ends between COMMIT and its answer (P1017): the retry
+      // finds the move made. Its notice goes after the statement, so it must go from there.
+      const exec = await executionIn('PENDING');
+      let tries = 0;
+      const flaky = new Proxy(prisma, {
+        get(target, key, receiver) {
+          if (key !== '$queryRaw') return Reflect.get(target, key, receiver);
+          return async (...args: Parameters<PrismaClient['$queryRaw']>) => {
+            tries += 1;
+            const rows = await prisma.$queryRaw(...args);
+            if (tries === 1)
+              throw Object.assign(new Error('Server has closed the connection.'), { code: 'P1017' });
+            return rows;
+          };
+        },
+      });
+      const published: unknown[] = [];
+      const bus = {
+        publish: async (_channel: string, payload: string) => void published.push(JSON.parse(payload)),
+      };
+      const log = { warn: () => undefined };
+      const change = await transitionAndPublish(
+        { ...deps, prisma: flaky, bus, log } as unknown as CoreDeps,
+        systemCtx(),
+        exec.id,
+        'PLANNING',
+      );
+      expect(change).toEqual({ executionId: exec.id, taskId: exec.taskId, seq: 1, state: 'PLANNING' });
+      expect(published).toEqual([change]);
     });
 
     it('lets only one of two racing transitions from the same state win', async () => {
