@@ -2,8 +2,9 @@ import {
   type Logger as CoreLogger,
   isDatabaseUnavailable,
   type JobContext,
+  jobCtx,
   RetryLater,
-  readRun,
+  readAndStart,
   runExecution,
 } from '@ccl/core';
 import type { Logger } from 'pino';
@@ -44,8 +45,14 @@ export function executionHandler(rt: Runtime, log: Logger) {
   const running = new Map<string, CoreLogger>();
 
   async function handle(executionId: string, job: JobContext) {
-    // The run's one read of its row: the log's and the trace's fields come from it, and the run starts from it.
-    const read = await readRun(rt.deps, executionId);
+    // The run's one read of its row: the log's and the trace's fields come from it, and the run starts
+    // from it; a run that can start at once is moved to PLANNING by the same statement.
+    const { read, started: startedRun } = await readAndStart(
+      rt.deps,
+      jobCtx(executionId, job.attempt),
+      executionId,
+      job.attempt,
+    );
     const row = read?.execution;
     const runLog = boundLogger(log, { executionId, ...(row ? { userId: row.userId } : {}) });
     const started = performance.now();
@@ -53,7 +60,7 @@ export function executionHandler(rt: Runtime, log: Logger) {
     runLog.info({ attempt: job.attempt }, 'execution started');
     let threw = true;
     try {
-      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job, read);
+      const run = () => runExecution({ ...rt.deps, log: runLog }, executionId, job, read, startedRun);
       const outcome =
         rt.tracing && row
           ? await rt.tracing.inRunSpan(

@@ -7,6 +7,7 @@ import {
   noticeAfter,
   noticeRoute,
   type RunRead,
+  readRunStarting,
   type TransitionPatch,
   transitionExecution,
 } from './execution-store.ts';
@@ -202,6 +203,66 @@ export async function admitExecution(
   );
   if (admission.admitted) mark?.done();
   return admission;
+}
+
+/** A run readAndStart moved to PLANNING, and whether the pickup's mark went with the move. */
+export interface StartedRun {
+  change: ExecutionChange;
+  projectId: string;
+  /** The mark's time when it went with the move (a run with nothing to fetch), else null. */
+  markedAt: Date | null;
+}
+
+/**
+ * The worker's read of the run it takes (execution-store.ts readRun), which also starts it in the
+ * same statement when there is nothing to weigh or to do first: the run is PENDING, no cancel was
+ * asked for, no earlier holder's mark is left (a worker loss to count), it has working time and
+ * losses left (run-pickup.ts), a runner of its agent is here, and neither a concurrency limit nor a
+ * budget of its project or submitter applies (admit's own fast path). The move carries the job's
+ * attempt and, for a run without a repository or a GitHub checkout, the pickup's mark, as admit
+ * would. Otherwise nothing moves, and the run goes the usual way from the row read here.
+ */
+export async function readAndStart(
+  deps: CoreDeps,
+  ctx: RequestCtx,
+  executionId: string,
+  attempt: number,
+): Promise<{ read: RunRead | null; started: StartedRun | null }> {
+  // Probed once per PROBE_TTL_MS: a worker-only process probes at its first job, as the run would.
+  await deps.agents.refresh();
+  const runners = deps.agents.knownTypes().filter((type) => deps.agents.get(type)?.runner);
+  const { config } = deps;
+  // concurrencyLimit(settings) is 0: the project's own max_concurrent is 0, or it has none and the server's is 0.
+  const noLimit =
+    config.PROJECT_MAX_CONCURRENCY === 0
+      ? Prisma.sql`COALESCE(cur.run_project_settings->'max_concurrent', 'null'::jsonb) IN ('null'::jsonb, '0'::jsonb)`
+      : Prisma.sql`cur.run_project_settings->'max_concurrent' = '0'::jsonb`;
+  const guard = Prisma.sql`cur.cancel_requested_at IS NULL AND cur.picked_up_at IS NULL
+    AND cur.held_reason IS NULL
+    AND cur.worker_losses < ${config.EXECUTION_MAX_WORKER_LOSSES}::int
+    AND cur.worked_ms < ${config.EXECUTION_TIMEOUT_S * 1000}::bigint
+    AND cur.agent_type = ANY(${runners}::text[])
+    AND cur.run_project_id IS NOT NULL AND ${noLimit}
+    AND NOT (cur.run_project_settings ? 'budget_usd_month') AND cur.run_user_budget IS NULL`;
+  const markedAt = new Date();
+  // As admit's mark (run-execution.ts): only a run whose workspace needs no fetch is marked as it starts.
+  const mark = Prisma.sql`picked_up_at = CASE WHEN cur.context ? 'repo' OR cur.context ? 'github' THEN NULL
+    ELSE ${markedAt.toISOString()}::timestamptz AT TIME ZONE 'UTC' END`;
+  const { read, started } = await readRunStarting(
+    deps,
+    ctx,
+    executionId,
+    { attempts: attempt, alsoSet: mark },
+    guard,
+  );
+  // The guard asked for a project: a run without one never starts here.
+  if (!read?.project || !started) return { read, started: null };
+  const context = (read.execution.context ?? {}) as Record<string, unknown>;
+  const marked = !('repo' in context) && !('github' in context);
+  return {
+    read,
+    started: { change: started, projectId: read.project.projectId, markedAt: marked ? markedAt : null },
+  };
 }
 
 /** The worker's read of the run, as admission weighs it. */

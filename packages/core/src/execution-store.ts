@@ -80,13 +80,28 @@ const FROM_STATES = Object.fromEntries(
 interface MovedRow {
   /** The state it was in (an execution that does not exist gives no row at all). */
   from_state: ExecutionState;
-  task_id: string;
-  /** Null when the move was refused (not allowed from `from_state`). */
+  run_task_id: string;
+  /** Null when the move was refused (not allowed from `from_state`, or its guard said no). */
   seq: number | null;
   /** The run's agent and time run, for a terminal move's notice. */
-  agent_type: string;
+  ended_agent_type: string;
   seconds: number | null;
 }
+
+/**
+ * A move that is also the worker's read of the run (readRunStarting): the statement locks the whole
+ * row, with what readRun reads of its project and submitter, and moves it only where `guard` (an
+ * SQL condition on `cur`, that locked row) holds.
+ */
+interface ReadingMove {
+  guard: Prisma.Sql;
+}
+
+/** What readRun reads besides the row: the run's project and its settings, and its submitter's budget. */
+const RUN_PROJECT_COLUMNS = Prisma.sql`t.project_id::text AS run_project_id, p.settings AS run_project_settings,
+           u.budget_usd_month AS run_user_budget`;
+const RUN_PROJECT_JOINS = Prisma.sql`LEFT JOIN tasks t ON t.id = e.task_id LEFT JOIN projects p ON p.id = t.project_id
+      LEFT JOIN users u ON u.id = e.user_id`;
 
 /**
  * Where a statement's change notice goes. `statement`: pg_notify inside it, sent on its commit.
@@ -143,6 +158,7 @@ function transitionStatement(
   to: ExecutionState,
   rawPatch: TransitionPatch,
   route: NoticeRoute,
+  reading?: ReadingMove,
 ) {
   const { alsoSet, before = [], ...stored } = rawPatch;
   const patch: TransitionPatch = storableJson(stored);
@@ -205,13 +221,18 @@ function transitionStatement(
     ? Prisma.sql` || jsonb_build_object('ended',
         jsonb_build_object('agentType', moved.agent_type, 'seconds', moved.seconds))`
     : Prisma.empty;
+  const cur = reading
+    ? Prisma.sql`SELECT e.*, ${RUN_PROJECT_COLUMNS}
+      FROM executions e ${RUN_PROJECT_JOINS} WHERE e.id = ${executionId}::uuid FOR UPDATE OF e`
+    : Prisma.sql`SELECT id, state, task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE`;
   const sql = Prisma.sql`
-    WITH cur AS (
-      SELECT id, state, task_id FROM executions WHERE id = ${executionId}::uuid FOR UPDATE),
+    WITH cur AS (${cur}),
     moved AS (
       UPDATE executions e SET ${Prisma.join(sets, ', ')}
       FROM cur
-      WHERE e.id = cur.id AND cur.state::text = ANY(${FROM_STATES[to]}::text[])
+      WHERE e.id = cur.id AND cur.state::text = ANY(${FROM_STATES[to]}::text[])${
+        reading ? Prisma.sql` AND ${reading.guard}` : Prisma.empty
+      }
       RETURNING e.event_seq, e.task_id, cur.state AS from_state, e.agent_type,
                 EXTRACT(EPOCH FROM (e.finished_at - e.started_at))::float8 AS seconds),
     ev AS (
@@ -227,8 +248,8 @@ function transitionStatement(
           : Prisma.empty
       }
     ${audit}
-    SELECT cur.state AS from_state, cur.task_id::text AS task_id, moved.event_seq AS seq,
-           moved.agent_type, moved.seconds${
+    SELECT cur.state AS from_state, cur.task_id::text AS run_task_id, moved.event_seq AS seq,
+           moved.agent_type AS ended_agent_type, moved.seconds${
              route === 'statement'
                ? Prisma.sql`,
            CASE WHEN moved.event_seq IS NOT NULL THEN pg_notify(${CHANNELS.execution},
@@ -236,26 +257,32 @@ function transitionStatement(
                                 'seq', moved.event_seq, 'state', ${to}::text)::jsonb${ended})::text)::text
            END AS notified`
                : Prisma.empty
-           }
+           }${reading ? Prisma.sql`, cur.*` : Prisma.empty}
     FROM cur LEFT JOIN moved ON true`;
-  const changeOf = (rows: MovedRow[]): ExecutionChange => {
-    const row = rows[0];
-    if (!row) throw new NotFound(`execution ${executionId} not found`);
-    if (row.seq === null) {
-      throw new InvalidState(
-        `execution ${executionId} cannot go from ${row.from_state.toLowerCase()} to ${toText}`,
-      );
-    }
-    const change: ExecutionChange = { executionId, taskId: row.task_id, seq: row.seq, state: to };
+  /** The move the row reports (its notice sent where it goes after the statement), or null if none was made. */
+  const madeOf = (row: MovedRow): ExecutionChange | null => {
+    if (row.seq === null) return null;
+    const change: ExecutionChange = { executionId, taskId: row.run_task_id, seq: row.seq, state: to };
     if (route !== 'statement')
       noticeAfter(route, {
         ...change,
         // A run's end names its agent and how long it ran, as the statement's own notice does.
-        ...(isTerminal(to) ? { ended: { agentType: row.agent_type, seconds: row.seconds } } : {}),
+        ...(isTerminal(to) ? { ended: { agentType: row.ended_agent_type, seconds: row.seconds } } : {}),
       });
     return change;
   };
-  return { sql, changeOf };
+  const changeOf = (rows: MovedRow[]): ExecutionChange => {
+    const row = rows[0];
+    if (!row) throw new NotFound(`execution ${executionId} not found`);
+    const change = madeOf(row);
+    if (!change) {
+      throw new InvalidState(
+        `execution ${executionId} cannot go from ${row.from_state.toLowerCase()} to ${toText}`,
+      );
+    }
+    return change;
+  };
+  return { sql, changeOf, madeOf };
 }
 
 /**
@@ -298,13 +325,49 @@ export interface RunRead {
  */
 export async function readRun(deps: Pick<CoreDeps, 'prisma'>, executionId: string): Promise<RunRead | null> {
   const rows = await sqlOf(deps.prisma).query<Record<string, unknown>>(Prisma.sql`
-    SELECT e.*, t.project_id::text AS run_project_id, p.settings AS run_project_settings,
-           u.budget_usd_month AS run_user_budget
-    FROM executions e LEFT JOIN tasks t ON t.id = e.task_id LEFT JOIN projects p ON p.id = t.project_id
-      LEFT JOIN users u ON u.id = e.user_id
+    SELECT e.*, ${RUN_PROJECT_COLUMNS}
+    FROM executions e ${RUN_PROJECT_JOINS}
     WHERE e.id = ${executionId}::uuid`);
   const row = rows[0];
-  if (!row) return null;
+  return row ? runReadOf(row) : null;
+}
+
+/**
+ * readRun that also moves the run to PLANNING where `guard` holds, in the same statement (a worker
+ * taking a job it can start at once: admission.ts readAndStart). `read` is the row as locked
+ * before the move; `started` is the move, or null when none was made. Its notice goes after the
+ * statement (with a bus), as admission's own move's does.
+ */
+export async function readRunStarting(
+  deps: Pick<CoreDeps, 'prisma' | 'audit'> & Partial<Pick<CoreDeps, 'bus' | 'log'>>,
+  ctx: RequestCtx,
+  executionId: string,
+  patch: TransitionPatch,
+  guard: Prisma.Sql,
+): Promise<{ read: RunRead | null; started: ExecutionChange | null }> {
+  const { sql, madeOf } = transitionStatement(deps, ctx, executionId, 'PLANNING', patch, noticeRoute(deps), {
+    guard,
+  });
+  const rows = await withChainReady(deps, () =>
+    sqlOf(deps.prisma).query<MovedRow & Record<string, unknown>>(sql),
+  );
+  const row = rows[0];
+  if (!row) return { read: null, started: null };
+  const started = madeOf(row);
+  if (started) headMoved(deps);
+  const {
+    from_state: _from,
+    run_task_id: _task,
+    seq: _seq,
+    ended_agent_type: _agent,
+    seconds: _seconds,
+    notified: _notified,
+    ...columns
+  } = row;
+  return { read: runReadOf(columns), started };
+}
+
+function runReadOf(row: Record<string, unknown>): RunRead {
   const {
     run_project_id: projectId,
     run_project_settings: settings,

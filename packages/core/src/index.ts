@@ -1,5 +1,6 @@
 export * from './admin/roles.ts';
 export * from './admin/user-accounts.ts';
+export { readAndStart, type StartedRun } from './admission.ts';
 export * from './approval-request.ts';
 export * from './assignees.ts';
 export * from './audit.ts';

@@ -15,7 +15,7 @@ import {
 } from '@ccl/agents';
 import type { RunOptions } from '@ccl/contracts';
 import { type Execution, type ExecutionState, jsonb, Prisma, sqlOf } from '@ccl/db';
-import { admitExecution, stillHeld, wakeHeld } from './admission.ts';
+import { type Admission, admitExecution, type StartedRun, stillHeld, wakeHeld } from './admission.ts';
 import { approvedLimits, lastApprovalDecision, limitRequestId } from './approval-request.ts';
 import { canonicalJson } from './audit-chain.ts';
 import { BUDGET_RELEASE_ACTOR } from './budget-release.ts';
@@ -118,19 +118,24 @@ export async function runExecution(
   executionId: string,
   job: JobContext,
   read?: RunRead | null,
+  /** The caller's read started the run too (admission.ts readAndStart). */
+  started?: StartedRun | null,
 ): Promise<ParkOutcome | undefined> {
-  const ctx = systemCtx(`job-${executionId}-${job.attempt}`);
+  const ctx = jobCtx(executionId, job.attempt);
   const run = read === undefined ? await readRun(deps, executionId) : read;
   if (!run || isTerminal(run.execution.state)) return undefined;
-  const pickup = await takeRun(deps, run.execution);
+  const pickup = await takeRun(deps, run.execution, started?.markedAt ?? null);
   if (!pickup) return undefined;
   try {
-    return await new ExecutionRun(deps, ctx, run, job, pickup).start();
+    return await new ExecutionRun(deps, ctx, run, job, pickup, started ?? null).start();
   } finally {
     // However this pickup ends (done, parked, requeued, thrown), this worker did not die holding it.
     await pickup.release();
   }
 }
+
+/** Who a job's writes are by (the system), with a request id naming the run and the attempt. */
+export const jobCtx = (executionId: string, attempt: number) => systemCtx(`job-${executionId}-${attempt}`);
 
 /** How a run denied past a limit ends. */
 const deniedPast = (message: string, decision: ApprovalDecision) =>
@@ -201,6 +206,8 @@ class ExecutionRun {
     private readonly read: RunRead,
     private readonly job: JobContext,
     private readonly pickup: Pickup,
+    /** Started by the worker's read of it (admission.ts readAndStart): admission has nothing left to do. */
+    private readonly started: StartedRun | null,
   ) {
     const { execution } = read;
     this.execution = execution;
@@ -381,9 +388,17 @@ class ExecutionRun {
       // Starts only if its project has room (and budget); otherwise it stays PENDING, its job parked.
       // A run with nothing to fetch before its agent starts (no repository: its workspace is written
       // when first read) is marked as held by this worker as it starts, one statement fewer.
-      const mark = this.options.github || this.options.repo ? undefined : this.pickup.startingMark();
-      const admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt, this.read, mark);
-      this.markedAtStart = admission.admitted && mark !== undefined;
+      let admission: Admission;
+      if (this.started) {
+        // Its read started it, with the mark where admission would have set one.
+        const { projectId, change } = this.started;
+        admission = { admitted: true, projectId, limit: 0, change };
+        this.markedAtStart = this.started.markedAt !== null;
+      } else {
+        const mark = this.options.github || this.options.repo ? undefined : this.pickup.startingMark();
+        admission = await admitExecution(this.deps, this.ctx, this.id, this.job.attempt, this.read, mark);
+        this.markedAtStart = admission.admitted && mark !== undefined;
+      }
       this.projectId = admission.projectId;
       this.projectLimit = admission.limit;
       if (!admission.admitted) {

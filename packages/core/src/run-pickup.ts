@@ -75,7 +75,12 @@ export function executionTimeoutMessage(deps: Pick<CoreDeps, 'config'>): string 
  * let go is still set (and clearing it). Undefined when the run ended meanwhile. The mark is
  * cleared only if nobody changed it since it was read, so two pickups at once count one loss.
  */
-export async function takeRun(deps: CoreDeps, execution: Execution): Promise<Pickup | undefined> {
+export async function takeRun(
+  deps: CoreDeps,
+  execution: Execution,
+  /** The mark already set with the run's start (admission.ts readAndStart), if it was. */
+  markedAt: Date | null = null,
+): Promise<Pickup | undefined> {
   const takenAt = Date.now();
   let row: Pick<Execution, 'state' | 'pickedUpAt' | 'workerLosses' | 'workedMs'> = execution;
   while (row.pickedUpAt) {
@@ -100,10 +105,17 @@ export async function takeRun(deps: CoreDeps, execution: Execution): Promise<Pic
     if (!again || isTerminal(again.state)) return undefined;
     row = again;
   }
-  return pickup(deps, execution.id, takenAt, row.workedMs, row.workerLosses);
+  return pickup(deps, execution.id, takenAt, row.workedMs, row.workerLosses, markedAt);
 }
 
-function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, workerLosses: number): Pickup {
+function pickup(
+  deps: CoreDeps,
+  id: string,
+  takenAt: number,
+  workedMs: number,
+  workerLosses: number,
+  markedAt: Date | null = null,
+): Pickup {
   const timeLeftMs = deps.config.EXECUTION_TIMEOUT_S * 1000 - workedMs;
   const refusal =
     workerLosses >= deps.config.EXECUTION_MAX_WORKER_LOSSES
@@ -111,7 +123,7 @@ function pickup(deps: CoreDeps, id: string, takenAt: number, workedMs: number, w
       : timeLeftMs <= 0
         ? executionTimeoutMessage(deps)
         : undefined;
-  let mark: Date | null = null;
+  let mark: Date | null = markedAt;
   let released = false;
   /** Stored as UTC wall time, as Prisma does. */
   const utc = (at: Date | null) => Prisma.sql`${at?.toISOString() ?? null}::timestamptz AT TIME ZONE 'UTC'`;
