@@ -9,12 +9,19 @@ const bullmq = createRequire(import.meta.url)('../packages/queue/node_modules/bu
 
 export type BareBackend = 'redis' | 'postgres';
 
-/** As packages/queue/src/queue-settings.ts sets them (EXECUTION_ATTEMPTS' default of 3). */
-const JOB_OPTIONS = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 1000 },
+/**
+ * As packages/queue/src/queue-settings.ts sets them (EXECUTION_ATTEMPTS' default of 3): Redis drops
+ * finished jobs past the newest 1000 as each finishes; the Postgres backend keeps them (ours has
+ * its reconciler remove them minutes later, which a bench never reaches).
+ */
+const jobOptions = (backend: BareBackend) => {
+  const keep = backend === 'redis' ? { count: 1000 } : false;
+  return {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: keep,
+    removeOnFail: keep,
+  };
 };
 const WORKER_OPTIONS = { lockDuration: 30_000, stalledInterval: 5_000 };
 
@@ -30,12 +37,14 @@ export function bareQueue(
   schema = prefix.replaceAll('-', '_'),
 ) {
   const { createPostgresBackend, createRedisBackend, withBackend } = bullmq;
-  if (backend === 'redis') return open(withBackend(createRedisBackend), { url }, name, prefix);
+  if (backend === 'redis')
+    return open(withBackend(createRedisBackend), { url }, name, prefix, jobOptions(backend));
   return open(
     withBackend(createPostgresBackend),
     { connectionString: url, schema, migrate: true },
     name,
     prefix,
+    jobOptions(backend),
   );
 }
 
@@ -51,11 +60,12 @@ function open<B extends IQueueBackend, C>(
   connection: C,
   name: string,
   prefix: string,
+  defaultJobOptions: ReturnType<typeof jobOptions>,
 ) {
   const queue = new classes.Queue<{ executionId: string }>(name, {
     connection,
     prefix,
-    defaultJobOptions: JOB_OPTIONS,
+    defaultJobOptions,
   });
   return {
     queue,

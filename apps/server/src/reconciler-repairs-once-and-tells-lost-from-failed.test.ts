@@ -71,12 +71,18 @@ describe('the reconciler', () => {
       letFirstGoOn = resolve;
     });
     const queue = api.deps.queue;
+    // Finished jobs are trimmed by the round that holds the lock, after its repairs, and by no other.
+    const trims: string[] = [];
     const slowQueue: JobQueue = {
       ...queue,
       enqueue: (id, opts) => queue.enqueue(id, opts),
       state: async (id) => {
         await held;
         return queue.state(id);
+      },
+      trimFinished: async () => {
+        trims.push('first');
+        return 0;
       },
     };
     const first = reconcileExecutions({ ...api.deps, queue: slowQueue }, { graceMs: 0 });
@@ -87,11 +93,19 @@ describe('the reconciler', () => {
           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
       return (rows[0]?.n ?? 0) > 0;
     });
-    const second = await reconcileExecutions(api.deps, { graceMs: 0 });
+    const countingQueue: JobQueue = {
+      ...queue,
+      trimFinished: async () => {
+        trims.push('second');
+        return 0;
+      },
+    };
+    const second = await reconcileExecutions({ ...api.deps, queue: countingQueue }, { graceMs: 0 });
     letFirstGoOn();
     expect(second).toEqual({ requeued: [], failed: [], woken: [], skipped: true });
     const done = await first;
     expect(done.skipped).toBe(false);
+    expect(trims).toEqual(['first']);
     expect(done.requeued).toEqual(expect.arrayContaining(lost));
 
     // Two more rounds at once, now without any help: still one requeued event each.

@@ -24,6 +24,8 @@ export interface JobQueue {
   ping?(): Promise<void>;
   /** Jobs per BullMQ state, for the read-only queue view. */
   counts?(): Promise<{ waiting: number; active: number; delayed: number; failed: number; completed: number }>;
+  /** Removes finished jobs past their keeping time where the backend does not as they finish; how many. */
+  trimFinished?(): Promise<number>;
   readonly backend?: string;
 }
 

@@ -81,6 +81,14 @@ async function reconcileRound(
       { requeued: result.requeued, failed: result.failed, woken: result.woken },
       'reconciled lost executions',
     );
+  // Jobs finished long ago (the Postgres backend keeps them until here: queue-settings.ts), removed
+  // by one process at a time, apart from the transactions that finish jobs. The repairs above looked
+  // at the runs first, so no run loses a job they needed.
+  await deps.queue
+    .trimFinished?.()
+    .catch((err: unknown) =>
+      deps.log.warn({ err: (err as Error).message }, 'could not remove finished jobs from the queue'),
+    );
   return result;
 }
 

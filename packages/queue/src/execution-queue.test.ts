@@ -266,6 +266,36 @@ describe.each(backends)('ExecutionQueue on %s', { timeout: 30_000 }, (backend) =
     expect(maxInFlight).toBeGreaterThan(1);
   });
 
+  test('finishes 1500 jobs at concurrency 8 without an error, and trims the finished ones when asked', async () => {
+    // Past 1000 finished jobs the Postgres backend's count retention deadlocked two workers
+    // finishing at once (queue-settings.ts): each deadlock an error and a second of standstill.
+    const errors: Error[] = [];
+    const queue = openQueue({ onError: (err) => errors.push(err), finishedJobsKeepMs: 0 });
+    const ids = Array.from({ length: 1500 }, (_, i) => `exec-many-${i}`);
+    for (let i = 0; i < ids.length; i += 100)
+      await Promise.all(ids.slice(i, i + 100).map((id) => queue.enqueue(id)));
+    let runs = 0;
+    const worker = queue.createWorker({
+      concurrency: 8,
+      handler: async () => {
+        runs++;
+      },
+    });
+    const done = async () => (backend === 'redis' ? runs >= 1500 : (await queue.counts()).completed === 1500);
+    await waitFor('all completed', done, 25_000);
+    await worker.close();
+    expect(errors.map((err) => err.message)).toEqual([]);
+    expect(runs).toBe(1500);
+    if (backend === 'redis') {
+      // Redis dropped all but the newest 1000 as they finished.
+      expect((await queue.counts()).completed).toBe(1000);
+      expect(await queue.trimFinished()).toBe(0);
+    } else {
+      expect(await queue.trimFinished()).toBe(1500);
+      expect((await queue.counts()).completed).toBe(0);
+    }
+  }, 60_000);
+
   test('a parked job frees its slot, keeps its attempt, and runs again when woken', async () => {
     const queue = openQueue();
     const calls: number[] = [];

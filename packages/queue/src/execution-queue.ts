@@ -12,6 +12,9 @@ import { type QueueSettings, resolveSettings } from './queue-settings.ts';
 import type { ExecutionQueue, ExecutionQueueOptions, ExecutionWorker, QueueBackend } from './types.ts';
 import { withTimeout } from './with-timeout.ts';
 
+/** Finished jobs one trimFinished removes at most, per state: a round stays short; the next goes on. */
+const TRIM_LIMIT = 20_000;
+
 /** /readyz must answer promptly even when a client would keep reconnecting forever. */
 const PING_TIMEOUT_MS = 2_000;
 
@@ -96,6 +99,16 @@ function openExecutionQueue<B extends IQueueBackend, C>(
     },
     async counts() {
       return toExecutionJobCounts(await queue.getJobCounts(...COUNTED_JOB_TYPES));
+    },
+    async trimFinished() {
+      // Redis drops finished jobs by count as each one finishes (queue-settings.ts).
+      if (backend === 'redis') return 0;
+      const removed = await Promise.all(
+        (['completed', 'failed'] as const).map((type) =>
+          queue.clean(settings.finishedJobsKeepMs, TRIM_LIMIT, type),
+        ),
+      );
+      return removed.reduce((n, ids) => n + ids.length, 0);
     },
     async ping() {
       // One key or one row read: a count (getJobCountByTypes) reads every job of the queue on the

@@ -12,14 +12,23 @@ export interface QueueSettings {
   stalledIntervalMs: number;
   /** The workers' `maxStalledCount`: see MAX_STALLED_COUNT. */
   maxStalledCount: number;
+  /** Postgres backend: finished jobs older than this are removed by trimFinished. */
+  finishedJobsKeepMs: number;
   onError: (err: Error) => void;
 }
 
 /**
- * Finished jobs are only kept for inspection: Postgres holds the truth about executions,
- * so the queue keeps the most recent ones and drops the rest.
+ * Finished jobs are only kept for inspection: Postgres holds the truth about executions, so the
+ * Redis queue keeps the most recent ones and drops the rest as each job finishes. The Postgres
+ * backend enforces such a count by deleting the oldest finished jobs in the transaction that
+ * finishes a job, and two workers finishing at once deleted overlapping rows in different orders:
+ * past the first 1000 jobs it deadlocked every few seconds at WORKER_CONCURRENCY=8 (`deadlock
+ * detected`), every worker stood still for PostgreSQL's deadlock_timeout (1 s), and the aborted job
+ * went back to the queue. There, finished jobs are kept FINISHED_JOBS_KEEP_MS instead, and removed
+ * by the reconciler's round (one process at a time: trimFinished), never while a job finishes.
  */
 const KEEP_FINISHED_JOBS = 1000;
+const FINISHED_JOBS_KEEP_MS = 10 * 60_000;
 
 /**
  * How often a job may come back from a dead worker before BullMQ fails it ("job stalled more than
@@ -41,14 +50,15 @@ export function resolveSettings(opts: ExecutionQueueOptions): QueueSettings {
     jobOptions: {
       attempts: opts.attempts,
       backoff: { type: 'exponential', delay: opts.backoffMs ?? 1000 },
-      removeOnComplete: { count: KEEP_FINISHED_JOBS },
-      removeOnFail: { count: KEEP_FINISHED_JOBS },
+      removeOnComplete: opts.redisUrl ? { count: KEEP_FINISHED_JOBS } : false,
+      removeOnFail: opts.redisUrl ? { count: KEEP_FINISHED_JOBS } : false,
     },
     // A dead worker's job returns after roughly lockDuration + stalledInterval (see README);
     // the lock is renewed every lockDuration / 2, so a live worker never loses it.
     lockDurationMs: opts.lockDurationMs ?? 30_000,
     stalledIntervalMs: opts.stalledIntervalMs ?? 5_000,
     maxStalledCount: MAX_STALLED_COUNT,
+    finishedJobsKeepMs: opts.finishedJobsKeepMs ?? FINISHED_JOBS_KEEP_MS,
     onError: opts.onError ?? ((err) => console.error('[queue]', err)),
   };
 }

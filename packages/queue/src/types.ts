@@ -19,6 +19,8 @@ export interface ExecutionQueueOptions {
   lockDurationMs?: number;
   /** How often workers look for jobs whose lock expired (a dead worker). Default 5000. */
   stalledIntervalMs?: number;
+  /** Postgres backend: how long a finished job is kept before trimFinished removes it. Default 10 minutes. */
+  finishedJobsKeepMs?: number;
   /** Receives background errors of the queue and its workers (lost locks, connection trouble). Default: console.error. */
   onError?: (err: Error) => void;
 }
@@ -107,6 +109,11 @@ export interface ExecutionQueue {
   remove(executionId: string): Promise<boolean>;
   state(executionId: string): Promise<ExecutionJobState>;
   counts(): Promise<ExecutionJobCounts>;
+  /**
+   * Removes jobs finished more than FINISHED_JOBS_KEEP_MS ago (up to a bound per call), on the
+   * Postgres backend, where they are not dropped as they finish; 0 on Redis. Returns how many.
+   */
+  trimFinished(): Promise<number>;
   /** Throws if the backend does not answer (used by /readyz). */
   ping(): Promise<void>;
   /**
