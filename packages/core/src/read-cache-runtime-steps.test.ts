@@ -104,8 +104,21 @@ describe("ReadCache: a kept task state follows its run's events", () => {
     expect(state?.answer).toBe(answer);
   });
 
+  it('stays at a late notice of the write it was read at (same seq and state, with or without its time)', async () => {
+    // Under load the submit's own PENDING notice came after the first poll's read: it was dropped
+    // there, and a card changed meanwhile without a notice showed up (submitted-runs-polled-from-cache).
+    const cache = new ReadCache({ taskTtlMs: 60_000 });
+    await kept(cache);
+    const state = cache.taskState('t-1');
+    cache.taskChanged('t-1', 'e-7', { seq: 3, state: 'RUNNING' });
+    cache.taskChanged('t-1', 'e-7', { seq: 3, state: 'RUNNING', at: AT });
+    expect(cache.taskState('t-1')).toBe(state);
+  });
+
   it.each([
     ['a usage report (the answer shows usage)', 'e-7', { seq: 4, state: 'RUNNING', at: AT, usage: true }],
+    ['a usage report at the same seq', 'e-7', { seq: 3, state: 'RUNNING', at: AT, usage: true }],
+    ['another state at the same seq', 'e-7', { seq: 3, state: 'WAITING' }],
     ["another run's event", 'e-8', { seq: 4, state: 'RUNNING', at: AT }],
     ['a move', 'e-7', { seq: 4, state: 'WAITING' }],
     ['a skipped seq', 'e-7', { seq: 5, state: 'RUNNING', at: AT }],

@@ -84,7 +84,9 @@ function stepped(
 /**
  * The same for a kept task state (the session contract's poll), whose answer shows no `updated_at`
  * but the run's usage: it follows its own run's next event in the same state, unless the event
- * reported usage. The answer built from the row stays as it is.
+ * reported usage. The answer built from the row stays as it is. A notice of the very seq and state
+ * the answer was read at is a write the read already saw, heard late (the submit's own PENDING,
+ * say): the answer stays, as the 2026.3 poll's does (sameChange).
  */
 function steppedTask(
   value: CachedTaskState,
@@ -92,7 +94,9 @@ function steppedTask(
   heard: Partial<HeardChange>,
 ): CachedTaskState | undefined {
   const { execution } = value;
-  if (execution.id !== executionId || heard.at === undefined || heard.usage) return undefined;
+  if (execution.id !== executionId || heard.usage) return undefined;
+  if (heard.seq === execution.eventSeq && heard.state === execution.state) return value;
+  if (heard.at === undefined) return undefined;
   if (heard.seq !== execution.eventSeq + 1 || heard.state !== execution.state) return undefined;
   return { ...value, execution: { ...execution, eventSeq: heard.seq, updatedAt: new Date(heard.at) } };
 }
