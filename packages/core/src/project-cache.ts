@@ -1,4 +1,5 @@
 import type { Prisma } from '@ccl/db';
+import type { CoreDeps } from './deps.ts';
 import { TtlMap } from './ttl-map.ts';
 
 /** What a new run needs of its project: settings, secret names, and who is in it (empty: team-wide). */
@@ -51,4 +52,12 @@ export class ProjectCache {
     this.epoch++;
     this.kept.clear();
   }
+}
+
+/**
+ * After a write of a project, its members or its secrets: this process's next submit reads it
+ * again at once; other processes hear the triggers' notice (CHANNELS.projects).
+ */
+export function projectChanged(deps: Partial<Pick<CoreDeps, 'cache'>>): void {
+  deps.cache?.projects.forget();
 }

@@ -3,6 +3,7 @@ import { authorize } from './authorize.ts';
 import type { RequestCtx } from './context.ts';
 import type { CoreDeps } from './deps.ts';
 import { NotFound } from './errors.ts';
+import { projectChanged } from './project-cache.ts';
 
 async function projectOf(deps: CoreDeps, slug: string) {
   const project = await deps.prisma.project.findUnique({ where: { slug } });
@@ -42,8 +43,7 @@ export async function addProjectMember(deps: CoreDeps, ctx: RequestCtx, slug: st
       detail: { project: slug, user_id: userId },
     });
   });
-  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
-  deps.cache?.projects.forget();
+  projectChanged(deps);
   return listProjectMembers(deps, ctx, slug);
 }
 
@@ -62,7 +62,6 @@ export async function removeProjectMember(deps: CoreDeps, ctx: RequestCtx, slug:
       detail: { project: slug, user_id: userId },
     });
   });
-  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
-  deps.cache?.projects.forget();
+  projectChanged(deps);
   return listProjectMembers(deps, ctx, slug);
 }

@@ -9,6 +9,7 @@ import type { RequestCtx } from './context.ts';
 import type { CoreDeps, Tx } from './deps.ts';
 import { toProjectDto } from './dto.ts';
 import { Conflict, NotFound } from './errors.ts';
+import { projectChanged } from './project-cache.ts';
 import { projectsInReach } from './project-scope.ts';
 import { checkRepo } from './repo-check.ts';
 
@@ -141,8 +142,7 @@ export async function updateProject(
     });
     return toProjectDto(project, budget);
   });
-  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
-  deps.cache?.projects.forget();
+  projectChanged(deps);
   // A raised budget lets the runs waiting on it go on.
   if (input.settings !== undefined) await releaseBudgetWaits(deps, ctx, { projectId: updated.id });
   // A raised limit (or budget) lets the project's held runs start now rather than at their next look.

@@ -3,6 +3,7 @@ import { authorize } from '../authorize.ts';
 import type { RequestCtx } from '../context.ts';
 import type { CoreDeps } from '../deps.ts';
 import { Conflict, NotFound } from '../errors.ts';
+import { projectChanged } from '../project-cache.ts';
 import { type Keyring, open, seal } from './keyring.ts';
 
 /** What the API shows of a secret: never its value. */
@@ -82,8 +83,7 @@ export async function putProjectSecret(
     });
     return saved;
   });
-  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
-  deps.cache?.projects.forget();
+  projectChanged(deps);
   return {
     name: row.name,
     key_id: row.keyId,
@@ -106,8 +106,7 @@ export async function deleteProjectSecret(deps: CoreDeps, ctx: RequestCtx, slug:
       detail: { project: slug, name },
     });
   });
-  // This process's submits see the change at once; others hear the triggers' notice (project-cache.ts).
-  deps.cache?.projects.forget();
+  projectChanged(deps);
 }
 
 /** The worker's view: a project's secrets in clear, for the runner of one execution only. */
