@@ -93,7 +93,8 @@ describe('execution events over SSE', () => {
     const res = await fetch(`${server.url}/api/board/events`, { signal: controller.signal });
     expect(res.status).toBe(200);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const { task_id } = await client.submit('echo', 'board me', { echo: { steps: 1, delay_ms: 10 } });
+    // Longer than the window in which a run's move to RUNNING waits to go with its next move.
+    const { task_id } = await client.submit('echo', 'board me', { echo: { steps: 1, delay_ms: 200 } });
     const decoder = new TextDecoder();
     let text = '';
     while (!text.includes('"state":"COMPLETED"')) {

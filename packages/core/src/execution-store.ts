@@ -28,6 +28,12 @@ export interface TransitionPatch {
   alsoSet?: Prisma.Sql;
   /** The run's events that waited for its next write (event-batch.ts): written just before the state event. */
   before?: readonly PendingEvent[];
+  /**
+   * The row is still PLANNING: its move to RUNNING waited for this one and goes with it, its state
+   * event among `before` (run-execution.ts ensureRunning). The move is made from PLANNING only, and
+   * its state event and audit row say it left RUNNING.
+   */
+  fromRunning?: true;
 }
 
 /** An event as written: its data already JSON, its time taken when it happened. */
@@ -160,7 +166,12 @@ function transitionStatement(
   route: NoticeRoute,
   reading?: ReadingMove,
 ) {
-  const { alsoSet, before = [], ...stored } = rawPatch;
+  const { alsoSet, before = [], fromRunning, ...stored } = rawPatch;
+  if (fromRunning && !canTransition('RUNNING', to))
+    throw new InvalidState(`a run cannot go from running to ${to}`);
+  // The states the row may be in, and (for a move that carries the one to RUNNING) the one it left.
+  const fromStates: readonly ExecutionState[] = fromRunning ? ['PLANNING'] : FROM_STATES[to];
+  const leftState = fromRunning ? Prisma.sql`'running'` : Prisma.sql`lower(from_state::text)`;
   const patch: TransitionPatch = storableJson(stored);
   // Timestamps are stored as UTC wall time, as Prisma writes them (not the session's time zone).
   const now = Prisma.sql`${new Date().toISOString()}::timestamptz AT TIME ZONE 'UTC'`;
@@ -194,7 +205,7 @@ function transitionStatement(
   const afterCard = completed ? Prisma.sql`AND (SELECT count(*) FROM card) >= 0` : Prisma.empty;
   // The audit row says which state the run left, which only the statement knows: one variant each.
   // The agent's own phase change (PLANNING → RUNNING) is the run's event, not an operation: no audit row.
-  const audited = FROM_STATES[to].filter((state) => !(state === 'PLANNING' && to === 'RUNNING'));
+  const audited = fromStates.filter((state) => !(state === 'PLANNING' && to === 'RUNNING'));
   const from = audited.length ? audited : (['-'] as const);
   const audit = chainedAudit(
     deps,
@@ -208,7 +219,7 @@ function transitionStatement(
         resourceId: executionId,
         outcome: 'ALLOWED' as const,
         detail: {
-          from: state.toLowerCase(),
+          from: fromRunning ? 'running' : state.toLowerCase(),
           to: toText,
           ...(patch.error ? { error: patch.error.slice(0, 500) } : {}),
         },
@@ -230,7 +241,7 @@ function transitionStatement(
     moved AS (
       UPDATE executions e SET ${Prisma.join(sets, ', ')}
       FROM cur
-      WHERE e.id = cur.id AND cur.state::text = ANY(${FROM_STATES[to]}::text[])${
+      WHERE e.id = cur.id AND cur.state::text = ANY(${fromStates}::text[])${
         reading ? Prisma.sql` AND ${reading.guard}` : Prisma.empty
       }
       RETURNING e.event_seq, e.task_id, cur.state AS from_state, e.agent_type,
@@ -238,7 +249,7 @@ function transitionStatement(
     ev AS (
       INSERT INTO execution_events (execution_id, seq, type, data, created_at)
       SELECT ${executionId}::uuid, event_seq, 'state',
-             jsonb_build_object('from', lower(from_state::text), 'to', ${toText}::text)
+             jsonb_build_object('from', ${leftState}, 'to', ${toText}::text)
                || ${JSON.stringify(patch.eventData ?? {})}::jsonb,
              ${now}
       FROM moved)${card},${

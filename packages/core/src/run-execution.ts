@@ -23,12 +23,13 @@ import { budgetReached, projectBudgetOf, runBudgetReached } from './budgets.ts';
 import { type RequestCtx, systemCtx } from './context.ts';
 import { CHANNELS, type CoreDeps } from './deps.ts';
 import { InvalidState, NotFound } from './errors.ts';
-import { EventBatch } from './event-batch.ts';
+import { EVENT_BATCH_MS, EventBatch } from './event-batch.ts';
 import {
   type AppendedEvents,
   appendEvent,
   appendEvents,
   type BudgetInputs,
+  type PendingEvent,
   pendingEvent,
   type RunRead,
   readRun,
@@ -152,7 +153,11 @@ class ExecutionRun {
   private readonly local = new AbortController();
   /** The runner's informational events, waiting for the run's next write (event-batch.ts). */
   private readonly batch = new EventBatch(
-    async (events) => this.cancelSeen(await appendEvents(this.deps, this.id, events)),
+    async (events) => {
+      // Events noted after the runner said it runs come after its move to RUNNING.
+      await this.runningWritten();
+      this.cancelSeen(await appendEvents(this.deps, this.id, events));
+    },
     (err) =>
       this.deps.log.warn(
         { executionId: this.id, err: (err as Error).message },
@@ -187,6 +192,13 @@ class ExecutionRun {
   private projectLimit: number | undefined;
   /** The pickup's mark went with the move to PLANNING: the workspace event need not carry it. */
   private markedAtStart = false;
+  /**
+   * The runner said it is running: the move to RUNNING waits (EVENT_BATCH_MS at most) to go with
+   * the run's next move, with the events that waited before it (ensureRunning).
+   */
+  private waitingRunning: { before: PendingEvent[]; event: PendingEvent; timer: NodeJS.Timeout } | undefined;
+  /** The move to RUNNING that waited, being written on its own (runningWritten). */
+  private runningWrite: Promise<void> = Promise.resolve();
   /**
    * Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget),
    * read from the run's recorded decisions when a limit is first crossed in this pickup.
@@ -238,16 +250,79 @@ class ExecutionRun {
   }
 
   private async move(to: ExecutionState, given?: TransitionPatch) {
+    // The events that waited for this write go with it (event-batch.ts), once a write of theirs
+    // under way (which writes a move to RUNNING that waited first) is done.
+    const after = await this.batch.take();
+    // A move to RUNNING that still waits goes with this one, before those events (ensureRunning).
+    const running = to === 'RUNNING' ? undefined : this.takeWaitingRunning();
+    if (!running) await this.runningWrite;
     // A finished run keeps no checkpoint.
     const patch = isTerminal(to) && given?.checkpoint === undefined ? { ...given, checkpoint: null } : given;
     // The run's end lets go of it in the same statement (run-pickup.ts).
     const release = isTerminal(to) ? this.pickup.releasing() : undefined;
-    // The events that waited for this write go with it (event-batch.ts).
-    await this.batch.carry((before) =>
-      transitionAndPublish(this.deps, this.ctx, this.id, to, { ...patch, alsoSet: release?.set, before }),
-    );
+    try {
+      await transitionAndPublish(this.deps, this.ctx, this.id, to, {
+        ...patch,
+        alsoSet: release?.set,
+        ...(running
+          ? { before: [...running.before, running.event, ...after], fromRunning: true }
+          : { before: after }),
+      });
+    } catch (err) {
+      // Not moved: what it carried goes with the next write, or on its own in its time.
+      this.batch.giveBack(after);
+      if (running) this.waitForRunning(running.before, running.event);
+      throw err;
+    }
     release?.done();
+    if (running) this.moved('RUNNING');
     this.moved(to, patch);
+  }
+
+  /** The move to RUNNING that waits (ensureRunning), taken by a write that carries it. */
+  private takeWaitingRunning() {
+    const running = this.waitingRunning;
+    if (running) clearTimeout(running.timer);
+    this.waitingRunning = undefined;
+    return running;
+  }
+
+  private waitForRunning(before: PendingEvent[], event: PendingEvent) {
+    const timer = setTimeout(
+      () =>
+        void this.runningWritten().catch((err: unknown) =>
+          this.deps.log.warn(
+            { executionId: this.id, err: (err as Error).message },
+            'could not record that the run is running',
+          ),
+        ),
+      EVENT_BATCH_MS,
+    );
+    this.waitingRunning = { before, event, timer };
+  }
+
+  /**
+   * Writes the move to RUNNING that waited, on its own (with the events that waited before it),
+   * before any write other than a move: the run's row says RUNNING before it takes a step of its
+   * own (an event, a checkpoint, a question). Resolves at once when none waits or is under way.
+   */
+  private runningWritten(): Promise<void> {
+    const running = this.takeWaitingRunning();
+    if (!running) return this.runningWrite;
+    this.runningWrite = transitionAndPublish(this.deps, this.ctx, this.id, 'RUNNING', {
+      before: running.before,
+    }).then(
+      () => this.moved('RUNNING'),
+      (err: unknown) => {
+        // Not written: it waits for the next write, unless the run has moved on without it.
+        if (!(err instanceof InvalidState)) this.waitForRunning(running.before, running.event);
+        throw err;
+      },
+    );
+    const written = this.runningWrite;
+    // A later write waits for this one, not for its failure (which its caller hears).
+    this.runningWrite = written.catch(() => undefined);
+    return written;
   }
 
   /** After a transition: the run's state, and its GitHub thread's comment. */
@@ -270,6 +345,7 @@ class ExecutionRun {
 
   /** Writes an event now, with those that waited for the run's next write before it. */
   private async event(type: string, data: Record<string, unknown>, usage?: Usage, also?: MarkChange) {
+    await this.runningWritten();
     const change = await this.batch.carry((before) =>
       appendEvent(
         this.deps,
@@ -301,6 +377,12 @@ class ExecutionRun {
       await this.begin();
     } finally {
       // Whatever ended this pickup, what the runner reported last is written.
+      await this.runningWritten().catch((err: unknown) =>
+        this.deps.log.warn(
+          { executionId: this.id, err: (err as Error).message },
+          'could not record that the run is running',
+        ),
+      );
       await this.batch.flush();
       await this.threadUpdates;
     }
@@ -704,15 +786,33 @@ class ExecutionRun {
     return createWorkspace({ ...common, ...(repo ? { repoUrl: repo } : {}), ...(ref ? { ref } : {}) });
   }
 
-  private async ensureRunning() {
-    if (this.state === 'PLANNING') await this.move('RUNNING');
+  /**
+   * The run is RUNNING from here. `mayWait`: the move may wait up to EVENT_BATCH_MS for the run's
+   * next move and go with it (a run that ends at once writes one statement fewer, and sends one
+   * notice fewer); any other write writes it first (runningWritten), as does its timer. A worker
+   * killed meanwhile leaves the run PLANNING, which its next pickup takes as it takes a RUNNING one.
+   */
+  private async ensureRunning(mayWait = false) {
+    if (this.waitingRunning) {
+      if (!mayWait) await this.runningWritten();
+      return;
+    }
+    await this.runningWrite;
+    if (this.state !== 'PLANNING') return;
+    if (!mayWait) {
+      await this.move('RUNNING');
+      return;
+    }
+    // The events that waited so far come before its state event; later ones after it.
+    const before = await this.batch.take();
+    this.waitForRunning(before, pendingEvent('state', { from: 'planning', to: 'running' }));
   }
 
   /** Records one runner event; returns the approval decision when the event asked for one. */
   private async handle(ev: AgentEvent): Promise<ApprovalDecision | undefined> {
     switch (ev.type) {
       case 'status':
-        if (ev.phase === 'running') await this.ensureRunning();
+        if (ev.phase === 'running') await this.ensureRunning(true);
         else await this.note('status', { phase: ev.phase, message: ev.message ?? null });
         return undefined;
       case 'usage': {
@@ -850,6 +950,7 @@ class ExecutionRun {
     // Further than before: the workers that died holding it so far were not its doing (run-pickup.ts).
     const set = Prisma.sql`checkpoint = ${jsonb(stored)}, worker_losses = 0`;
     // The step's events, which waited for this write, go with it: one statement for both.
+    await this.runningWritten();
     await this.batch.carry(async (before) => {
       if (before.length > 0) {
         this.cancelSeen(await appendEvents(this.deps, this.id, before, undefined, set));
@@ -955,7 +1056,8 @@ class ExecutionRun {
       await this.fail(result.error ?? 'the agent reported failure', result.result);
       return;
     }
-    await this.ensureRunning();
+    // Its move to RUNNING may go with COMPLETED; a delivery's first event writes it before.
+    await this.ensureRunning(true);
     if (this.checkout && this.workspace && this.options.github) {
       let delivery: Delivery;
       try {
