@@ -7,8 +7,19 @@
 // environment puts the server's log on stderr.
 // Started with an IPC channel (and --expose-gc), it answers the message 'memory' with its memory
 // after a full collection.
+// `--milestones=a,b,…`: then `{"completed": n}` each time the number of runs whose COMPLETED notice
+// this process heard (on its own change-notice subscription, as its live views hear it) reaches one
+// of them, or `{"failed": id}` at a FAILED one: a run counted in the process that ran it, as the
+// throughput baseline's and floor's are (throughput.ts).
 import { loadConfig } from '@ccl/config';
-import { addUser, approveDevice, createApiKey, createProject } from '@ccl/core';
+import {
+  addUser,
+  approveDevice,
+  CHANNELS,
+  createApiKey,
+  createProject,
+  type ExecutionChange,
+} from '@ccl/core';
 import { operatorCtx } from '../apps/server/src/cli-support.ts';
 import { createLogger } from '../apps/server/src/log.ts';
 import { type Role, startServer } from '../apps/server/src/server.ts';
@@ -50,6 +61,8 @@ const credentials = team && role !== 'worker' ? await benchCredentials() : {};
 // Made by the operator; open to every user, as a project without members is.
 const projects = Number(args.find((a) => a.startsWith('--projects='))?.slice('--projects='.length) ?? 0);
 for (let i = 1; i <= projects; i++) await createProject(server.deps, operatorCtx(), { slug: `bench-${i}` });
+const milestones = args.find((a) => a.startsWith('--milestones='))?.slice('--milestones='.length);
+if (milestones) await reportMilestones(new Set(milestones.split(',').map(Number)));
 const port = server.url ? Number(new URL(server.url).port) : 0;
 process.stdout.write(`${JSON.stringify({ port, pid: process.pid, ...credentials })}\n`);
 stopWithParent();
@@ -67,4 +80,16 @@ async function benchCredentials() {
   const ref = { userId: 'bench', deviceId: 'laptop' };
   const { secret } = await approveDevice(server.deps, operatorCtx(), ref);
   return { key, secret };
+}
+
+async function reportMilestones(marks: Set<number>) {
+  const ended = new Set<string>();
+  await server.deps.bus.subscribe?.(CHANNELS.execution, (payload) => {
+    const change = JSON.parse(payload) as ExecutionChange;
+    if (change.state === 'FAILED')
+      process.stdout.write(`${JSON.stringify({ failed: change.executionId })}\n`);
+    if (change.state !== 'COMPLETED' || ended.has(change.executionId)) return;
+    ended.add(change.executionId);
+    if (marks.has(ended.size)) process.stdout.write(`${JSON.stringify({ completed: ended.size })}\n`);
+  });
 }

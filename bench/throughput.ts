@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, testRedisUrl, uniquePrefix } from '@ccl/testing';
 import { bareQueue, dropServerQueue } from './bare-bullmq.ts';
-import { watchExecutions } from './execution-watch.ts';
 import {
   cpuSeconds,
   diagnosticFlags,
@@ -92,28 +91,20 @@ async function ourServer(backend: Backend) {
       '--role=all',
       `WORKER_CONCURRENCY=${WORKER_CONCURRENCY}`,
       `WORKSPACES_DIR=${workspaces}`,
+      // Counted where the runs end, as the other sides count theirs (full-server.ts).
+      `--milestones=${MILESTONES}`,
     ],
     { node: diagnosticFlags() },
   );
-  const watch = await watchExecutions(db.url);
   const base = `http://127.0.0.1:${server.port}`;
   const headers = keyedHeaders(server.key ?? '');
   let submitted = 0;
-  /** n runs submitted as a client does; the time from the first POST to the n-th COMPLETED notice. */
-  const run = async (n: number): Promise<Round> => {
-    const target = submitted + n;
-    const cpu = cpuNow(server.pid);
-    const started = performance.now();
-    await inParallel(n, CLIENTS, (i) =>
-      submitTask(base, headers, echoTask(`bench ${submitted + i}`, { steps: 0, delay_ms: 0 })),
-    );
-    const answered = performance.now();
-    submitted = target;
-    const ended = await watch.until(() => watch.count('COMPLETED') >= target, 60_000);
-    return round(n, started, answered, ended, cpu, cpuNow(server.pid));
-  };
   return {
-    run,
+    /** n runs submitted as a client does; the time from the first POST to the n-th COMPLETED notice. */
+    run: milestoneRuns(server, (i) => {
+      submitted += 1;
+      return submitTask(base, headers, echoTask(`bench ${i}`, { steps: 0, delay_ms: 0 }));
+    }),
     /** With BENCH_COUNT_QUERIES: the statements the server sent per execution, and the most frequent ones. */
     statements: async () => {
       if (!COUNT_QUERIES) return null;
@@ -127,7 +118,6 @@ async function ourServer(backend: Backend) {
       };
     },
     async close() {
-      await watch.close();
       await stopChild(server.child);
       if (redis) await dropServerQueue(redis, queueName);
       await db.drop();
