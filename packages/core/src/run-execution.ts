@@ -199,6 +199,8 @@ class ExecutionRun {
   private waitingRunning: { before: PendingEvent[]; event: PendingEvent; timer: NodeJS.Timeout } | undefined;
   /** The move to RUNNING that waited, being written on its own (runningWritten). */
   private runningWrite: Promise<void> = Promise.resolve();
+  /** Set once this pickup has written what it will: nothing of it waits to be written after. */
+  private pickupEnded = false;
   /**
    * Limits a person let this run go past (max_cost_usd under on_limit "ask", a monthly budget),
    * read from the run's recorded decisions when a limit is first crossed in this pickup.
@@ -288,6 +290,8 @@ class ExecutionRun {
   }
 
   private waitForRunning(before: PendingEvent[], event: PendingEvent) {
+    // A pickup that ended writes nothing more: its next one goes on from PLANNING.
+    if (this.pickupEnded) return;
     const timer = setTimeout(
       () =>
         void this.runningWritten().catch((err: unknown) =>
@@ -383,6 +387,9 @@ class ExecutionRun {
           'could not record that the run is running',
         ),
       );
+      // Not written (the database stayed away): dropped, not left to a timer after the pickup.
+      this.pickupEnded = true;
+      this.takeWaitingRunning();
       await this.batch.flush();
       await this.threadUpdates;
     }
