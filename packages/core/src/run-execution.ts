@@ -252,32 +252,33 @@ class ExecutionRun {
   }
 
   private async move(to: ExecutionState, given?: TransitionPatch) {
-    // The events that waited for this write go with it (event-batch.ts), once a write of theirs
-    // under way (which writes a move to RUNNING that waited first) is done.
-    const after = await this.batch.take();
-    // A move to RUNNING that still waits goes with this one, before those events (ensureRunning).
-    const running = to === 'RUNNING' ? undefined : this.takeWaitingRunning();
-    if (!running) await this.runningWrite;
     // A finished run keeps no checkpoint.
     const patch = isTerminal(to) && given?.checkpoint === undefined ? { ...given, checkpoint: null } : given;
     // The run's end lets go of it in the same statement (run-pickup.ts).
     const release = isTerminal(to) ? this.pickup.releasing() : undefined;
-    try {
-      await transitionAndPublish(this.deps, this.ctx, this.id, to, {
-        ...patch,
-        alsoSet: release?.set,
-        ...(running
-          ? { before: [...running.before, running.event, ...after], fromRunning: true }
-          : { before: after }),
-      });
-    } catch (err) {
-      // Not moved: what it carried goes with the next write, or on its own in its time.
-      this.batch.giveBack(after);
-      if (running) this.waitForRunning(running.before, running.event);
-      throw err;
-    }
+    // The events that waited for this write go with it (event-batch.ts), handed over once a write
+    // of theirs under way (which writes a move to RUNNING that waited first) is done.
+    const carried = await this.batch.carry(async (after) => {
+      // A move to RUNNING that still waits goes with this one, before those events (ensureRunning).
+      const running = to === 'RUNNING' ? undefined : this.takeWaitingRunning();
+      if (!running) await this.runningWrite;
+      try {
+        await transitionAndPublish(this.deps, this.ctx, this.id, to, {
+          ...patch,
+          alsoSet: release?.set,
+          ...(running
+            ? { before: [...running.before, running.event, ...after], fromRunning: true }
+            : { before: after }),
+        });
+      } catch (err) {
+        // Not moved: it goes with the next write, or on its own in its time (the events: carry).
+        if (running) this.waitForRunning(running.before, running.event);
+        throw err;
+      }
+      return running !== undefined;
+    });
     release?.done();
-    if (running) this.moved('RUNNING');
+    if (carried) this.moved('RUNNING');
     this.moved(to, patch);
   }
 
@@ -292,17 +293,18 @@ class ExecutionRun {
   private waitForRunning(before: PendingEvent[], event: PendingEvent) {
     // A pickup that ended writes nothing more: its next one goes on from PLANNING.
     if (this.pickupEnded) return;
-    const timer = setTimeout(
-      () =>
-        void this.runningWritten().catch((err: unknown) =>
-          this.deps.log.warn(
-            { executionId: this.id, err: (err as Error).message },
-            'could not record that the run is running',
-          ),
-        ),
-      EVENT_BATCH_MS,
-    );
+    const timer = setTimeout(() => void this.runningWrittenOrLogged(), EVENT_BATCH_MS);
     this.waitingRunning = { before, event, timer };
+  }
+
+  /** runningWritten where nobody waits for it: a failure is logged, never thrown. */
+  private runningWrittenOrLogged(): Promise<void> {
+    return this.runningWritten().catch((err: unknown) =>
+      this.deps.log.warn(
+        { executionId: this.id, err: (err as Error).message },
+        'could not record that the run is running',
+      ),
+    );
   }
 
   /**
@@ -381,12 +383,7 @@ class ExecutionRun {
       await this.begin();
     } finally {
       // Whatever ended this pickup, what the runner reported last is written.
-      await this.runningWritten().catch((err: unknown) =>
-        this.deps.log.warn(
-          { executionId: this.id, err: (err as Error).message },
-          'could not record that the run is running',
-        ),
-      );
+      await this.runningWrittenOrLogged();
       // Not written (the database stayed away): dropped, not left to a timer after the pickup.
       this.pickupEnded = true;
       this.takeWaitingRunning();
